@@ -1,0 +1,39 @@
+//! Thin adapters over the AWS SDK clients: each turns SDK shapes into the small domain
+//! types the functions decide on, and SDK errors into [`crate::Error`]. No decisions here.
+
+pub mod autoscaling;
+pub mod ecs;
+pub mod sns;
+pub mod sqs;
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+
+/// Loads the SDK configuration once per cold start. Endpoints follow the standard
+/// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` variables, so the same binary talks
+/// to AWS or to an emulator. Throttles and server faults are retried with exponential
+/// backoff and jitter (the SDK's standard mode) before an error reaches a handler.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(5)
+                .with_initial_backoff(Duration::from_millis(200)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_secs(10))
+                .operation_timeout(Duration::from_secs(40))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+/// Splits `items` into chunks an API accepts at once (DescribeTasks takes 100, ...).
+pub(crate) fn batches<T: Clone>(items: &[T], size: usize) -> impl Iterator<Item = Vec<T>> + '_ {
+    items.chunks(size).map(<[T]>::to_vec)
+}

@@ -1,0 +1,13 @@
+//! The library every ecs-autopilot function uses: configuration, typed events, AWS
+//! adapters, notifications, metrics and the Lambda entry. Nothing here knows which
+//! function uses it.
+
+pub mod aws;
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod metrics;
+pub mod notify;
+pub mod runtime;
+
+pub use error::{Error, Result};

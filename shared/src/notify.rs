@@ -1,0 +1,394 @@
+//! Notifications: one SNS message per action, skip or failure. The body is the AWS chat
+//! integrations' custom-notification JSON, so a chat channel subscribed to the topic
+//! renders it; the same body carries the structured record for machines, and message
+//! attributes let subscribers filter without parsing.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// What happened to one planned action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The action was carried out.
+    Done,
+    /// An earlier delivery (or someone else) already did it; nothing changed now.
+    AlreadyDone,
+    /// Dry run: the action would have been carried out.
+    Planned,
+    /// Decided not to act, with a reason.
+    Skipped,
+    /// Carried out, but something needs a person's attention.
+    Warning,
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::AlreadyDone => "already_done",
+            Outcome::Planned => "planned",
+            Outcome::Skipped => "skipped",
+            Outcome::Warning => "warning",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    High,
+    Critical,
+}
+
+/// The machine-readable part of a notification.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Record {
+    pub function: String,
+    pub event_id: String,
+    /// The kind of event that led here (`lifecycle-terminate`, `spot-interruption`, ...).
+    pub kind: String,
+    /// The action taken or considered (`drain`, `complete-lifecycle`, ...).
+    pub action: String,
+    pub outcome: Outcome,
+    pub dry_run: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    /// Figures and facts specific to the action (durations, counts, reasons).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub details: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Notification {
+    pub severity: Severity,
+    pub title: String,
+    /// Markdown for people; anything that came from an event must pass through [`escape`].
+    pub description: String,
+    pub next_steps: Vec<String>,
+    pub record: Record,
+}
+
+/// SNS subjects are ASCII, one line, at most 100 characters.
+const SUBJECT_MAX: usize = 100;
+
+impl Notification {
+    pub fn subject(&self) -> String {
+        let prefix = match self.severity {
+            Severity::Critical => "[CRITICAL] ",
+            Severity::High => "[HIGH] ",
+            Severity::Warning => "[WARNING] ",
+            Severity::Info => "",
+        };
+        let dry = if self.record.dry_run {
+            "[dry run] "
+        } else {
+            ""
+        };
+        let text: String = format!("ecs-autopilot: {prefix}{dry}{}", self.title)
+            .chars()
+            .map(|c| {
+                if c.is_ascii_graphic() || c == ' ' {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .collect();
+        text.chars().take(SUBJECT_MAX).collect()
+    }
+
+    /// The custom-notification body (`version` 1.0, `source` custom).
+    pub fn message(&self) -> Value {
+        let r = &self.record;
+        let mut context: BTreeMap<String, String> = BTreeMap::new();
+        let record = serde_json::to_value(r).expect("a record serializes");
+        if let Value::Object(fields) = record {
+            for (k, v) in fields {
+                let text = match v {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                context.insert(k, text);
+            }
+        }
+        let related: Vec<&String> = [&r.cluster, &r.group, &r.instance, &r.task]
+            .into_iter()
+            .flatten()
+            .collect();
+        let thread = r
+            .instance
+            .as_ref()
+            .or(r.group.as_ref())
+            .or(r.task.as_ref())
+            .or(r.cluster.as_ref())
+            .cloned()
+            .unwrap_or_else(|| r.event_id.clone());
+        json!({
+            "version": "1.0",
+            "source": "custom",
+            "id": r.event_id,
+            "content": {
+                "textType": "client-markdown",
+                "title": self.title,
+                "description": self.description,
+                "nextSteps": self.next_steps,
+                "keywords": [r.function, r.action, r.outcome.as_str()],
+            },
+            "metadata": {
+                "threadId": thread,
+                "summary": self.title,
+                "eventType": r.kind,
+                "relatedResources": related,
+                "additionalContext": context,
+            }
+        })
+    }
+
+    /// SNS message attributes subscribers can filter on (empty values are not allowed).
+    pub fn attributes(&self) -> Vec<(&'static str, String)> {
+        let r = &self.record;
+        [
+            ("function", Some(r.function.clone())),
+            ("kind", Some(r.kind.clone())),
+            ("action", Some(r.action.clone())),
+            ("outcome", Some(r.outcome.as_str().to_string())),
+            (
+                "severity",
+                Some(format!("{:?}", self.severity).to_lowercase()),
+            ),
+            ("cluster", r.cluster.clone()),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| (k, v)))
+        .collect()
+    }
+}
+
+/// Makes text from an event safe to embed in markdown: control characters dropped,
+/// markup characters escaped, length capped. Attacker-controlled strings (process names,
+/// command lines) pass through here before a person reads them.
+pub fn escape(text: &str, max_chars: usize) -> String {
+    let mut out = String::new();
+    for (n, c) in text.chars().enumerate() {
+        if n == max_chars {
+            out.push('…');
+            break;
+        }
+        match c {
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '!' | '|'
+            | '~' | '>' | '<' | '&' | '@' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Notification {
+        Notification {
+            severity: Severity::Warning,
+            title: "Drain timed out on i-0abc ✓".into(),
+            description: "text".into(),
+            next_steps: vec!["look".into()],
+            record: Record {
+                function: "instance-drain".into(),
+                event_id: "ev-1".into(),
+                kind: "lifecycle-terminate".into(),
+                action: "complete-lifecycle".into(),
+                outcome: Outcome::Warning,
+                dry_run: true,
+                cluster: Some("prod".into()),
+                group: None,
+                instance: Some("i-0abc".into()),
+                task: None,
+                details: BTreeMap::from([("tasks_moved".into(), json!(3))]),
+            },
+        }
+    }
+
+    #[test]
+    fn message_follows_the_chat_custom_notification_format() {
+        let m = sample().message();
+        assert_eq!(m["version"], "1.0");
+        assert_eq!(m["source"], "custom");
+        assert_eq!(m["content"]["title"], "Drain timed out on i-0abc ✓");
+        assert_eq!(m["content"]["textType"], "client-markdown");
+        let ctx = &m["metadata"]["additionalContext"];
+        assert_eq!(ctx["event_id"], "ev-1");
+        assert_eq!(ctx["dry_run"], "true");
+        assert_eq!(ctx["outcome"], "warning");
+        assert_eq!(ctx["details"], r#"{"tasks_moved":3}"#);
+        assert_eq!(m["metadata"]["threadId"], "i-0abc");
+    }
+
+    #[test]
+    fn subject_is_short_ascii_and_says_dry_run() {
+        let mut n = sample();
+        let s = n.subject();
+        assert!(s.is_ascii());
+        assert!(s.contains("[WARNING] [dry run]"));
+        n.title = "x".repeat(500);
+        assert_eq!(n.subject().chars().count(), 100);
+    }
+
+    #[test]
+    fn attributes_leave_out_empty_values() {
+        let mut n = sample();
+        n.record.cluster = None;
+        let keys: Vec<_> = n.attributes().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["function", "kind", "action", "outcome", "severity"]);
+    }
+
+    #[test]
+    fn escape_neutralises_markup_and_control_characters_and_caps_length() {
+        assert_eq!(escape("a*b`c\n<script>", 100), r"a\*b\`c \<script\>");
+        assert_eq!(escape("abcdef", 3), "abc…");
+    }
+}
+
+/// What a notification is about.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Subject {
+    pub event_id: String,
+    pub kind: String,
+    pub cluster: Option<String>,
+    pub group: Option<String>,
+    pub instance: Option<String>,
+    pub task: Option<String>,
+}
+
+/// The human part of a decision, written by a function's pure `decide` step; the
+/// outcome is filled in once the action has been tried.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Notice {
+    pub severity: Severity,
+    pub title: String,
+    pub description: String,
+    pub next_steps: Vec<String>,
+    pub details: BTreeMap<String, Value>,
+}
+
+impl Notice {
+    pub fn new(
+        severity: Severity,
+        title: impl Into<String>,
+        description: impl Into<String>,
+    ) -> Self {
+        Notice {
+            severity,
+            title: title.into(),
+            description: description.into(),
+            next_steps: vec![],
+            details: BTreeMap::new(),
+        }
+    }
+
+    pub fn info(title: impl Into<String>, description: impl Into<String>) -> Self {
+        Self::new(Severity::Info, title, description)
+    }
+
+    pub fn warning(title: impl Into<String>, description: impl Into<String>) -> Self {
+        Self::new(Severity::Warning, title, description)
+    }
+
+    pub fn detail(mut self, key: &str, value: impl Serialize) -> Self {
+        self.details.insert(
+            key.to_string(),
+            serde_json::to_value(value).unwrap_or(Value::Null),
+        );
+        self
+    }
+
+    pub fn next_step(mut self, step: impl Into<String>) -> Self {
+        self.next_steps.push(step.into());
+        self
+    }
+}
+
+/// Sends notifications for one function: logs the decision, writes its metric line and
+/// publishes it to the topic.
+#[derive(Clone, Debug)]
+pub struct Reporter {
+    topic: crate::aws::sns::Topic,
+    function: &'static str,
+    dry_run: bool,
+}
+
+impl Reporter {
+    pub fn new(topic: crate::aws::sns::Topic, function: &'static str, dry_run: bool) -> Self {
+        Reporter {
+            topic,
+            function,
+            dry_run,
+        }
+    }
+
+    pub fn dry_run(&self) -> bool {
+        self.dry_run
+    }
+
+    pub async fn report(
+        &self,
+        subject: &Subject,
+        action: &str,
+        outcome: Outcome,
+        notice: Notice,
+    ) -> crate::Result<()> {
+        let n = Notification {
+            severity: notice.severity,
+            title: notice.title,
+            description: notice.description,
+            next_steps: notice.next_steps,
+            record: Record {
+                function: self.function.to_string(),
+                event_id: subject.event_id.clone(),
+                kind: subject.kind.clone(),
+                action: action.to_string(),
+                outcome,
+                dry_run: self.dry_run,
+                cluster: subject.cluster.clone(),
+                group: subject.group.clone(),
+                instance: subject.instance.clone(),
+                task: subject.task.clone(),
+                details: notice.details,
+            },
+        };
+        self.topic.publish(&n).await
+    }
+
+    /// Reports an action that failed; the error itself still fails the event.
+    pub async fn failure(&self, subject: &Subject, action: &str, error: &crate::Error) {
+        let notice = Notice::warning(
+            format!("{action} failed"),
+            format!(
+                "`{action}` failed: {}. The event will be retried and, if it keeps failing, dead-lettered.",
+                escape(&error.to_string(), 500)
+            ),
+        )
+        .detail("error", error.to_string())
+        .detail("retryable", error.is_retryable());
+        if let Err(e) = self.report(subject, action, Outcome::Failed, notice).await {
+            tracing::error!(error = %e, "could not publish the failure notification");
+        }
+    }
+}
