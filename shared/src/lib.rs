@@ -11,3 +11,4 @@ pub mod notify;
 pub mod runtime;
 
 pub use error::{Error, Result};
+pub mod window;

@@ -72,6 +72,10 @@ impl AutoScaling {
         AutoScaling { client }
     }
 
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     pub async fn group(&self, name: &str) -> Result<Option<Group>> {
         let out = self
             .client
@@ -157,6 +161,50 @@ impl AutoScaling {
     }
 }
 
+/// Changes to group membership and health, used by quarantine and retirement.
+impl AutoScaling {
+    /// Marks an instance Unhealthy so the group replaces it (through its terminate
+    /// lifecycle hook, so it is drained first).
+    pub async fn set_unhealthy(&self, instance_id: &str) -> Result<()> {
+        self.client
+            .set_instance_health()
+            .instance_id(instance_id)
+            .health_status("Unhealthy")
+            .should_respect_grace_period(false)
+            .send()
+            .await
+            .map_err(|e| aws("autoscaling", "SetInstanceHealth", e))?;
+        Ok(())
+    }
+
+    /// Protects an instance from scale-in (so a quarantined host is kept).
+    pub async fn protect_from_scale_in(&self, group: &str, instance_id: &str) -> Result<()> {
+        self.client
+            .set_instance_protection()
+            .auto_scaling_group_name(group)
+            .instance_ids(instance_id)
+            .protected_from_scale_in(true)
+            .send()
+            .await
+            .map_err(|e| aws("autoscaling", "SetInstanceProtection", e))?;
+        Ok(())
+    }
+
+    /// Takes an instance out of its group without terminating it; the group launches a
+    /// replacement because the desired capacity is kept.
+    pub async fn detach(&self, group: &str, instance_id: &str) -> Result<()> {
+        self.client
+            .detach_instances()
+            .auto_scaling_group_name(group)
+            .instance_ids(instance_id)
+            .should_decrement_desired_capacity(false)
+            .send()
+            .await
+            .map_err(|e| aws("autoscaling", "DetachInstances", e))?;
+        Ok(())
+    }
+}
+
 /// AWS answers `ValidationError: No active Lifecycle Action found ...` when the action
 /// was already completed or timed out; for an idempotent handler that means "done".
 fn no_active_action_is_done(sent: Result<()>) -> Result<HookOutcome> {
@@ -168,5 +216,515 @@ fn no_active_action_is_done(sent: Result<()>) -> Result<HookOutcome> {
             Ok(HookOutcome::NoActiveAction)
         }
         Err(e) => Err(e),
+    }
+}
+
+/// What became of marking an instance Unhealthy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthOutcome {
+    Marked,
+    /// The group no longer manages the instance (already terminated or detached).
+    NotInGroup,
+}
+
+/// Retirement: replacing an instance ahead of a scheduled AWS retirement.
+impl AutoScaling {
+    /// [`AutoScaling::set_unhealthy`], where an instance the group no longer manages is
+    /// an outcome rather than an error: a repeated event finds it already replaced.
+    pub async fn replace_instance(&self, instance_id: &str) -> Result<HealthOutcome> {
+        match self.set_unhealthy(instance_id).await {
+            Ok(()) => Ok(HealthOutcome::Marked),
+            Err(Error::Aws { code, message, .. })
+                if code == "ValidationError" && message.contains("Instance Id not found") =>
+            {
+                Ok(HealthOutcome::NotInGroup)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod retirement_tests {
+    use super::*;
+    use aws_sdk_autoscaling::operation::set_instance_health::SetInstanceHealthError;
+    use aws_smithy_mocks::{mock, mock_client};
+    use aws_sdk_autoscaling::error::ErrorMetadata;
+
+    fn failing(code: &'static str, message: &'static str) -> aws_smithy_mocks::Rule {
+        mock!(Client::set_instance_health).then_error(move || {
+            SetInstanceHealthError::generic(ErrorMetadata::builder().code(code).message(message).build())
+        })
+    }
+
+    #[tokio::test]
+    async fn an_instance_the_group_no_longer_has_counts_as_already_replaced() {
+        let rule = failing(
+            "ValidationError",
+            "Instance Id not found - No managed instance found for instance ID: i-0aaa",
+        );
+        let asg = AutoScaling::new(mock_client!(aws_sdk_autoscaling, [&rule]));
+        assert_eq!(
+            asg.replace_instance("i-0aaa").await.unwrap(),
+            HealthOutcome::NotInGroup
+        );
+    }
+
+    #[tokio::test]
+    async fn throttling_while_marking_unhealthy_is_retryable_and_access_denied_is_not() {
+        let rule = failing("Throttling", "Rate exceeded");
+        let asg = AutoScaling::new(mock_client!(aws_sdk_autoscaling, [&rule]));
+        let e = asg.replace_instance("i-0aaa").await.unwrap_err();
+        assert!(e.is_retryable(), "{e}");
+        let rule = failing("AccessDenied", "not authorized");
+        let asg = AutoScaling::new(mock_client!(aws_sdk_autoscaling, [&rule]));
+        assert!(!asg.replace_instance("i-0aaa").await.unwrap_err().is_retryable());
+    }
+}
+
+/// AMI rollout: the launch setup of opted-in groups, and instance refreshes.
+pub mod rollout {
+    use std::collections::BTreeMap;
+
+    use aws_sdk_autoscaling::types::{
+        AutoScalingGroup, DesiredConfiguration, Filter, LaunchTemplateSpecification,
+        RefreshPreferences, RefreshStrategy, ScaleInProtectedInstances,
+    };
+    use chrono::{DateTime, Utc};
+    use serde::Serialize;
+
+    use super::{AutoScaling, Group, GroupInstance, CLUSTER_TAG};
+    use crate::error::{aws, Error, Result};
+
+    /// DescribeAutoScalingGroups returns at most 100 groups per page.
+    const GROUPS_PER_PAGE: i32 = 100;
+
+    /// A launch template as a group (or a refresh) refers to it.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+    pub struct LaunchTemplateRef {
+        pub id: Option<String>,
+        pub name: Option<String>,
+        /// A number, `$Latest` or `$Default`; AWS reads a missing version as `$Default`.
+        pub version: String,
+    }
+
+    impl LaunchTemplateRef {
+        fn from_spec(spec: &LaunchTemplateSpecification) -> Self {
+            LaunchTemplateRef {
+                id: spec.launch_template_id().map(str::to_string),
+                name: spec.launch_template_name().map(str::to_string),
+                version: spec.version().unwrap_or("$Default").to_string(),
+            }
+        }
+
+        /// The id, else the name: what people recognise in a notification.
+        pub fn label(&self) -> &str {
+            self.id
+                .as_deref()
+                .or(self.name.as_deref())
+                .unwrap_or_default()
+        }
+    }
+
+    /// How a group launches instances.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+    #[serde(tag = "kind", rename_all = "snake_case")]
+    pub enum LaunchSource {
+        LaunchTemplate { template: LaunchTemplateRef },
+        /// A mixed instances policy around a launch template.
+        MixedInstances { template: LaunchTemplateRef },
+        LaunchConfiguration { name: String },
+        Unknown,
+    }
+
+    /// A group as the rollout needs it: membership, tags and launch setup.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+    pub struct GroupDetails {
+        pub group: Group,
+        pub launch: LaunchSource,
+        pub desired_capacity: i32,
+    }
+
+    fn details_of(g: &AutoScalingGroup) -> GroupDetails {
+        let tags: BTreeMap<String, String> = g
+            .tags()
+            .iter()
+            .filter_map(|t| {
+                Some((
+                    t.key()?.to_string(),
+                    t.value().unwrap_or_default().to_string(),
+                ))
+            })
+            .collect();
+        let instances = g
+            .instances()
+            .iter()
+            .map(|i| GroupInstance {
+                instance_id: i.instance_id().unwrap_or_default().to_string(),
+                lifecycle_state: i
+                    .lifecycle_state()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                health_status: i.health_status().unwrap_or_default().to_string(),
+            })
+            .collect();
+        let mixed = g
+            .mixed_instances_policy()
+            .and_then(|m| m.launch_template())
+            .and_then(|t| t.launch_template_specification());
+        let launch = match (g.launch_template(), mixed, g.launch_configuration_name()) {
+            (Some(spec), _, _) => LaunchSource::LaunchTemplate {
+                template: LaunchTemplateRef::from_spec(spec),
+            },
+            (None, Some(spec), _) => LaunchSource::MixedInstances {
+                template: LaunchTemplateRef::from_spec(spec),
+            },
+            (None, None, Some(name)) => LaunchSource::LaunchConfiguration {
+                name: name.to_string(),
+            },
+            (None, None, None) => LaunchSource::Unknown,
+        };
+        GroupDetails {
+            group: Group {
+                name: g.auto_scaling_group_name().unwrap_or_default().to_string(),
+                tags,
+                instances,
+            },
+            launch,
+            desired_capacity: g.desired_capacity().unwrap_or_default(),
+        }
+    }
+
+    /// Instance refresh preferences, as the rollout configures them.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+    pub struct RefreshSettings {
+        pub min_healthy_percentage: i32,
+        pub max_healthy_percentage: i32,
+        pub instance_warmup: Option<i32>,
+        pub checkpoint_percentages: Vec<i32>,
+        pub checkpoint_delay: Option<i32>,
+        pub skip_matching: bool,
+        pub auto_rollback: bool,
+        /// `Refresh`, `Ignore` or `Wait`.
+        pub scale_in_protected_instances: String,
+    }
+
+    /// One StartInstanceRefresh: preferences, and the launch template version to
+    /// refresh to (none: the group's current configuration).
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+    pub struct RefreshRequest {
+        pub settings: RefreshSettings,
+        pub desired_template: Option<LaunchTemplateRef>,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+    #[serde(tag = "result", rename_all = "snake_case")]
+    pub enum RefreshStart {
+        Started { refresh_id: String },
+        /// Another refresh is running on the group: AWS allows one at a time.
+        AlreadyInProgress,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+    pub struct InstanceRefresh {
+        pub id: String,
+        pub group: String,
+        /// Pending, InProgress, Successful, Failed, Cancelling, Cancelled,
+        /// RollbackInProgress, RollbackFailed, RollbackSuccessful, Baking.
+        pub status: String,
+        pub status_reason: Option<String>,
+        pub start_time: Option<DateTime<Utc>>,
+        pub end_time: Option<DateTime<Utc>>,
+        pub percentage_complete: Option<i32>,
+        pub instances_to_update: Option<i32>,
+        pub desired_template: Option<LaunchTemplateRef>,
+    }
+
+    impl InstanceRefresh {
+        /// Whether the refresh still holds the group (AWS refuses a second one).
+        pub fn is_active(&self) -> bool {
+            matches!(
+                self.status.as_str(),
+                "Pending" | "InProgress" | "Cancelling" | "RollbackInProgress" | "Baking"
+            )
+        }
+    }
+
+    fn smithy_time(t: Option<&aws_sdk_autoscaling::primitives::DateTime>) -> Option<DateTime<Utc>> {
+        t.and_then(|d| DateTime::from_timestamp(d.secs(), d.subsec_nanos()))
+    }
+
+    impl AutoScaling {
+        /// Every group carrying the `ecs-autopilot:cluster` tag, 100 per call.
+        pub async fn managed_groups(&self) -> Result<Vec<GroupDetails>> {
+            let filter = Filter::builder().name("tag-key").values(CLUSTER_TAG).build();
+            let mut pages = self
+                .client
+                .describe_auto_scaling_groups()
+                .filters(filter)
+                .max_records(GROUPS_PER_PAGE)
+                .into_paginator()
+                .send();
+            let mut groups = vec![];
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| aws("autoscaling", "DescribeAutoScalingGroups", e))?;
+                groups.extend(page.auto_scaling_groups().iter().map(details_of));
+            }
+            Ok(groups)
+        }
+
+        /// One group by name, with its launch setup.
+        pub async fn group_details(&self, name: &str) -> Result<Option<GroupDetails>> {
+            let out = self
+                .client
+                .describe_auto_scaling_groups()
+                .auto_scaling_group_names(name)
+                .send()
+                .await
+                .map_err(|e| aws("autoscaling", "DescribeAutoScalingGroups", e))?;
+            Ok(out.auto_scaling_groups().first().map(details_of))
+        }
+
+        /// Starts a rolling instance refresh; a refresh already running on the group is
+        /// an outcome, not an error.
+        pub async fn start_instance_refresh(
+            &self,
+            group: &str,
+            request: &RefreshRequest,
+        ) -> Result<RefreshStart> {
+            let s = &request.settings;
+            let preferences = RefreshPreferences::builder()
+                .min_healthy_percentage(s.min_healthy_percentage)
+                .max_healthy_percentage(s.max_healthy_percentage)
+                .set_instance_warmup(s.instance_warmup)
+                .set_checkpoint_percentages(
+                    (!s.checkpoint_percentages.is_empty()).then(|| s.checkpoint_percentages.clone()),
+                )
+                .set_checkpoint_delay(s.checkpoint_delay)
+                .skip_matching(s.skip_matching)
+                .auto_rollback(s.auto_rollback)
+                .scale_in_protected_instances(ScaleInProtectedInstances::from(
+                    s.scale_in_protected_instances.as_str(),
+                ))
+                .build();
+            let desired = request.desired_template.as_ref().map(|t| {
+                DesiredConfiguration::builder()
+                    .launch_template(
+                        LaunchTemplateSpecification::builder()
+                            .set_launch_template_id(t.id.clone())
+                            .set_launch_template_name(if t.id.is_some() {
+                                None
+                            } else {
+                                t.name.clone()
+                            })
+                            .version(&t.version)
+                            .build(),
+                    )
+                    .build()
+            });
+            let sent = self
+                .client
+                .start_instance_refresh()
+                .auto_scaling_group_name(group)
+                .strategy(RefreshStrategy::Rolling)
+                .preferences(preferences)
+                .set_desired_configuration(desired)
+                .send()
+                .await
+                .map_err(|e| aws("autoscaling", "StartInstanceRefresh", e));
+            match sent {
+                Ok(out) => Ok(RefreshStart::Started {
+                    refresh_id: out.instance_refresh_id().unwrap_or_default().to_string(),
+                }),
+                Err(Error::Aws { code, .. }) if code == "InstanceRefreshInProgress" => {
+                    Ok(RefreshStart::AlreadyInProgress)
+                }
+                Err(e) => Err(e),
+            }
+        }
+
+        /// A group's refreshes, newest first: the given ids, or the latest `max`.
+        pub async fn instance_refreshes(
+            &self,
+            group: &str,
+            ids: &[String],
+            max: i32,
+        ) -> Result<Vec<InstanceRefresh>> {
+            let out = self
+                .client
+                .describe_instance_refreshes()
+                .auto_scaling_group_name(group)
+                .set_instance_refresh_ids((!ids.is_empty()).then(|| ids.to_vec()))
+                .max_records(max.clamp(1, 100))
+                .send()
+                .await
+                .map_err(|e| aws("autoscaling", "DescribeInstanceRefreshes", e))?;
+            let mut refreshes: Vec<InstanceRefresh> = out
+                .instance_refreshes()
+                .iter()
+                .map(|r| InstanceRefresh {
+                    id: r.instance_refresh_id().unwrap_or_default().to_string(),
+                    group: r.auto_scaling_group_name().unwrap_or(group).to_string(),
+                    status: r
+                        .status()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
+                    status_reason: r.status_reason().map(str::to_string),
+                    start_time: smithy_time(r.start_time()),
+                    end_time: smithy_time(r.end_time()),
+                    percentage_complete: r.percentage_complete(),
+                    instances_to_update: r.instances_to_update(),
+                    desired_template: r
+                        .desired_configuration()
+                        .and_then(|d| d.launch_template())
+                        .map(LaunchTemplateRef::from_spec),
+                })
+                .collect();
+            // AWS lists the newest first; sort anyway so callers can rely on it.
+            refreshes.sort_by(|a, b| b.start_time.cmp(&a.start_time));
+            Ok(refreshes)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use aws_sdk_autoscaling::error::ErrorMetadata;
+        use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput;
+        use aws_sdk_autoscaling::operation::start_instance_refresh::StartInstanceRefreshError;
+        use aws_sdk_autoscaling::types::{
+            LaunchTemplate, MixedInstancesPolicy, TagDescription,
+        };
+        use aws_sdk_autoscaling::Client;
+        use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+        fn settings() -> RefreshSettings {
+            RefreshSettings {
+                min_healthy_percentage: 90,
+                max_healthy_percentage: 100,
+                instance_warmup: None,
+                checkpoint_percentages: vec![],
+                checkpoint_delay: None,
+                skip_matching: true,
+                auto_rollback: true,
+                scale_in_protected_instances: "Refresh".into(),
+            }
+        }
+
+        fn refresh_error(code: &'static str) -> aws_smithy_mocks::Rule {
+            mock!(Client::start_instance_refresh).then_error(move || {
+                StartInstanceRefreshError::generic(
+                    ErrorMetadata::builder().code(code).message("m").build(),
+                )
+            })
+        }
+
+        #[tokio::test]
+        async fn a_refresh_already_running_is_an_outcome_not_an_error() {
+            let rule = refresh_error("InstanceRefreshInProgress");
+            let asg = AutoScaling::new(mock_client!(aws_sdk_autoscaling, [&rule]));
+            let request = RefreshRequest {
+                settings: settings(),
+                desired_template: None,
+            };
+            assert_eq!(
+                asg.start_instance_refresh("g", &request).await.unwrap(),
+                RefreshStart::AlreadyInProgress
+            );
+        }
+
+        #[tokio::test]
+        async fn throttled_refresh_starts_are_retryable_and_validation_errors_are_not() {
+            let request = RefreshRequest {
+                settings: settings(),
+                desired_template: None,
+            };
+            let rule = refresh_error("Throttling");
+            let asg = AutoScaling::new(mock_client!(aws_sdk_autoscaling, [&rule]));
+            assert!(asg
+                .start_instance_refresh("g", &request)
+                .await
+                .unwrap_err()
+                .is_retryable());
+            let rule = refresh_error("ValidationError");
+            let asg = AutoScaling::new(mock_client!(aws_sdk_autoscaling, [&rule]));
+            assert!(!asg
+                .start_instance_refresh("g", &request)
+                .await
+                .unwrap_err()
+                .is_retryable());
+        }
+
+        #[tokio::test]
+        async fn managed_groups_follow_next_tokens_and_read_the_launch_setup() {
+            let lt = LaunchTemplateSpecification::builder()
+                .launch_template_id("lt-1")
+                .version("3")
+                .build();
+            let first = mock!(Client::describe_auto_scaling_groups)
+                .match_requests(|r| r.next_token().is_none())
+                .then_output(move || {
+                    DescribeAutoScalingGroupsOutput::builder()
+                        .auto_scaling_groups(
+                            AutoScalingGroup::builder()
+                                .auto_scaling_group_name("a")
+                                .launch_template(lt.clone())
+                                .tags(TagDescription::builder().key(CLUSTER_TAG).value("c").build())
+                                .build(),
+                        )
+                        .next_token("page-2")
+                        .build()
+                });
+            let second = mock!(Client::describe_auto_scaling_groups)
+                .match_requests(|r| r.next_token() == Some("page-2"))
+                .then_output(|| {
+                    let mixed = MixedInstancesPolicy::builder()
+                        .launch_template(
+                            LaunchTemplate::builder()
+                                .launch_template_specification(
+                                    LaunchTemplateSpecification::builder()
+                                        .launch_template_name("web")
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                        .build();
+                    DescribeAutoScalingGroupsOutput::builder()
+                        .auto_scaling_groups(
+                            AutoScalingGroup::builder()
+                                .auto_scaling_group_name("b")
+                                .mixed_instances_policy(mixed)
+                                .build(),
+                        )
+                        .auto_scaling_groups(
+                            AutoScalingGroup::builder()
+                                .auto_scaling_group_name("c")
+                                .launch_configuration_name("old-lc")
+                                .build(),
+                        )
+                        .build()
+                });
+            let asg = AutoScaling::new(mock_client!(
+                aws_sdk_autoscaling,
+                RuleMode::MatchAny,
+                [&first, &second]
+            ));
+            let groups = asg.managed_groups().await.unwrap();
+            assert_eq!(groups.len(), 3);
+            assert_eq!(groups[0].group.cluster(), Some("c"));
+            assert!(matches!(
+                &groups[0].launch,
+                LaunchSource::LaunchTemplate { template } if template.version == "3"
+            ));
+            assert!(matches!(
+                &groups[1].launch,
+                LaunchSource::MixedInstances { template } if template.version == "$Default"
+            ));
+            assert!(matches!(
+                &groups[2].launch,
+                LaunchSource::LaunchConfiguration { name } if name == "old-lc"
+            ));
+        }
     }
 }

@@ -62,6 +62,10 @@ impl Ecs {
         Ecs { client }
     }
 
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// Whether the cluster exists, is ACTIVE and carries `ecs-autopilot:managed=true`.
     pub async fn is_managed(&self, cluster: &str) -> Result<bool> {
         let out = self
@@ -306,5 +310,406 @@ impl Ecs {
             .await
             .map_err(|e| aws("ecs", "StopTask", e))?;
         Ok(())
+    }
+}
+
+/// A service as task retirement needs it: whether it still runs, and its tags (where the
+/// "already handled" marker lives).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceDescription {
+    pub arn: String,
+    pub name: String,
+    pub cluster_arn: String,
+    /// ACTIVE, DRAINING or INACTIVE.
+    pub status: String,
+    pub desired_count: i32,
+    pub running_count: i32,
+    pub tags: std::collections::BTreeMap<String, String>,
+}
+
+impl ServiceDescription {
+    pub fn is_active(&self) -> bool {
+        self.status == "ACTIVE"
+    }
+}
+
+/// What became of a forced deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeployOutcome {
+    Started,
+    /// The service was deleted (or is being deleted) meanwhile: its tasks are going anyway.
+    ServiceGone,
+}
+
+/// Services: reading one, replacing its tasks, marking it.
+impl Ecs {
+    /// Describes one service with its tags; `None` when ECS does not know it.
+    pub async fn describe_service(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<Option<ServiceDescription>> {
+        let out = self
+            .client
+            .describe_services()
+            .cluster(cluster)
+            .services(service)
+            .include(aws_sdk_ecs::types::ServiceField::Tags)
+            .send()
+            .await
+            .map_err(|e| aws("ecs", "DescribeServices", e))?;
+        Ok(out.services().first().map(|s| ServiceDescription {
+            arn: s.service_arn().unwrap_or_default().to_string(),
+            name: s.service_name().unwrap_or_default().to_string(),
+            cluster_arn: s.cluster_arn().unwrap_or_default().to_string(),
+            status: s.status().unwrap_or_default().to_string(),
+            desired_count: s.desired_count(),
+            running_count: s.running_count(),
+            tags: s
+                .tags()
+                .iter()
+                .filter_map(|t| {
+                    Some((
+                        t.key()?.to_string(),
+                        t.value().unwrap_or_default().to_string(),
+                    ))
+                })
+                .collect(),
+        }))
+    }
+
+    /// Starts a new deployment of the service's current task definition, so ECS replaces
+    /// every task within the service's minimumHealthyPercent / maximumPercent.
+    pub async fn force_new_deployment(&self, cluster: &str, service: &str) -> Result<DeployOutcome> {
+        let sent = self
+            .client
+            .update_service()
+            .cluster(cluster)
+            .service(service)
+            .force_new_deployment(true)
+            .send()
+            .await
+            .map_err(|e| aws("ecs", "UpdateService", e));
+        match sent {
+            Ok(_) => Ok(DeployOutcome::Started),
+            Err(e)
+                if matches!(
+                    e.aws_code(),
+                    Some("ServiceNotActiveException" | "ServiceNotFoundException")
+                ) =>
+            {
+                Ok(DeployOutcome::ServiceGone)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Adds (or overwrites) tags on an ECS resource, by ARN.
+    pub async fn tag_resource(&self, arn: &str, tags: &[(&str, &str)]) -> Result<()> {
+        let tags: Vec<aws_sdk_ecs::types::Tag> = tags
+            .iter()
+            .map(|(k, v)| aws_sdk_ecs::types::Tag::builder().key(*k).value(*v).build())
+            .collect();
+        self.client
+            .tag_resource()
+            .resource_arn(arn)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| aws("ecs", "TagResource", e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod service_tests {
+    use super::*;
+    use aws_sdk_ecs::operation::update_service::UpdateServiceError;
+    use aws_sdk_ecs::types::error::{ServerException, ServiceNotActiveException};
+    use aws_smithy_mocks::{mock, mock_client};
+
+    #[tokio::test]
+    async fn forcing_a_deployment_of_a_deleted_service_is_not_an_error() {
+        let gone = mock!(Client::update_service).then_error(|| {
+            UpdateServiceError::ServiceNotActiveException(
+                ServiceNotActiveException::builder()
+                    .message("Service was not ACTIVE.")
+                    .build(),
+            )
+        });
+        let ecs = Ecs::new(mock_client!(aws_sdk_ecs, [&gone]));
+        assert_eq!(
+            ecs.force_new_deployment("prod", "web").await.unwrap(),
+            DeployOutcome::ServiceGone
+        );
+    }
+
+    #[tokio::test]
+    async fn a_server_fault_on_update_service_is_retryable() {
+        let fault = mock!(Client::update_service).then_error(|| {
+            UpdateServiceError::ServerException(ServerException::builder().message("boom").build())
+        });
+        let ecs = Ecs::new(mock_client!(aws_sdk_ecs, [&fault]));
+        let e = ecs.force_new_deployment("prod", "web").await.unwrap_err();
+        assert!(e.is_retryable(), "{e}");
+        assert_eq!(e.aws_code(), Some("ServerException"));
+    }
+}
+
+/// What a task was, kept as evidence before it is stopped: StopTask loses its tags and
+/// ECS forgets a stopped task after about an hour.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaskEvidence {
+    pub task: Task,
+    pub stopped_reason: Option<String>,
+    pub stopped_at: Option<DateTime<Utc>>,
+    pub availability_zone: Option<String>,
+    pub capacity_provider: Option<String>,
+    pub platform_version: Option<String>,
+    pub containers: Vec<ContainerEvidence>,
+    /// Task attachments (the awsvpc ENI: interface id, private address, subnet, ...).
+    pub attachments: Vec<AttachmentEvidence>,
+    pub tags: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContainerEvidence {
+    pub name: String,
+    pub image: Option<String>,
+    /// The digest the image tag resolved to when the task started: the exact image run.
+    pub image_digest: Option<String>,
+    pub runtime_id: Option<String>,
+    pub last_status: Option<String>,
+    pub private_ipv4: Vec<String>,
+    /// `hostPort->containerPort/protocol` for bridge and host networking.
+    pub port_bindings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttachmentEvidence {
+    pub kind: String,
+    pub status: Option<String>,
+    pub details: std::collections::BTreeMap<String, String>,
+}
+
+/// Task evidence and the stop history of a service.
+impl Ecs {
+    /// Describes tasks with their containers, network and tags; unknown ARNs are left out.
+    pub async fn describe_task_evidence(
+        &self,
+        cluster: &str,
+        arns: &[String],
+    ) -> Result<Vec<TaskEvidence>> {
+        let mut found = vec![];
+        for batch in batches(arns, 100) {
+            let out = self
+                .client
+                .describe_tasks()
+                .cluster(cluster)
+                .set_tasks(Some(batch))
+                .include(aws_sdk_ecs::types::TaskField::Tags)
+                .send()
+                .await
+                .map_err(|e| aws("ecs", "DescribeTasks", e))?;
+            found.extend(out.tasks().iter().map(task_evidence));
+        }
+        Ok(found)
+    }
+
+    /// The stopped tasks ECS still remembers (about an hour) for one service.
+    pub async fn stopped_tasks_of_service(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<Vec<TaskEvidence>> {
+        let arns: Vec<String> = self
+            .client
+            .list_tasks()
+            .cluster(cluster)
+            .service_name(service)
+            .desired_status(DesiredStatus::Stopped)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<std::result::Result<_, _>>()
+            .await
+            .map_err(|e| aws("ecs", "ListTasks", e))?;
+        self.describe_task_evidence(cluster, &arns).await
+    }
+}
+
+fn timestamp(d: &aws_sdk_ecs::primitives::DateTime) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(d.secs(), d.subsec_nanos())
+}
+
+/// The domain [`Task`] of an SDK task.
+pub fn task_of(t: &aws_sdk_ecs::types::Task) -> Task {
+    Task {
+        arn: t.task_arn().unwrap_or_default().to_string(),
+        last_status: t.last_status().unwrap_or_default().to_string(),
+        desired_status: t.desired_status().unwrap_or_default().to_string(),
+        group: t.group().unwrap_or_default().to_string(),
+        started_by: t.started_by().map(str::to_string),
+        started_at: t.started_at().and_then(timestamp),
+        task_definition_arn: t.task_definition_arn().unwrap_or_default().to_string(),
+        launch_type: t.launch_type().map(|l| l.as_str().to_string()),
+        container_instance_arn: t.container_instance_arn().map(str::to_string),
+    }
+}
+
+fn task_evidence(t: &aws_sdk_ecs::types::Task) -> TaskEvidence {
+    let containers = t
+        .containers()
+        .iter()
+        .map(|c| ContainerEvidence {
+            name: c.name().unwrap_or_default().to_string(),
+            image: c.image().map(str::to_string),
+            image_digest: c.image_digest().map(str::to_string),
+            runtime_id: c.runtime_id().map(str::to_string),
+            last_status: c.last_status().map(str::to_string),
+            private_ipv4: c
+                .network_interfaces()
+                .iter()
+                .filter_map(|n| n.private_ipv4_address().map(str::to_string))
+                .collect(),
+            port_bindings: c
+                .network_bindings()
+                .iter()
+                .map(|b| {
+                    format!(
+                        "{}->{}/{}",
+                        b.host_port().unwrap_or_default(),
+                        b.container_port().unwrap_or_default(),
+                        b.protocol().map(|p| p.as_str()).unwrap_or("tcp")
+                    )
+                })
+                .collect(),
+        })
+        .collect();
+    let attachments = t
+        .attachments()
+        .iter()
+        .map(|a| AttachmentEvidence {
+            kind: a.r#type().unwrap_or_default().to_string(),
+            status: a.status().map(str::to_string),
+            details: a
+                .details()
+                .iter()
+                .filter_map(|kv| Some((kv.name()?.to_string(), kv.value()?.to_string())))
+                .collect(),
+        })
+        .collect();
+    TaskEvidence {
+        task: task_of(t),
+        stopped_reason: t.stopped_reason().map(str::to_string),
+        stopped_at: t.stopped_at().and_then(timestamp),
+        availability_zone: t.availability_zone().map(str::to_string),
+        capacity_provider: t.capacity_provider_name().map(str::to_string),
+        platform_version: t.platform_version().map(str::to_string),
+        containers,
+        attachments,
+        tags: t
+            .tags()
+            .iter()
+            .filter_map(|tag| {
+                Some((
+                    tag.key()?.to_string(),
+                    tag.value().unwrap_or_default().to_string(),
+                ))
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod evidence_tests {
+    use super::*;
+    use aws_sdk_ecs::operation::describe_tasks::{DescribeTasksError, DescribeTasksOutput};
+    use aws_sdk_ecs::types::{Container, NetworkBinding, Tag, TransportProtocol};
+    use aws_smithy_mocks::{mock, mock_client};
+
+    #[tokio::test]
+    async fn evidence_keeps_image_digests_ports_and_tags() {
+        let described = mock!(Client::describe_tasks).then_output(|| {
+            DescribeTasksOutput::builder()
+                .tasks(
+                    aws_sdk_ecs::types::Task::builder()
+                        .task_arn("arn:task/prod/1")
+                        .last_status("RUNNING")
+                        .group("service:web")
+                        .containers(
+                            Container::builder()
+                                .name("app")
+                                .image("web:1")
+                                .image_digest("sha256:abc")
+                                .network_bindings(
+                                    NetworkBinding::builder()
+                                        .host_port(32768)
+                                        .container_port(80)
+                                        .protocol(TransportProtocol::Tcp)
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                        .tags(Tag::builder().key("team").value("web").build())
+                        .build(),
+                )
+                .build()
+        });
+        let ecs = Ecs::new(mock_client!(aws_sdk_ecs, [&described]));
+        let found = ecs
+            .describe_task_evidence("prod", &["arn:task/prod/1".into()])
+            .await
+            .unwrap();
+        let e = &found[0];
+        assert_eq!(e.task.service(), Some("web"));
+        assert_eq!(e.containers[0].image_digest.as_deref(), Some("sha256:abc"));
+        assert_eq!(e.containers[0].port_bindings, ["32768->80/tcp"]);
+        assert_eq!(e.tags.get("team").map(String::as_str), Some("web"));
+    }
+
+    #[tokio::test]
+    async fn throttled_describe_tasks_is_retryable() {
+        let throttled = mock!(Client::describe_tasks).then_error(|| {
+            DescribeTasksError::generic(
+                aws_sdk_ecs::error::ErrorMetadata::builder()
+                    .code("ThrottlingException")
+                    .message("Rate exceeded")
+                    .build(),
+            )
+        });
+        let ecs = Ecs::new(mock_client!(aws_sdk_ecs, [&throttled]));
+        let e = ecs
+            .describe_task_evidence("prod", &["arn:task/prod/1".into()])
+            .await
+            .unwrap_err();
+        assert!(e.is_retryable(), "{e}");
+        assert_eq!(e.aws_code(), Some("ThrottlingException"));
+    }
+}
+
+/// AMI rollout: every container instance of a cluster, with the AMI it runs.
+impl Ecs {
+    /// Lists the cluster's container instances (100 per page) and describes them in
+    /// batches of 100; `ami_id` comes from the agent's `ecs.ami-id` attribute, so no EC2
+    /// call is needed to see which image a host runs.
+    pub async fn container_instances(&self, cluster: &str) -> Result<Vec<ContainerInstance>> {
+        let arns: Vec<String> = self
+            .client
+            .list_container_instances()
+            .cluster(cluster)
+            .max_results(100)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<std::result::Result<_, _>>()
+            .await
+            .map_err(|e| aws("ecs", "ListContainerInstances", e))?;
+        let mut instances = Vec::with_capacity(arns.len());
+        for batch in batches(&arns, 100) {
+            instances.extend(self.describe_container_instances(cluster, batch).await?);
+        }
+        Ok(instances)
     }
 }

@@ -2,9 +2,11 @@
 //! types the functions decide on, and SDK errors into [`crate::Error`]. No decisions here.
 
 pub mod autoscaling;
+pub mod ec2;
 pub mod ecs;
 pub mod sns;
 pub mod sqs;
+pub mod ssm;
 
 use std::time::Duration;
 

@@ -7,6 +7,9 @@
 
 pub mod autoscaling;
 pub mod ec2;
+pub mod guardduty;
+pub mod health;
+pub mod ssm;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
