@@ -154,3 +154,83 @@ mod tests {
         assert_eq!(deliver(event("a"), ok).await.unwrap(), json!({}));
     }
 }
+
+/// Like [`serve`], but each payload is first offered to `translate`, which turns shapes
+/// [`deliver`] does not know into envelopes (an SNS-triggered invocation also carries
+/// `Records`, which `deliver` would read as an SQS batch). `None` hands it to `deliver`.
+/// Translated events fail the invocation on the first error, like direct events.
+pub async fn serve_translating<T, H, Fut>(
+    translate: T,
+    handler: H,
+) -> Result<(), lambda_runtime::Error>
+where
+    T: Fn(&Value) -> Option<Result<Vec<Envelope>, Error>> + Clone + Send + 'static,
+    H: Fn(Envelope) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<(), Error>> + Send,
+{
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let handler = handler.clone();
+        let translate = translate.clone();
+        async move { deliver_translated(event.payload, translate, handler).await }
+    }))
+    .await
+}
+
+/// The dispatch of [`serve_translating`], separate so it can be tested without a runtime.
+pub async fn deliver_translated<T, H, Fut>(
+    payload: Value,
+    translate: T,
+    handler: H,
+) -> Result<Value, Error>
+where
+    T: Fn(&Value) -> Option<Result<Vec<Envelope>, Error>>,
+    H: Fn(Envelope) -> Fut,
+    Fut: Future<Output = Result<(), Error>>,
+{
+    let Some(translated) = translate(&payload) else {
+        return deliver(payload, handler).await;
+    };
+    for event in translated.inspect_err(|e| log_failure(None, None, e))? {
+        let id = event.id.clone();
+        handler(event)
+            .await
+            .inspect_err(|e| log_failure(None, Some(&id), e))?;
+    }
+    Ok(serde_json::json!({}))
+}
+
+#[cfg(test)]
+mod translating_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn translated_payloads_reach_the_handler_and_others_go_through_deliver() {
+        let translate = |v: &Value| {
+            v.get("sns").map(|_| {
+                Envelope::parse(json!({"id": "from-sns", "detail-type": "T", "source": "s",
+                    "time": "2024-01-01T00:00:00Z"}))
+                .map(|e| vec![e])
+            })
+        };
+        let handler = |e: Envelope| async move {
+            if e.id == "from-sns" || e.id == "direct" {
+                Ok(())
+            } else {
+                Err(Error::BadEvent(e.id))
+            }
+        };
+        assert_eq!(
+            deliver_translated(json!({"sns": 1}), translate, handler)
+                .await
+                .unwrap(),
+            json!({})
+        );
+        let direct = json!({"id": "direct", "detail-type": "T", "source": "s", "time": "2024-01-01T00:00:00Z"});
+        assert!(deliver_translated(direct, translate, handler).await.is_ok());
+        let failing = |_e: Envelope| async { Err(Error::BadEvent("x".into())) };
+        assert!(deliver_translated(json!({"sns": 1}), translate, failing)
+            .await
+            .is_err());
+    }
+}

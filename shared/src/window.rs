@@ -11,7 +11,13 @@ use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Timelike, Utc};
 
 const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 const FULL_DAYS: [&str; 7] = [
-    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
 ];
 const MINUTES_PER_DAY: u32 = 24 * 60;
 
@@ -126,9 +132,9 @@ impl fmt::Display for MaintenanceWindow {
 }
 
 fn parse_span(text: &str) -> Result<Span, String> {
-    let (days, times) = text
-        .split_once(char::is_whitespace)
-        .ok_or_else(|| format!("{text:?} is not `DAYS HH:MM-HH:MM` (e.g. `Mon-Fri 02:00-05:00`)"))?;
+    let (days, times) = text.split_once(char::is_whitespace).ok_or_else(|| {
+        format!("{text:?} is not `DAYS HH:MM-HH:MM` (e.g. `Mon-Fri 02:00-05:00`)")
+    })?;
     let (start, end) = times
         .trim()
         .split_once('-')
@@ -182,10 +188,18 @@ fn parse_time(text: &str, allow_24: bool) -> Result<u32, String> {
     let (h, m) = t
         .split_once(':')
         .ok_or_else(|| format!("{t:?} is not a time HH:MM"))?;
-    let h: u32 = h.parse().map_err(|_| format!("{t:?} is not a time HH:MM"))?;
-    let m: u32 = m.parse().map_err(|_| format!("{t:?} is not a time HH:MM"))?;
+    let h: u32 = h
+        .parse()
+        .map_err(|_| format!("{t:?} is not a time HH:MM"))?;
+    let m: u32 = m
+        .parse()
+        .map_err(|_| format!("{t:?} is not a time HH:MM"))?;
     let minutes = h * 60 + m;
-    let max = if allow_24 { MINUTES_PER_DAY } else { MINUTES_PER_DAY - 1 };
+    let max = if allow_24 {
+        MINUTES_PER_DAY
+    } else {
+        MINUTES_PER_DAY - 1
+    };
     if m > 59 || minutes > max {
         return Err(format!("{t:?} is not a time of day"));
     }
@@ -197,7 +211,9 @@ mod tests {
     use super::*;
 
     fn at(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     // 2024-01-01 is a Monday.

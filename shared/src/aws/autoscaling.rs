@@ -248,13 +248,15 @@ impl AutoScaling {
 #[cfg(test)]
 mod retirement_tests {
     use super::*;
+    use aws_sdk_autoscaling::error::ErrorMetadata;
     use aws_sdk_autoscaling::operation::set_instance_health::SetInstanceHealthError;
     use aws_smithy_mocks::{mock, mock_client};
-    use aws_sdk_autoscaling::error::ErrorMetadata;
 
     fn failing(code: &'static str, message: &'static str) -> aws_smithy_mocks::Rule {
         mock!(Client::set_instance_health).then_error(move || {
-            SetInstanceHealthError::generic(ErrorMetadata::builder().code(code).message(message).build())
+            SetInstanceHealthError::generic(
+                ErrorMetadata::builder().code(code).message(message).build(),
+            )
         })
     }
 
@@ -279,7 +281,11 @@ mod retirement_tests {
         assert!(e.is_retryable(), "{e}");
         let rule = failing("AccessDenied", "not authorized");
         let asg = AutoScaling::new(mock_client!(aws_sdk_autoscaling, [&rule]));
-        assert!(!asg.replace_instance("i-0aaa").await.unwrap_err().is_retryable());
+        assert!(!asg
+            .replace_instance("i-0aaa")
+            .await
+            .unwrap_err()
+            .is_retryable());
     }
 }
 
@@ -331,10 +337,16 @@ pub mod rollout {
     #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
     #[serde(tag = "kind", rename_all = "snake_case")]
     pub enum LaunchSource {
-        LaunchTemplate { template: LaunchTemplateRef },
+        LaunchTemplate {
+            template: LaunchTemplateRef,
+        },
         /// A mixed instances policy around a launch template.
-        MixedInstances { template: LaunchTemplateRef },
-        LaunchConfiguration { name: String },
+        MixedInstances {
+            template: LaunchTemplateRef,
+        },
+        LaunchConfiguration {
+            name: String,
+        },
         Unknown,
     }
 
@@ -421,7 +433,9 @@ pub mod rollout {
     #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
     #[serde(tag = "result", rename_all = "snake_case")]
     pub enum RefreshStart {
-        Started { refresh_id: String },
+        Started {
+            refresh_id: String,
+        },
         /// Another refresh is running on the group: AWS allows one at a time.
         AlreadyInProgress,
     }
@@ -458,7 +472,10 @@ pub mod rollout {
     impl AutoScaling {
         /// Every group carrying the `ecs-autopilot:cluster` tag, 100 per call.
         pub async fn managed_groups(&self) -> Result<Vec<GroupDetails>> {
-            let filter = Filter::builder().name("tag-key").values(CLUSTER_TAG).build();
+            let filter = Filter::builder()
+                .name("tag-key")
+                .values(CLUSTER_TAG)
+                .build();
             let mut pages = self
                 .client
                 .describe_auto_scaling_groups()
@@ -499,7 +516,8 @@ pub mod rollout {
                 .max_healthy_percentage(s.max_healthy_percentage)
                 .set_instance_warmup(s.instance_warmup)
                 .set_checkpoint_percentages(
-                    (!s.checkpoint_percentages.is_empty()).then(|| s.checkpoint_percentages.clone()),
+                    (!s.checkpoint_percentages.is_empty())
+                        .then(|| s.checkpoint_percentages.clone()),
                 )
                 .set_checkpoint_delay(s.checkpoint_delay)
                 .skip_matching(s.skip_matching)
@@ -582,7 +600,7 @@ pub mod rollout {
                 })
                 .collect();
             // AWS lists the newest first; sort anyway so callers can rely on it.
-            refreshes.sort_by(|a, b| b.start_time.cmp(&a.start_time));
+            refreshes.sort_by_key(|r| std::cmp::Reverse(r.start_time));
             Ok(refreshes)
         }
     }
@@ -593,9 +611,7 @@ pub mod rollout {
         use aws_sdk_autoscaling::error::ErrorMetadata;
         use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput;
         use aws_sdk_autoscaling::operation::start_instance_refresh::StartInstanceRefreshError;
-        use aws_sdk_autoscaling::types::{
-            LaunchTemplate, MixedInstancesPolicy, TagDescription,
-        };
+        use aws_sdk_autoscaling::types::{LaunchTemplate, MixedInstancesPolicy, TagDescription};
         use aws_sdk_autoscaling::Client;
         use aws_smithy_mocks::{mock, mock_client, RuleMode};
 
@@ -670,7 +686,12 @@ pub mod rollout {
                             AutoScalingGroup::builder()
                                 .auto_scaling_group_name("a")
                                 .launch_template(lt.clone())
-                                .tags(TagDescription::builder().key(CLUSTER_TAG).value("c").build())
+                                .tags(
+                                    TagDescription::builder()
+                                        .key(CLUSTER_TAG)
+                                        .value("c")
+                                        .build(),
+                                )
                                 .build(),
                         )
                         .next_token("page-2")

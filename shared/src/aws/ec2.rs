@@ -155,7 +155,11 @@ pub mod launch_templates {
                 .source_version(source_version.to_string())
                 .version_description(description.chars().take(255).collect::<String>())
                 .client_token(token)
-                .launch_template_data(RequestLaunchTemplateData::builder().image_id(image_id).build())
+                .launch_template_data(
+                    RequestLaunchTemplateData::builder()
+                        .image_id(image_id)
+                        .build(),
+                )
                 .send()
                 .await
                 .map_err(|e| aws("ec2", "CreateLaunchTemplateVersion", e))?;

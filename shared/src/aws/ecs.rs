@@ -381,7 +381,11 @@ impl Ecs {
 
     /// Starts a new deployment of the service's current task definition, so ECS replaces
     /// every task within the service's minimumHealthyPercent / maximumPercent.
-    pub async fn force_new_deployment(&self, cluster: &str, service: &str) -> Result<DeployOutcome> {
+    pub async fn force_new_deployment(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<DeployOutcome> {
         let sent = self
             .client
             .update_service()
@@ -425,9 +429,15 @@ impl Ecs {
 #[cfg(test)]
 mod service_tests {
     use super::*;
+    use aws_sdk_ecs::error::ErrorMetadata;
     use aws_sdk_ecs::operation::update_service::UpdateServiceError;
     use aws_sdk_ecs::types::error::{ServerException, ServiceNotActiveException};
     use aws_smithy_mocks::{mock, mock_client};
+
+    /// The code AWS puts on the wire; a modeled error built in a test has none otherwise.
+    fn meta(code: &str) -> ErrorMetadata {
+        ErrorMetadata::builder().code(code).build()
+    }
 
     #[tokio::test]
     async fn forcing_a_deployment_of_a_deleted_service_is_not_an_error() {
@@ -435,6 +445,7 @@ mod service_tests {
             UpdateServiceError::ServiceNotActiveException(
                 ServiceNotActiveException::builder()
                     .message("Service was not ACTIVE.")
+                    .meta(meta("ServiceNotActiveException"))
                     .build(),
             )
         });
@@ -448,7 +459,12 @@ mod service_tests {
     #[tokio::test]
     async fn a_server_fault_on_update_service_is_retryable() {
         let fault = mock!(Client::update_service).then_error(|| {
-            UpdateServiceError::ServerException(ServerException::builder().message("boom").build())
+            UpdateServiceError::ServerException(
+                ServerException::builder()
+                    .message("boom")
+                    .meta(meta("ServerException"))
+                    .build(),
+            )
         });
         let ecs = Ecs::new(mock_client!(aws_sdk_ecs, [&fault]));
         let e = ecs.force_new_deployment("prod", "web").await.unwrap_err();

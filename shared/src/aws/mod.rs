@@ -39,3 +39,6 @@ pub async fn sdk_config() -> SdkConfig {
 pub(crate) fn batches<T: Clone>(items: &[T], size: usize) -> impl Iterator<Item = Vec<T>> + '_ {
     items.chunks(size).map(<[T]>::to_vec)
 }
+
+#[cfg(test)]
+mod tests;

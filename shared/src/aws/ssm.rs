@@ -103,7 +103,9 @@ impl Ssm {
                         let shown: String = value.chars().take(80).collect();
                         out.unusable.insert(
                             name,
-                            format!("value {shown:?} is neither an AMI id nor JSON with an image_id"),
+                            format!(
+                                "value {shown:?} is neither an AMI id nor JSON with an image_id"
+                            ),
                         );
                     }
                 }
@@ -122,10 +124,7 @@ mod tests {
 
     #[test]
     fn plain_ids_and_recommended_json_both_name_an_ami() {
-        assert_eq!(
-            image_id_of(" ami-0abc123 ").as_deref(),
-            Some("ami-0abc123")
-        );
+        assert_eq!(image_id_of(" ami-0abc123 ").as_deref(), Some("ami-0abc123"));
         let json = r#"{"ecs_agent_version":"1.84.0","image_id":"ami-0def456","image_name":"al2023-ami-ecs-hvm"}"#;
         assert_eq!(image_id_of(json).as_deref(), Some("ami-0def456"));
         assert_eq!(image_id_of("resolve:ssm:/x"), None);

@@ -198,3 +198,141 @@ mod tests {
         assert_eq!(LifecycleAction::from_envelope(&e).unwrap(), a);
     }
 }
+
+/// Instance refresh events: how a rolling replacement of a group's instances went.
+pub mod refresh {
+    use serde::Deserialize;
+
+    use crate::error::Error;
+    use crate::events::Envelope;
+
+    pub const STARTED: &str = "EC2 Auto Scaling Instance Refresh Started";
+    pub const CHECKPOINT_REACHED: &str = "EC2 Auto Scaling Instance Refresh Checkpoint Reached";
+    pub const SUCCEEDED: &str = "EC2 Auto Scaling Instance Refresh Succeeded";
+    pub const FAILED: &str = "EC2 Auto Scaling Instance Refresh Failed";
+    pub const CANCELLED: &str = "EC2 Auto Scaling Instance Refresh Cancelled";
+    pub const ROLLBACK_STARTED: &str = "EC2 Auto Scaling Instance Refresh Rollback Started";
+    pub const ROLLBACK_SUCCEEDED: &str = "EC2 Auto Scaling Instance Refresh Rollback Succeeded";
+    pub const ROLLBACK_FAILED: &str = "EC2 Auto Scaling Instance Refresh Rollback Failed";
+
+    /// Every instance refresh detail-type, for routing.
+    pub const ALL: [&str; 8] = [
+        STARTED,
+        CHECKPOINT_REACHED,
+        SUCCEEDED,
+        FAILED,
+        CANCELLED,
+        ROLLBACK_STARTED,
+        ROLLBACK_SUCCEEDED,
+        ROLLBACK_FAILED,
+    ];
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Phase {
+        Started,
+        CheckpointReached,
+        Succeeded,
+        Failed,
+        Cancelled,
+        RollbackStarted,
+        RollbackSucceeded,
+        RollbackFailed,
+    }
+
+    impl Phase {
+        pub fn of(detail_type: &str) -> Option<Self> {
+            Some(match detail_type {
+                STARTED => Phase::Started,
+                CHECKPOINT_REACHED => Phase::CheckpointReached,
+                SUCCEEDED => Phase::Succeeded,
+                FAILED => Phase::Failed,
+                CANCELLED => Phase::Cancelled,
+                ROLLBACK_STARTED => Phase::RollbackStarted,
+                ROLLBACK_SUCCEEDED => Phase::RollbackSucceeded,
+                ROLLBACK_FAILED => Phase::RollbackFailed,
+                _ => return None,
+            })
+        }
+
+        /// Whether the refresh is over (no further event follows for it).
+        pub fn is_final(self) -> bool {
+            matches!(
+                self,
+                Phase::Succeeded
+                    | Phase::Failed
+                    | Phase::Cancelled
+                    | Phase::RollbackSucceeded
+                    | Phase::RollbackFailed
+            )
+        }
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct RefreshEvent {
+        pub phase: Phase,
+        pub group: String,
+        pub refresh_id: String,
+    }
+
+    impl RefreshEvent {
+        pub fn from_envelope(event: &Envelope) -> Result<Self, Error> {
+            #[derive(Deserialize)]
+            #[serde(rename_all = "PascalCase")]
+            struct Detail {
+                instance_refresh_id: String,
+                auto_scaling_group_name: String,
+            }
+            let phase = Phase::of(&event.detail_type).ok_or_else(|| {
+                Error::BadEvent(format!(
+                    "{:?} is not an instance refresh event",
+                    event.detail_type
+                ))
+            })?;
+            let d: Detail = event.detail_as()?;
+            if d.instance_refresh_id.is_empty() || d.auto_scaling_group_name.is_empty() {
+                return Err(Error::BadEvent(
+                    "instance refresh event without a refresh id or group name".into(),
+                ));
+            }
+            Ok(RefreshEvent {
+                phase,
+                group: d.auto_scaling_group_name,
+                refresh_id: d.instance_refresh_id,
+            })
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use serde_json::{json, Value};
+
+        fn fixture(name: &str) -> Value {
+            let path = format!("{}/../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+            serde_json::from_str(&std::fs::read_to_string(&path).expect(&path)).unwrap()
+        }
+
+        #[test]
+        fn refresh_outcome_fixtures_parse() {
+            let e = Envelope::parse(fixture("ami-instance-refresh-succeeded.json")).unwrap();
+            let r = RefreshEvent::from_envelope(&e).unwrap();
+            assert_eq!(r.phase, Phase::Succeeded);
+            assert_eq!(r.group, "my-asg");
+            assert!(r.phase.is_final());
+            let e = Envelope::parse(fixture("ami-instance-refresh-checkpoint.json")).unwrap();
+            assert!(!RefreshEvent::from_envelope(&e).unwrap().phase.is_final());
+        }
+
+        #[test]
+        fn a_refresh_event_without_its_ids_is_a_bad_event() {
+            let mut v = fixture("ami-instance-refresh-failed.json");
+            v["detail"] = json!({"AutoScalingGroupName": "my-asg"});
+            let e = Envelope::parse(v).unwrap();
+            assert!(matches!(
+                RefreshEvent::from_envelope(&e),
+                Err(Error::BadEvent(_))
+            ));
+        }
+    }
+}

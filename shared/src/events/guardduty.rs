@@ -368,15 +368,27 @@ mod tests {
     fn missing_ids_bad_severities_and_other_events_are_bad_events() {
         let mut e = fixture("guardduty-reverse-shell-ec2.json");
         e.detail["severity"] = serde_json::json!(11);
-        assert!(matches!(Finding::from_envelope(&e), Err(Error::BadEvent(_))));
+        assert!(matches!(
+            Finding::from_envelope(&e),
+            Err(Error::BadEvent(_))
+        ));
         e.detail["severity"] = serde_json::json!("high");
-        assert!(matches!(Finding::from_envelope(&e), Err(Error::BadEvent(_))));
+        assert!(matches!(
+            Finding::from_envelope(&e),
+            Err(Error::BadEvent(_))
+        ));
         let mut e = fixture("guardduty-reverse-shell-ec2.json");
         e.detail["id"] = serde_json::json!("");
-        assert!(matches!(Finding::from_envelope(&e), Err(Error::BadEvent(_))));
+        assert!(matches!(
+            Finding::from_envelope(&e),
+            Err(Error::BadEvent(_))
+        ));
         let mut e = fixture("guardduty-reverse-shell-ec2.json");
         e.detail_type = "GuardDuty Runtime Protection Unhealthy".into();
-        assert!(matches!(Finding::from_envelope(&e), Err(Error::BadEvent(_))));
+        assert!(matches!(
+            Finding::from_envelope(&e),
+            Err(Error::BadEvent(_))
+        ));
     }
 
     #[test]

@@ -77,7 +77,9 @@ impl HealthEvent {
         }
         let health: HealthEvent = event.detail_as()?;
         if health.event_arn.trim().is_empty() {
-            return Err(Error::BadEvent("AWS Health event without an eventArn".into()));
+            return Err(Error::BadEvent(
+                "AWS Health event without an eventArn".into(),
+            ));
         }
         Ok(health)
     }

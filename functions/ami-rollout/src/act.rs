@@ -1,0 +1,112 @@
+//! The imperative shell: carries out a plan through the AWS adapters and reports every
+//! action with its real outcome. In dry run, nothing that changes state is called.
+
+use shared::aws::autoscaling::rollout::{LaunchTemplateRef, RefreshStart};
+use shared::notify::{Notice, Outcome, Subject};
+use shared::Result;
+
+use crate::decide::{Plan, RollMode, Step};
+use crate::Deps;
+
+/// Runs every step, even after one fails (one broken group must not hold up the
+/// fleet); the first error then fails the event so it is retried.
+pub async fn execute(deps: &Deps, subject: &Subject, plan: Plan) -> Result<()> {
+    tracing::info!(
+        event_id = %subject.event_id,
+        kind = %subject.kind,
+        dry_run = deps.reporter.dry_run(),
+        steps = plan.len(),
+        plan = %serde_json::to_string(&plan).unwrap_or_default(),
+        "decided"
+    );
+    let mut first_error = None;
+    for step in plan {
+        let action = step.action();
+        let subject = match &step {
+            Step::Roll { group, cluster, .. } => Subject {
+                group: Some(group.clone()),
+                cluster: Some(cluster.clone()),
+                ..subject.clone()
+            },
+            Step::Report { group, cluster, .. } => Subject {
+                group: group.clone(),
+                cluster: cluster.clone(),
+                ..subject.clone()
+            },
+        };
+        if let Err(e) = run(deps, &subject, step).await {
+            deps.reporter.failure(&subject, action, &e).await;
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+async fn run(deps: &Deps, subject: &Subject, step: Step) -> Result<()> {
+    let action = step.action();
+    match step {
+        Step::Report {
+            outcome, notice, ..
+        } => deps.reporter.report(subject, action, outcome, notice).await,
+        Step::Roll {
+            group,
+            mode,
+            mut request,
+            mut notice,
+            ..
+        } => {
+            if deps.reporter.dry_run() {
+                return deps
+                    .reporter
+                    .report(subject, action, Outcome::Planned, notice)
+                    .await;
+            }
+            if let RollMode::NewVersion {
+                template_id,
+                source_version,
+                image_id,
+                pin,
+            } = &mode
+            {
+                let created = deps
+                    .ec2
+                    .create_version_with_image(
+                        template_id,
+                        *source_version,
+                        image_id,
+                        &format!(
+                            "ecs-autopilot ami-rollout: {image_id} (from version {source_version})"
+                        ),
+                    )
+                    .await?;
+                request.desired_template = Some(LaunchTemplateRef {
+                    id: Some(created.template_id.clone()),
+                    name: None,
+                    version: if *pin {
+                        created.version.to_string()
+                    } else {
+                        "$Latest".into()
+                    },
+                });
+                notice = notice.detail("launch_template_version", created.version);
+            }
+            let (outcome, notice) = match deps.asg.start_instance_refresh(&group, &request).await? {
+                RefreshStart::Started { refresh_id } => {
+                    (Outcome::Done, notice.detail("refresh_id", refresh_id))
+                }
+                RefreshStart::AlreadyInProgress => (
+                    Outcome::AlreadyDone,
+                    Notice {
+                        title: format!("{group} is already being refreshed"),
+                        description: format!(
+                            "{} Auto Scaling answered that a refresh is already in progress (started since this check looked), so no new one was started.",
+                            notice.description
+                        ),
+                        ..notice
+                    },
+                ),
+            };
+            deps.reporter.report(subject, action, outcome, notice).await
+        }
+    }
+}

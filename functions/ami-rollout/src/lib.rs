@@ -1,0 +1,337 @@
+//! ami-rollout: keeps every opted-in Auto Scaling group on the AMI its SSM parameter
+//! names, by starting instance refreshes on groups that drifted, one budgeted group at a
+//! time and only inside the maintenance window; and reports how each refresh ended.
+//!
+//! parse (event → intent) → observe (groups, parameters, container instances, then
+//! refreshes and launch templates only if something may roll) → decide (pure plan) → act.
+
+pub mod act;
+pub mod config;
+pub mod decide;
+pub mod parse;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::Utc;
+use shared::aws::autoscaling::rollout::{GroupDetails, LaunchSource};
+use shared::aws::autoscaling::AutoScaling;
+use shared::aws::ec2::Ec2;
+use shared::aws::ecs::Ecs;
+use shared::aws::ssm::Ssm;
+use shared::events::autoscaling::refresh::RefreshEvent;
+use shared::events::Envelope;
+use shared::notify::{Reporter, Subject};
+use shared::Result;
+
+use config::Config;
+use decide::{GroupState, Observed, Templates};
+use parse::Intent;
+
+/// Reads in flight at once: per-cluster and per-group reads of a large fleet overlap
+/// instead of queueing behind each other; well under the APIs' rate limits.
+const CONCURRENT_READS: usize = 8;
+
+/// Refreshes read per group: the newest decides, a few more cover a refresh that
+/// started just before a failed one.
+const REFRESHES_PER_GROUP: i32 = 5;
+
+/// Everything the handler needs from the world, built once per cold start.
+pub struct Deps {
+    pub config: Config,
+    pub ecs: Ecs,
+    pub asg: AutoScaling,
+    pub ec2: Ec2,
+    pub ssm: Ssm,
+    pub reporter: Reporter,
+}
+
+pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
+    let intent = parse::intent(&event)?;
+    let subject = Subject {
+        event_id: event.id.clone(),
+        kind: intent.kind().to_string(),
+        ..Subject::default()
+    };
+    let observed = match &intent {
+        Intent::Ignore(reason) => {
+            tracing::info!(event_id = %event.id, reason = %reason, "ignored");
+            return Ok(());
+        }
+        Intent::CheckAll { why, .. } => {
+            tracing::info!(event_id = %event.id, why = %why, "checking every managed group");
+            check_plan(deps, None).await
+        }
+        Intent::CheckParameter(change) => check_plan(deps, Some(&change.name)).await,
+        Intent::RefreshEnded(refresh) => outcome_plan(deps, refresh).await,
+    };
+    match observed {
+        Ok(plan) => act::execute(deps, &subject, plan).await,
+        Err(e) => {
+            deps.reporter.failure(&subject, "observe", &e).await;
+            Err(e)
+        }
+    }
+}
+
+/// Observes the groups a check is about (all managed groups, or those following
+/// `parameter`) and decides.
+async fn check_plan(deps: &Deps, parameter: Option<&str>) -> Result<decide::Plan> {
+    let now = Utc::now();
+    let managed: Vec<GroupDetails> = deps
+        .asg
+        .managed_groups()
+        .await?
+        .into_iter()
+        .filter(|g| g.group.cluster().is_some())
+        .collect();
+    let targets: Vec<&GroupDetails> = managed
+        .iter()
+        .filter(|g| parameter.is_none_or(|p| decide::parameter_of(g, &deps.config) == p))
+        .collect();
+    if targets.is_empty() {
+        // Every parameter change in the account reaches us; most are not AMIs.
+        tracing::info!(
+            parameter = parameter.unwrap_or(""),
+            managed_groups = managed.len(),
+            "no managed group to check"
+        );
+        return Ok(vec![]);
+    }
+    let mut observed = observe_groups(deps, &targets).await?;
+    if !decide::rollable(&observed, &deps.config, now).is_empty() {
+        // The budget is fleet-wide, so every managed group's refreshes count.
+        let names: Vec<String> = managed.iter().map(|g| g.group.name.clone()).collect();
+        observed.refreshes = concurrently(names, |name| {
+            let asg = deps.asg.clone();
+            async move {
+                let refreshes = asg
+                    .instance_refreshes(&name, &[], REFRESHES_PER_GROUP)
+                    .await?;
+                Ok((name, refreshes))
+            }
+        })
+        .await?
+        .into_iter()
+        .collect();
+        let (order, slots) = decide::roll_order(&observed, &deps.config, now);
+        let order: Vec<(String, LaunchSource)> = order
+            .into_iter()
+            .map(|g| (g.name().to_string(), g.details.launch.clone()))
+            .collect();
+        let mut rollable = 0;
+        for (name, launch) in order {
+            if rollable >= slots {
+                break;
+            }
+            let templates = read_templates(&deps.ec2, &launch).await?;
+            observed.templates.insert(name.clone(), templates);
+            if decide::can_roll(&observed, &name, &deps.config) {
+                rollable += 1;
+            }
+        }
+    }
+    log_check(&observed, parameter);
+    Ok(decide::check(&observed, &deps.config, now))
+}
+
+/// Parameters, cluster opt-in and container instances of `targets`, batched: one
+/// GetParameters per ten parameters, one list and one describe per hundred container
+/// instances of each cluster.
+async fn observe_groups(deps: &Deps, targets: &[&GroupDetails]) -> Result<Observed> {
+    let parameters: BTreeSet<String> = targets
+        .iter()
+        .map(|g| decide::parameter_of(g, &deps.config))
+        .collect();
+    let parameters = deps
+        .ssm
+        .ami_parameters(&parameters.into_iter().collect::<Vec<_>>())
+        .await?;
+    let managed_clusters: BTreeSet<String> =
+        deps.ecs.managed_clusters().await?.into_iter().collect();
+    let clusters: BTreeSet<&str> = targets
+        .iter()
+        .filter_map(|g| g.group.cluster())
+        .filter(|c| managed_clusters.contains(*c))
+        .collect();
+    let clusters: Vec<String> = clusters.into_iter().map(str::to_string).collect();
+    let ami_of: BTreeMap<String, Option<String>> = concurrently(clusters, |cluster| {
+        let ecs = deps.ecs.clone();
+        async move { ecs.container_instances(&cluster).await }
+    })
+    .await?
+    .into_iter()
+    .flatten()
+    .map(|ci| (ci.ec2_instance_id, ci.ami_id))
+    .collect();
+    let groups = targets
+        .iter()
+        .map(|g| {
+            let cluster = g.group.cluster().unwrap_or_default().to_string();
+            state(
+                g,
+                managed_clusters.contains(&cluster),
+                cluster,
+                decide::parameter_of(g, &deps.config),
+                &ami_of,
+            )
+        })
+        .collect();
+    Ok(Observed {
+        groups,
+        parameters,
+        ..Observed::default()
+    })
+}
+
+fn state(
+    details: &GroupDetails,
+    cluster_managed: bool,
+    cluster: String,
+    parameter: String,
+    ami_of: &BTreeMap<String, Option<String>>,
+) -> GroupState {
+    let running = details
+        .group
+        .instances
+        .iter()
+        .filter(|i| i.lifecycle_state == "InService")
+        .map(|i| {
+            let ami = ami_of.get(&i.instance_id).cloned().flatten();
+            (i.instance_id.clone(), ami)
+        })
+        .collect();
+    GroupState {
+        details: details.clone(),
+        cluster,
+        cluster_managed,
+        parameter,
+        running,
+    }
+}
+
+/// The group's launch template version and the newest one, in one call. A template
+/// that cannot be read is left out (decide reports it); a throttle fails the check.
+async fn read_templates(ec2: &Ec2, launch: &LaunchSource) -> Result<Templates> {
+    let template = match launch {
+        LaunchSource::LaunchTemplate { template } | LaunchSource::MixedInstances { template } => {
+            template
+        }
+        _ => return Ok(Templates::default()),
+    };
+    let mut versions = vec![template.version.clone()];
+    if template.version != "$Latest" {
+        versions.push("$Latest".into());
+    }
+    let read = ec2
+        .launch_template_versions(template.id.as_deref(), template.name.as_deref(), &versions)
+        .await;
+    let found = match read {
+        Ok(found) => found,
+        Err(e) if !e.is_retryable() => {
+            tracing::warn!(template = template.label(), error = %e, "launch template not readable");
+            return Ok(Templates::default());
+        }
+        Err(e) => return Err(e),
+    };
+    let latest = found.iter().max_by_key(|v| v.version).cloned();
+    let current = match template.version.as_str() {
+        "$Latest" => latest.clone(),
+        "$Default" => found.iter().find(|v| v.is_default).cloned(),
+        number => found
+            .iter()
+            .find(|v| number.parse() == Ok(v.version))
+            .cloned(),
+    };
+    Ok(Templates { current, latest })
+}
+
+fn log_check(observed: &Observed, parameter: Option<&str>) {
+    let drifted: Vec<&str> = observed
+        .groups
+        .iter()
+        .filter(|g| {
+            observed
+                .parameters
+                .found
+                .get(&g.parameter)
+                .is_some_and(|p| !g.stale(&p.image_id).is_empty())
+        })
+        .map(GroupState::name)
+        .collect();
+    tracing::info!(
+        parameter = parameter.unwrap_or(""),
+        groups = observed.groups.len(),
+        instances = observed.groups.iter().map(|g| g.running.len()).sum::<usize>(),
+        drifted = drifted.len(),
+        drifted_groups = %drifted.join(","),
+        "fleet checked"
+    );
+}
+
+/// Reads the group, its refresh and what its instances run, and says how it ended.
+async fn outcome_plan(deps: &Deps, event: &RefreshEvent) -> Result<decide::Plan> {
+    let Some(details) = deps.asg.group_details(&event.group).await? else {
+        tracing::info!(group = %event.group, "refresh ended for a group that no longer exists");
+        return Ok(vec![]);
+    };
+    let Some(cluster) = details.group.cluster().map(str::to_string) else {
+        tracing::info!(group = %event.group, "refresh ended on an unmanaged group; not ours to report");
+        return Ok(vec![]);
+    };
+    if !deps.ecs.is_managed(&cluster).await? {
+        tracing::info!(group = %event.group, cluster = %cluster, "refresh ended on a group of an unmanaged cluster");
+        return Ok(vec![]);
+    }
+    let refresh = deps
+        .asg
+        .instance_refreshes(&event.group, std::slice::from_ref(&event.refresh_id), 1)
+        .await?
+        .into_iter()
+        .next();
+    let parameter = decide::parameter_of(&details, &deps.config);
+    let parameters = deps
+        .ssm
+        .ami_parameters(std::slice::from_ref(&parameter))
+        .await?;
+    let ami_of: BTreeMap<String, Option<String>> = deps
+        .ecs
+        .container_instances(&cluster)
+        .await?
+        .into_iter()
+        .map(|ci| (ci.ec2_instance_id, ci.ami_id))
+        .collect();
+    let state = state(&details, true, cluster, parameter.clone(), &ami_of);
+    Ok(vec![decide::refresh_outcome(
+        event,
+        &state,
+        refresh.as_ref(),
+        parameters.found.get(&parameter),
+    )])
+}
+
+/// Runs `read` for every item, `CONCURRENT_READS` at a time, and returns the results in
+/// the order of `items`; the first error wins.
+async fn concurrently<T, R, F, Fut>(items: Vec<T>, read: F) -> Result<Vec<R>>
+where
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<Output = Result<R>> + Send + 'static,
+    R: Send + 'static,
+{
+    let mut results: Vec<Option<R>> = std::iter::repeat_with(|| None).take(items.len()).collect();
+    let mut running = tokio::task::JoinSet::new();
+    for (n, item) in items.into_iter().enumerate() {
+        if running.len() >= CONCURRENT_READS {
+            if let Some(done) = running.join_next().await {
+                let (m, r) = done.expect("a read task never panics")?;
+                results[m] = Some(r);
+            }
+        }
+        let fut = read(item);
+        running.spawn(async move { fut.await.map(|r| (n, r)) });
+    }
+    while let Some(done) = running.join_next().await {
+        let (m, r) = done.expect("a read task never panics")?;
+        results[m] = Some(r);
+    }
+    Ok(results.into_iter().flatten().collect())
+}

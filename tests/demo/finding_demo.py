@@ -1,0 +1,106 @@
+"""Demo: a GuardDuty Runtime Monitoring finding handled by guardduty-responder.
+
+    from demo.finding_demo import run_finding_demo
+    run_finding_demo(emulator)          # emulator: harness.emulator.EmulatorProcess
+
+or on its own (starts an emulator): python tests/demo/finding_demo.py
+
+It seeds a managed cluster (Auto Scaling group + container instances + service web),
+then sends the real binary a High `Execution:Runtime/ReverseShell` finding about one of
+web's tasks on an EC2 host, delivers the same finding again (GuardDuty updates findings),
+and prints the timeline and every notification: the task stopped after its evidence was
+recorded, the host DRAINING, tagged, detached from its group (which launches a
+replacement) and still running for forensics.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+TESTS_DIR = Path(__file__).resolve().parent.parent
+if str(TESTS_DIR) not in sys.path:
+    sys.path.insert(0, str(TESTS_DIR))
+
+from harness import fleet as fl  # noqa: E402
+from harness.emulator import EmulatorProcess, find_function_binary  # noqa: E402
+from harness.guardduty_responder_helpers import (  # noqa: E402
+    QUARANTINE_TAG,
+    container_instance_status,
+    finding_event,
+    group_of,
+    instance_state,
+    instance_tags,
+    responder_env,
+    service_task_on,
+    task_of,
+)
+from harness.runtime_api import LambdaProcess  # noqa: E402
+from harness.task_retirement_helpers import Inbox  # noqa: E402
+
+
+def run_finding_demo(
+    emulator: EmulatorProcess,
+    binary: str | Path | None = None,
+    out: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Runs the demo against `emulator`; returns what happened (for assertions)."""
+    binary = binary or find_function_binary("guardduty-responder")
+    if binary is None:
+        raise RuntimeError("guardduty-responder is not built: cargo build -p guardduty-responder")
+    t0 = datetime.now(timezone.utc)
+
+    def step(text: str) -> None:
+        out(f"[+{(datetime.now(timezone.utc) - t0).total_seconds():5.1f}s] {text}")
+
+    def show(notes: list[Any]) -> None:
+        for n in notes:
+            out(f"    -> {n.subject}")
+            for a in n.details.get("actions", []):
+                out(f"       {a['action']:<16} {a.get('target', ''):<40} {a['outcome']}")
+            if n.details.get("evidence"):
+                images = [f"{c['name']}={c.get('image')}" for c in n.details["evidence"]["containers"]]
+                out(f"       evidence: {', '.join(images)}")
+
+    fleet = fl.seed_cluster(emulator.url, emulator.region, instances=2, services=["web"], tasks_per_instance=2)
+    inbox = Inbox.create(emulator, "demo-gd")
+    host = fleet.instances[0]
+    task = service_task_on(fleet, host)
+    iid = host.ec2_instance_id
+    step(f"cluster {fleet.cluster_name} (managed), group {fleet.asg_name}: service web x4 on 2 hosts")
+    event = finding_event(fleet, task)
+    d = event["detail"]
+    step(f"GuardDuty: {d['type']} severity {d['severity']} in task {task.rsplit('/', 1)[-1]} on {iid}")
+
+    with LambdaProcess(binary, env=responder_env(emulator, inbox.topic_arn)) as fn:
+        result = fn.invoke(event)
+        step(f"responder: {'ok' if result.ok else result.error} in {result.duration_ms or 0:.0f} ms")
+        show(inbox.read())
+        step(f"task {task_of(fleet, task)['lastStatus']}: {task_of(fleet, task).get('stoppedReason')}")
+        step(
+            f"host {iid}: container instance {container_instance_status(fleet, host)}, "
+            f"group {group_of(fleet, iid) or 'none (detached)'}, EC2 {instance_state(fleet, iid)}, "
+            f"{QUARANTINE_TAG}={instance_tags(fleet, iid).get(QUARANTINE_TAG)}"
+        )
+        group = fleet.group()
+        step(f"group {fleet.asg_name}: desired {group['DesiredCapacity']}, instances "
+             f"{sorted(i['InstanceId'] for i in group['Instances'])} (replacement launched)")
+
+        step("GuardDuty updates the finding (same id, count 2): delivered again")
+        again = finding_event(fleet, task, finding_id=d["id"], count=2)
+        result = fn.invoke(again)
+        step(f"responder: {'ok' if result.ok else result.error}")
+        show(inbox.read())
+    return {"fleet": fleet, "task": task, "instance": iid}
+
+
+def main() -> int:
+    with EmulatorProcess() as emulator:
+        run_finding_demo(emulator)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1152 @@
+#!/usr/bin/env python3
+"""moto server with the Auto Scaling calls ecs-autopilot needs and moto 5 lacks.
+
+Run it in the foreground:
+
+    python tests/emulator/launcher.py --host 127.0.0.1 --port 5055
+
+It prints ``READY http://127.0.0.1:5055`` once the server answers and serves
+until SIGTERM/SIGINT. Or use it in-process::
+
+    from emulator import launcher
+    server = launcher.start(5055)   # port 0 picks a free port; see server.url
+    ...
+    launcher.stop()
+
+What the patch adds to moto (5.2.x) before the server starts:
+
+* Auto Scaling ``CompleteLifecycleAction``, ``RecordLifecycleActionHeartbeat``,
+  ``StartInstanceRefresh``, ``DescribeInstanceRefreshes`` and
+  ``CancelInstanceRefresh``, with state kept on moto's per account/region
+  Auto Scaling backend (so ``POST /moto-api/reset`` clears it too) and the
+  Query-protocol error responses AWS sends.
+* Test-control endpoints under ``/_autopilot/``, because moto never creates
+  lifecycle actions and never moves an instance refresh along:
+
+  - ``POST /_autopilot/lifecycle-actions``: create an active lifecycle action
+  - ``GET  /_autopilot/lifecycle-actions?region=&group=&status=``: list them
+  - ``POST /_autopilot/lifecycle-actions/timeout``: apply the hook's default result
+  - ``POST /_autopilot/instance-refresh``: set a refresh's status
+  - ``GET  /_autopilot/instance-refresh?region=&group=``: list refreshes
+  - ``POST /_autopilot/ssm-parameter``: write any SSM parameter, incl. /aws/service/...
+  - ``GET  /_autopilot/health``
+
+* ECS closer to AWS (turn off with ``--plain-moto-ecs``): ``ListTasks`` with
+  an exact cluster match instead of moto's substring match, ``desiredStatus``
+  defaulting to RUNNING, and ``serviceName`` matching the task group
+  ``service:NAME``; StartTask tasks get launchType EC2 and startedAt;
+  StopTask sets stoppedAt/stopCode and is a no-op on a stopped task; cluster
+  and service running/pending counts computed from the tasks.
+* ECS task status left in RUNNING until StopTask (``--manual-tasks``, the
+  default). Without it moto moves a task one state towards STOPPED on each
+  DescribeTasks.
+
+The exact request and response shapes are in tests/emulator/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import signal
+import socket
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from moto.autoscaling.exceptions import AutoscalingClientError, ValidationError
+from moto.autoscaling.models import AutoScalingBackend, autoscaling_backends
+from moto.autoscaling.responses import AutoScalingResponse
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.responses import ActionResult
+
+DEFAULT_REGION = "us-east-1"
+
+TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
+LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
+TRANSITIONS = (TERMINATING, LAUNCHING)
+
+# Instance refresh statuses that block a new StartInstanceRefresh.
+REFRESH_ACTIVE = ("Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking")
+REFRESH_TERMINAL = ("Successful", "Failed", "Cancelled", "RollbackFailed", "RollbackSuccessful")
+REFRESH_STATUSES = REFRESH_ACTIVE + REFRESH_TERMINAL
+
+# "manual" progression with a tick count that is never reached.
+# Note: times=-1 does NOT work: moto tests `tick >= times`, so -1 moves the
+# task on every read of its status.
+ECS_TASK_HOLD_TRANSITION = {"progression": "manual", "times": 2**62}
+
+OPTIONS: dict[str, Any] = {
+    # Clean up ECS when a lifecycle action or refresh terminates an instance:
+    # stop its tasks ("Host EC2 (instance i-...) terminated.") and deregister
+    # its container instance.
+    "ecs_cleanup": True,
+}
+
+_LOCK = threading.RLock()
+
+
+# --------------------------------------------------------------------------
+# errors
+# --------------------------------------------------------------------------
+
+
+class InstanceRefreshInProgress(AutoscalingClientError):
+    code = "InstanceRefreshInProgress"
+    message = (
+        "An Instance Refresh is already in progress and blocks the execution "
+        "of this Instance Refresh."
+    )
+
+    def __init__(self) -> None:
+        super().__init__(self.message)
+
+
+class ActiveInstanceRefreshNotFound(AutoscalingClientError):
+    code = "ActiveInstanceRefreshNotFound"
+
+    def __init__(self, group: str) -> None:
+        super().__init__(
+            f"No in progress or pending Instance Refresh found for Auto Scaling group {group}"
+        )
+
+
+class ControlError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+# --------------------------------------------------------------------------
+# state kept on the moto backends
+# --------------------------------------------------------------------------
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if value else None
+
+
+class LifecycleAction:
+    def __init__(
+        self,
+        *,
+        region: str,
+        account: str,
+        group: str,
+        hook: str,
+        instance_id: str,
+        transition: str,
+        token: str,
+        heartbeat_timeout: int,
+        default_result: str,
+        decrement: bool,
+    ) -> None:
+        self.region = region
+        self.account = account
+        self.group = group
+        self.hook = hook
+        self.instance_id = instance_id
+        self.transition = transition
+        self.token = token
+        self.heartbeat_timeout = heartbeat_timeout
+        self.default_result = default_result
+        self.decrement = decrement
+        self.status = "active"
+        self.result: str | None = None
+        self.completed_by: str | None = None
+        self.heartbeats = 0
+        self.created_at = _now()
+        self.last_heartbeat_at: datetime | None = None
+        self.completed_at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "region": self.region,
+            "account": self.account,
+            "group": self.group,
+            "hook": self.hook,
+            "instance_id": self.instance_id,
+            "transition": self.transition,
+            "token": self.token,
+            "status": self.status,
+            "result": self.result,
+            "completed_by": self.completed_by,
+            "heartbeats": self.heartbeats,
+            "heartbeat_timeout": self.heartbeat_timeout,
+            "default_result": self.default_result,
+            "decrement": self.decrement,
+            "created_at": _iso(self.created_at),
+            "last_heartbeat_at": _iso(self.last_heartbeat_at),
+            "completed_at": _iso(self.completed_at),
+        }
+
+
+def _actions(backend: AutoScalingBackend) -> list[LifecycleAction]:
+    store = getattr(backend, "_autopilot_lifecycle_actions", None)
+    if store is None:
+        store = []
+        backend._autopilot_lifecycle_actions = store  # type: ignore[attr-defined]
+    return store
+
+
+def _refreshes(backend: AutoScalingBackend) -> dict[str, list[dict[str, Any]]]:
+    store = getattr(backend, "_autopilot_instance_refreshes", None)
+    if store is None:
+        store = {}
+        backend._autopilot_instance_refreshes = store  # type: ignore[attr-defined]
+    return store
+
+
+def _find_active_action(
+    backend: AutoScalingBackend,
+    group: str | None,
+    hook: str | None,
+    token: str | None,
+    instance_id: str | None,
+) -> LifecycleAction | None:
+    for action in _actions(backend):
+        if action.status != "active":
+            continue
+        if group and action.group != group:
+            continue
+        if hook and action.hook != hook:
+            continue
+        if token and action.token != token:
+            continue
+        if instance_id and action.instance_id != instance_id:
+            continue
+        return action
+    return None
+
+
+def _no_active_action(token: str | None, instance_id: str | None) -> ValidationError:
+    if instance_id:
+        return ValidationError(f"No active Lifecycle Action found with instance ID {instance_id}")
+    return ValidationError(f"No active Lifecycle Action found with token {token}")
+
+
+# --------------------------------------------------------------------------
+# effects on groups, EC2 and ECS
+# --------------------------------------------------------------------------
+
+
+def _instance_state(group: Any, instance_id: str) -> Any:
+    for state in group.instance_states:
+        if state.instance.id == instance_id:
+            return state
+    return None
+
+
+def _ecs_cleanup(account: str, region: str, instance_ids: list[str]) -> None:
+    """What ECS does once an EC2 instance is gone: its tasks stop and its
+    container instance leaves the cluster (moto has no INACTIVE state that
+    ListContainerInstances hides, so it is deregistered outright)."""
+    if not OPTIONS["ecs_cleanup"] or not instance_ids:
+        return
+    from moto.ecs.models import ecs_backends
+
+    ecs = ecs_backends[account][region]
+    for cluster_name, instances in list(ecs.container_instances.items()):
+        if cluster_name not in ecs.clusters:
+            continue
+        for ci_id, ci in list(instances.items()):
+            if ci.ec2_instance_id not in instance_ids:
+                continue
+            arn = ci.container_instance_arn
+            for task_arn, task in list(ecs.tasks.get(cluster_name, {}).items()):
+                if task.container_instance_arn == arn and task.desired_status != "STOPPED":
+                    task.stop_code = "TerminationNotice"
+                    ecs.stop_task(
+                        cluster_name,
+                        task_arn,
+                        f"Host EC2 (instance {ci.ec2_instance_id}) terminated.",
+                    )
+            ci.agent_connected = False
+            ci.running_tasks_count = 0
+            ecs.deregister_container_instance(cluster_name, ci_id, True)
+            ecs.container_instances.get("orphaned", {}).pop(ci_id, None)
+
+
+def _remove_and_terminate(backend: AutoScalingBackend, group: Any, instance_ids: list[str]) -> None:
+    """Take instances out of the group and terminate them without letting moto
+    launch replacements (moto's ASG only reacts to the EC2 TerminateInstances
+    *API*, not to the backend call used here)."""
+    group.instance_states = [s for s in group.instance_states if s.instance.id not in instance_ids]
+    existing = []
+    for iid in instance_ids:
+        try:
+            backend.ec2_backend.get_instance(iid)
+            existing.append(iid)
+        except Exception:
+            pass
+    if existing:
+        backend.ec2_backend.terminate_instances(existing)
+        try:
+            from moto.elbv2.models import elbv2_backends
+
+            elbv2_backends[backend.account_id][backend.region_name].notify_terminate_instances(existing)
+        except Exception:
+            pass
+    backend.update_attached_elbs(group.name)
+    backend.update_attached_target_groups(group.name)
+    _ecs_cleanup(backend.account_id, backend.region_name, instance_ids)
+
+
+def _decrement_desired(group: Any) -> None:
+    group.desired_capacity = max(0, (group.desired_capacity or 0) - 1)
+    if group.min_size is not None and group.min_size > group.desired_capacity:
+        group.min_size = group.desired_capacity
+
+
+def _launch_instances(group: Any, count: int) -> list[Any]:
+    before = {s.instance.id for s in group.instance_states}
+    group.replace_autoscaling_group_instances(count, group.get_propagated_tags())
+    return [s for s in group.instance_states if s.instance.id not in before]
+
+
+def _apply_completion(backend: AutoScalingBackend, action: LifecycleAction, result: str) -> None:
+    group = backend.autoscaling_groups.get(action.group)
+    if group is None:
+        return
+    state = _instance_state(group, action.instance_id)
+    if action.transition == TERMINATING:
+        # CONTINUE or ABANDON: the instance is terminated either way.
+        _remove_and_terminate(backend, group, [action.instance_id])
+        if not action.decrement:
+            _launch_instances(group, 1)
+    else:
+        if result == "CONTINUE":
+            if state is not None:
+                state.lifecycle_state = "InService"
+        else:
+            _remove_and_terminate(backend, group, [action.instance_id])
+            _decrement_desired(group)
+
+
+# --------------------------------------------------------------------------
+# Auto Scaling API actions (bound onto moto's AutoScalingResponse)
+# --------------------------------------------------------------------------
+
+
+def complete_lifecycle_action(self: AutoScalingResponse) -> ActionResult:
+    group = self._get_param("AutoScalingGroupName")
+    hook = self._get_param("LifecycleHookName")
+    token = self._get_param("LifecycleActionToken")
+    instance_id = self._get_param("InstanceId")
+    result = self._get_param("LifecycleActionResult")
+    if not token and not instance_id:
+        raise ValidationError("Either LifecycleActionToken or InstanceId must be specified.")
+    if result not in ("CONTINUE", "ABANDON"):
+        raise ValidationError(
+            f"Value '{result}' at 'lifecycleActionResult' failed to satisfy constraint: "
+            "Member must satisfy enum value set: [CONTINUE, ABANDON]"
+        )
+    backend = self.autoscaling_backend
+    with _LOCK:
+        action = _find_active_action(backend, group, hook, token, instance_id)
+        if action is None:
+            raise _no_active_action(token, instance_id)
+        action.status = "completed"
+        action.result = result
+        action.completed_by = "CompleteLifecycleAction"
+        action.completed_at = _now()
+        _apply_completion(backend, action, result)
+    return ActionResult({})
+
+
+def record_lifecycle_action_heartbeat(self: AutoScalingResponse) -> ActionResult:
+    group = self._get_param("AutoScalingGroupName")
+    hook = self._get_param("LifecycleHookName")
+    token = self._get_param("LifecycleActionToken")
+    instance_id = self._get_param("InstanceId")
+    if not token and not instance_id:
+        raise ValidationError("Either LifecycleActionToken or InstanceId must be specified.")
+    backend = self.autoscaling_backend
+    with _LOCK:
+        action = _find_active_action(backend, group, hook, token, instance_id)
+        if action is None:
+            raise _no_active_action(token, instance_id)
+        action.heartbeats += 1
+        action.last_heartbeat_at = _now()
+    return ActionResult({})
+
+
+def _resolve_launch_template(backend: AutoScalingBackend, spec: dict[str, Any]) -> Any:
+    tid = spec.get("LaunchTemplateId")
+    name = spec.get("LaunchTemplateName")
+    if bool(tid) == bool(name):
+        raise ValidationError("Valid requests must contain either launchTemplateId or LaunchTemplateName")
+    try:
+        if tid:
+            return backend.ec2_backend.get_launch_template(tid)
+        return backend.ec2_backend.get_launch_template_by_name(name)
+    except Exception:
+        if tid:
+            raise ValidationError(f"The specified launch template, with template ID {tid}, does not exist.")
+        raise ValidationError(f"The specified launch template, with template name {name}, does not exist.")
+
+
+def start_instance_refresh(self: AutoScalingResponse) -> ActionResult:
+    group_name = self._get_param("AutoScalingGroupName")
+    strategy = self._get_param("Strategy") or "Rolling"
+    desired = self._get_param("DesiredConfiguration")
+    preferences = self._get_param("Preferences")
+    backend = self.autoscaling_backend
+    with _LOCK:
+        group = backend.autoscaling_groups.get(group_name)
+        if group is None:
+            raise ValidationError(
+                f"AutoScalingGroup name not found - AutoScalingGroup {group_name} not found"
+            )
+        if strategy not in ("Rolling", "ReplaceRootVolume"):
+            raise ValidationError(
+                f"Value '{strategy}' at 'strategy' failed to satisfy constraint: "
+                "Member must satisfy enum value set: [Rolling, ReplaceRootVolume]"
+            )
+        desired = _plain(desired) if desired else None
+        if desired and desired.get("LaunchTemplate"):
+            _resolve_launch_template(backend, desired["LaunchTemplate"])
+        refreshes = _refreshes(backend).setdefault(group_name, [])
+        if any(r["Status"] in REFRESH_ACTIVE for r in refreshes):
+            raise InstanceRefreshInProgress()
+        refresh: dict[str, Any] = {
+            "InstanceRefreshId": str(uuid.uuid4()),
+            "AutoScalingGroupName": group_name,
+            "Status": "Pending",
+            "StartTime": _now(),
+            "PercentageComplete": 0,
+            "InstancesToUpdate": len(group.instance_states),
+            "Strategy": strategy,
+        }
+        if preferences:
+            refresh["Preferences"] = _plain(preferences)
+        if desired:
+            refresh["DesiredConfiguration"] = desired
+        refreshes.append(refresh)
+    return ActionResult({"InstanceRefreshId": refresh["InstanceRefreshId"]})
+
+
+def describe_instance_refreshes(self: AutoScalingResponse) -> ActionResult:
+    group_name = self._get_param("AutoScalingGroupName")
+    ids = self._get_param("InstanceRefreshIds") or []
+    max_records = int(self._get_param("MaxRecords") or 50)
+    token = self._get_param("NextToken")
+    backend = self.autoscaling_backend
+    with _LOCK:
+        items = list(reversed(_refreshes(backend).get(group_name, [])))
+        if ids:
+            items = [r for r in items if r["InstanceRefreshId"] in ids]
+        start = 0
+        if token:
+            try:
+                start = int(token)
+            except ValueError:
+                raise AutoscalingClientError("InvalidNextToken", "The token is invalid.")
+        page = [_refresh_view(r) for r in items[start : start + max_records]]
+        next_token = str(start + max_records) if len(items) > start + max_records else None
+    return ActionResult({"InstanceRefreshes": page, "NextToken": next_token})
+
+
+def cancel_instance_refresh(self: AutoScalingResponse) -> ActionResult:
+    group_name = self._get_param("AutoScalingGroupName")
+    backend = self.autoscaling_backend
+    with _LOCK:
+        if group_name not in backend.autoscaling_groups:
+            raise ValidationError(
+                f"AutoScalingGroup name not found - AutoScalingGroup {group_name} not found"
+            )
+        for refresh in reversed(_refreshes(backend).get(group_name, [])):
+            if refresh["Status"] in ("Pending", "InProgress", "Baking"):
+                refresh["Status"] = "Cancelling"
+                refresh["StatusReason"] = "Cancelling the instance refresh."
+                return ActionResult({"InstanceRefreshId": refresh["InstanceRefreshId"]})
+        raise ActiveInstanceRefreshNotFound(group_name)
+
+
+def _refresh_view(refresh: dict[str, Any]) -> dict[str, Any]:
+    view = {k: v for k, v in refresh.items() if not k.startswith("_")}
+    view["ProgressDetails"] = {
+        "LivePoolProgress": {
+            "PercentageComplete": refresh["PercentageComplete"],
+            "InstancesToUpdate": refresh["InstancesToUpdate"],
+        }
+    }
+    return view
+
+
+def _plain(value: Any) -> Any:
+    """moto's parsed params may be XFormedDict & co; make plain dict/list."""
+    if hasattr(value, "original_dict"):
+        value = value.original_dict()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+PATCHED_ACTIONS = {
+    "complete_lifecycle_action": complete_lifecycle_action,
+    "record_lifecycle_action_heartbeat": record_lifecycle_action_heartbeat,
+    "start_instance_refresh": start_instance_refresh,
+    "describe_instance_refreshes": describe_instance_refreshes,
+    "cancel_instance_refresh": cancel_instance_refresh,
+}
+
+
+# --------------------------------------------------------------------------
+# ECS fidelity patches
+# --------------------------------------------------------------------------
+
+
+def _aws_list_tasks(
+    self: Any,
+    cluster_str: str | None = None,
+    container_instance: str | None = None,
+    family: str | None = None,
+    started_by: str | None = None,
+    service_name: str | None = None,
+    desiredStatus: str | None = None,
+) -> list[Any]:
+    """ListTasks as AWS does it: exact cluster match (moto: substring of the
+    ARN), exact container instance (ARN or id), serviceName (moto: ignored)
+    matched against the task group ``service:NAME``, and desiredStatus
+    defaulting to RUNNING (moto: all tasks)."""
+    tasks = [t for ts in self.tasks.values() for t in ts.values()]
+    if cluster_str:
+        cluster = self._get_cluster(cluster_str)
+        tasks = [t for t in tasks if t.cluster_arn == cluster.arn]
+    if container_instance:
+        ci_id = container_instance.split("/")[-1]
+        tasks = [
+            t
+            for t in tasks
+            if t.container_instance_arn and t.container_instance_arn.split("/")[-1] == ci_id
+        ]
+    if family:
+        arns = self.list_task_definitions(family)
+        tasks = [t for t in tasks if t.task_definition_arn in arns]
+    if started_by:
+        tasks = [t for t in tasks if t.started_by == started_by]
+    if service_name:
+        name = service_name.split("/")[-1]
+        tasks = [t for t in tasks if t.group == f"service:{name}"]
+    wanted = desiredStatus or "RUNNING"
+    return [t for t in tasks if t.desired_status == wanted]
+
+
+def _find_task(backend: Any, cluster_str: str, task_str: str) -> Any:
+    cluster = backend._get_cluster(cluster_str)
+    task_id = task_str.split("/")[-1]
+    for arn, task in backend.tasks.get(cluster.name, {}).items():
+        if arn.split("/")[-1] == task_id:
+            return task
+    return None
+
+
+def _patch_ecs() -> None:
+    from moto.core.utils import utcnow
+    from moto.ecs import models as ecs_models
+
+    backend_cls = ecs_models.EC2ContainerServiceBackend
+    backend_cls.list_tasks = _aws_list_tasks  # type: ignore[method-assign]
+
+    orig_start = backend_cls.start_task
+    orig_stop = backend_cls.stop_task
+
+    def start_task(self: Any, cluster_str: str, *args: Any, **kwargs: Any) -> Any:
+        tasks = orig_start(self, cluster_str, *args, **kwargs)
+        now = utcnow()
+        for task in tasks:
+            task.launch_type = task.launch_type or "EC2"
+            task.created_at = getattr(task, "created_at", None) or now
+            task.started_at = now
+            task.pull_started_at = now
+            task.pull_stopped_at = now
+            task.connectivity = "CONNECTED"
+            task.connectivity_at = now
+            task.health_status = "UNKNOWN"
+        return tasks
+
+    def stop_task(self: Any, cluster_str: str, task_str: str, reason: str) -> Any:
+        existing = _find_task(self, cluster_str, task_str)
+        if existing is not None and existing.desired_status == "STOPPED":
+            # AWS: stopping a stopped task is a no-op (moto would give the
+            # container instance its resources back a second time).
+            return existing
+        task = orig_stop(self, cluster_str, task_str, reason)
+        now = utcnow()
+        task.stopping_at = now
+        task.execution_stopped_at = now
+        task.stopped_at = now
+        task.stop_code = getattr(task, "stop_code", None) or "UserInitiated"
+        return task
+
+    backend_cls.start_task = start_task  # type: ignore[method-assign]
+    backend_cls.stop_task = stop_task  # type: ignore[method-assign]
+
+    # Counts derived from the tasks the test placed (moto: fixed numbers, the
+    # cluster's runningTasksCount even goes negative after StopTask).
+    def _ecs_backend_for(obj: Any) -> Any:
+        account = obj.arn.split(":")[4] if hasattr(obj, "arn") else obj._account_id
+        return ecs_models.ecs_backends[account][obj.region_name]
+
+    def _running(backend: Any, cluster_name: str, group: str | None = None) -> int:
+        return sum(
+            1
+            for t in backend.tasks.get(cluster_name, {}).values()
+            if t.desired_status == "RUNNING" and (group is None or t.group == group)
+        )
+
+    def _ignore(self: Any, value: Any) -> None:
+        pass
+
+    cluster_cls = ecs_models.Cluster
+    cluster_cls.running_tasks_count = property(  # type: ignore[assignment]
+        lambda self: _running(_ecs_backend_for(self), self.name), _ignore
+    )
+    cluster_cls.pending_tasks_count = property(lambda self: 0, _ignore)  # type: ignore[assignment]
+    cluster_cls.active_services_count = property(  # type: ignore[assignment]
+        lambda self: sum(
+            1
+            for s in _ecs_backend_for(self).services.values()
+            if s.cluster_name == self.name and s.status == "ACTIVE"
+        ),
+        _ignore,
+    )
+    cluster_cls.registered_container_instances_count = property(  # type: ignore[assignment]
+        lambda self: len(_ecs_backend_for(self).container_instances.get(self.name, {})), _ignore
+    )
+
+    service_cls = ecs_models.Service
+
+    def _get_desired(self: Any) -> int:
+        if getattr(self, "scheduling_strategy", "REPLICA") == "DAEMON":
+            # AWS: one per ACTIVE container instance (moto: 0)
+            backend = self._backend
+            return sum(
+                1
+                for ci in backend.container_instances.get(self.cluster_name, {}).values()
+                if ci.status == "ACTIVE"
+            )
+        return self._autopilot_desired
+
+    def _set_desired(self: Any, value: Any) -> None:
+        self._autopilot_desired = value
+
+    service_cls.desired_count = property(_get_desired, _set_desired)  # type: ignore[assignment]
+    service_cls.running_count = property(  # type: ignore[assignment]
+        lambda self: _running(self._backend, self.cluster_name, f"service:{self.name}"), _ignore
+    )
+    service_cls.pending_count = property(  # type: ignore[assignment]
+        lambda self: max(0, (self.desired_count or 0) - self.running_count),
+        _ignore,
+    )
+
+
+# --------------------------------------------------------------------------
+# patching
+# --------------------------------------------------------------------------
+
+_PATCHED = False
+
+
+def patch_moto(ecs_fidelity: bool = True) -> None:
+    """Idempotently add the missing actions to moto (in this process)."""
+    global _PATCHED
+    if _PATCHED:
+        return
+    for name, fn in PATCHED_ACTIONS.items():
+        setattr(AutoScalingResponse, name, fn)
+
+    orig_delete = AutoScalingBackend.delete_auto_scaling_group
+
+    def delete_auto_scaling_group(self: AutoScalingBackend, group_name: str) -> None:
+        orig_delete(self, group_name)
+        with _LOCK:
+            _refreshes(self).pop(group_name, None)
+            for action in _actions(self):
+                if action.group == group_name and action.status == "active":
+                    action.status = "completed"
+                    action.completed_by = "GroupDeleted"
+                    action.completed_at = _now()
+
+    AutoScalingBackend.delete_auto_scaling_group = delete_auto_scaling_group  # type: ignore[method-assign]
+    _patch_instance_launch_template()
+    _patch_ssm_public_parameters()
+    if ecs_fidelity:
+        _patch_ecs()
+    _PATCHED = True
+
+
+def _patch_instance_launch_template() -> None:
+    """moto reports every instance's LaunchTemplate.Version as the template's
+    *current default* version, so an instance launched from version 1 looks
+    up to date after a refresh to version 2. Stamp each instance with the
+    launch template id/name and the concrete version number it was launched
+    from, and report that."""
+    from moto.autoscaling.models import FakeAutoScalingGroup, InstanceState
+
+    orig_replace = FakeAutoScalingGroup.replace_autoscaling_group_instances
+    orig_property = InstanceState.launch_template
+
+    def replace_autoscaling_group_instances(self: Any, count_needed: int, propagated_tags: dict[str, str]) -> None:
+        before = {id(s) for s in self.instance_states}
+        orig_replace(self, count_needed, propagated_tags)
+        stamp = None
+        if self.ec2_launch_template is not None:
+            try:
+                version = self.ec2_launch_template.get_version(self.launch_template_version).number
+            except Exception:
+                version = self.ec2_launch_template.default_version_number
+            stamp = {
+                "LaunchTemplateId": self.ec2_launch_template.id,
+                "LaunchTemplateName": self.ec2_launch_template.name,
+                "Version": str(version),
+            }
+        for state in self.instance_states:
+            if id(state) not in before:
+                state._autopilot_launch_template = stamp
+
+    def launch_template(self: Any) -> Any:
+        if hasattr(self, "_autopilot_launch_template"):
+            return self._autopilot_launch_template
+        return orig_property.fget(self)  # type: ignore[union-attr]
+
+    FakeAutoScalingGroup.replace_autoscaling_group_instances = replace_autoscaling_group_instances  # type: ignore[method-assign]
+    InstanceState.launch_template = property(launch_template)  # type: ignore[assignment,method-assign]
+
+
+def _patch_ssm_public_parameters() -> None:
+    """moto's bundled /aws/service/ecs/optimized-ami/.../recommended values
+    are Python dict reprs ({'image_id': ...}); AWS returns JSON."""
+    from moto.ssm import models as ssm_models
+
+    orig = ssm_models.convert_to_params
+
+    def convert_to_params(tree: dict[str, Any]) -> list[dict[str, Any]]:
+        params = orig(tree)
+        for param in params:
+            if isinstance(param.get("Value"), (dict, list)):
+                param["Value"] = json.dumps(param["Value"])
+        return params
+
+    ssm_models.convert_to_params = convert_to_params
+
+
+def set_manual_tasks(manual: bool = True) -> None:
+    """Keep ECS tasks RUNNING until StopTask (True) or restore moto's default
+    (each DescribeTasks moves a task one state towards STOPPED)."""
+    from moto.moto_api import state_manager
+
+    if manual:
+        state_manager.set_transition("ecs::task", dict(ECS_TASK_HOLD_TRANSITION))
+    else:
+        state_manager.unset_transition("ecs::task")
+
+
+# --------------------------------------------------------------------------
+# test-control HTTP endpoints
+# --------------------------------------------------------------------------
+
+
+def _backend(body: dict[str, Any]) -> AutoScalingBackend:
+    region = body.get("region") or DEFAULT_REGION
+    account = body.get("account") or DEFAULT_ACCOUNT_ID
+    return autoscaling_backends[account][region]
+
+
+def _require(body: dict[str, Any], *keys: str) -> None:
+    missing = [k for k in keys if not body.get(k)]
+    if missing:
+        raise ControlError(400, f"missing field(s): {', '.join(missing)}")
+
+
+def control_create_lifecycle_action(body: dict[str, Any]) -> dict[str, Any]:
+    _require(body, "group", "hook", "transition")
+    transition = body["transition"]
+    if transition not in TRANSITIONS:
+        raise ControlError(400, f"transition must be one of {TRANSITIONS}")
+    backend = _backend(body)
+    group = backend.autoscaling_groups.get(body["group"])
+    if group is None:
+        raise ControlError(404, f"Auto Scaling group {body['group']} not found")
+    hook = backend.lifecycle_hooks.get(f"{body['group']}_{body['hook']}")
+    if hook is None:
+        raise ControlError(404, f"lifecycle hook {body['hook']} not found on group {body['group']}")
+    if hook.lifecycle_transition != transition:
+        raise ControlError(
+            400, f"hook {body['hook']} is for {hook.lifecycle_transition}, not {transition}"
+        )
+    decrement = bool(body.get("decrement", True))
+    instance_id = body.get("instance_id")
+    if transition == TERMINATING:
+        _require(body, "instance_id")
+        state = _instance_state(group, instance_id)
+        if state is None:
+            raise ControlError(404, f"instance {instance_id} is not in group {group.name}")
+        if state.lifecycle_state != "InService":
+            raise ControlError(409, f"instance {instance_id} is {state.lifecycle_state}, not InService")
+        state.lifecycle_state = "Terminating:Wait"
+        if decrement:
+            _decrement_desired(group)
+    else:
+        if instance_id:
+            state = _instance_state(group, instance_id)
+            if state is None:
+                raise ControlError(404, f"instance {instance_id} is not in group {group.name}")
+        else:
+            if group.max_size is not None and (group.desired_capacity or 0) + 1 > group.max_size:
+                raise ControlError(409, f"group {group.name} is at its max size {group.max_size}")
+            group.desired_capacity = (group.desired_capacity or 0) + 1
+            state = _launch_instances(group, 1)[0]
+            instance_id = state.instance.id
+        state.lifecycle_state = "Pending:Wait"
+    token = body.get("token") or str(uuid.uuid4())
+    if any(a.token == token for a in _actions(backend)):
+        raise ControlError(409, f"token {token} already used")
+    action = LifecycleAction(
+        region=backend.region_name,
+        account=backend.account_id,
+        group=group.name,
+        hook=hook.name,
+        instance_id=instance_id,
+        transition=transition,
+        token=token,
+        heartbeat_timeout=hook.heartbeat_timeout,
+        default_result=hook.default_result,
+        decrement=decrement,
+    )
+    _actions(backend).append(action)
+    result = action.to_json()
+    result["group_arn"] = group.arn
+    return result
+
+
+def control_list_lifecycle_actions(query: dict[str, str]) -> dict[str, Any]:
+    backend = _backend(query)
+    items = [a.to_json() for a in _actions(backend)]
+    for key in ("group", "status", "instance_id", "token"):
+        if query.get(key):
+            items = [a for a in items if a[key] == query[key]]
+    return {"lifecycle_actions": items}
+
+
+def control_timeout_lifecycle_action(body: dict[str, Any]) -> dict[str, Any]:
+    backend = _backend(body)
+    action = _find_active_action(backend, body.get("group"), body.get("hook"), body.get("token"), body.get("instance_id"))
+    if action is None or not (body.get("token") or body.get("instance_id")):
+        raise ControlError(404, "no matching active lifecycle action")
+    action.status = "completed"
+    action.result = action.default_result
+    action.completed_by = "HeartbeatTimeout"
+    action.completed_at = _now()
+    _apply_completion(backend, action, action.default_result)
+    return action.to_json()
+
+
+def control_set_instance_refresh(body: dict[str, Any]) -> dict[str, Any]:
+    _require(body, "group", "status")
+    status = body["status"]
+    if status not in REFRESH_STATUSES:
+        raise ControlError(400, f"status must be one of {REFRESH_STATUSES}")
+    backend = _backend(body)
+    refreshes = _refreshes(backend).get(body["group"], [])
+    if not refreshes:
+        raise ControlError(404, f"no instance refresh for group {body['group']}")
+    if body.get("id"):
+        matches = [r for r in refreshes if r["InstanceRefreshId"] == body["id"]]
+        if not matches:
+            raise ControlError(404, f"instance refresh {body['id']} not found")
+        refresh = matches[0]
+    else:
+        refresh = refreshes[-1]
+    refresh["Status"] = status
+    if "status_reason" in body:
+        if body["status_reason"] is None:
+            refresh.pop("StatusReason", None)
+        else:
+            refresh["StatusReason"] = body["status_reason"]
+    if body.get("percentage") is not None:
+        refresh["PercentageComplete"] = int(body["percentage"])
+    elif status == "Successful":
+        refresh["PercentageComplete"] = 100
+    # InstancesToUpdate = instances still to replace (AWS: 0 once Successful)
+    initial = refresh.setdefault("_initial_instances", refresh["InstancesToUpdate"])
+    refresh["InstancesToUpdate"] = (
+        0 if status == "Successful" else math.ceil(initial * (100 - refresh["PercentageComplete"]) / 100)
+    )
+    if status in REFRESH_TERMINAL:
+        refresh["EndTime"] = _now()
+    else:
+        refresh.pop("EndTime", None)
+    replaced: list[dict[str, str]] = []
+    if status == "Successful" and not refresh.get("_applied"):
+        refresh["_applied"] = True
+        group = backend.autoscaling_groups.get(body["group"])
+        if group is not None:
+            replaced = _apply_refresh(backend, group, refresh, bool(body.get("replace_instances", True)))
+    view = _json_ready(_refresh_view(refresh))
+    view["replaced_instances"] = replaced
+    return view
+
+
+def _apply_refresh(backend: AutoScalingBackend, group: Any, refresh: dict[str, Any], replace: bool) -> list[dict[str, str]]:
+    lt_spec = (refresh.get("DesiredConfiguration") or {}).get("LaunchTemplate")
+    if lt_spec:
+        template = _resolve_launch_template(backend, lt_spec)
+        version = lt_spec.get("Version")
+        group.ec2_launch_template = template
+        group.launch_template_version = version or "$Default"
+        group.provided_launch_template_version = version
+        group.launch_config = None
+    if not replace:
+        return []
+    old = [s.instance.id for s in group.instance_states if s.lifecycle_state == "InService"]
+    if not old:
+        return []
+    _remove_and_terminate(backend, group, old)
+    new = _launch_instances(group, len(old))
+    return [{"old": o, "new": n.instance.id} for o, n in zip(old, new)]
+
+
+def control_list_instance_refreshes(query: dict[str, str]) -> dict[str, Any]:
+    backend = _backend(query)
+    out = []
+    for group, items in _refreshes(backend).items():
+        if query.get("group") and query["group"] != group:
+            continue
+        out.extend(_json_ready(_refresh_view(r)) for r in items)
+    return {"instance_refreshes": out}
+
+
+def control_put_ssm_parameter(body: dict[str, Any]) -> dict[str, Any]:
+    """Write an SSM parameter, including AWS-reserved public ones such as
+    /aws/service/ecs/optimized-ami/... (PutParameter refuses those) - e.g. to
+    publish a "new recommended ECS AMI". Adds a version like an overwrite."""
+    _require(body, "name", "value")
+    from moto.core.utils import utcnow
+    from moto.ssm.models import Parameter, ssm_backends
+
+    region = body.get("region") or DEFAULT_REGION
+    account = body.get("account") or DEFAULT_ACCOUNT_ID
+    backend = ssm_backends[account][region]
+    name = body["name"]
+    value = body["value"]
+    if not isinstance(value, str):
+        value = json.dumps(value)
+    versions = backend._parameters[name]  # loads moto's bundled public parameters first
+    previous = versions[-1] if versions else None
+    param = Parameter(
+        account_id=account,
+        name=name,
+        value=value,
+        parameter_type=body.get("type") or (previous.parameter_type if previous else "String"),
+        description=previous.description if previous else None,
+        allowed_pattern=None,
+        keyid=None,
+        last_modified_date=utcnow(),
+        version=(previous.version + 1) if previous else 1,
+        data_type=body.get("data_type") or (previous.data_type if previous else "text"),
+        tier=previous.tier if previous else "Standard",
+    )
+    versions.append(param)
+    return {"name": name, "value": value, "version": param.version}
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return _iso(value)
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_ready(v) for v in value]
+    return value
+
+
+class ControlMiddleware:
+    """WSGI middleware serving /_autopilot/* and passing the rest to moto."""
+
+    PREFIX = "/_autopilot/"
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(self.PREFIX):
+            return self.app(environ, start_response)
+        from werkzeug.wrappers import Request, Response
+
+        request = Request(environ)
+        try:
+            payload = self.handle(request.method, path[len(self.PREFIX) :].rstrip("/"), request)
+            status = 200
+        except ControlError as e:
+            payload, status = {"error": e.message}, e.status
+        except Exception as e:  # pragma: no cover - surfaced to the test
+            payload, status = {"error": f"{type(e).__name__}: {e}"}, 500
+        response = Response(json.dumps(payload, default=str), status=status, mimetype="application/json")
+        return response(environ, start_response)
+
+    def handle(self, method: str, route: str, request: Any) -> Any:
+        query = {k: v for k, v in request.args.items()}
+        body: dict[str, Any] = {}
+        if method == "POST":
+            raw = request.get_data(as_text=True)
+            try:
+                body = json.loads(raw) if raw.strip() else {}
+            except ValueError:
+                raise ControlError(400, "body must be JSON")
+            if not isinstance(body, dict):
+                raise ControlError(400, "body must be a JSON object")
+        with _LOCK:
+            if route == "health" and method == "GET":
+                return {"ok": True}
+            if route == "lifecycle-actions" and method == "POST":
+                return control_create_lifecycle_action(body)
+            if route == "lifecycle-actions" and method == "GET":
+                return control_list_lifecycle_actions(query)
+            if route == "lifecycle-actions/timeout" and method == "POST":
+                return control_timeout_lifecycle_action(body)
+            if route == "instance-refresh" and method == "POST":
+                return control_set_instance_refresh(body)
+            if route == "instance-refresh" and method == "GET":
+                return control_list_instance_refreshes(query)
+            if route == "ssm-parameter" and method == "POST":
+                return control_put_ssm_parameter(body)
+        raise ControlError(404, f"no route {method} /_autopilot/{route}")
+
+
+# --------------------------------------------------------------------------
+# server
+# --------------------------------------------------------------------------
+
+
+class EmulatorServer:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        app = ControlMiddleware(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+        self.host, self.port = self._server.server_address[:2]
+        self.url = f"http://{self.host}:{self.port}"
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "EmulatorServer":
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto-emulator", daemon=True)
+        self._thread.start()
+        wait_ready(self.url)
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread:
+            self._thread.join(timeout=10)
+
+
+def wait_ready(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_autopilot/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"emulator at {url} did not answer within {timeout}s")
+            time.sleep(0.05)
+
+
+_SERVER: EmulatorServer | None = None
+
+
+def start(
+    port: int = 0,
+    host: str = "127.0.0.1",
+    manual_tasks: bool = True,
+    ecs_fidelity: bool = True,
+    log_requests: bool = False,
+) -> EmulatorServer:
+    """Patch moto and start the server in a background thread of this process."""
+    global _SERVER
+    if not log_requests:
+        import logging
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    patch_moto(ecs_fidelity=ecs_fidelity)
+    set_manual_tasks(manual_tasks)
+    _SERVER = EmulatorServer(host, port).start()
+    return _SERVER
+
+
+def stop() -> None:
+    global _SERVER
+    if _SERVER is not None:
+        _SERVER.stop()
+        _SERVER = None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5000, help="0 picks a free port")
+    tasks = parser.add_mutually_exclusive_group()
+    tasks.add_argument("--manual-tasks", dest="manual_tasks", action="store_true", default=True,
+                       help="keep ECS tasks RUNNING until StopTask (default)")
+    tasks.add_argument("--auto-tasks", dest="manual_tasks", action="store_false",
+                       help="moto default: each DescribeTasks moves a task towards STOPPED")
+    parser.add_argument("--plain-moto-ecs", action="store_true",
+                        help="skip the ECS fidelity patches (ListTasks, StartTask/StopTask fields, counts)")
+    parser.add_argument("--log-requests", action="store_true", help="log every request to stderr")
+    parser.add_argument("--keep-container-instances", action="store_true",
+                        help="don't stop tasks / deregister container instances of terminated instances")
+    args = parser.parse_args(argv)
+
+    OPTIONS["ecs_cleanup"] = not args.keep_container_instances
+    server = start(
+        args.port,
+        args.host,
+        manual_tasks=args.manual_tasks,
+        ecs_fidelity=not args.plain_moto_ecs,
+        log_requests=args.log_requests,
+    )
+    print(f"READY {server.url}", flush=True)
+
+    done = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        done.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    while not done.wait(0.5):
+        pass
+    stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,358 @@
+"""ami-rollout end to end: the real binary (target/debug/ami-rollout) under the Lambda
+Runtime API emulator, against moto. Each test seeds its own groups in a region of its
+own (a scheduled check sees every managed group of the region) and reads notifications
+from an SQS queue subscribed to the topic.
+
+The seeded groups launch from a launch template with a literal AMI at `$Latest`, and
+moto reports each container instance's `ecs.ami-id` from its EC2 instance's image.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from harness import fleet as fl
+from harness.ami_rollout_helpers import (
+    PARAMETER_TAG,
+    RECOMMENDED,
+    ROLLOUT_TAG,
+    CountingProxy,
+    Inbox,
+    ami,
+    ami_release_sns_event,
+    complete_refresh,
+    next_region,
+    parameter_event,
+    publish_recommended,
+    refresh_event,
+    refreshes,
+    rollout_env,
+    running_amis,
+    scheduled_event,
+    set_group_tag,
+    set_template_image,
+    team_parameter,
+    template_versions,
+)
+
+# A window that is closed now: a two-hour slot on the day after tomorrow.
+def closed_window() -> str:
+    day = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"][(time.gmtime().tm_wday + 2) % 7]
+    return f"{day} 02:00-04:00"
+
+
+@pytest.fixture
+def binary(function_binary):
+    return function_binary("ami-rollout")
+
+
+@pytest.fixture
+def region():
+    return next_region()
+
+
+@pytest.fixture
+def inbox(emulator, region):
+    return Inbox.create(emulator, region)
+
+
+@pytest.fixture
+def run(emulator, binary, inbox, region):
+    """run(event, **env) -> InvokeResult: one invocation of a fresh process."""
+    from harness.runtime_api import LambdaProcess
+
+    procs = []
+
+    def invoke(event, **env):
+        fn = LambdaProcess(binary, env=rollout_env(emulator, region, inbox, **env))
+        procs.append(fn)
+        return fn.invoke(event, timeout=120)
+
+    yield invoke
+    for p in procs:
+        p.stop()
+
+
+@pytest.fixture
+def drifted(make_fleet, emulator, region):
+    """drifted(instances=2, **seed) -> (fleet, parameter, new_ami): a managed group on
+    an old AMI whose team parameter now names a new one."""
+
+    def make(instances=2, **seed):
+        old, new = ami("old"), ami("new")
+        param = team_parameter(emulator, region, new)
+        tags = {PARAMETER_TAG: param, **seed.pop("extra_group_tags", {})}
+        fleet = make_fleet(region=region, instances=instances, ami=old, services=(), hooks=False,
+                           extra_group_tags=tags, **seed)
+        return fleet, param, new
+
+    return make
+
+
+def only(notes, action):
+    found = [n for n in notes if n.action == action]
+    assert len(found) == 1, [(n.action, n.title) for n in notes]
+    return found[0]
+
+
+def test_a_group_on_its_parameters_ami_is_not_rolled_and_nobody_is_told(make_fleet, emulator, region, run, inbox):
+    current = ami("current")
+    param = team_parameter(emulator, region, current)
+    fleet = make_fleet(region=region, instances=2, ami=current, services=(), hooks=False,
+                       extra_group_tags={PARAMETER_TAG: param})
+    result = run(scheduled_event(region))
+    assert result.ok, result.error
+    assert refreshes(emulator, region, fleet.asg_name) == []
+    assert inbox.read() == []
+    checked = [j for j in result.json_logs if j.get("message") == "fleet checked"]
+    assert checked and checked[0]["drifted"] == 0 and checked[0]["instances"] == 2
+
+
+def test_a_literal_ami_template_gets_a_new_version_and_a_refresh_to_it(drifted, emulator, region, run, inbox):
+    fleet, param, new = drifted(instances=3)
+    result = run(parameter_event(region, param))
+    assert result.ok, result.error
+    versions = template_versions(fleet)
+    assert max(int(v["VersionNumber"]) for v in versions) == 2
+    newest = max(versions, key=lambda v: int(v["VersionNumber"]))
+    assert newest["LaunchTemplateData"]["ImageId"] == new
+    [refresh] = refreshes(emulator, region, fleet.asg_name)
+    assert refresh["DesiredConfiguration"]["LaunchTemplate"]["Version"] == "$Latest"
+    prefs = refresh["Preferences"]
+    assert int(prefs["MinHealthyPercentage"]) == 90 and int(prefs["MaxHealthyPercentage"]) == 100
+    assert str(prefs["SkipMatching"]).lower() == "true"
+    # The group follows $Latest, which AWS cannot roll back to.
+    assert str(prefs["AutoRollback"]).lower() == "false"
+    note = only(inbox.read(), "rollout")
+    assert note.outcome == "done" and note.group == fleet.asg_name
+    assert note.details["target_ami"] == new and note.details["stale_instances"] == 3
+    assert note.details["refresh_id"] == refresh["InstanceRefreshId"]
+
+
+def test_a_pinned_template_version_is_refreshed_with_auto_rollback(drifted, emulator, region, run, inbox):
+    fleet, param, new = drifted()
+    fleet.autoscaling.update_auto_scaling_group(
+        AutoScalingGroupName=fleet.asg_name,
+        LaunchTemplate={"LaunchTemplateId": fleet.launch_template_id, "Version": "1"})
+    assert run(parameter_event(region, param)).ok
+    [refresh] = refreshes(emulator, region, fleet.asg_name)
+    assert refresh["DesiredConfiguration"]["LaunchTemplate"]["Version"] == "2"
+    assert str(refresh["Preferences"]["AutoRollback"]).lower() == "true"
+
+
+def test_a_resolve_ssm_template_is_refreshed_as_it_is(drifted, emulator, region, run, inbox):
+    fleet, param, new = drifted()
+    set_template_image(fleet, f"resolve:ssm:{param}")
+    assert run(parameter_event(region, param)).ok
+    [refresh] = refreshes(emulator, region, fleet.asg_name)
+    assert "DesiredConfiguration" not in refresh
+    assert str(refresh["Preferences"]["SkipMatching"]).lower() == "false"
+    assert len(template_versions(fleet)) == 2  # no version created by the rollout
+    assert only(inbox.read(), "rollout").details["mode"]["mode"] == "current"
+
+
+def test_the_json_value_of_the_public_recommended_parameter_is_understood(make_fleet, emulator, region, run, inbox):
+    old, new = ami("old"), ami("new")
+    fleet = make_fleet(region=region, instances=2, ami=old, services=(), hooks=False,
+                       extra_group_tags={PARAMETER_TAG: RECOMMENDED})
+    publish_recommended(emulator, region, new)
+    assert run(ami_release_sns_event()).ok
+    note = only(inbox.read(), "rollout")
+    assert note.details["target_ami"] == new
+    assert len(refreshes(emulator, region, fleet.asg_name)) == 1
+
+
+def test_the_default_parameter_is_the_ecs_optimized_image_id(make_fleet, emulator, region, run, inbox):
+    old, new = ami("old"), ami("new")
+    fleet = make_fleet(region=region, instances=1, ami=old, services=(), hooks=False)
+    publish_recommended(emulator, region, new)
+    assert run(scheduled_event(region)).ok
+    assert only(inbox.read(), "rollout").details["parameter"] == f"{RECOMMENDED}/image_id"
+    assert len(refreshes(emulator, region, fleet.asg_name)) == 1
+
+
+def test_a_refresh_already_in_progress_is_not_an_error(drifted, emulator, region, run, inbox):
+    fleet, param, new = drifted()
+    fleet.autoscaling.start_instance_refresh(AutoScalingGroupName=fleet.asg_name)
+    result = run(parameter_event(region, param))
+    assert result.ok, result.error
+    assert len(refreshes(emulator, region, fleet.asg_name)) == 1
+    note = only(inbox.read(), "rollout")
+    assert note.outcome == "already_done"
+    assert len(template_versions(fleet)) == 1
+
+
+def test_a_duplicate_event_starts_nothing_twice(drifted, emulator, region, run, inbox):
+    fleet, param, new = drifted()
+    event = parameter_event(region, param)
+    assert run(event).ok
+    assert run(event).ok
+    assert len(refreshes(emulator, region, fleet.asg_name)) == 1
+    assert len(template_versions(fleet)) == 2
+    outcomes = [n.outcome for n in inbox.read() if n.action == "rollout"]
+    assert outcomes == ["done", "already_done"]
+
+
+def test_the_budget_rolls_the_oldest_drift_first_and_lists_the_rest(drifted, emulator, region, run, inbox):
+    first, _, _ = drifted()
+    time.sleep(1.1)  # parameters modified a second apart: the first drifted first
+    second, _, _ = drifted()
+    result = run(scheduled_event(region), MAX_CONCURRENT_ROLLOUTS="1")
+    assert result.ok, result.error
+    assert len(refreshes(emulator, region, first.asg_name)) == 1
+    assert refreshes(emulator, region, second.asg_name) == []
+    notes = inbox.read()
+    waiting = [n for n in notes if n.action == "rollout" and n.outcome == "skipped"]
+    assert len(waiting) == 1 and waiting[0].details["waiting_for_budget"] == [second.asg_name]
+    # The next check finds the budget still taken by the first group's refresh.
+    assert run(scheduled_event(region), MAX_CONCURRENT_ROLLOUTS="1").ok
+    assert refreshes(emulator, region, second.asg_name) == []
+    assert [n.outcome for n in inbox.read() if n.action == "rollout"] == ["already_done", "skipped"]
+
+
+def test_outside_the_window_drift_is_reported_but_not_rolled(drifted, emulator, region, run, inbox):
+    fleet, param, new = drifted()
+    assert run(scheduled_event(region), MAINTENANCE_WINDOW=closed_window()).ok
+    assert refreshes(emulator, region, fleet.asg_name) == []
+    assert len(template_versions(fleet)) == 1
+    note = only(inbox.read(), "rollout")
+    assert note.outcome == "skipped"
+    assert note.details["waiting_for_window"] == [fleet.asg_name]
+    assert "window_opens" in note.details
+
+
+def test_a_paused_group_is_reported_not_rolled(drifted, emulator, region, run, inbox):
+    fleet, param, new = drifted(extra_group_tags={ROLLOUT_TAG: "paused"})
+    assert run(parameter_event(region, param)).ok
+    assert refreshes(emulator, region, fleet.asg_name) == []
+    note = only(inbox.read(), "rollout")
+    assert note.outcome == "skipped" and "paused" in note.title
+
+
+def test_unmanaged_groups_and_clusters_are_never_touched(make_fleet, emulator, region, run, inbox):
+    old, new = ami("old"), ami("new")
+    param = team_parameter(emulator, region, new)
+    untagged = make_fleet(region=region, instances=1, ami=old, services=(), hooks=False,
+                          group_tagged=False, extra_group_tags={PARAMETER_TAG: param})
+    foreign = make_fleet(region=region, instances=1, ami=old, services=(), hooks=False,
+                         managed=False, extra_group_tags={PARAMETER_TAG: param})
+    assert run(scheduled_event(region)).ok
+    assert refreshes(emulator, region, untagged.asg_name) == []
+    assert refreshes(emulator, region, foreign.asg_name) == []
+    notes = inbox.read()
+    assert [n.group for n in notes] == [foreign.asg_name]
+    assert notes[0].action == "check" and "not opted in" in notes[0].title
+
+
+def test_a_parameter_no_group_follows_is_ignored_quietly(drifted, emulator, region, run, inbox):
+    fleet, _, _ = drifted()
+    other = team_parameter(emulator, region, ami("x"))
+    result = run(parameter_event(region, other))
+    assert result.ok, result.error
+    assert refreshes(emulator, region, fleet.asg_name) == []
+    assert inbox.read() == []
+
+
+def test_dry_run_changes_nothing_and_says_what_it_would_do(drifted, emulator, region, run, inbox):
+    fleet, param, new = drifted()
+    assert run(parameter_event(region, param), DRY_RUN="true").ok
+    assert refreshes(emulator, region, fleet.asg_name) == []
+    assert len(template_versions(fleet)) == 1
+    note = only(inbox.read(), "rollout")
+    assert note.outcome == "planned" and "[dry run]" in note.subject
+
+
+def test_a_successful_refresh_is_reported_with_the_ami_the_group_now_runs(drifted, emulator, region, run, inbox):
+    fleet, param, new = drifted()
+    assert run(parameter_event(region, param)).ok
+    [refresh] = refreshes(emulator, region, fleet.asg_name)
+    complete_refresh(emulator, fleet)
+    assert running_amis(fleet)[new] == 2
+    inbox.read()
+    assert run(refresh_event(region, fleet.asg_name, refresh["InstanceRefreshId"])).ok
+    note = only(inbox.read(), "refresh-outcome")
+    assert note.outcome == "done"
+    assert note.details["running_amis"] == {new: 2}
+    assert "2 of 2" in note.description
+    # And the next check finds nothing to do.
+    assert run(scheduled_event(region)).ok
+    assert inbox.read() == []
+
+
+def test_a_failed_refresh_is_reported_and_the_ami_is_not_retried(drifted, emulator, region, run, inbox):
+    fleet, param, new = drifted()
+    assert run(parameter_event(region, param)).ok
+    [refresh] = refreshes(emulator, region, fleet.asg_name)
+    complete_refresh(emulator, fleet, "Failed", reason="Instances failed to join the cluster")
+    inbox.read()
+    assert run(refresh_event(region, fleet.asg_name, refresh["InstanceRefreshId"], "failed")).ok
+    note = only(inbox.read(), "refresh-outcome")
+    assert note.outcome == "warning" and "failed" in note.title
+    assert "failed to join" in note.description
+    assert run(scheduled_event(region)).ok
+    assert len(refreshes(emulator, region, fleet.asg_name)) == 1
+    assert "Not retrying" in only(inbox.read(), "rollout").title
+
+
+def test_a_malformed_event_fails_without_acting(drifted, emulator, region, run, inbox):
+    fleet, param, new = drifted()
+    bad = parameter_event(region, param)
+    del bad["detail"]["name"]
+    result = run(bad)
+    assert not result.ok and result.error["errorType"] == "BadEvent"
+    result = run({"Records": [{"EventSource": "aws:sns"}]})
+    assert not result.ok and result.error["errorType"] == "BadEvent"
+    assert refreshes(emulator, region, fleet.asg_name) == []
+
+
+def test_a_bad_knob_fails_the_cold_start_naming_the_variable(emulator, binary, inbox, region):
+    from harness.runtime_api import LambdaProcess
+
+    with LambdaProcess(binary, env=rollout_env(emulator, region, inbox, MAX_HEALTHY_PERCENTAGE="250")) as fn:
+        result = fn.invoke(scheduled_event(region), timeout=20)
+        output = fn.output()
+    assert not result.ok
+    assert "MAX_HEALTHY_PERCENTAGE" in output and "between 100 and 200" in output
+
+
+SCALE = os.environ.get("AMI_ROLLOUT_SCALE", "20x10")
+
+
+def test_a_fleet_check_uses_batched_calls(make_fleet, emulator, region, binary, inbox):
+    """One scheduled check over GROUPS x INSTANCES (AMI_ROLLOUT_SCALE, default 20x10;
+    the issue's figure is 200x100), every group drifted, budget 1: counts the API calls."""
+    from harness.runtime_api import LambdaProcess
+
+    groups, per_group = (int(n) for n in SCALE.split("x"))
+    old, new = ami("old"), ami("new")
+    param = team_parameter(emulator, region, new)
+    seeded = [
+        make_fleet(region=region, instances=per_group, ami=old, services=(), hooks=False,
+                   max_size=per_group, extra_group_tags={PARAMETER_TAG: param})
+        for _ in range(groups)
+    ]
+    proxy = CountingProxy(emulator.url)
+    try:
+        env = rollout_env(emulator, region, inbox, AWS_ENDPOINT_URL=proxy.url)
+        with LambdaProcess(binary, env=env) as fn:
+            started = time.monotonic()
+            result = fn.invoke(scheduled_event(region), timeout=300)
+            seconds = time.monotonic() - started
+    finally:
+        proxy.stop()
+    assert result.ok, result.error
+    print(f"\nami-rollout fleet check {groups}x{per_group}: {seconds:.1f} s, {proxy.total()} API calls")
+    for op, n in sorted(proxy.calls.items()):
+        print(f"  {op}: {n}")
+    calls = proxy.calls
+    assert calls["autoscaling:DescribeAutoScalingGroups"] <= groups // 100 + 1
+    assert calls["ssm:GetParameters"] == 1
+    assert calls["ecs:DescribeContainerInstances"] == groups * -(-per_group // 100)
+    assert calls["autoscaling:StartInstanceRefresh"] == 1
+    # Templates are read in drift order only until the budget is filled.
+    assert calls["ec2:DescribeLaunchTemplateVersions"] == 1
+    assert sum(len(refreshes(emulator, region, f.asg_name)) for f in seeded) == 1
+    assert seconds < 60

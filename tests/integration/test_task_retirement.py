@@ -1,0 +1,365 @@
+"""task-retirement end to end: the real binary (target/debug/task-retirement) under the
+Lambda Runtime API emulator, against moto. Each test seeds its own cluster, topic and
+queue; notifications are read from an SQS queue subscribed to the topic.
+
+Clock: the binary reads the real clock, so each test sets the retirement time
+(`startTime`) relative to now and picks a window that is open or closed now.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from harness import fleet as fl
+from harness.runtime_api import LambdaProcess
+from harness.sqs_pump import pump
+from harness.task_retirement_helpers import (
+    ALWAYS_OPEN_WINDOW,
+    Inbox,
+    closed_window,
+    delayed_messages,
+    deployment_ids,
+    ec2_retirement_event,
+    ecs_retirement_event,
+    instance_health,
+    own_queue,
+    rebalance_event,
+    retirement_env,
+    service_tags,
+    window_at,
+)
+
+HANDLED_TAG = "ecs-autopilot:retirement-handled"
+
+
+@pytest.fixture
+def binary(function_binary):
+    return function_binary("task-retirement")
+
+
+@pytest.fixture
+def inbox(emulator):
+    return Inbox.create(emulator)
+
+
+@pytest.fixture
+def queue(emulator):
+    return own_queue(emulator)
+
+
+@pytest.fixture
+def run(emulator, binary, inbox, queue):
+    """run(event, **env) -> InvokeResult: one invocation of a fresh process."""
+    procs: list[LambdaProcess] = []
+
+    def invoke(event, **env):
+        fn = LambdaProcess(binary, env=retirement_env(emulator, inbox, queue, **env))
+        procs.append(fn)
+        result = fn.invoke(event)
+        return result
+
+    yield invoke
+    for p in procs:
+        p.stop()
+
+
+def web_task(fleet) -> str:
+    return next(t for ts in fleet.tasks.values() for t in ts if t in _service_tasks(fleet, "web"))
+
+
+def _service_tasks(fleet, service):
+    arns = [t for ts in fleet.tasks.values() for t in ts]
+    return {t["taskArn"] for t in fl.describe_tasks(fleet, arns) if fl.service_of(t) == service}
+
+
+def only(notes, action):
+    found = [n for n in notes if n.action == action]
+    assert len(found) == 1, [(n.action, n.outcome, n.title) for n in notes]
+    return found[0]
+
+
+# --------------------------------------------------------------------------
+# ECS services, by every entity form
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("form", ["task-arn", "cluster|service", "cluster/service"])
+def test_a_retiring_service_is_redeployed_once_and_marked(form, make_fleet, run, inbox, emulator):
+    fleet = make_fleet(instances=1, services=["web"])
+    entity = {
+        "task-arn": web_task(fleet),
+        "cluster|service": f"{fleet.cluster_name}|web",
+        "cluster/service": f"{fleet.cluster_name}/web",
+    }[form]
+    before = deployment_ids(fleet.ecs, fleet.cluster_name, "web")
+
+    result = run(ecs_retirement_event([entity]))
+
+    assert result.ok, result.error
+    assert deployment_ids(fleet.ecs, fleet.cluster_name, "web") != before
+    assert HANDLED_TAG in service_tags(fleet.ecs, fleet.cluster_name, "web")
+    note = only(inbox.read(), "redeploy-service")
+    assert note.outcome == "done"
+    assert note.context["cluster"] == fleet.cluster_name
+    assert note.details["why_now"]["reason"] == "always_open"
+
+
+def test_a_service_named_by_several_tasks_and_its_name_is_redeployed_once(make_fleet, run, inbox):
+    fleet = make_fleet(instances=2, services=["web"])
+    tasks = sorted(_service_tasks(fleet, "web"))
+    result = run(ecs_retirement_event([*tasks, f"{fleet.cluster_name}|web"]))
+    assert result.ok, result.error
+    note = only(inbox.read(), "redeploy-service")
+    assert sorted(note.details["retiring_tasks"]) == tasks
+
+
+def test_a_duplicate_or_updated_notice_does_not_redeploy_again(make_fleet, run, inbox):
+    fleet = make_fleet(instances=1, services=["web"])
+    event = ecs_retirement_event([f"{fleet.cluster_name}|web"])
+    assert run(event).ok
+    first = deployment_ids(fleet.ecs, fleet.cluster_name, "web")
+    inbox.read()
+
+    updated = ecs_retirement_event(
+        [f"{fleet.cluster_name}|web"],
+        event_arn=event["detail"]["eventArn"],
+        updated_at=datetime.now(timezone.utc) + timedelta(hours=1),
+    )
+    for again in (event, updated):
+        assert run(again).ok
+        assert deployment_ids(fleet.ecs, fleet.cluster_name, "web") == first
+        note = only(inbox.read(), "redeploy-service")
+        assert note.outcome == "already_done"
+
+
+def test_a_standalone_task_is_reported_with_its_starter_and_left_running(make_fleet, run, inbox):
+    fleet = make_fleet(instances=1, services=[], standalone_tasks=1)
+    task = fleet.standalone_tasks[0]
+    result = run(ecs_retirement_event([task], starts_in=timedelta(days=3)))
+    assert result.ok, result.error
+    note = only(inbox.read(), "standalone-task")
+    assert note.outcome == "warning"
+    assert "batch-job" in note.description
+    assert note.context["task"] == task
+    [described] = fl.describe_tasks(fleet, [task])
+    assert described["lastStatus"] == "RUNNING" and described["desiredStatus"] == "RUNNING"
+
+
+def test_services_of_an_unmanaged_cluster_are_left_alone(make_fleet, run, inbox):
+    fleet = make_fleet(instances=1, services=["web"], managed=False)
+    before = deployment_ids(fleet.ecs, fleet.cluster_name, "web")
+    result = run(ecs_retirement_event([f"{fleet.cluster_name}|web", web_task(fleet)]))
+    assert result.ok, result.error
+    assert deployment_ids(fleet.ecs, fleet.cluster_name, "web") == before
+    assert HANDLED_TAG not in service_tags(fleet.ecs, fleet.cluster_name, "web")
+    notes = inbox.read()
+    assert notes and {n.outcome for n in notes} == {"skipped"}
+    assert not [n for n in notes if n.action == "redeploy-service"]
+
+
+# --------------------------------------------------------------------------
+# EC2 hosts
+# --------------------------------------------------------------------------
+
+
+def test_a_retiring_instance_of_a_managed_group_is_marked_unhealthy(make_fleet, run, inbox):
+    fleet = make_fleet(instances=2, services=["web"])
+    victim = fleet.instances[0].ec2_instance_id
+    result = run(ec2_retirement_event([victim]))
+    assert result.ok, result.error
+    assert instance_health(fleet.autoscaling, victim).lower() == "unhealthy"
+    assert instance_health(fleet.autoscaling, fleet.instances[1].ec2_instance_id).lower() == "healthy"
+    note = only(inbox.read(), "replace-instance")
+    assert note.outcome == "done"
+    assert (note.context["group"], note.context["instance"]) == (fleet.asg_name, victim)
+
+    # The same notice again: already on its way out.
+    assert run(ec2_retirement_event([victim])).ok
+    assert only(inbox.read(), "replace-instance").outcome == "already_done"
+
+
+def test_instances_outside_managed_groups_are_only_reported(make_fleet, run, inbox, emulator):
+    fleet = make_fleet(instances=1, services=["web"], group_tagged=False)
+    in_unmanaged_group = fleet.instances[0].ec2_instance_id
+    ec2 = emulator.client("ec2")
+    loose = ec2.run_instances(ImageId=fl.DEFAULT_AMI, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+
+    result = run(ec2_retirement_event([in_unmanaged_group, loose], code="AWS_EC2_INSTANCE_STOP_SCHEDULED"))
+
+    assert result.ok, result.error
+    assert instance_health(fleet.autoscaling, in_unmanaged_group).lower() == "healthy"
+    notes = [n for n in inbox.read() if n.action == "replace-instance"]
+    assert sorted(n.context["instance"] for n in notes) == sorted([in_unmanaged_group, loose])
+    assert {n.outcome for n in notes} == {"skipped"}
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_rebalance_recommendation_replaces_the_instance_only_when_opted_in(enabled, make_fleet, run, inbox):
+    fleet = make_fleet(instances=1, services=["web"])
+    victim = fleet.instances[0].ec2_instance_id
+    # A closed window does not hold back a rebalance: there is no schedule to wait for.
+    result = run(rebalance_event(victim), DRAIN_ON_REBALANCE=str(enabled).lower(), MAINTENANCE_WINDOW=closed_window())
+    assert result.ok, result.error
+    health = instance_health(fleet.autoscaling, victim).lower()
+    notes = inbox.read()
+    if enabled:
+        assert health == "unhealthy"
+        note = only(notes, "replace-instance")
+        assert note.details["why_now"]["reason"] == "no_schedule"
+    else:
+        # Logged only: the rule delivers every recommendation whatever the setting.
+        assert health == "healthy"
+        assert notes == []
+        assert any(line.get("message") == "ignored" for line in result.json_logs)
+
+
+# --------------------------------------------------------------------------
+# the maintenance window and the clock
+# --------------------------------------------------------------------------
+
+
+def test_inside_the_window_the_service_is_redeployed_now(make_fleet, run, inbox, queue, emulator):
+    fleet = make_fleet(instances=1, services=["web"])
+    before = deployment_ids(fleet.ecs, fleet.cluster_name, "web")
+    result = run(ecs_retirement_event([f"{fleet.cluster_name}|web"]), MAINTENANCE_WINDOW=ALWAYS_OPEN_WINDOW)
+    assert result.ok, result.error
+    assert deployment_ids(fleet.ecs, fleet.cluster_name, "web") != before
+    assert only(inbox.read(), "redeploy-service").details["why_now"]["reason"] == "window_open"
+    assert delayed_messages(emulator, queue) == 0
+
+
+def test_outside_the_window_the_retirement_is_scheduled_not_done(make_fleet, run, inbox, queue, emulator):
+    fleet = make_fleet(instances=1, services=["web"])
+    before = deployment_ids(fleet.ecs, fleet.cluster_name, "web")
+    result = run(
+        ecs_retirement_event([f"{fleet.cluster_name}|web"], starts_in=timedelta(days=7)),
+        MAINTENANCE_WINDOW=closed_window(hours_from_now=3),
+    )
+    assert result.ok, result.error
+    assert deployment_ids(fleet.ecs, fleet.cluster_name, "web") == before
+    note = only(inbox.read(), "schedule")
+    assert note.outcome == "done"
+    assert "web" in note.description
+    # The follow-up waits in the function's own queue (SQS's longest delay, 15 min).
+    assert delayed_messages(emulator, queue) == 1
+
+
+def test_a_window_opening_after_the_retirement_is_not_waited_for(make_fleet, run, inbox, queue, emulator):
+    fleet = make_fleet(instances=1, services=["web"])
+    before = deployment_ids(fleet.ecs, fleet.cluster_name, "web")
+    result = run(
+        ecs_retirement_event([f"{fleet.cluster_name}|web"], starts_in=timedelta(hours=1)),
+        MAINTENANCE_WINDOW=closed_window(hours_from_now=3),
+    )
+    assert result.ok, result.error
+    assert deployment_ids(fleet.ecs, fleet.cluster_name, "web") != before
+    note = only(inbox.read(), "redeploy-service")
+    assert note.details["why_now"]["reason"] == "window_too_late"
+    assert "next opens at" in note.description
+    assert delayed_messages(emulator, queue) == 0
+
+
+def test_a_start_time_already_past_is_acted_on_at_once(make_fleet, run, inbox):
+    fleet = make_fleet(instances=1, services=["web"])
+    result = run(
+        ecs_retirement_event([f"{fleet.cluster_name}|web"], starts_in=-timedelta(minutes=5)),
+        MAINTENANCE_WINDOW=closed_window(hours_from_now=3),
+    )
+    assert result.ok, result.error
+    assert only(inbox.read(), "redeploy-service").details["why_now"]["reason"] == "start_passed"
+
+
+def test_a_deferred_retirement_comes_back_through_the_queue_and_acts_when_the_window_opens(
+    make_fleet, emulator, binary, inbox, queue
+):
+    fleet = make_fleet(instances=1, services=["web"])
+    before = deployment_ids(fleet.ecs, fleet.cluster_name, "web")
+    now = datetime.now(timezone.utc)
+    opens = (now + timedelta(minutes=1)).replace(second=0, microsecond=0)
+    sqs = emulator.client("sqs")
+    env = retirement_env(emulator, inbox, queue, MAINTENANCE_WINDOW=window_at(opens, minutes=30))
+    with LambdaProcess(binary, env=env) as fn:
+        # Delivered like EventBridge -> queue -> Lambda.
+        event = ecs_retirement_event([f"{fleet.cluster_name}|web"], starts_in=timedelta(days=7))
+        sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(event))
+        [first] = pump(sqs, queue, fn)
+        assert first.ok, first.invoke.error
+        assert deployment_ids(fleet.ecs, fleet.cluster_name, "web") == before
+        assert only(inbox.read(), "schedule").outcome == "done"
+
+        time.sleep(max(0.0, (opens - datetime.now(timezone.utc)).total_seconds()) + 1.5)
+        batches = pump(sqs, queue, fn, max_batches=3, wait=3)
+        assert batches and all(b.ok for b in batches), [b.invoke.error for b in batches]
+    assert deployment_ids(fleet.ecs, fleet.cluster_name, "web") != before
+    notes = inbox.read()
+    note = only(notes, "redeploy-service")
+    assert note.outcome == "done"
+    assert note.details["why_now"]["reason"] == "window_open"
+    assert not [n for n in notes if n.action == "schedule"]
+
+
+# --------------------------------------------------------------------------
+# dry run, closed notices, bad input
+# --------------------------------------------------------------------------
+
+
+def test_dry_run_changes_nothing_and_says_what_it_would_do(make_fleet, run, inbox):
+    fleet = make_fleet(instances=1, services=["web"])
+    before = deployment_ids(fleet.ecs, fleet.cluster_name, "web")
+    victim = fleet.instances[0].ec2_instance_id
+    assert run(ecs_retirement_event([f"{fleet.cluster_name}|web"]), DRY_RUN="true").ok
+    assert run(ec2_retirement_event([victim]), DRY_RUN="true").ok
+    assert deployment_ids(fleet.ecs, fleet.cluster_name, "web") == before
+    assert HANDLED_TAG not in service_tags(fleet.ecs, fleet.cluster_name, "web")
+    assert instance_health(fleet.autoscaling, victim).lower() == "healthy"
+    notes = inbox.read()
+    assert {(n.action, n.outcome) for n in notes} == {("redeploy-service", "planned"), ("replace-instance", "planned")}
+    assert all("[dry run]" in n.subject for n in notes)
+
+
+def test_a_closed_notice_is_reported_not_acted_on(make_fleet, run, inbox):
+    fleet = make_fleet(instances=1, services=["web"])
+    before = deployment_ids(fleet.ecs, fleet.cluster_name, "web")
+    result = run(ecs_retirement_event([f"{fleet.cluster_name}|web"], status="closed"))
+    assert result.ok, result.error
+    assert deployment_ids(fleet.ecs, fleet.cluster_name, "web") == before
+    note = only(inbox.read(), "retire")
+    assert note.outcome == "skipped" and "closed" in note.title
+
+
+def test_other_health_events_are_ignored_not_failed(run, inbox):
+    event = ec2_retirement_event(["i-0123456789abcdef0"], code="AWS_EC2_OPERATIONAL_ISSUE")
+    result = run(event)
+    assert result.ok, result.error
+    assert only(inbox.read(), "ignore").outcome == "skipped"
+
+
+def test_a_malformed_event_fails_without_acting(make_fleet, emulator, binary, inbox, queue):
+    fleet = make_fleet(instances=1, services=["web"])
+    before = deployment_ids(fleet.ecs, fleet.cluster_name, "web")
+    event = ecs_retirement_event([f"{fleet.cluster_name}|web"])
+    event["detail"]["startTime"] = "soon"
+    with LambdaProcess(binary, env=retirement_env(emulator, inbox, queue)) as fn:
+        direct = fn.invoke(event)
+        assert not direct.ok and direct.error["errorType"] == "BadEvent"
+        sqs = emulator.client("sqs")
+        sqs.send_message(QueueUrl=queue, MessageBody="{not json")
+        [batch] = pump(sqs, queue, fn, max_batches=1)
+        assert batch.failed_ids == batch.message_ids
+        assert fn.alive
+    assert deployment_ids(fleet.ecs, fleet.cluster_name, "web") == before
+    assert inbox.read() == []
+
+
+def test_a_bad_window_fails_the_cold_start_naming_the_variable(emulator, binary, inbox, queue):
+    fn = LambdaProcess(binary, env=retirement_env(emulator, inbox, queue, MAINTENANCE_WINDOW="weekends"))
+    try:
+        result = fn.invoke(ecs_retirement_event(["c|s"]))
+        assert not result.ok
+        assert "MAINTENANCE_WINDOW" in fn.output()
+    finally:
+        fn.stop()
