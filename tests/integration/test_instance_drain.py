@@ -1,0 +1,305 @@
+"""instance-drain end to end: the real binary under a local Lambda Runtime API,
+against the emulator, fed through its SQS queue the way Lambda's event source
+mapping would (tests/harness/sqs_pump.py). Tests play ECS's scheduler themselves."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from harness.fleet import (
+    fire_lifecycle,
+    lifecycle_actions,
+    play_scheduler,
+    register_new_instances,
+    stop_tasks,
+    tasks_on,
+)
+from harness.runtime_api import LambdaProcess
+from harness.sqs_pump import pump
+from harness.task_retirement_helpers import Inbox
+
+
+@pytest.fixture
+def drain(emulator, function_binary):
+    """Starts instance-drain with its queue (and DLQ) and a notification inbox."""
+    started = []
+
+    def start(**env):
+        sqs = emulator.client("sqs")
+        name = f"drain-{uuid.uuid4().hex[:10]}"
+        dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queue = sqs.create_queue(
+            QueueName=name,
+            Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"})},
+        )["QueueUrl"]
+        inbox = Inbox.create(emulator, "drain-notify")
+        variables = {
+            "NOTIFY_TOPIC_ARN": inbox.topic_arn,
+            "DRAIN_QUEUE_URL": queue,
+            "DRAIN_POLL_SECONDS": "0",
+            **env,
+        }
+        fn = LambdaProcess(function_binary("instance-drain"), env=emulator.env(**variables))
+        started.append(fn)
+        return Harness(fn, sqs, queue, dlq, inbox)
+
+    yield start
+    for fn in started:
+        fn.stop()
+
+
+class Harness:
+    def __init__(self, fn, sqs, queue, dlq, inbox):
+        self.fn, self.sqs, self.queue, self.dlq, self.inbox = fn, sqs, queue, dlq, inbox
+
+    def send(self, event):
+        self.sqs.send_message(QueueUrl=self.queue, MessageBody=json.dumps(event))
+
+    def check(self, times=1):
+        """Lets Lambda take `times` batches from the queue."""
+        return pump(self.sqs, self.queue, self.fn, max_batches=times)
+
+    def queued(self):
+        attrs = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"]
+        )["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesDelayed"])
+
+    def dead_letters(self):
+        return self.sqs.receive_message(QueueUrl=self.dlq, MaxNumberOfMessages=10).get("Messages", [])
+
+
+def ci_status(fleet, instance):
+    arn = fleet.container_instance_arn(instance)
+    return fleet.ecs.describe_container_instances(cluster=fleet.cluster_name, containerInstances=[arn])[
+        "containerInstances"
+    ][0]["status"]
+
+
+def action_of(fleet, event):
+    token = event["detail"]["LifecycleActionToken"]
+    (action,) = lifecycle_actions(fleet.endpoint, fleet.region, token=token)
+    return action
+
+
+def by_action(notes):
+    return [(n.context["action"], n.context["outcome"]) for n in notes]
+
+
+def test_a_terminating_instance_is_drained_then_released_after_its_tasks_move(drain, make_fleet):
+    fleet = make_fleet(instances=3, services=["web", "api"], tasks_per_instance=2, daemon=True)
+    h = drain()
+    victim = fleet.instances[0]
+    event = fire_lifecycle(fleet.endpoint, fleet, victim)
+    h.send(event)
+
+    h.check()
+    assert ci_status(fleet, victim) == "DRAINING"
+    action = action_of(fleet, event)
+    assert action["status"] == "active" and action["heartbeats"] == 1
+    assert h.queued() == 1, "the event is re-queued to look again"
+    started = h.inbox.read()
+    assert by_action(started) == [("drain", "done")]
+    assert started[0].context["cluster"] == fleet.cluster_name
+    assert json.loads(started[0].context["details"])["tasks"] == 4
+
+    h.check()  # nothing moved yet: wait again, no new notification
+    assert action_of(fleet, event)["status"] == "active"
+    assert h.inbox.read() == []
+
+    play_scheduler(fleet, stop_daemons=False)  # ECS moves the service tasks; the daemon stays
+    h.check()
+    action = action_of(fleet, event)
+    assert (action["status"], action["result"]) == ("completed", "CONTINUE")
+    assert h.queued() == 0, "a finished drain stops re-checking"
+    (done,) = h.inbox.read()
+    assert (done.context["action"], done.context["outcome"]) == ("complete-lifecycle", "done")
+    details = json.loads(done.context["details"])
+    assert details["tasks_moved"] == 4 and details["result"] == "CONTINUE"
+    assert done.attributes["outcome"] == "done" and done.attributes["cluster"] == fleet.cluster_name
+
+
+def test_a_second_delivery_of_a_finished_drain_is_already_done(drain, make_fleet):
+    fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=0)
+    h = drain()
+    event = fire_lifecycle(fleet.endpoint, fleet, fleet.instances[0])
+    first = h.fn.invoke(event)
+    assert first.ok, first.error
+    assert action_of(fleet, event)["status"] == "completed"
+    again = h.fn.invoke(event)
+    assert again.ok, again.error
+    notes = by_action(h.inbox.read())
+    assert notes[-1] == ("complete-lifecycle", "already_done")
+
+
+def test_standalone_tasks_are_stopped_after_the_grace_so_the_drain_can_finish(drain, make_fleet):
+    fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=0, standalone_tasks=1)
+    victim = fleet.instances[0]
+    standalone = [t["taskArn"] for t in tasks_on(fleet, victim) if not t.get("group", "").startswith("service:")]
+    assert standalone, "the fleet seeds a standalone task on the first instance"
+    h = drain(STANDALONE_TASK_GRACE_SECONDS="0")
+    event = fire_lifecycle(fleet.endpoint, fleet, victim)
+    h.send(event)
+    h.check()
+    stopped = fleet.ecs.describe_tasks(cluster=fleet.cluster_name, tasks=standalone)["tasks"]
+    assert all(t["lastStatus"] == "STOPPED" for t in stopped)
+    assert "standalone" in stopped[0]["stoppedReason"]
+    h.check()
+    assert action_of(fleet, event)["status"] == "completed"
+    assert ("stop-task", "warning") in by_action(h.inbox.read())
+
+
+def test_standalone_tasks_are_waited_for_when_configured(drain, make_fleet):
+    fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=0, standalone_tasks=1)
+    h = drain(STANDALONE_TASKS="wait", STANDALONE_TASK_GRACE_SECONDS="0")
+    event = fire_lifecycle(fleet.endpoint, fleet, fleet.instances[0])
+    h.send(event)
+    h.check(times=3)
+    assert action_of(fleet, event)["status"] == "active"
+    assert all(t["lastStatus"] == "RUNNING" for t in tasks_on(fleet, fleet.instances[0]))
+    stop_tasks(fleet, fleet.instances[0])  # the job finishes by itself
+    h.check()
+    assert action_of(fleet, event)["status"] == "completed"
+
+
+def test_past_the_drain_deadline_the_instance_is_released_with_a_warning(drain, make_fleet):
+    fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1)
+    h = drain(DRAIN_TIMEOUT_SECONDS="60")
+    event = fire_lifecycle(fleet.endpoint, fleet, fleet.instances[0])
+    event["time"] = (datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    h.send(event)
+    h.check()
+    action = action_of(fleet, event)
+    assert (action["status"], action["result"]) == ("completed", "CONTINUE")
+    notes = h.inbox.read()
+    timed_out = [n for n in notes if n.context["action"] == "complete-lifecycle"]
+    assert timed_out[0].context["outcome"] == "warning"
+    assert "timed out" in timed_out[0].title
+    assert len(json.loads(timed_out[0].context["details"])["tasks_left"]) == 1
+
+
+def test_an_instance_that_is_no_container_instance_is_released_at_once(drain, make_fleet):
+    fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=0)
+    victim = fleet.instances[0]
+    fleet.ecs.deregister_container_instance(
+        cluster=fleet.cluster_name, containerInstance=fleet.container_instance_arn(victim), force=True
+    )
+    h = drain()
+    event = fire_lifecycle(fleet.endpoint, fleet, victim)
+    assert h.fn.invoke(event).ok
+    assert action_of(fleet, event)["result"] == "CONTINUE"
+    assert "not a container instance" in h.inbox.read()[0].title
+
+
+def test_a_launch_is_admitted_only_once_the_instance_joins_its_cluster(drain, make_fleet):
+    fleet = make_fleet(instances=1, services=["web"], tasks_per_instance=0)
+    h = drain()
+    event = fire_lifecycle(fleet.endpoint, fleet, transition="launch")
+    h.send(event)
+    h.check()
+    assert action_of(fleet, event)["status"] == "active", "not registered yet: wait"
+    assert h.queued() == 1
+    register_new_instances(fleet)
+    h.check()
+    action = action_of(fleet, event)
+    assert (action["status"], action["result"]) == ("completed", "CONTINUE")
+    (admitted,) = h.inbox.read()
+    assert admitted.title.startswith("Admitted")
+
+
+def test_a_launch_that_never_joins_is_abandoned(drain, make_fleet):
+    fleet = make_fleet(instances=1, services=["web"], tasks_per_instance=0)
+    h = drain(LAUNCH_TIMEOUT_SECONDS="30")
+    event = fire_lifecycle(fleet.endpoint, fleet, transition="launch")
+    event["time"] = (datetime.now(timezone.utc) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert h.fn.invoke(event).ok
+    assert action_of(fleet, event)["result"] == "ABANDON"
+    (note,) = h.inbox.read()
+    assert note.attributes["severity"] == "high" and note.context["outcome"] == "warning"
+
+
+def test_a_spot_interruption_drains_at_once_and_only_once(drain, make_fleet):
+    fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1)
+    h = drain()
+    victim = fleet.instances[1]
+    event = {
+        "version": "0", "id": str(uuid.uuid4()), "detail-type": "EC2 Spot Instance Interruption Warning",
+        "source": "aws.ec2", "account": "123456789012", "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": fleet.region, "resources": [], "detail": {"instance-id": victim.ec2_instance_id, "instance-action": "terminate"},
+    }
+    assert h.fn.invoke(event).ok
+    assert ci_status(fleet, victim) == "DRAINING"
+    assert h.fn.invoke(event).ok
+    assert by_action(h.inbox.read()) == [("drain", "done"), ("drain", "already_done")]
+
+
+def test_an_unmanaged_group_is_never_touched(drain, make_fleet):
+    fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1, group_tagged=False)
+    h = drain()
+    event = fire_lifecycle(fleet.endpoint, fleet, fleet.instances[0])
+    assert h.fn.invoke(event).ok
+    assert action_of(fleet, event)["status"] == "active"
+    assert ci_status(fleet, fleet.instances[0]) == "ACTIVE"
+    assert by_action(h.inbox.read()) == [("lifecycle", "skipped")]
+
+
+def test_a_cluster_not_opted_in_is_not_drained_but_the_group_is_not_held_up(drain, make_fleet):
+    fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1, managed=False)
+    h = drain()
+    event = fire_lifecycle(fleet.endpoint, fleet, fleet.instances[0])
+    assert h.fn.invoke(event).ok
+    assert action_of(fleet, event)["result"] == "CONTINUE"
+    # Released without a drain step (completing the action terminated the host).
+    assert by_action(h.inbox.read()) == [("complete-lifecycle", "warning")]
+
+
+def test_dry_run_decides_and_notifies_but_changes_nothing(drain, make_fleet):
+    fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1)
+    h = drain(DRY_RUN="true")
+    event = fire_lifecycle(fleet.endpoint, fleet, fleet.instances[0])
+    h.send(event)
+    h.check()
+    assert ci_status(fleet, fleet.instances[0]) == "ACTIVE"
+    action = action_of(fleet, event)
+    assert action["status"] == "active" and action["heartbeats"] == 0
+    assert h.queued() == 0
+    notes = h.inbox.read()
+    assert by_action(notes) == [("drain", "planned")]
+    assert "[dry run]" in notes[0].subject and notes[0].context["dry_run"] == "true"
+
+
+def test_hook_test_notifications_are_ignored(drain):
+    h = drain()
+    body = {"AccountId": "123456789012", "RequestId": "r", "AutoScalingGroupName": "g", "Service": "AWS Auto Scaling",
+            "Event": "autoscaling:TEST_NOTIFICATION", "Time": "2024-06-12T20:30:00.000Z"}
+    h.send(body)
+    (batch,) = h.check()
+    assert batch.failed_ids == []
+    assert h.inbox.read() == []
+
+
+def test_a_malformed_event_fails_clearly_and_ends_in_the_dead_letter_queue(drain):
+    h = drain()
+    direct = h.fn.invoke({"detail-type": "EC2 Instance-terminate Lifecycle Action", "id": "x"})
+    assert not direct.ok and direct.error["errorType"] == "BadEvent"
+    h.sqs.send_message(QueueUrl=h.queue, MessageBody="{not json")
+    for _ in range(3):
+        h.check()
+    assert [m["Body"] for m in h.dead_letters()] == ["{not json"]
+    errors = [j for j in h.fn.json_logs() if j.get("level") == "ERROR"]
+    assert errors and "malformed event" in errors[-1]["error"]
+    assert h.fn.alive, "a bad event never crashes the function"
+
+
+def test_a_bad_setting_fails_the_cold_start_naming_the_variable(emulator, function_binary):
+    env = emulator.env(NOTIFY_TOPIC_ARN="arn:aws:sns:us-east-1:123456789012:t", DRAIN_QUEUE_URL="http://q",
+                       DRAIN_POLL_SECONDS="5000")
+    with LambdaProcess(function_binary("instance-drain"), env=env) as fn:
+        result = fn.invoke({"id": "x"}, timeout=10)
+        assert not result.ok
+        assert "DRAIN_POLL_SECONDS" in fn.output()
