@@ -290,10 +290,12 @@ impl Ecs {
                 .send()
                 .await
                 .map_err(|e| aws("ecs", "DescribeServices", e))?;
-            daemons.extend(out.services().iter().filter_map(|s| {
-                (s.scheduling_strategy() == Some(&SchedulingStrategy::Daemon))
-                    .then(|| s.service_name().unwrap_or_default().to_string())
-            }));
+            daemons.extend(
+                out.services()
+                    .iter()
+                    .filter(|s| s.scheduling_strategy() == Some(&SchedulingStrategy::Daemon))
+                    .map(|s| s.service_name().unwrap_or_default().to_string()),
+            );
         }
         Ok(daemons)
     }

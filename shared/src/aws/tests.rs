@@ -121,7 +121,11 @@ mod ecs {
                 .container_instances(ci("arn:ci/2", "i-0aaa"))
                 .build()
         });
-        let ecs = Ecs::new(mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&list, &describe]));
+        let ecs = Ecs::new(mock_client!(
+            aws_sdk_ecs,
+            RuleMode::MatchAny,
+            [&list, &describe]
+        ));
         let found = ecs.find_container_instance("prod", "i-0aaa").await.unwrap();
         assert_eq!(found.unwrap().arn, "arn:ci/2");
         assert!(ecs
