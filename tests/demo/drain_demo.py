@@ -25,7 +25,7 @@ from harness import fleet as fl  # noqa: E402
 from harness.emulator import EmulatorProcess, find_function_binary  # noqa: E402
 from harness.runtime_api import LambdaProcess  # noqa: E402
 from harness.sqs_pump import pump  # noqa: E402
-from harness.task_retirement_helpers import Inbox  # noqa: E402
+from harness.notifications import Inbox  # noqa: E402
 
 
 def run_drain_demo(

@@ -38,7 +38,7 @@ from harness.guardduty_responder_helpers import (  # noqa: E402
     task_of,
 )
 from harness.runtime_api import LambdaProcess  # noqa: E402
-from harness.task_retirement_helpers import Inbox  # noqa: E402
+from harness.notifications import Inbox  # noqa: E402
 
 
 def run_finding_demo(

@@ -24,7 +24,7 @@ from harness.guardduty_responder_helpers import (
     task_of,
 )
 from harness.runtime_api import LambdaProcess
-from harness.task_retirement_helpers import Inbox
+from harness.notifications import Inbox
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from harness.fleet import (
 )
 from harness.runtime_api import LambdaProcess
 from harness.sqs_pump import pump
-from harness.task_retirement_helpers import Inbox
+from harness.notifications import Inbox
 
 
 @pytest.fixture
@@ -214,7 +214,7 @@ def test_a_launch_is_admitted_only_once_the_instance_joins_its_cluster(drain, ma
 
 def test_a_launch_that_never_joins_is_abandoned(drain, make_fleet):
     fleet = make_fleet(instances=1, services=["web"], tasks_per_instance=0)
-    h = drain(LAUNCH_TIMEOUT_SECONDS="30")
+    h = drain(LAUNCH_TIMEOUT_SECONDS="60")
     event = fire_lifecycle(fleet.endpoint, fleet, transition="launch")
     event["time"] = (datetime.now(timezone.utc) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert h.fn.invoke(event).ok

@@ -39,7 +39,7 @@ impl Config {
             poll_seconds: env.number_or("DRAIN_POLL_SECONDS", 30, 0, 900)?,
             // A lifecycle hook can be kept for at most 48 hours.
             drain_timeout_seconds: env.number_or("DRAIN_TIMEOUT_SECONDS", 7200, 60, 172_800)?,
-            launch_timeout_seconds: env.number_or("LAUNCH_TIMEOUT_SECONDS", 600, 30, 7200)?,
+            launch_timeout_seconds: env.number_or("LAUNCH_TIMEOUT_SECONDS", 600, 60, 7200)?,
             standalone_tasks,
             standalone_grace_seconds: env.number_or(
                 "STANDALONE_TASK_GRACE_SECONDS",
