@@ -255,21 +255,7 @@ impl Ecs {
                 .send()
                 .await
                 .map_err(|e| aws("ecs", "DescribeTasks", e))?;
-            tasks.extend(out.tasks().iter().map(|t| {
-                Task {
-                    arn: t.task_arn().unwrap_or_default().to_string(),
-                    last_status: t.last_status().unwrap_or_default().to_string(),
-                    desired_status: t.desired_status().unwrap_or_default().to_string(),
-                    group: t.group().unwrap_or_default().to_string(),
-                    started_by: t.started_by().map(str::to_string),
-                    started_at: t
-                        .started_at()
-                        .and_then(|d| DateTime::from_timestamp(d.secs(), d.subsec_nanos())),
-                    task_definition_arn: t.task_definition_arn().unwrap_or_default().to_string(),
-                    launch_type: t.launch_type().map(|l| l.as_str().to_string()),
-                    container_instance_arn: t.container_instance_arn().map(str::to_string),
-                }
-            }));
+            tasks.extend(out.tasks().iter().map(task_of));
         }
         Ok(tasks)
     }

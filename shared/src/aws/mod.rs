@@ -42,3 +42,38 @@ pub(crate) fn batches<T: Clone>(items: &[T], size: usize) -> impl Iterator<Item 
 
 #[cfg(test)]
 mod tests;
+
+/// The adapters a composition root builds, all from one SDK configuration.
+pub struct Aws(SdkConfig);
+
+impl Aws {
+    pub async fn load() -> Self {
+        Aws(sdk_config().await)
+    }
+
+    pub fn ecs(&self) -> ecs::Ecs {
+        ecs::Ecs::new(aws_sdk_ecs::Client::new(&self.0))
+    }
+
+    pub fn autoscaling(&self) -> autoscaling::AutoScaling {
+        autoscaling::AutoScaling::new(aws_sdk_autoscaling::Client::new(&self.0))
+    }
+
+    pub fn ec2(&self) -> ec2::Ec2 {
+        ec2::Ec2::new(aws_sdk_ec2::Client::new(&self.0))
+    }
+
+    pub fn ssm(&self) -> ssm::Ssm {
+        ssm::Ssm::new(aws_sdk_ssm::Client::new(&self.0))
+    }
+
+    pub fn queue(&self, url: &str) -> sqs::Queue {
+        sqs::Queue::new(aws_sdk_sqs::Client::new(&self.0), url)
+    }
+
+    /// The notification reporter for `common.function`, publishing to its topic.
+    pub fn reporter(&self, common: &crate::config::Common) -> crate::notify::Reporter {
+        let topic = sns::Topic::new(aws_sdk_sns::Client::new(&self.0), &common.notify_topic_arn);
+        crate::notify::Reporter::new(topic, common.function, common.dry_run)
+    }
+}
