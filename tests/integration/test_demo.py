@@ -13,6 +13,7 @@ from run_demo import STORIES  # noqa: E402
 def test_every_demo_story_runs_and_the_drain_story_releases_the_host(emulator, function_binary):
     for name in ("instance-drain", "ami-rollout", "guardduty-responder", "task-retirement"):
         function_binary(name)  # skips when a binary is not built
+    emulator.reset()  # `make demo` starts from an empty emulator; other tests leave groups behind
     lines: list[str] = []
     results = [story(emulator, out=lines.append) for _, story in STORIES]
     drain = results[0]
