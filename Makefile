@@ -43,9 +43,11 @@ unit:
 integration: setup build
 	$(VENV)/bin/python -m pytest tests/integration -q
 
+# One cargo invocation for tests and binaries: the SDK crates are compiled once with the
+# dev-only features unified, instead of once for tests and again for the binaries.
 test: setup
+	cargo build --workspace --all-targets
 	cargo test --workspace
-	cargo build --workspace --bins
 	$(VENV)/bin/python -m pytest tests/integration -q
 
 fmt:
