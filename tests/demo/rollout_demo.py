@@ -69,7 +69,7 @@ def run_rollout_demo(
     parameter = team_parameter(emulator, region, old)
     fleet = fl.seed_cluster(emulator.url, region, instances=instances, ami=old, services=("web",),
                             extra_group_tags={PARAMETER_TAG: parameter})
-    inbox = Inbox.create(emulator, region)
+    inbox = Inbox.create(emulator, region=region)
     step(f"group {fleet.asg_name} (cluster {fleet.cluster_name}) runs {dict(running_amis(fleet))}; "
          f"it follows {parameter}")
 

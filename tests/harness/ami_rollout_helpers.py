@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from harness import fleet as fl
+from harness.notifications import Inbox, Notification as Note  # noqa: F401
 
 PARAMETER_TAG = "ecs-autopilot:ami-parameter"
 ROLLOUT_TAG = "ecs-autopilot:rollout"
@@ -108,63 +109,6 @@ def ami_release_sns_event(release: str = "2023.0.20240702") -> dict[str, Any]:
 # --------------------------------------------------------------------------
 # notifications
 # --------------------------------------------------------------------------
-
-
-@dataclass
-class Note:
-    subject: str
-    title: str
-    description: str
-    context: dict[str, str]
-
-    @property
-    def action(self) -> str:
-        return self.context.get("action", "")
-
-    @property
-    def outcome(self) -> str:
-        return self.context.get("outcome", "")
-
-    @property
-    def group(self) -> str | None:
-        return self.context.get("group")
-
-    @property
-    def details(self) -> dict[str, Any]:
-        return json.loads(self.context.get("details", "{}"))
-
-
-@dataclass
-class Inbox:
-    """An SNS topic with an SQS queue subscribed, in one region."""
-
-    sqs: Any
-    topic_arn: str
-    queue_url: str
-
-    @classmethod
-    def create(cls, emulator: Any, region: str) -> "Inbox":
-        sns, sqs = emulator.client("sns", region), emulator.client("sqs", region)
-        name = f"notify-{uuid.uuid4().hex[:12]}"
-        topic_arn = sns.create_topic(Name=name)["TopicArn"]
-        queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
-        return cls(sqs, topic_arn, queue_url)
-
-    def read(self, wait: float = 0.3) -> list[Note]:
-        out: list[Note] = []
-        deadline = time.monotonic() + wait
-        while True:
-            messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages") or []
-            for m in messages:
-                envelope = json.loads(m["Body"])
-                body = json.loads(envelope["Message"])
-                out.append(Note(envelope.get("Subject", ""), body["content"]["title"],
-                                body["content"]["description"], body["metadata"]["additionalContext"]))
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])
-            if not messages and time.monotonic() >= deadline:
-                return out
 
 
 def rollout_env(emulator: Any, region: str, inbox: Inbox, **extra: str) -> dict[str, str]:

@@ -31,6 +31,10 @@ class Notification:
         return self.context.get("outcome", "")
 
     @property
+    def group(self) -> str | None:
+        return self.context.get("group")
+
+    @property
     def details(self) -> dict[str, Any]:
         return json.loads(self.context.get("details", "{}"))
 
@@ -44,8 +48,8 @@ class Inbox:
     queue_url: str
 
     @classmethod
-    def create(cls, emulator: Any, prefix: str = "notify") -> "Inbox":
-        sns, sqs = emulator.client("sns"), emulator.client("sqs")
+    def create(cls, emulator: Any, prefix: str = "notify", region: str | None = None) -> "Inbox":
+        sns, sqs = emulator.client("sns", region), emulator.client("sqs", region)
         name = f"{prefix}-{uuid.uuid4().hex[:12]}"
         topic_arn = sns.create_topic(Name=name)["TopicArn"]
         queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]

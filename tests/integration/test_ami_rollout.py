@@ -56,7 +56,7 @@ def region():
 
 @pytest.fixture
 def inbox(emulator, region):
-    return Inbox.create(emulator, region)
+    return Inbox.create(emulator, region=region)
 
 
 @pytest.fixture

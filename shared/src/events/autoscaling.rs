@@ -136,10 +136,7 @@ pub fn sample_event(action: &LifecycleAction, id: &str, time: DateTime<Utc>) -> 
 mod tests {
     use super::*;
 
-    fn fixture(name: &str) -> Value {
-        let path = format!("{}/../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-        serde_json::from_str(&std::fs::read_to_string(&path).expect(&path)).unwrap()
-    }
+    use crate::events::fixture;
 
     #[test]
     fn terminate_fixture_parses_into_a_terminating_action() {
@@ -306,12 +303,9 @@ pub mod refresh {
     #[cfg(test)]
     mod tests {
         use super::*;
-        use serde_json::{json, Value};
+        use serde_json::json;
 
-        fn fixture(name: &str) -> Value {
-            let path = format!("{}/../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-            serde_json::from_str(&std::fs::read_to_string(&path).expect(&path)).unwrap()
-        }
+        use crate::events::fixture;
 
         #[test]
         fn refresh_outcome_fixtures_parse() {

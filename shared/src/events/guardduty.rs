@@ -302,8 +302,7 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Envelope {
-        let path = format!("{}/../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-        Envelope::parse_str(&std::fs::read_to_string(&path).expect(&path)).unwrap()
+        Envelope::parse(crate::events::fixture(name)).unwrap()
     }
 
     #[test]

@@ -76,6 +76,13 @@ impl Envelope {
     }
 }
 
+/// Reads a sample payload from `tests/fixtures/` (shared by the parsers' tests).
+#[cfg(test)]
+pub(crate) fn fixture(name: &str) -> Value {
+    let path = format!("{}/../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).expect(&path)).expect(&path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -140,10 +140,7 @@ fn sns_record_to_envelope(record: &Value) -> Result<Envelope, Error> {
 mod tests {
     use super::*;
 
-    fn fixture(name: &str) -> Value {
-        let path = format!("{}/../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-        serde_json::from_str(&std::fs::read_to_string(&path).expect(&path)).unwrap()
-    }
+    use crate::events::fixture;
 
     #[test]
     fn parameter_change_fixture_parses() {
