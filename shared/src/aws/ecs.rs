@@ -245,6 +245,17 @@ impl Ecs {
 
     /// Describes tasks in batches of 100; unknown ARNs are left out.
     pub async fn describe_tasks(&self, cluster: &str, arns: &[String]) -> Result<Vec<Task>> {
+        let tasks = self.describe_raw_tasks(cluster, arns, None).await?;
+        Ok(tasks.iter().map(task_of).collect())
+    }
+
+    /// DescribeTasks in batches of 100, optionally with extra fields (tags).
+    async fn describe_raw_tasks(
+        &self,
+        cluster: &str,
+        arns: &[String],
+        include: Option<aws_sdk_ecs::types::TaskField>,
+    ) -> Result<Vec<aws_sdk_ecs::types::Task>> {
         let mut tasks = vec![];
         for batch in batches(arns, 100) {
             let out = self
@@ -252,10 +263,11 @@ impl Ecs {
                 .describe_tasks()
                 .cluster(cluster)
                 .set_tasks(Some(batch))
+                .set_include(include.clone().map(|f| vec![f]))
                 .send()
                 .await
                 .map_err(|e| aws("ecs", "DescribeTasks", e))?;
-            tasks.extend(out.tasks().iter().map(task_of));
+            tasks.extend(out.tasks().iter().cloned());
         }
         Ok(tasks)
     }
@@ -505,20 +517,10 @@ impl Ecs {
         cluster: &str,
         arns: &[String],
     ) -> Result<Vec<TaskEvidence>> {
-        let mut found = vec![];
-        for batch in batches(arns, 100) {
-            let out = self
-                .client
-                .describe_tasks()
-                .cluster(cluster)
-                .set_tasks(Some(batch))
-                .include(aws_sdk_ecs::types::TaskField::Tags)
-                .send()
-                .await
-                .map_err(|e| aws("ecs", "DescribeTasks", e))?;
-            found.extend(out.tasks().iter().map(task_evidence));
-        }
-        Ok(found)
+        let tasks = self
+            .describe_raw_tasks(cluster, arns, Some(aws_sdk_ecs::types::TaskField::Tags))
+            .await?;
+        Ok(tasks.iter().map(task_evidence).collect())
     }
 
     /// The stopped tasks ECS still remembers (about an hour) for one service.
