@@ -16,6 +16,7 @@ TESTS_DIR = Path(__file__).resolve().parent
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 
+from harness.aws_proxy import AwsProxy  # noqa: E402
 from harness.emulator import EmulatorProcess, find_function_binary  # noqa: E402
 from harness.fleet import Fleet, seed_cluster  # noqa: E402
 
@@ -30,6 +31,14 @@ def emulator() -> Iterator[EmulatorProcess]:
         yield emu
     finally:
         emu.stop()
+
+
+@pytest.fixture
+def proxy(emulator: EmulatorProcess) -> Iterator[AwsProxy]:
+    """A recording, fault-injecting proxy in front of the emulator (harness.aws_proxy).
+    Point a function at it with ``emulator.env(AWS_ENDPOINT_URL=proxy.url)``."""
+    with AwsProxy(emulator.url) as p:
+        yield p
 
 
 @pytest.fixture
