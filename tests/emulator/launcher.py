@@ -29,6 +29,8 @@ What the patch adds to moto (5.2.x) before the server starts:
   - ``POST /_autopilot/instance-refresh``: set a refresh's status
   - ``GET  /_autopilot/instance-refresh?region=&group=``: list refreshes
   - ``POST /_autopilot/ssm-parameter``: write any SSM parameter, incl. /aws/service/...
+  - ``POST /_autopilot/container-instances``: register a group's instances in a cluster
+    at once, as their ECS agents would at boot (fast seeding of large fleets)
   - ``GET  /_autopilot/health``
 
 * ECS closer to AWS (turn off with ``--plain-moto-ecs``): ``ListTasks`` with
@@ -684,9 +686,30 @@ def patch_moto(ecs_fidelity: bool = True) -> None:
     AutoScalingBackend.delete_auto_scaling_group = delete_auto_scaling_group  # type: ignore[method-assign]
     _patch_instance_launch_template()
     _patch_ssm_public_parameters()
+    _patch_image_lookup()
     if ecs_fidelity:
         _patch_ecs()
     _PATCHED = True
+
+
+def _patch_image_lookup() -> None:
+    """Every new EC2 instance looks up its AMI with DescribeImages(image-id filter), which
+    moto answers by fnmatch-ing ~1,300 bundled images: 60 ms per instance, 20 minutes for
+    a 20,000-instance fleet. An exact image-id filter is answered from the id index with
+    the same result."""
+    from moto.ec2.models.amis import AmiBackend
+
+    orig = AmiBackend.describe_images
+
+    def describe_images(self: Any, ami_ids: Any = None, filters: Any = None, exec_users: Any = None, owners: Any = None) -> Any:
+        wanted = (filters or {}).get("image-id") if not (ami_ids or exec_users or owners) else None
+        if isinstance(wanted, list) and len(wanted) == 1:
+            wanted = wanted[0]
+        if len(filters or {}) == 1 and isinstance(wanted, str) and not any(c in wanted for c in "*?["):
+            return [self.amis[wanted]] if wanted in self.amis else []
+        return orig(self, ami_ids=ami_ids, filters=filters, exec_users=exec_users, owners=owners)
+
+    AmiBackend.describe_images = describe_images  # type: ignore[method-assign]
 
 
 def _patch_instance_launch_template() -> None:
@@ -964,6 +987,33 @@ def control_put_ssm_parameter(body: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "value": value, "version": param.version}
 
 
+def control_register_container_instances(body: dict[str, Any]) -> dict[str, Any]:
+    """Register every InService/Pending instance of ``group`` that is not yet a container
+    instance of ``cluster``: one call instead of one RegisterContainerInstance per host,
+    for seeding fleets of thousands of instances."""
+    _require(body, "cluster", "group")
+    from moto.ecs.models import ecs_backends
+
+    group = _backend(body).autoscaling_groups.get(body["group"])
+    if group is None:
+        raise ControlError(404, f"Auto Scaling group {body['group']} not found")
+    ecs = ecs_backends[body.get("account") or DEFAULT_ACCOUNT_ID][body.get("region") or DEFAULT_REGION]
+    if body["cluster"] not in ecs.clusters:
+        raise ControlError(404, f"cluster {body['cluster']} not found")
+    known = {ci.ec2_instance_id for ci in ecs.container_instances.get(body["cluster"], {}).values()}
+    out = []
+    for state in group.instance_states:
+        if state.instance.id in known or state.lifecycle_state not in ("InService", "Pending:Wait", "Pending"):
+            continue
+        ci = ecs.register_container_instance(body["cluster"], state.instance.id)
+        out.append({
+            "ec2_instance_id": state.instance.id,
+            "container_instance_arn": ci.container_instance_arn,
+            "availability_zone": state.instance.availability_zone,
+        })
+    return {"container_instances": out}
+
+
 def _json_ready(value: Any) -> Any:
     if isinstance(value, datetime):
         return _iso(value)
@@ -1025,6 +1075,8 @@ class ControlMiddleware:
                 return control_list_instance_refreshes(query)
             if route == "ssm-parameter" and method == "POST":
                 return control_put_ssm_parameter(body)
+            if route == "container-instances" and method == "POST":
+                return control_register_container_instances(body)
         raise ControlError(404, f"no route {method} /_autopilot/{route}")
 
 

@@ -199,6 +199,7 @@ def seed_cluster(
     extra_cluster_tags: dict[str, str] | None = None,
     extra_group_tags: dict[str, str] | None = None,
     max_size: int | None = None,
+    bulk_register: bool = False,
 ) -> Fleet:
     """Create a cluster, launch template, Auto Scaling group (+ hooks), one
     registered container instance per EC2 instance, and running tasks:
@@ -213,6 +214,9 @@ def seed_cluster(
 
     ``name`` defaults to a unique one; names get no suffix when given, so keep
     them unique per test (moto matches some things by substring).
+
+    ``bulk_register``: register the container instances with one emulator control call
+    instead of one RegisterContainerInstance each (for fleets of thousands).
     """
     name = name or unique("ap")
     ecs = client(endpoint, "ecs", region)
@@ -279,7 +283,10 @@ def seed_cluster(
         launch_hook=launch_hook,
         instances=[],
     )
-    register_new_instances(fleet)
+    if bulk_register:
+        register_group_instances(fleet)
+    else:
+        register_new_instances(fleet)
 
     # task definitions and services
     services = list(services)
@@ -365,6 +372,19 @@ def register_new_instances(fleet: Fleet) -> list[FleetInstance]:
         inst = FleetInstance(iid, ci["containerInstanceArn"], gi["AvailabilityZone"])
         fleet.instances = [i for i in fleet.instances if i.ec2_instance_id != iid] + [inst]
         new.append(inst)
+    return new
+
+
+def register_group_instances(fleet: Fleet) -> list[FleetInstance]:
+    """Like ``register_new_instances``, in one call to the emulator's
+    ``/_autopilot/container-instances`` endpoint."""
+    body = {"region": fleet.region, "cluster": fleet.cluster_name, "group": fleet.asg_name}
+    new = [
+        FleetInstance(ci["ec2_instance_id"], ci["container_instance_arn"], ci["availability_zone"])
+        for ci in control(fleet.endpoint, "POST", "/_autopilot/container-instances", body)["container_instances"]
+    ]
+    ids = {i.ec2_instance_id for i in new}
+    fleet.instances = [i for i in fleet.instances if i.ec2_instance_id not in ids] + new
     return new
 
 
