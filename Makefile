@@ -22,10 +22,29 @@ AWS_CHECK_ENV := AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=x AWS_SECRET_ACC
 help:
 	@echo "make demo    - run the whole suite against a simulated cluster and show what it did"
 	@echo "make test    - unit tests, emulator integration tests, binary tests"
-	@echo "make lint    - rustfmt, clippy -D warnings, cfn-lint + sam validate --lint"
+	@echo "make lint    - rustfmt, clippy -D warnings, cfn-lint (+ serverless rules), sam validate --lint, checkov, cargo deny"
 	@echo "make package - release arm64 Lambda zips (cargo lambda build)"
 	@echo "make deploy  - sam build && sam deploy (uses samconfig.toml)"
 	@echo "make bench   - benchmarks"
+
+# Lint tools live apart from .venv: checkov's pins cannot be resolved together with
+# tests/requirements.txt. cargo-deny comes from crates.io, built once into .tools (without
+# its fat LTO, which only slows the build); bumping the version builds the new one.
+LINT_VENV := .venv-lint
+LINT_STAMP := $(LINT_VENV)/.installed
+CARGO_DENY_VERSION := 0.20.2
+CARGO_DENY := .tools/cargo-deny-$(CARGO_DENY_VERSION)/bin/cargo-deny
+
+$(LINT_STAMP): tests/requirements-lint.txt
+	@test -x $(LINT_VENV)/bin/python || $(PYTHON) -m venv $(LINT_VENV)
+	$(LINT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/requirements-lint.txt
+	@touch $@
+
+$(CARGO_DENY):
+	CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+	  cargo install --locked --quiet cargo-deny@$(CARGO_DENY_VERSION) \
+	  --root .tools/cargo-deny-$(CARGO_DENY_VERSION) --target-dir .tools/build
+	rm -rf .tools/build
 
 $(STAMP): tests/requirements.txt
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -53,11 +72,17 @@ test: setup
 fmt:
 	cargo fmt --all
 
-lint: setup
+# Fails on any finding. Template suppressions sit in the resources' Metadata, each with
+# its reason, and are listed in the README (check_suppressions.py holds both to that).
+lint: setup $(LINT_STAMP) $(CARGO_DENY)
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	$(AWS_CHECK_ENV) cfn-lint -- template.yaml
+	$(AWS_CHECK_ENV) $(LINT_VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 	$(AWS_CHECK_ENV) sam validate --lint --template template.yaml
+	$(LINT_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
+	$(LINT_VENV)/bin/python tests/lint/check_suppressions.py template.yaml README.md
+	$(CARGO_DENY) --log-level warn check --hide-inclusion-graph licenses bans sources
+	tests/lint/cargo-deny-advisories.sh $(CARGO_DENY)
 
 package: setup
 	rustup target add $(ARM_TARGET)
