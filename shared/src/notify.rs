@@ -200,6 +200,89 @@ pub fn escape(text: &str, max_chars: usize) -> String {
     out
 }
 
+/// Limits of one notification. SNS takes 256 KB and chat shows far less; an event that
+/// carries 10 KB process names or thousands of tasks must not push a message past either.
+const TITLE_MAX: usize = 250;
+const DESCRIPTION_MAX: usize = 4000;
+const NEXT_STEPS_MAX: usize = 10;
+const NEXT_STEP_MAX: usize = 500;
+/// Identifiers: cluster, group, instance, task, event id, kind, action.
+const FIELD_MAX: usize = 300;
+/// Each string inside `details`, and all of `details` once serialized.
+const DETAIL_MAX: usize = 1000;
+const DETAILS_MAX_BYTES: usize = 32 * 1024;
+
+/// Text the function wrote around already [`escape`]d values: markup is kept, but control
+/// characters go (newlines too unless `multiline`) and the length is capped.
+pub(crate) fn clip(text: &str, max_chars: usize, multiline: bool) -> String {
+    let mut out = String::new();
+    for (n, c) in text.chars().enumerate() {
+        if n == max_chars {
+            out.push('…');
+            break;
+        }
+        out.push(match c {
+            '\n' if multiline => c,
+            c if c.is_control() => ' ',
+            c => c,
+        });
+    }
+    out
+}
+
+fn clip_value(v: Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(clip(&s, DETAIL_MAX, true)),
+        Value::Array(items) => Value::Array(items.into_iter().map(clip_value).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .into_iter()
+                .map(|(k, v)| (clip(&k, 100, false), clip_value(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// The last line of defence before SNS and the logs: every field capped and free of
+/// control characters, whatever an event put into it. Markdown escaping of event text is
+/// the job of whoever formats it ([`escape`]); this only bounds and flattens.
+pub fn bounded(mut n: Notification) -> Notification {
+    let field = |s: &mut String| *s = clip(s, FIELD_MAX, false);
+    let opt = |s: &mut Option<String>| {
+        if let Some(s) = s {
+            *s = clip(s, FIELD_MAX, false)
+        }
+    };
+    n.title = clip(&n.title, TITLE_MAX, false);
+    n.description = clip(&n.description, DESCRIPTION_MAX, true);
+    n.next_steps.truncate(NEXT_STEPS_MAX);
+    for step in &mut n.next_steps {
+        *step = clip(step, NEXT_STEP_MAX, true);
+    }
+    let r = &mut n.record;
+    field(&mut r.event_id);
+    field(&mut r.kind);
+    field(&mut r.action);
+    opt(&mut r.cluster);
+    opt(&mut r.group);
+    opt(&mut r.instance);
+    opt(&mut r.task);
+    let details = std::mem::take(&mut r.details);
+    r.details = details
+        .into_iter()
+        .map(|(k, v)| (clip(&k, 100, false), clip_value(v)))
+        .collect();
+    let size = serde_json::to_string(&r.details).map_or(0, |s| s.len());
+    if size > DETAILS_MAX_BYTES {
+        r.details = BTreeMap::from([
+            ("truncated".to_string(), Value::Bool(true)),
+            ("bytes".to_string(), Value::from(size)),
+        ]);
+    }
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,6 +340,120 @@ mod tests {
         n.record.cluster = None;
         let keys: Vec<_> = n.attributes().into_iter().map(|(k, _)| k).collect();
         assert_eq!(keys, ["function", "kind", "action", "outcome", "severity"]);
+    }
+
+    /// What an attacker controls in a GuardDuty finding (process names, command lines)
+    /// or a crafted resource name: markup, HTML, mentions, terminal escapes, 10 KB.
+    fn hostile() -> String {
+        format!(
+            "**x** [click](https://evil.example) <img src=x onerror=alert(1)> `rm -rf` @channel \u{1b}[31m\r\n\u{0}{}",
+            "A".repeat(10_000)
+        )
+    }
+
+    const MARKUP: &[char] = &[
+        '\\', '`', '*', '_', '{', '}', '[', ']', '(', ')', '#', '+', '!', '|', '~', '>', '<', '&',
+        '@',
+    ];
+
+    #[test]
+    fn escaped_event_text_has_no_live_markup_or_control_characters_and_is_capped() {
+        let out = escape(&hostile(), 200);
+        assert!(out.chars().count() <= 2 * 200 + 1, "{}", out.len());
+        assert!(out.ends_with('…'));
+        assert!(!out.chars().any(char::is_control));
+        let chars: Vec<char> = out.chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            if chars[i] == '\\' {
+                assert!(MARKUP.contains(&chars[i + 1]), "stray backslash in {out}");
+                i += 2;
+                continue;
+            }
+            assert!(
+                !MARKUP.contains(&chars[i]),
+                "unescaped {:?} in {out}",
+                chars[i]
+            );
+            i += 1;
+        }
+    }
+
+    fn strings(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) => out.push(s.clone()),
+            Value::Array(a) => a.iter().for_each(|v| strings(v, out)),
+            Value::Object(o) => o.iter().for_each(|(k, v)| {
+                out.push(k.clone());
+                strings(v, out)
+            }),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn a_notification_built_from_hostile_event_fields_is_bounded_everywhere() {
+        let text = hostile();
+        let client = aws_sdk_sns::Client::from_conf(
+            aws_sdk_sns::Config::builder()
+                .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
+                .region(aws_sdk_sns::config::Region::new("us-east-1"))
+                .build(),
+        );
+        let topic = crate::aws::sns::Topic::new(client, "arn:aws:sns:us-east-1:1:t");
+        let reporter = Reporter::new(topic, "guardduty-responder", false);
+        let subject = Subject {
+            event_id: text.clone(),
+            kind: "guardduty-finding".into(),
+            cluster: Some(text.clone()),
+            group: Some(text.clone()),
+            instance: Some(text.clone()),
+            task: Some(text.clone()),
+        };
+        // A function escapes event text it formats; the title and details carry it raw
+        // here to show the reporter still bounds them.
+        let notice = Notice::warning(
+            format!("Stopped task running {text}"),
+            format!(
+                "Process `{}` ran.\n{}",
+                escape(&text, 200),
+                escape(&text, 200)
+            ),
+        )
+        .detail("process", &text)
+        .detail("processes", vec![text.clone(); 50])
+        .next_step(text.clone());
+        let n = reporter.notification(&subject, "stop-task", Outcome::Done, notice);
+
+        assert!(n.title.chars().count() <= TITLE_MAX + 1);
+        assert!(n.description.contains("\\<img"));
+        assert!(!n.description.replace("\\<", "").contains('<'));
+        let body = n.message();
+        assert!(
+            body.to_string().len() < 24 * 1024,
+            "{}",
+            body.to_string().len()
+        );
+        let mut all = vec![];
+        strings(&body, &mut all);
+        for s in &all {
+            assert!(s.chars().count() <= DESCRIPTION_MAX + 1);
+            assert!(!s.chars().any(|c| c.is_control() && c != '\n'), "{s:?}");
+        }
+        assert!(body["metadata"]["additionalContext"]["details"]
+            .as_str()
+            .is_some_and(|d| d.contains("truncated")));
+        let subject_line = n.subject();
+        assert!(subject_line.is_ascii() && subject_line.chars().count() <= SUBJECT_MAX);
+        for (_, value) in n.attributes() {
+            assert!(value.chars().count() <= FIELD_MAX + 1);
+            assert!(!value.chars().any(char::is_control));
+        }
+    }
+
+    #[test]
+    fn bounding_leaves_an_ordinary_notification_unchanged() {
+        assert_eq!(bounded(sample()), sample());
     }
 
     #[test]
@@ -354,7 +551,20 @@ impl Reporter {
         outcome: Outcome,
         notice: Notice,
     ) -> crate::Result<()> {
-        let n = Notification {
+        let n = self.notification(subject, action, outcome, notice);
+        self.topic.publish(&n).await
+    }
+
+    /// The notification [`Reporter::report`] publishes (and logs), within [`bounded`]'s
+    /// limits whatever the event carried.
+    pub fn notification(
+        &self,
+        subject: &Subject,
+        action: &str,
+        outcome: Outcome,
+        notice: Notice,
+    ) -> Notification {
+        bounded(Notification {
             severity: notice.severity,
             title: notice.title,
             description: notice.description,
@@ -372,8 +582,7 @@ impl Reporter {
                 task: subject.task.clone(),
                 details: notice.details,
             },
-        };
-        self.topic.publish(&n).await
+        })
     }
 
     /// Reports an action that failed; the error itself still fails the event.

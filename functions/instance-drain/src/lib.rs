@@ -116,7 +116,10 @@ async fn lifecycle_plan(
             ))
         }
         Transition::Terminating => {
-            if progress.cluster.is_none() && !deps.ecs.is_managed(&cluster).await? {
+            // Checked on every look, re-checks too: the progress a re-queued message
+            // carries is data anyone allowed to send to the queue could write, and IAM
+            // cannot hold UpdateContainerInstancesState/StopTask to opted-in clusters.
+            if !deps.ecs.is_managed(&cluster).await? {
                 return Ok(vec![Step::Complete {
                     result: shared::aws::autoscaling::HookResult::Continue,
                     notice: Notice::warning(
