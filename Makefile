@@ -25,7 +25,7 @@ help:
 	@echo "make lint    - rustfmt, clippy -D warnings, cfn-lint (+ serverless rules), sam validate --lint, checkov, cargo deny"
 	@echo "make package - release arm64 Lambda zips (cargo lambda build)"
 	@echo "make deploy  - sam build && sam deploy (uses samconfig.toml)"
-	@echo "make bench   - benchmarks"
+	@echo "make bench   - benchmarks: cold start, per-event cost, AWS calls, size, memory vs a Python baseline"
 
 # Lint tools live apart from .venv: checkov's pins cannot be resolved together with
 # tests/requirements.txt. cargo-deny comes from crates.io, built once into .tools (without
@@ -99,8 +99,11 @@ deploy: sam-build
 demo: setup build
 	$(VENV)/bin/python tests/demo/run_demo.py
 
-bench: setup
-	$(VENV)/bin/python bench/run.py
+# Local x86_64 release binaries are timed; the arm64 zips of `make package` are weighed.
+# BENCH_ARGS, e.g. "--fleet 20x10 --spawns 10" (see bench/run.py --help).
+bench: setup package
+	cargo build --release --workspace --bins
+	$(VENV)/bin/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	cargo clean

@@ -1,0 +1,59 @@
+"""`make bench` at tiny sizes (bench/run.py --smoke), so the benchmark cannot rot: every
+section runs against the emulator and the JSON it writes holds sane numbers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+FUNCTIONS = ["instance-drain", "ami-rollout", "guardduty-responder", "task-retirement"]
+BASELINE = "python-baseline"
+
+
+def test_the_bench_smoke_run_fills_every_section(tmp_path, function_binary):
+    for name in FUNCTIONS:
+        function_binary(name)  # skips when the binaries aren't built
+    out = tmp_path / "bench.json"
+    run = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "run.py"), "--smoke", "--out", str(out)],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    results = json.loads(out.read_text())
+    assert results["errors"] == {}
+    assert "## Cold start" in run.stdout and "## Targets" in run.stdout
+
+    cold = results["cold_start"]
+    assert set(cold) == {*FUNCTIONS, BASELINE}
+    for c in cold.values():
+        assert c["init_ms"]["n"] == 3
+        assert 0 < c["init_ms"]["median"] <= c["init_plus_first_event_ms"]["median"] < 60_000
+    assert results["baseline_comparison"]["init_ratio"] > 1, "a Rust binary starts faster than Python importing boto3"
+
+    warm = results["warm"]
+    assert set(warm) == {*FUNCTIONS, BASELINE}
+    assert len(warm["instance-drain"]) == 5 and len(warm["ami-rollout"]) == 3
+    for kinds in warm.values():
+        for w in kinds.values():
+            assert w["latency_ms"]["median"] > 0 and w["calls_per_event"] >= 1
+            assert w["handler_ms"]["median"] <= w["latency_ms"]["median"]
+            assert abs(sum(w["calls"].values()) - w["calls_per_event"]) < 0.05
+    recheck = warm["instance-drain"]["terminate: re-check"]["calls"]
+    assert recheck.get("autoscaling:RecordLifecycleActionHeartbeat") == 1
+    assert "autoscaling:CompleteLifecycleAction" in warm["instance-drain"]["terminate: completion"]["calls"]
+
+    for name in FUNCTIONS:
+        assert results["size"][name]["zip_bytes"] > 100_000
+        assert results["memory"][name]["events"] == 20
+        assert 1_000 < results["memory"][name]["peak_rss_kb"] < 1_000_000
+
+    (run_2x2,) = results["fleet"]["runs"]
+    assert (run_2x2["groups"], run_2x2["instances"]) == (2, 4)
+    assert run_2x2["by_operation"]["autoscaling:StartInstanceRefresh"] == 1
+
+    names = {t["target"] for t in results["targets"]}
+    assert any("cold start" in n for n in names) and any("re-check" in n for n in names)
+    assert all(isinstance(t["pass"], bool) for t in results["targets"])
