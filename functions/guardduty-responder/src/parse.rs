@@ -126,4 +126,14 @@ mod tests {
         e.detail = serde_json::json!("not an object");
         assert!(matches!(intent(&e), Err(Error::BadEvent(_))));
     }
+
+    #[test]
+    fn any_payload_is_an_intent_or_a_bad_event_never_a_panic() {
+        use shared::events::fuzz;
+        fuzz::check("guardduty-responder parse::intent", fuzz::payloads(), |v| {
+            if let Ok(e) = Envelope::parse(v) {
+                fuzz::assert_ok_or_bad_event("intent", &intent(&e));
+            }
+        });
+    }
 }
