@@ -27,6 +27,7 @@ ASYNC_RETRIES = 2  # Lambda retries a failed asynchronous invocation twice
 @dataclass
 class Delivery:
     invocations: list[InvokeResult] = field(default_factory=list)
+    failed_attempts: int = 0  # invocations that failed the event (SQS: a batch item failure)
     completed: bool = False
     dead_letters: list[str] = field(default_factory=list)  # bodies that ended in the DLQ
 
@@ -38,9 +39,6 @@ class Delivery:
     def lost(self) -> bool:
         return not self.completed and not self.dead_lettered
 
-    @property
-    def failures(self) -> list[InvokeResult]:
-        return [r for r in self.invocations if not r.ok]
 
 
 def deliver_async(fn: LambdaProcess, event: Any, retries: int = ASYNC_RETRIES, timeout: float | None = None) -> Delivery:
@@ -50,6 +48,7 @@ def deliver_async(fn: LambdaProcess, event: Any, retries: int = ASYNC_RETRIES, t
     for _ in range(1 + retries):
         result = fn.invoke(event, timeout=timeout)
         out.invocations.append(result)
+        out.failed_attempts += not result.ok
         if result.ok:
             out.completed = True
             return out
@@ -96,6 +95,7 @@ class FunctionQueue:
         out = Delivery()
         for batch in pump(self.sqs, self.url, fn, max_batches=max_batches, invoke_timeout=invoke_timeout):
             out.invocations.append(batch.invoke)
+            out.failed_attempts += bool(batch.failed_ids)
         out.dead_letters = [m["Body"] for m in drain_queue(self.sqs, self.dlq_url)]
         out.completed = not out.dead_letters and self.queued() == 0
         return out
