@@ -2,6 +2,11 @@
 //! EventBridge or inside an SQS batch; both become [`Envelope`]s for the function's
 //! handler. SQS batches answer with partial batch failures so only the records that
 //! failed are redelivered (and, after the queue's maxReceiveCount, dead-lettered).
+//!
+//! An event stamped with another account or region than the function's own is skipped
+//! (logged, not retried, never acted on): only this account's resources are ours, and an
+//! event bus rule or a queue shared by mistake must not make us act on names that merely
+//! look the same here.
 
 use std::future::Future;
 
@@ -20,23 +25,110 @@ where
 {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = handler.clone();
-        async move { deliver(event.payload, handler).await }
+        let home = Home::of(&event.context);
+        async move { deliver(event.payload, &home, handler).await }
     }))
     .await
 }
 
+/// The account and region the function runs in; `None` when unknown (then nothing is
+/// skipped for it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Home {
+    pub account: Option<String>,
+    pub region: Option<String>,
+}
+
+impl Home {
+    /// From the invoked function's ARN (`arn:aws:lambda:REGION:ACCOUNT:function:NAME`)
+    /// and `AWS_REGION`, which Lambda always sets (the ARN's region is the fallback).
+    pub fn from_arn(function_arn: &str, aws_region: Option<String>) -> Self {
+        let part = |n: usize| {
+            function_arn
+                .split(':')
+                .nth(n)
+                .filter(|p| !p.is_empty() && function_arn.starts_with("arn:"))
+                .map(str::to_string)
+        };
+        Home {
+            account: part(4),
+            region: aws_region.filter(|r| !r.is_empty()).or_else(|| part(3)),
+        }
+    }
+
+    fn of(context: &lambda_runtime::Context) -> Self {
+        Home::from_arn(
+            &context.invoked_function_arn,
+            std::env::var("AWS_REGION").ok(),
+        )
+    }
+}
+
+/// Why `event` is not ours to act on: its `account` or `region` is set and differs from
+/// the function's. Pure, so the rule is pinned by unit tests.
+pub fn elsewhere(event: &Envelope, home: &Home) -> Option<String> {
+    let differs = |theirs: &str, ours: &Option<String>| {
+        !theirs.is_empty() && ours.as_deref().is_some_and(|o| o != theirs)
+    };
+    if differs(&event.account, &home.account) {
+        return Some(format!(
+            "event {} is for account {}, this function runs in {}",
+            event.id,
+            event.account,
+            home.account.as_deref().unwrap_or_default()
+        ));
+    }
+    if differs(&event.region, &home.region) {
+        return Some(format!(
+            "event {} is for region {}, this function runs in {}",
+            event.id,
+            event.region,
+            home.region.as_deref().unwrap_or_default()
+        ));
+    }
+    None
+}
+
+/// Hands `event` to `handler` unless it belongs to another account or region, which is
+/// an explicit skip: logged, answered as success (a retry cannot make it ours).
+async fn dispatch<H, Fut>(
+    event: Envelope,
+    home: &Home,
+    message_id: Option<&str>,
+    handler: &H,
+) -> Result<(), Error>
+where
+    H: Fn(Envelope) -> Fut,
+    Fut: Future<Output = Result<(), Error>>,
+{
+    if let Some(reason) = elsewhere(&event, home) {
+        tracing::warn!(
+            message_id = message_id.unwrap_or(""),
+            event_id = %event.id,
+            detail_type = %event.detail_type,
+            reason = %reason,
+            "skipped: event for another account or region"
+        );
+        return Ok(());
+    }
+    let id = event.id.clone();
+    handler(event)
+        .await
+        .map_err(bounded)
+        .inspect_err(|e| log_failure(message_id, Some(&id), e))
+}
+
 /// Dispatches one invocation payload to `handler`.
-pub async fn deliver<H, Fut>(payload: Value, handler: H) -> Result<Value, Error>
+pub async fn deliver<H, Fut>(payload: Value, home: &Home, handler: H) -> Result<Value, Error>
 where
     H: Fn(Envelope) -> Fut,
     Fut: Future<Output = Result<(), Error>>,
 {
     if payload.get("Records").is_none() {
-        let event = Envelope::parse(payload).inspect_err(|e| log_failure(None, None, e))?;
-        let id = event.id.clone();
-        handler(event)
-            .await
-            .inspect_err(|e| log_failure(None, Some(&id), e))?;
+        let event = Envelope::parse(payload)
+            .map_err(bounded)
+            .inspect_err(|e| log_failure(None, None, e))?;
+        dispatch(event, home, None, &handler).await?;
         return Ok(serde_json::json!({}));
     }
     let batch: SqsEvent = serde_json::from_value(payload)
@@ -45,13 +137,10 @@ where
     let mut failures = vec![];
     for record in batch.records {
         let message_id = record.message_id.clone().unwrap_or_default();
-        let outcome = match Envelope::parse_str(record.body.as_deref().unwrap_or_default()) {
-            Ok(event) => {
-                let id = event.id.clone();
-                handler(event)
-                    .await
-                    .inspect_err(|e| log_failure(Some(&message_id), Some(&id), e))
-            }
+        let outcome = match Envelope::parse_str(record.body.as_deref().unwrap_or_default())
+            .map_err(bounded)
+        {
+            Ok(event) => dispatch(event, home, Some(&message_id), &handler).await,
             Err(e) => {
                 log_failure(Some(&message_id), None, &e);
                 Err(e)
@@ -66,6 +155,29 @@ where
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failures;
     Ok(serde_json::to_value(response).expect("a batch response serializes"))
+}
+
+/// The most of an error message that is logged and returned to Lambda. A parser's error
+/// quotes the offending value, and an event can carry a field of 200 KB: quoting it whole
+/// would flood the logs (and the invocation's error) with it.
+pub const MAX_ERROR_CHARS: usize = 1_000;
+
+/// `e` with its message cut to [`MAX_ERROR_CHARS`], saying how much was cut.
+pub fn bounded(mut e: Error) -> Error {
+    fn cut(text: String) -> String {
+        match text.char_indices().nth(MAX_ERROR_CHARS) {
+            None => text,
+            Some((at, _)) => format!(
+                "{}... ({} more characters)",
+                &text[..at],
+                text[at..].chars().count()
+            ),
+        }
+    }
+    if let Error::BadEvent(text) | Error::Aws { message: text, .. } = &mut e {
+        *text = cut(std::mem::take(text));
+    }
+    e
 }
 
 fn log_failure(message_id: Option<&str>, event_id: Option<&str>, e: &Error) {
@@ -134,7 +246,7 @@ mod tests {
             "{not json".into(),
             event("bad").to_string(),
         ]);
-        let out = deliver(payload, handler).await.unwrap();
+        let out = deliver(payload, &Home::default(), handler).await.unwrap();
         let ids: Vec<&str> = out["batchItemFailures"]
             .as_array()
             .unwrap()
@@ -148,10 +260,119 @@ mod tests {
     #[tokio::test]
     async fn direct_events_fail_the_invocation() {
         let handler = |_e: Envelope| async { Err(Error::BadEvent("x".into())) };
-        assert!(deliver(event("a"), handler).await.is_err());
+        assert!(deliver(event("a"), &Home::default(), handler)
+            .await
+            .is_err());
         let ok = |_e: Envelope| async { Ok(()) };
-        assert!(deliver(json!({"not": "an event"}), ok).await.is_err());
-        assert_eq!(deliver(event("a"), ok).await.unwrap(), json!({}));
+        assert!(deliver(json!({"not": "an event"}), &Home::default(), ok)
+            .await
+            .is_err());
+        assert_eq!(
+            deliver(event("a"), &Home::default(), ok).await.unwrap(),
+            json!({})
+        );
+    }
+
+    fn home() -> Home {
+        Home::from_arn(
+            "arn:aws:lambda:eu-west-1:111122223333:function:f",
+            Some("eu-west-1".into()),
+        )
+    }
+
+    fn stamped(account: &str, region: &str) -> Envelope {
+        let mut e = Envelope::parse(event("e")).unwrap();
+        e.account = account.into();
+        e.region = region.into();
+        e
+    }
+
+    #[test]
+    fn long_error_messages_are_cut_and_short_ones_kept() {
+        let huge = format!("id {:?} is not an instance id", "é".repeat(5_000));
+        let Error::BadEvent(cut) = bounded(Error::BadEvent(huge)) else {
+            panic!()
+        };
+        assert!(cut.chars().count() < MAX_ERROR_CHARS + 40, "{}", cut.len());
+        assert!(cut.ends_with("more characters)"), "{cut}");
+        let Error::BadEvent(kept) = bounded(Error::BadEvent("short".into())) else {
+            panic!()
+        };
+        assert_eq!(kept, "short");
+    }
+
+    #[tokio::test]
+    async fn a_huge_field_in_a_bad_event_is_not_echoed_whole() {
+        let quoting = |e: Envelope| async move {
+            Err(Error::BadEvent(format!(
+                "{:?} is not an instance id",
+                e.detail
+            )))
+        };
+        let mut e = event("x");
+        e["detail"] = json!("y".repeat(100_000));
+        let err = deliver(e, &Home::default(), quoting).await.unwrap_err();
+        assert!(
+            err.to_string().len() < 2 * MAX_ERROR_CHARS,
+            "{}",
+            err.to_string().len()
+        );
+    }
+
+    #[test]
+    fn home_is_read_from_the_function_arn_and_aws_region() {
+        assert_eq!(home().account.as_deref(), Some("111122223333"));
+        assert_eq!(home().region.as_deref(), Some("eu-west-1"));
+        let fallback = Home::from_arn("arn:aws:lambda:us-west-2:1:function:f", None);
+        assert_eq!(fallback.region.as_deref(), Some("us-west-2"));
+        assert_eq!(Home::from_arn("", None), Home::default());
+        assert_eq!(Home::from_arn("not-an-arn:a:b:c:d", None), Home::default());
+    }
+
+    #[test]
+    fn events_for_another_account_or_region_are_elsewhere() {
+        assert!(elsewhere(&stamped("111122223333", "eu-west-1"), &home()).is_none());
+        let other_account = elsewhere(&stamped("999999999999", "eu-west-1"), &home()).unwrap();
+        assert!(
+            other_account.contains("account 999999999999"),
+            "{other_account}"
+        );
+        let other_region = elsewhere(&stamped("111122223333", "us-east-1"), &home()).unwrap();
+        assert!(other_region.contains("region us-east-1"), "{other_region}");
+    }
+
+    #[test]
+    fn missing_stamps_or_an_unknown_home_are_not_elsewhere() {
+        assert!(elsewhere(&stamped("", ""), &home()).is_none());
+        assert!(elsewhere(&stamped("999999999999", "us-east-1"), &Home::default()).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_foreign_event_is_skipped_not_failed_and_never_reaches_the_handler() {
+        let reached = Arc::new(Mutex::new(0));
+        let r = reached.clone();
+        let handler = move |_e: Envelope| {
+            let r = r.clone();
+            async move {
+                *r.lock().unwrap() += 1;
+                Ok(())
+            }
+        };
+        let mut foreign = event("x");
+        foreign["account"] = json!("999999999999");
+        assert_eq!(
+            deliver(foreign.clone(), &home(), &handler).await.unwrap(),
+            json!({})
+        );
+        let out = deliver(sqs(&[foreign.to_string()]), &home(), &handler)
+            .await
+            .unwrap();
+        assert!(out["batchItemFailures"].as_array().unwrap().is_empty());
+        assert_eq!(*reached.lock().unwrap(), 0);
+        let mut ours = event("y");
+        ours["account"] = json!("111122223333");
+        deliver(ours, &home(), &handler).await.unwrap();
+        assert_eq!(*reached.lock().unwrap(), 1);
     }
 }
 
@@ -171,7 +392,8 @@ where
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = handler.clone();
         let translate = translate.clone();
-        async move { deliver_translated(event.payload, translate, handler).await }
+        let home = Home::of(&event.context);
+        async move { deliver_translated(event.payload, &home, translate, handler).await }
     }))
     .await
 }
@@ -179,6 +401,7 @@ where
 /// The dispatch of [`serve_translating`], separate so it can be tested without a runtime.
 pub async fn deliver_translated<T, H, Fut>(
     payload: Value,
+    home: &Home,
     translate: T,
     handler: H,
 ) -> Result<Value, Error>
@@ -188,13 +411,13 @@ where
     Fut: Future<Output = Result<(), Error>>,
 {
     let Some(translated) = translate(&payload) else {
-        return deliver(payload, handler).await;
+        return deliver(payload, home, handler).await;
     };
-    for event in translated.inspect_err(|e| log_failure(None, None, e))? {
-        let id = event.id.clone();
-        handler(event)
-            .await
-            .inspect_err(|e| log_failure(None, Some(&id), e))?;
+    for event in translated
+        .map_err(bounded)
+        .inspect_err(|e| log_failure(None, None, e))?
+    {
+        dispatch(event, home, None, &handler).await?;
     }
     Ok(serde_json::json!({}))
 }
@@ -221,16 +444,22 @@ mod translating_tests {
             }
         };
         assert_eq!(
-            deliver_translated(json!({"sns": 1}), translate, handler)
+            deliver_translated(json!({"sns": 1}), &Home::default(), translate, handler)
                 .await
                 .unwrap(),
             json!({})
         );
         let direct = json!({"id": "direct", "detail-type": "T", "source": "s", "time": "2024-01-01T00:00:00Z"});
-        assert!(deliver_translated(direct, translate, handler).await.is_ok());
+        assert!(
+            deliver_translated(direct, &Home::default(), translate, handler)
+                .await
+                .is_ok()
+        );
         let failing = |_e: Envelope| async { Err(Error::BadEvent("x".into())) };
-        assert!(deliver_translated(json!({"sns": 1}), translate, failing)
-            .await
-            .is_err());
+        assert!(
+            deliver_translated(json!({"sns": 1}), &Home::default(), translate, failing)
+                .await
+                .is_err()
+        );
     }
 }

@@ -685,6 +685,7 @@ def patch_moto(ecs_fidelity: bool = True) -> None:
 
     AutoScalingBackend.delete_auto_scaling_group = delete_auto_scaling_group  # type: ignore[method-assign]
     _patch_instance_launch_template()
+    _patch_launch_template_client_token()
     _patch_ssm_public_parameters()
     _patch_image_lookup()
     if ecs_fidelity:
@@ -748,6 +749,36 @@ def _patch_instance_launch_template() -> None:
 
     FakeAutoScalingGroup.replace_autoscaling_group_instances = replace_autoscaling_group_instances  # type: ignore[method-assign]
     InstanceState.launch_template = property(launch_template)  # type: ignore[assignment,method-assign]
+
+
+def _patch_launch_template_client_token() -> None:
+    """CreateLaunchTemplateVersion is idempotent on its ClientToken, as in EC2: a retry
+    whose first answer was lost gets the version the first call created, not another."""
+    from moto.ec2.responses.launch_templates import LaunchTemplates
+
+    orig = LaunchTemplates.create_launch_template_version
+
+    def create_launch_template_version(self: Any) -> Any:
+        token = self._get_param("ClientToken")
+        tid, name = self._get_param("LaunchTemplateId"), self._get_param("LaunchTemplateName")
+        if not token or not (tid or name):
+            return orig(self)
+        backend = self.ec2_backend
+        template = backend.get_launch_template(tid) if tid else backend.get_launch_template_by_name(name)
+        with _LOCK:
+            made = template.__dict__.setdefault("_autopilot_client_tokens", {})
+            if token not in made:
+                answer = orig(self)
+                made[token] = template.latest_version().number
+                return answer
+            earlier = template.get_version(made[token])
+            template.create_version = lambda *_a, **_k: earlier  # answer with the earlier one
+            try:
+                return orig(self)
+            finally:
+                del template.create_version
+
+    LaunchTemplates.create_launch_template_version = create_launch_template_version  # type: ignore[method-assign]
 
 
 def _patch_ssm_public_parameters() -> None:

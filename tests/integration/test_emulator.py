@@ -351,6 +351,22 @@ def test_error_body_is_query_protocol_xml(emulator, make_fleet):
 # --------------------------------------------------------------------------
 
 
+def test_a_launch_template_version_retried_with_its_client_token_is_made_once(emulator, make_fleet):
+    fleet = make_fleet(instances=1, services=())
+    ec2 = fleet.ec2
+
+    def create(token, image):
+        return ec2.create_launch_template_version(
+            LaunchTemplateId=fleet.launch_template_id, SourceVersion="1", ClientToken=token,
+            LaunchTemplateData={"ImageId": image})["LaunchTemplateVersion"]["VersionNumber"]
+
+    first = create("token-a", "ami-0aaaaaaaaaaaaaaaa")
+    assert create("token-a", "ami-0aaaaaaaaaaaaaaaa") == first, "a retry returns the version already made"
+    assert create("token-b", "ami-0bbbbbbbbbbbbbbbb") == first + 1
+    versions = ec2.describe_launch_template_versions(LaunchTemplateId=fleet.launch_template_id)["LaunchTemplateVersions"]
+    assert len(versions) == first + 1
+
+
 def test_tasks_stay_running_until_stopped(emulator, make_fleet):
     fleet = make_fleet(instances=1, services=["web"], tasks_per_instance=2)
     ecs = emulator.client("ecs")

@@ -3,7 +3,7 @@
 
 use shared::aws::autoscaling::rollout::{LaunchTemplateRef, RefreshStart};
 use shared::notify::{Notice, Outcome, Subject};
-use shared::Result;
+use shared::{Error, Result};
 
 use crate::decide::{Plan, RollMode, Step};
 use crate::Deps;
@@ -61,6 +61,8 @@ async fn run(deps: &Deps, subject: &Subject, step: Step) -> Result<()> {
                     .report(subject, action, Outcome::Planned, notice)
                     .await;
             }
+            // What this step changed before a later call fails: the failure says it.
+            let mut done_before = None;
             if let RollMode::NewVersion {
                 template_id,
                 source_version,
@@ -89,8 +91,20 @@ async fn run(deps: &Deps, subject: &Subject, step: Step) -> Result<()> {
                     },
                 });
                 notice = notice.detail("launch_template_version", created.version);
+                done_before = Some(format!(
+                    "launch template version {} of {} with {image_id} was created",
+                    created.version, created.template_id
+                ));
             }
-            let (outcome, notice) = match deps.asg.start_instance_refresh(&group, &request).await? {
+            let started = deps
+                .asg
+                .start_instance_refresh(&group, &request)
+                .await
+                .map_err(|e| match &done_before {
+                    Some(done) => already_done(e, done),
+                    None => e,
+                })?;
+            let (outcome, notice) = match started {
                 RefreshStart::Started { refresh_id } => {
                     (Outcome::Done, notice.detail("refresh_id", refresh_id))
                 }
@@ -108,5 +122,41 @@ async fn run(deps: &Deps, subject: &Subject, step: Step) -> Result<()> {
             };
             deps.reporter.report(subject, action, outcome, notice).await
         }
+    }
+}
+
+/// `e`, also saying what the step had already changed, so the failure notification
+/// reports the partial action (a retry recognises it: the version is found by its AMI).
+fn already_done(mut e: Error, done: &str) -> Error {
+    if let Error::Aws { message: text, .. } | Error::BadEvent(text) = &mut e {
+        text.push_str(&format!(" (before this failed, {done})"));
+    }
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_after_a_change_names_the_change() {
+        let e = Error::Aws {
+            service: "autoscaling",
+            operation: "StartInstanceRefresh",
+            code: "Throttling".into(),
+            message: "Rate exceeded".into(),
+            retryable: true,
+        };
+        let e = already_done(
+            e,
+            "launch template version 2 of lt-1 with ami-1 was created",
+        );
+        assert!(e.is_retryable());
+        assert!(
+            e.to_string().ends_with(
+                "Rate exceeded (before this failed, launch template version 2 of lt-1 with ami-1 was created)"
+            ),
+            "{e}"
+        );
     }
 }

@@ -154,4 +154,19 @@ mod tests {
         e.detail_type = "EC2 Instance State-change Notification".into();
         assert!(matches!(intent(&e), Err(Error::BadEvent(_))));
     }
+
+    #[test]
+    fn any_payload_is_an_intent_or_a_bad_event_never_a_panic() {
+        use shared::events::fuzz;
+        fuzz::check("ami-rollout parse::intent", fuzz::payloads(), |v| {
+            let envelopes = match shared::events::ssm::sns_records_to_envelopes(&v) {
+                Some(Ok(envelopes)) => envelopes,
+                Some(Err(_)) => vec![],
+                None => Envelope::parse(v).into_iter().collect(),
+            };
+            for e in envelopes {
+                fuzz::assert_ok_or_bad_event("intent", &intent(&e));
+            }
+        });
+    }
 }

@@ -5,6 +5,9 @@ use shared::events::guardduty::{self, Finding};
 use shared::events::Envelope;
 use shared::Error;
 
+/// The longest cluster name ECS accepts.
+const MAX_CLUSTER_NAME: usize = 255;
+
 /// A runtime threat in an ECS task.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Threat {
@@ -70,6 +73,20 @@ pub fn intent(event: &Envelope) -> Result<Intent, Error> {
         .and_then(|d| d.arn.clone())
         .filter(|a| a.starts_with("arn:"))
         .unwrap_or_else(|| cluster.clone());
+    // ECS names a cluster in at most 255 characters (its ARN adds at most ~100): a longer
+    // one is not a cluster of ours, and quoting it would not even fit in a notification.
+    for (what, value, max) in [
+        ("cluster name", &cluster, MAX_CLUSTER_NAME),
+        ("cluster ARN", &cluster_ref, MAX_CLUSTER_NAME + 100),
+    ] {
+        if value.chars().count() > max {
+            return Err(Error::BadEvent(format!(
+                "ECS finding {} names a {what} of {} characters; ECS allows {max}",
+                finding.id,
+                value.chars().count()
+            )));
+        }
+    }
     Ok(Intent::Respond(Box::new(Threat {
         finding,
         cluster,
@@ -118,6 +135,19 @@ mod tests {
     }
 
     #[test]
+    fn a_cluster_name_longer_than_ecs_allows_is_a_bad_event() {
+        let mut e = fixture("guardduty-reverse-shell-ec2.json");
+        e.detail["resource"]["ecsClusterDetails"]["name"] = "c".repeat(256).into();
+        let Err(Error::BadEvent(why)) = intent(&e) else {
+            panic!("a 256-character cluster name was accepted")
+        };
+        assert!(why.contains("256 characters"), "{why}");
+        let mut e = fixture("guardduty-reverse-shell-ec2.json");
+        e.detail["resource"]["ecsClusterDetails"]["name"] = "c".repeat(255).into();
+        assert!(intent(&e).is_ok());
+    }
+
+    #[test]
     fn events_from_other_sources_are_bad_events() {
         let mut e = fixture("guardduty-reverse-shell-ec2.json");
         e.source = "custom.attacker".into();
@@ -125,5 +155,15 @@ mod tests {
         let mut e = fixture("guardduty-reverse-shell-ec2.json");
         e.detail = serde_json::json!("not an object");
         assert!(matches!(intent(&e), Err(Error::BadEvent(_))));
+    }
+
+    #[test]
+    fn any_payload_is_an_intent_or_a_bad_event_never_a_panic() {
+        use shared::events::fuzz;
+        fuzz::check("guardduty-responder parse::intent", fuzz::payloads(), |v| {
+            if let Ok(e) = Envelope::parse(v) {
+                fuzz::assert_ok_or_bad_event("intent", &intent(&e));
+            }
+        });
     }
 }

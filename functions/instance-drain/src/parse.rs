@@ -129,4 +129,14 @@ mod tests {
         e.detail_type = "EC2 Instance State-change Notification".into();
         assert!(matches!(intent(&e), Err(Error::BadEvent(_))));
     }
+
+    #[test]
+    fn any_payload_is_an_intent_or_a_bad_event_never_a_panic() {
+        use shared::events::fuzz;
+        fuzz::check("instance-drain parse::intent", fuzz::payloads(), |v| {
+            if let Ok(e) = Envelope::parse(v) {
+                fuzz::assert_ok_or_bad_event("intent", &intent(&e));
+            }
+        });
+    }
 }

@@ -406,4 +406,15 @@ mod tests {
         e.detail["startTime"] = json!(12);
         assert!(matches!(intent(&e, true), Err(Error::BadEvent(_))));
     }
+
+    #[test]
+    fn any_payload_is_an_intent_or_a_bad_event_never_a_panic() {
+        use shared::events::fuzz;
+        fuzz::check("task-retirement parse::intent", fuzz::payloads(), |v| {
+            if let Ok(e) = Envelope::parse(v) {
+                fuzz::assert_ok_or_bad_event("intent", &intent(&e, false));
+                fuzz::assert_ok_or_bad_event("intent (rebalance)", &intent(&e, true));
+            }
+        });
+    }
 }

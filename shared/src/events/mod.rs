@@ -7,6 +7,8 @@
 
 pub mod autoscaling;
 pub mod ec2;
+#[cfg(any(test, feature = "fuzz"))]
+pub mod fuzz;
 pub mod guardduty;
 pub mod health;
 pub mod ssm;

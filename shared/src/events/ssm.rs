@@ -117,13 +117,15 @@ fn sns_record_to_envelope(record: &Value) -> Result<Envelope, Error> {
         .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
         .map(|t| t.with_timezone(&Utc))
         .ok_or_else(|| Error::BadEvent("SNS record without a valid Timestamp".into()))?;
-    let region = topic.split(':').nth(3).unwrap_or_default().to_string();
     Ok(Envelope {
         id,
         detail_type: ECS_AMI_RELEASE.to_string(),
         source: "aws.sns".into(),
+        // AWS publishes the announcement for every region from its own topic in
+        // us-east-1: the topic's account and region are not the event's, and stamping
+        // them would make every other region skip it as foreign.
         account: String::new(),
-        region,
+        region: String::new(),
         time,
         resources: vec![topic.clone()],
         detail: json!({
@@ -177,6 +179,8 @@ mod tests {
         let e = &envelopes[0];
         assert_eq!(e.detail_type, ECS_AMI_RELEASE);
         assert!(e.resources[0].ends_with(ECS_AMI_TOPIC_SUFFIX));
+        // The topic is AWS's, in us-east-1, whatever region subscribes: not the event's.
+        assert_eq!((e.account.as_str(), e.region.as_str()), ("", ""));
         let release = AmiRelease::from_envelope(e).unwrap();
         assert_eq!(release.releases, ["2023.0.20240702"]);
     }
