@@ -28,6 +28,10 @@ pub struct Progress {
     /// Standalone tasks this drain stopped.
     #[serde(default)]
     pub standalone_stopped: usize,
+    /// The tasks that still blocked the drain at the last look. A DRAINING host gets no
+    /// new tasks, so a re-check only describes these instead of listing the host again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocking_tasks: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
