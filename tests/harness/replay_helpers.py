@@ -106,53 +106,64 @@ class Labels:
 # --------------------------------------------------------------------------
 
 
-def fleet_state(fleet: Fleet, labels: Labels) -> dict[str, Any]:
+ASPECTS = ("container_instances", "tasks", "group", "lifecycle_actions", "refreshes", "templates", "instance_tags",
+           "services")
+
+
+def fleet_state(fleet: Fleet, labels: Labels, aspects: Iterable[str] = ASPECTS) -> dict[str, Any]:
     """Container instance statuses, task states, group membership, health, protection
     and tags, lifecycle action results, refreshes, launch template images, instance
-    tags and service deployments/tags: everything a function of ecs-autopilot changes."""
+    tags and service deployments/tags: everything a function of ecs-autopilot changes
+    (or the ``aspects`` of it a test cares about)."""
+    aspects = set(aspects)
     ecs = fleet.ecs
-    cis = fleet.container_instances()
-    running = all_tasks(fleet, "RUNNING")
-    stopped = all_tasks(fleet, "STOPPED")
-    described = {t["taskArn"]: t for t in running + stopped}
-    seeded = [arn for tasks in fleet.tasks.values() for arn in tasks]
-    state: dict[str, Any] = {
-        "container_instances": labels.canon((c["ec2InstanceId"], c["status"]) for c in cis),
-        "seeded_tasks": labels.canon(
+    state: dict[str, Any] = {}
+    if "container_instances" in aspects:
+        state["container_instances"] = labels.canon((c["ec2InstanceId"], c["status"]) for c in fleet.container_instances())
+    if "tasks" in aspects:
+        running = all_tasks(fleet, "RUNNING")
+        stopped = all_tasks(fleet, "STOPPED")
+        described = {t["taskArn"]: t for t in running + stopped}
+        seeded = [arn for tasks in fleet.tasks.values() for arn in tasks]
+        state["seeded_tasks"] = labels.canon(
             (arn, described.get(arn, {}).get("lastStatus"), described.get(arn, {}).get("desiredStatus")) for arn in seeded
-        ),
-        "running_tasks_per_service": dict(sorted(Counter(service_of(t) or "standalone" for t in running).items())),
-    }
-    groups = fleet.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[fleet.asg_name])["AutoScalingGroups"]
-    if groups:
-        g = groups[0]
-        state["group"] = {
-            "desired": g["DesiredCapacity"],
-            "instances": labels.canon(
-                (i["InstanceId"], i["LifecycleState"], i["HealthStatus"], i.get("ProtectedFromScaleIn")) for i in g["Instances"]
-            ),
-            "tags": labels.canon((t["Key"], t["Value"]) for t in g.get("Tags", [])),
-        }
-    state["lifecycle_actions"] = labels.canon(
-        (a["instance_id"], a["transition"], a["status"], a["result"])
-        for a in lifecycle_actions(fleet.endpoint, fleet.region, group=fleet.asg_name)
-    )
-    state["refreshes"] = labels.canon(
-        (r.get("Status"), (r.get("DesiredConfiguration") or {}).get("LaunchTemplate", {}).get("Version"))
-        for r in instance_refreshes(fleet.endpoint, fleet.region, fleet.asg_name)
-    )
-    versions = fleet.ec2.describe_launch_template_versions(LaunchTemplateId=fleet.launch_template_id)["LaunchTemplateVersions"]
-    state["template_images"] = labels.canon(
-        (v["VersionNumber"], v["LaunchTemplateData"].get("ImageId")) for v in versions
-    )
+        )
+        state["running_tasks_per_service"] = dict(sorted(Counter(service_of(t) or "standalone" for t in running).items()))
+    if "group" in aspects:
+        groups = fleet.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[fleet.asg_name])["AutoScalingGroups"]
+        for g in groups:
+            state["group"] = {
+                "desired": g["DesiredCapacity"],
+                "instances": labels.canon(
+                    (i["InstanceId"], i["LifecycleState"], i["HealthStatus"], i.get("ProtectedFromScaleIn"))
+                    for i in g["Instances"]
+                ),
+                "tags": labels.canon((t["Key"], t["Value"]) for t in g.get("Tags", [])),
+            }
+    if "lifecycle_actions" in aspects:
+        state["lifecycle_actions"] = labels.canon(
+            (a["instance_id"], a["transition"], a["status"], a["result"])
+            for a in lifecycle_actions(fleet.endpoint, fleet.region, group=fleet.asg_name)
+        )
+    if "refreshes" in aspects:
+        state["refreshes"] = labels.canon(
+            (r.get("Status"), (r.get("DesiredConfiguration") or {}).get("LaunchTemplate", {}).get("Version"))
+            for r in instance_refreshes(fleet.endpoint, fleet.region, fleet.asg_name)
+        )
+    if "templates" in aspects:
+        versions = fleet.ec2.describe_launch_template_versions(LaunchTemplateId=fleet.launch_template_id)[
+            "LaunchTemplateVersions"
+        ]
+        state["template_images"] = labels.canon((v["VersionNumber"], v["LaunchTemplateData"].get("ImageId")) for v in versions)
     ids = [i.ec2_instance_id for i in fleet.instances]
-    tags = fleet.ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": ids}])["Tags"] if ids else []
-    state["instance_tags"] = labels.canon(
-        (t["ResourceId"], t["Key"], t["Value"]) for t in tags if t["Key"].startswith("ecs-autopilot:")
-    )
-    services = list(fleet.service_arns)
-    if services:
-        described_services = ecs.describe_services(cluster=fleet.cluster_name, services=services, include=["TAGS"])["services"]
+    if "instance_tags" in aspects and ids:
+        tags = fleet.ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": ids}])["Tags"]
+        state["instance_tags"] = labels.canon(
+            (t["ResourceId"], t["Key"], t["Value"]) for t in tags if t["Key"].startswith("ecs-autopilot:")
+        )
+    if "services" in aspects and fleet.service_arns:
+        described_services = ecs.describe_services(cluster=fleet.cluster_name, services=list(fleet.service_arns),
+                                                   include=["TAGS"])["services"]
         state["services"] = labels.canon(
             (s["serviceName"], len(s.get("deployments", [])), sorted((t["key"], t["value"]) for t in s.get("tags", [])))
             for s in described_services
