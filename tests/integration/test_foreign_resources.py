@@ -119,6 +119,18 @@ def check_log(proxy: AwsProxy, sides: list[Side]) -> list[str]:
     return problems
 
 
+def deliver(emulator: Any, binary: Any, env_for: Any, events: list[dict[str, Any]], sides: list[Side]) -> tuple[list[str], list[Call]]:
+    """Runs the function behind a recording proxy (``env_for(proxy_url)`` -> its env) on
+    every event; returns what touched an unmanaged resource, and the successful changes."""
+    with AwsProxy(emulator.url) as proxy:
+        with LambdaProcess(binary, env=env_for(proxy.url)) as fn:
+            for event in events:
+                result = fn.invoke(event, timeout=120)
+                assert result.ok, result.error
+                COUNTS["events"] += 1
+        return check_log(proxy, sides), [c for c in proxy.mutations() if c.status == 200]
+
+
 @pytest.fixture(scope="module", autouse=True)
 def summary():
     yield COUNTS
@@ -246,16 +258,10 @@ def test_ami_rollout_never_touches_unmanaged_resources(emulator, function_binary
         outcome_events.append(refresh_event(region, s.fleet.asg_name, view["InstanceRefreshId"]))
         outcome_events.append(refresh_event(region, s.fleet.asg_name, view["InstanceRefreshId"], "failed"))
     inbox = Inbox.create(emulator, region=region)
-    with AwsProxy(emulator.url) as proxy:
-        env = rollout_env(emulator, region, inbox, AWS_ENDPOINT_URL=proxy.url, MAX_CONCURRENT_ROLLOUTS="100")
-        with LambdaProcess(function_binary("ami-rollout"), env=env) as fn:
-            for event in [scheduled_event(region), parameter_event(region, param), ami_release_sns_event(),
-                          *outcome_events]:
-                result = fn.invoke(event, timeout=120)
-                assert result.ok, result.error
-                COUNTS["events"] += 1
-        problems = check_log(proxy, sides)
-        rolled = [c for c in proxy.calls(AUTOSCALING, "StartInstanceRefresh") if c.status == 200]
+    events = [scheduled_event(region), parameter_event(region, param), ami_release_sns_event(), *outcome_events]
+    problems, changes = deliver(emulator, function_binary("ami-rollout"), lambda url: rollout_env(
+        emulator, region, inbox, AWS_ENDPOINT_URL=url, MAX_CONCURRENT_ROLLOUTS="100"), events, sides)
+    rolled = [c for c in changes if c.operation == "StartInstanceRefresh"]
     assert not problems, "\n".join(problems)
     assert [c.params["AutoScalingGroupName"] for c in rolled] == [managed.asg_name], "the managed group is rolled"
 
@@ -268,18 +274,11 @@ def test_ami_rollout_never_touches_unmanaged_resources(emulator, function_binary
 def test_guardduty_responder_never_touches_unmanaged_resources(emulator, function_binary):
     managed, sides = seed_sides(emulator, emulator.region, instances=2, services=["web"], tasks_per_instance=1)
     inbox = Inbox.create(emulator, prefix="gd")
-    with AwsProxy(emulator.url) as proxy:
-        env = responder_env(emulator, inbox.topic_arn, AWS_ENDPOINT_URL=proxy.url)
-        with LambdaProcess(function_binary("guardduty-responder"), env=env) as fn:
-            events = [finding_event(s.fleet, service_task_on(s.fleet, s.fleet.instances[0]), severity=9.5)
-                      for s in sides]
-            events.append(finding_event(managed, service_task_on(managed, managed.instances[0])))
-            for event in events:
-                result = fn.invoke(event)
-                assert result.ok, result.error
-                COUNTS["events"] += 1
-        problems = check_log(proxy, sides)
-        stopped = [c for c in proxy.calls("ecs", "StopTask") if c.status == 200]
+    events = [finding_event(s.fleet, service_task_on(s.fleet, s.fleet.instances[0]), severity=9.5) for s in sides]
+    events.append(finding_event(managed, service_task_on(managed, managed.instances[0])))
+    problems, changes = deliver(emulator, function_binary("guardduty-responder"), lambda url: responder_env(
+        emulator, inbox.topic_arn, AWS_ENDPOINT_URL=url), events, sides)
+    stopped = [c for c in changes if c.operation == "StopTask"]
     assert not problems, "\n".join(problems)
     clusters = {c.params["cluster"] for c in stopped}
     assert managed.cluster_name in clusters or managed.cluster_arn in clusters
@@ -306,15 +305,9 @@ def test_task_retirement_never_touches_unmanaged_resources(emulator, function_bi
         deferred["ecs-autopilot"] = {"deferrals": 4, "first_deferred_at": "2026-01-01T00:00:00Z"}
         events.append(deferred)
     events.append(ecs_retirement_event([f"{managed.cluster_name}|web"]))
-    with AwsProxy(emulator.url) as proxy:
-        env = retirement_env(emulator, inbox, queue, AWS_ENDPOINT_URL=proxy.url, DRAIN_ON_REBALANCE="true")
-        with LambdaProcess(function_binary("task-retirement"), env=env) as fn:
-            for event in events:
-                result = fn.invoke(event)
-                assert result.ok, result.error
-                COUNTS["events"] += 1
-        problems = check_log(proxy, sides)
-        redeployed = [c for c in proxy.calls("ecs", "UpdateService") if c.status == 200]
+    problems, changes = deliver(emulator, function_binary("task-retirement"), lambda url: retirement_env(
+        emulator, inbox, queue, AWS_ENDPOINT_URL=url, DRAIN_ON_REBALANCE="true"), events, sides)
+    redeployed = [c for c in changes if c.operation == "UpdateService"]
     assert not problems, "\n".join(problems)
     # The untagged group's cluster is opted in: its services are redeployed too.
     assert {c.params["cluster"] for c in redeployed} == {managed.cluster_name, sides[0].fleet.cluster_name}
