@@ -38,14 +38,22 @@ LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
 # --------------------------------------------------------------------------
 
 
+_CLIENTS: dict[tuple[str, str, str], Any] = {}
+
+
 def client(endpoint: str, service: str, region: str = "us-east-1") -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name=region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    """A boto3 client, made once per endpoint, service and region (making one costs
+    tens of milliseconds, and fleets ask for them all the time)."""
+    key = (endpoint, service, region)
+    if key not in _CLIENTS:
+        _CLIENTS[key] = boto3.client(
+            service,
+            endpoint_url=endpoint,
+            region_name=region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+    return _CLIENTS[key]
 
 
 class ControlError(RuntimeError):

@@ -5,22 +5,19 @@ mapping would (tests/harness/sqs_pump.py). Tests play ECS's scheduler themselves
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from harness.fleet import (
     fire_lifecycle,
-    lifecycle_actions,
     play_scheduler,
     register_new_instances,
     stop_tasks,
     tasks_on,
 )
+from harness.instance_drain_helpers import action_of, ci_status, hook_test_notification, spot_event, start_drain
 from harness.runtime_api import LambdaProcess
-from harness.sqs_pump import pump
-from harness.notifications import Inbox
 
 
 @pytest.fixture
@@ -29,62 +26,13 @@ def drain(emulator, function_binary):
     started = []
 
     def start(**env):
-        sqs = emulator.client("sqs")
-        name = f"drain-{uuid.uuid4().hex[:10]}"
-        dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        queue = sqs.create_queue(
-            QueueName=name,
-            Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"})},
-        )["QueueUrl"]
-        inbox = Inbox.create(emulator, "drain-notify")
-        variables = {
-            "NOTIFY_TOPIC_ARN": inbox.topic_arn,
-            "DRAIN_QUEUE_URL": queue,
-            "DRAIN_POLL_SECONDS": "0",
-            **env,
-        }
-        fn = LambdaProcess(function_binary("instance-drain"), env=emulator.env(**variables))
-        started.append(fn)
-        return Harness(fn, sqs, queue, dlq, inbox)
+        h = start_drain(emulator, function_binary("instance-drain"), **env)
+        started.append(h.fn)
+        return h
 
     yield start
     for fn in started:
         fn.stop()
-
-
-class Harness:
-    def __init__(self, fn, sqs, queue, dlq, inbox):
-        self.fn, self.sqs, self.queue, self.dlq, self.inbox = fn, sqs, queue, dlq, inbox
-
-    def send(self, event):
-        self.sqs.send_message(QueueUrl=self.queue, MessageBody=json.dumps(event))
-
-    def check(self, times=1):
-        """Lets Lambda take `times` batches from the queue."""
-        return pump(self.sqs, self.queue, self.fn, max_batches=times)
-
-    def queued(self):
-        attrs = self.sqs.get_queue_attributes(
-            QueueUrl=self.queue, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"]
-        )["Attributes"]
-        return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesDelayed"])
-
-    def dead_letters(self):
-        return self.sqs.receive_message(QueueUrl=self.dlq, MaxNumberOfMessages=10).get("Messages", [])
-
-
-def ci_status(fleet, instance):
-    arn = fleet.container_instance_arn(instance)
-    return fleet.ecs.describe_container_instances(cluster=fleet.cluster_name, containerInstances=[arn])[
-        "containerInstances"
-    ][0]["status"]
-
-
-def action_of(fleet, event):
-    token = event["detail"]["LifecycleActionToken"]
-    (action,) = lifecycle_actions(fleet.endpoint, fleet.region, token=token)
-    return action
 
 
 def by_action(notes):
@@ -227,11 +175,7 @@ def test_a_spot_interruption_drains_at_once_and_only_once(drain, make_fleet):
     fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1)
     h = drain()
     victim = fleet.instances[1]
-    event = {
-        "version": "0", "id": str(uuid.uuid4()), "detail-type": "EC2 Spot Instance Interruption Warning",
-        "source": "aws.ec2", "account": "123456789012", "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": fleet.region, "resources": [], "detail": {"instance-id": victim.ec2_instance_id, "instance-action": "terminate"},
-    }
+    event = spot_event(victim, fleet.region)
     assert h.fn.invoke(event).ok
     assert ci_status(fleet, victim) == "DRAINING"
     assert h.fn.invoke(event).ok
@@ -275,9 +219,7 @@ def test_dry_run_decides_and_notifies_but_changes_nothing(drain, make_fleet):
 
 def test_hook_test_notifications_are_ignored(drain):
     h = drain()
-    body = {"AccountId": "123456789012", "RequestId": "r", "AutoScalingGroupName": "g", "Service": "AWS Auto Scaling",
-            "Event": "autoscaling:TEST_NOTIFICATION", "Time": "2024-06-12T20:30:00.000Z"}
-    h.send(body)
+    h.send(hook_test_notification())
     (batch,) = h.check()
     assert batch.failed_ids == []
     assert h.inbox.read() == []

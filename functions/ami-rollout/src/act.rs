@@ -22,6 +22,10 @@ pub async fn execute(deps: &Deps, subject: &Subject, plan: Plan) -> Result<()> {
     let mut first_error = None;
     for step in plan {
         let action = step.action();
+        // Remember a report only once it went out: a retry then reports again.
+        if matches!(step, Step::MarkReported { .. }) && first_error.is_some() {
+            continue;
+        }
         let subject = match &step {
             Step::Roll { group, cluster, .. } => Subject {
                 group: Some(group.clone()),
@@ -31,6 +35,10 @@ pub async fn execute(deps: &Deps, subject: &Subject, plan: Plan) -> Result<()> {
             Step::Report { group, cluster, .. } => Subject {
                 group: group.clone(),
                 cluster: cluster.clone(),
+                ..subject.clone()
+            },
+            Step::MarkReported { group, .. } => Subject {
+                group: Some(group.clone()),
                 ..subject.clone()
             },
         };
@@ -48,6 +56,15 @@ async fn run(deps: &Deps, subject: &Subject, step: Step) -> Result<()> {
         Step::Report {
             outcome, notice, ..
         } => deps.reporter.report(subject, action, outcome, notice).await,
+        // Bookkeeping only: logged, never notified.
+        Step::MarkReported { group, refresh_id } => {
+            if deps.reporter.dry_run() {
+                return Ok(());
+            }
+            deps.asg
+                .tag_group(&group, crate::decide::REPORTED_TAG, &refresh_id)
+                .await
+        }
         Step::Roll {
             group,
             mode,

@@ -21,6 +21,9 @@ use crate::config::Config;
 pub const PARAMETER_TAG: &str = "ecs-autopilot:ami-parameter";
 /// `paused` stops rollouts of the group (drift is still reported).
 pub const ROLLOUT_TAG: &str = "ecs-autopilot:rollout";
+/// The instance refresh whose outcome was last reported, written on the group after the
+/// report: a repeated outcome event is then "already reported", not a second report.
+pub const REPORTED_TAG: &str = "ecs-autopilot:reported-refresh";
 
 /// How many group names a summary lists before it says "and N more".
 const LIST_MAX: usize = 20;
@@ -137,6 +140,8 @@ pub enum Step {
         cluster: Option<String>,
         notice: Notice,
     },
+    /// Note on the group that a refresh's outcome was reported (tag `REPORTED_TAG`).
+    MarkReported { group: String, refresh_id: String },
 }
 
 impl Step {
@@ -145,6 +150,7 @@ impl Step {
         match self {
             Step::Roll { .. } => "rollout",
             Step::Report { action, .. } => action,
+            Step::MarkReported { .. } => "mark-reported",
         }
     }
 }
@@ -692,8 +698,43 @@ fn waiting(
     })
 }
 
-/// How an instance refresh of a managed group ended, and what its instances run now.
+/// How an instance refresh of a managed group ended, and what its instances run now;
+/// then the group remembers the report. A refresh already reported (a repeated or late
+/// event) is `already_done`, not a second report.
 pub fn refresh_outcome(
+    event: &RefreshEvent,
+    state: &GroupState,
+    refresh: Option<&InstanceRefresh>,
+    target: Option<&AmiParameter>,
+) -> Plan {
+    if state.details.group.tags.get(REPORTED_TAG) == Some(&event.refresh_id) {
+        let notice = Notice::info(
+            format!("Instance refresh of {} already reported", state.name()),
+            format!(
+                "The outcome of instance refresh `{}` of group `{}` was reported when its first outcome event arrived; this repeated event changes nothing.",
+                event.refresh_id,
+                state.name()
+            ),
+        )
+        .detail("refresh_id", &event.refresh_id)
+        .detail("phase", event.phase);
+        return vec![report(
+            state,
+            "refresh-outcome",
+            Outcome::AlreadyDone,
+            notice,
+        )];
+    }
+    vec![
+        outcome_report(event, state, refresh, target),
+        Step::MarkReported {
+            group: state.name().to_string(),
+            refresh_id: event.refresh_id.clone(),
+        },
+    ]
+}
+
+fn outcome_report(
     event: &RefreshEvent,
     state: &GroupState,
     refresh: Option<&InstanceRefresh>,
@@ -913,6 +954,7 @@ mod tests {
                 Step::Report {
                     action, outcome, ..
                 } => (*action, Some(*outcome)),
+                Step::MarkReported { .. } => ("mark-reported", None),
             })
             .collect()
     }
@@ -1213,13 +1255,14 @@ mod tests {
             refresh_id: "r-1".into(),
         };
         let target = parameter(NEW, 60);
-        let step = refresh_outcome(&event, &g, None, Some(&target));
-        let Step::Report {
+        let plan = refresh_outcome(&event, &g, None, Some(&target));
+        let [Step::Report {
             outcome, notice, ..
-        } = &step
+        }, Step::MarkReported { group, refresh_id }] = &plan[..]
         else {
-            panic!()
+            panic!("{plan:?}")
         };
+        assert_eq!((group.as_str(), refresh_id.as_str()), ("web", "r-1"));
         assert_eq!(*outcome, Outcome::Done);
         assert_eq!(notice.details["running_amis"][NEW], 2);
         assert_eq!(notice.details["unregistered_instances"], 1);
@@ -1236,11 +1279,44 @@ mod tests {
             Some(&refresh("web", "RollbackSuccessful", 1)),
             None,
         )
+        .remove(0)
         else {
             panic!()
         };
         assert_eq!(outcome, Outcome::Warning);
         assert!(notice.severity >= Severity::Warning);
         assert!(notice.description.contains("reason"));
+    }
+
+    #[test]
+    fn a_refresh_already_reported_is_already_done_and_not_reported_again() {
+        let mut g = group("web", &[Some(NEW)]);
+        g.details
+            .group
+            .tags
+            .insert(REPORTED_TAG.into(), "r-1".into());
+        let event = RefreshEvent {
+            phase: Phase::Failed,
+            group: "web".into(),
+            refresh_id: "r-1".into(),
+        };
+        let plan = refresh_outcome(&event, &g, None, None);
+        assert_eq!(
+            outcomes(&plan),
+            [("refresh-outcome", Some(Outcome::AlreadyDone))]
+        );
+        // Another refresh of the same group is a new outcome.
+        let next = RefreshEvent {
+            refresh_id: "r-2".into(),
+            ..event
+        };
+        let plan = refresh_outcome(&next, &g, None, None);
+        assert_eq!(
+            outcomes(&plan),
+            [
+                ("refresh-outcome", Some(Outcome::Warning)),
+                ("mark-reported", None)
+            ]
+        );
     }
 }

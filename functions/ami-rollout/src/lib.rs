@@ -301,12 +301,12 @@ async fn outcome_plan(deps: &Deps, event: &RefreshEvent) -> Result<decide::Plan>
         .map(|ci| (ci.ec2_instance_id, ci.ami_id))
         .collect();
     let state = state(&details, true, cluster, parameter.clone(), &ami_of);
-    Ok(vec![decide::refresh_outcome(
+    Ok(decide::refresh_outcome(
         event,
         &state,
         refresh.as_ref(),
         parameters.found.get(&parameter),
-    )])
+    ))
 }
 
 /// Runs `read` for every item, `CONCURRENT_READS` at a time, and returns the results in

@@ -101,6 +101,48 @@ fn recheck(config: &Config, progress: &Progress) -> Step {
     }
 }
 
+/// The progress a look may rely on. It comes back through the drain queue, which anyone
+/// allowed to send to it can write, so it is trusted only as the continuation of a first
+/// look at this group's own cluster: a carried cluster other than the one the group is
+/// tagged for, or a container instance or task list without a first look, starts over
+/// (the first look checks the cluster's opt-in and finds the container instance itself).
+pub fn trusted(progress: &Progress, group_cluster: &str) -> Progress {
+    let consistent = match &progress.cluster {
+        Some(c) => progress.checks > 0 && c == group_cluster,
+        None => progress.container_instance_arn.is_none() && progress.blocking_tasks.is_none(),
+    };
+    if consistent {
+        progress.clone()
+    } else {
+        Progress {
+            started_at: progress.started_at,
+            ..Progress::default()
+        }
+    }
+}
+
+/// Whether a plan changes anything in ECS (which IAM cannot scope to managed clusters).
+pub fn writes_to_ecs(plan: &Plan) -> bool {
+    plan.iter()
+        .any(|s| matches!(s, Step::SetDraining { .. } | Step::StopTask { .. }))
+}
+
+/// A tagged group whose cluster is not opted in: let the instance go without touching
+/// the cluster, so the group is not held up.
+pub fn not_opted_in(action: &LifecycleAction, cluster: &str) -> Plan {
+    vec![Step::Complete {
+        result: HookResult::Continue,
+        notice: Notice::warning(
+            format!("Released {} without draining: cluster {} not opted in", action.instance_id, cluster),
+            format!(
+                "Group `{}` names cluster `{}`, but that cluster lacks the tag `ecs-autopilot:managed=true` (or does not exist), so its container instances are not touched. The lifecycle action was completed with CONTINUE so the group is not held up.",
+                action.group, cluster
+            ),
+        )
+        .next_step("Tag the cluster ecs-autopilot:managed=true to have its instances drained."),
+    }]
+}
+
 /// A terminating instance: drain, wait for its tasks to move, then let it go.
 pub fn terminate(
     action: &LifecycleAction,
@@ -194,6 +236,19 @@ pub fn terminate(
         });
         return plan;
     }
+
+    progress.blocking_tasks = Some(blocking.iter().map(|t| t.arn.clone()).collect());
+    // What each service on the host is, so a re-check need not ask ECS again.
+    progress.daemon_services = host.daemon_services.iter().cloned().collect();
+    progress.replica_services = host
+        .tasks
+        .iter()
+        .filter_map(|t| t.service())
+        .filter(|s| !host.daemon_services.contains(*s))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
 
     if config.standalone_tasks == StandaloneTasks::Stop
         && elapsed >= config.standalone_grace_seconds
@@ -630,6 +685,81 @@ mod tests {
             &spot(&w, "prod", None, 0)[..],
             [Step::Report {
                 outcome: Outcome::Skipped,
+                ..
+            }]
+        ));
+    }
+
+    #[test]
+    fn a_recheck_carries_the_tasks_still_blocking_and_what_each_service_is() {
+        let (p, now) = started(5, 0);
+        let h = host(
+            vec![
+                task("t1", "service:web", "RUNNING", "RUNNING"),
+                task("d1", "service:log-agent", "RUNNING", "RUNNING"),
+            ],
+            &["log-agent"],
+        );
+        let plan = terminate(&action(Transition::Terminating), &p, &h, &config(), now);
+        let Some(Step::Recheck { progress, .. }) = plan.last() else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(progress.blocking_tasks, Some(vec!["t1".to_string()]));
+        assert_eq!(progress.daemon_services, ["log-agent"]);
+        assert_eq!(progress.replica_services, ["web"]);
+    }
+
+    #[test]
+    fn carried_progress_is_trusted_only_for_the_groups_own_cluster_after_a_first_look() {
+        let genuine = Progress {
+            checks: 3,
+            started_at: Some(Utc::now()),
+            cluster: Some("prod".into()),
+            container_instance_arn: Some("arn:ci/1".into()),
+            blocking_tasks: Some(vec!["t1".into()]),
+            ..Progress::default()
+        };
+        assert_eq!(trusted(&genuine, "prod"), genuine);
+        // Another cluster than the group's tag names: start over with a first look.
+        let other = trusted(&genuine, "staging");
+        assert_eq!(other.cluster, None);
+        assert_eq!(other.container_instance_arn, None);
+        assert_eq!(other.blocking_tasks, None);
+        assert_eq!((other.checks, other.started_at), (0, genuine.started_at));
+        // A "first look" that already names a cluster or a host skips no check either.
+        let forged_first = Progress {
+            checks: 0,
+            ..genuine.clone()
+        };
+        assert_eq!(trusted(&forged_first, "prod").cluster, None);
+        let host_only = Progress {
+            container_instance_arn: Some("arn:ci/9".into()),
+            ..Progress::default()
+        };
+        assert_eq!(trusted(&host_only, "prod").container_instance_arn, None);
+        // A launch check carries no cluster and is kept as it is.
+        let launch = Progress {
+            checks: 2,
+            ..Progress::default()
+        };
+        assert_eq!(trusted(&launch, "prod"), launch);
+    }
+
+    #[test]
+    fn only_draining_and_stopping_tasks_count_as_ecs_writes() {
+        let (p, now) = started(5, 0);
+        let busy = host(vec![task("t1", "service:web", "RUNNING", "RUNNING")], &[]);
+        let first = terminate(&action(Transition::Terminating), &p, &busy, &config(), now);
+        assert!(writes_to_ecs(&first));
+        let (p, now) = started(60, 2);
+        let again = terminate(&action(Transition::Terminating), &p, &busy, &config(), now);
+        assert!(!writes_to_ecs(&again));
+        let released = not_opted_in(&action(Transition::Terminating), "prod");
+        assert!(!writes_to_ecs(&released));
+        assert!(matches!(
+            &released[..],
+            [Step::Complete {
+                result: HookResult::Continue,
                 ..
             }]
         ));

@@ -16,7 +16,7 @@ use shared::aws::sqs::Queue;
 use shared::events::autoscaling::{LifecycleAction, Transition};
 use shared::events::ec2::InstanceWarning;
 use shared::events::Envelope;
-use shared::notify::{Notice, Reporter, Subject};
+use shared::notify::{Reporter, Subject};
 use shared::Result;
 
 use act::Target;
@@ -79,26 +79,20 @@ async fn lifecycle_plan(
     subject: &mut Subject,
 ) -> Result<Vec<Step>> {
     let now = Utc::now();
-    let cluster = match &progress.cluster {
-        // A re-check already knows the group is opted in and for which cluster.
-        Some(c) => c.clone(),
-        None => {
-            let group = deps.asg.group(&action.group).await?;
-            match group.as_ref().and_then(|g| g.cluster()) {
-                Some(c) => c.to_string(),
-                None => {
-                    return Ok(decide::skip(
-                        "lifecycle",
-                        format!("Ignored lifecycle action for unmanaged group {}", action.group),
-                        format!(
-                            "Auto Scaling group `{}` has no `ecs-autopilot:cluster` tag (or no longer exists), so instance-drain leaves its lifecycle action `{}` for `{}` alone.",
-                            action.group, action.hook, action.instance_id
-                        ),
-                    ))
-                }
-            }
-        }
+    // Every look, re-checks too, reads the group: its tag is what opts it in, and what
+    // a carried progress is checked against.
+    let group = deps.asg.group(&action.group).await?;
+    let Some(cluster) = group.as_ref().and_then(|g| g.cluster()).map(str::to_string) else {
+        return Ok(decide::skip(
+            "lifecycle",
+            format!("Ignored lifecycle action for unmanaged group {}", action.group),
+            format!(
+                "Auto Scaling group `{}` has no `ecs-autopilot:cluster` tag (or no longer exists), so instance-drain leaves its lifecycle action `{}` for `{}` alone.",
+                action.group, action.hook, action.instance_id
+            ),
+        ));
     };
+    let progress = decide::trusted(progress, &cluster);
     subject.cluster = Some(cluster.clone());
     match action.transition {
         Transition::Launching => {
@@ -108,7 +102,7 @@ async fn lifecycle_plan(
                 .await?;
             Ok(decide::launch(
                 action,
-                progress,
+                &progress,
                 &cluster,
                 ci.as_ref(),
                 &deps.config,
@@ -116,30 +110,36 @@ async fn lifecycle_plan(
             ))
         }
         Transition::Terminating => {
-            // Checked on every look, re-checks too: the progress a re-queued message
-            // carries is data anyone allowed to send to the queue could write, and IAM
-            // cannot hold UpdateContainerInstancesState/StopTask to opted-in clusters.
-            if !deps.ecs.is_managed(&cluster).await? {
-                return Ok(vec![Step::Complete {
-                    result: shared::aws::autoscaling::HookResult::Continue,
-                    notice: Notice::warning(
-                        format!("Released {} without draining: cluster {} not opted in", action.instance_id, cluster),
-                        format!(
-                            "Group `{}` names cluster `{}`, but that cluster lacks the tag `ecs-autopilot:managed=true` (or does not exist), so its container instances are not touched. The lifecycle action was completed with CONTINUE so the group is not held up.",
-                            action.group, cluster
-                        ),
-                    )
-                    .next_step("Tag the cluster ecs-autopilot:managed=true to have its instances drained."),
-                }]);
+            let rechecking = progress.cluster.is_some();
+            if !rechecking && !deps.ecs.is_managed(&cluster).await? {
+                return Ok(decide::not_opted_in(action, &cluster));
             }
-            let host = observe_host(deps, &cluster, &action.instance_id, progress).await?;
-            Ok(decide::terminate(
-                action,
-                progress,
-                &host,
-                &deps.config,
-                now,
-            ))
+            let host = observe_host(deps, &cluster, &action.instance_id, &progress).await?;
+            let plan = decide::terminate(action, &progress, &host, &deps.config, now);
+            // A re-check skipped the opt-in reads; they are made before it writes to ECS.
+            if rechecking && decide::writes_to_ecs(&plan) {
+                if !deps.ecs.is_managed(&cluster).await? {
+                    return Ok(decide::not_opted_in(action, &cluster));
+                }
+                let carried = progress.container_instance_arn.clone().unwrap_or_default();
+                let ours = deps
+                    .ecs
+                    .describe_container_instances(&cluster, vec![carried.clone()])
+                    .await?
+                    .iter()
+                    .any(|ci| ci.ec2_instance_id == action.instance_id);
+                if !ours {
+                    return Ok(decide::skip(
+                        "lifecycle",
+                        format!("Ignored a re-check of {}: carried progress does not match", action.instance_id),
+                        format!(
+                            "The re-check names container instance `{carried}`, which is not `{}`'s in cluster `{cluster}`; nothing was changed.",
+                            action.instance_id
+                        ),
+                    ));
+                }
+            }
+            Ok(plan)
         }
     }
 }
@@ -173,7 +173,17 @@ async fn observe_host(
             ..HostState::default()
         });
     };
-    let tasks = deps.ecs.tasks_on(cluster, &ci.arn).await?;
+    let tasks = match &progress.blocking_tasks {
+        // A DRAINING host gets no new tasks: describing those left is enough.
+        Some(arns) if progress.container_instance_arn.is_some() => deps
+            .ecs
+            .describe_tasks(cluster, arns)
+            .await?
+            .into_iter()
+            .filter(|t| t.is_running() && t.container_instance_arn.as_deref() == Some(&ci.arn))
+            .collect(),
+        _ => deps.ecs.tasks_on(cluster, &ci.arn).await?,
+    };
     let mut daemon_services: std::collections::BTreeSet<String> =
         progress.daemon_services.iter().cloned().collect();
     let unknown: Vec<String> = tasks

@@ -28,6 +28,10 @@ pub struct Progress {
     /// Standalone tasks this drain stopped.
     #[serde(default)]
     pub standalone_stopped: usize,
+    /// The tasks that still blocked the drain at the last look. A DRAINING host gets no
+    /// new tasks, so a re-check only describes these instead of listing the host again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocking_tasks: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -35,7 +39,8 @@ pub enum Intent {
     /// A lifecycle hook holds an instance until we complete it.
     Lifecycle {
         action: LifecycleAction,
-        progress: Progress,
+        /// Boxed: it is most of the intent's size.
+        progress: Box<Progress>,
     },
     /// A spot instance is reclaimed in two minutes: drain now, there is no hook.
     SpotInterruption(InstanceWarning),
@@ -67,7 +72,10 @@ pub fn intent(event: &Envelope) -> Result<Intent, Error> {
                 None => Progress::default(),
             };
             progress.started_at.get_or_insert(event.time);
-            Ok(Intent::Lifecycle { action, progress })
+            Ok(Intent::Lifecycle {
+                action,
+                progress: Box::new(progress),
+            })
         }
         autoscaling::TEST_NOTIFICATION => {
             Ok(Intent::Ignore("lifecycle hook test notification".into()))

@@ -205,6 +205,28 @@ impl AutoScaling {
     }
 }
 
+/// Small bookkeeping on a group itself.
+impl AutoScaling {
+    /// Sets one tag on a group (not propagated to its instances); an existing tag with
+    /// the same key is overwritten.
+    pub async fn tag_group(&self, group: &str, key: &str, value: &str) -> Result<()> {
+        let tag = aws_sdk_autoscaling::types::Tag::builder()
+            .resource_id(group)
+            .resource_type("auto-scaling-group")
+            .key(key)
+            .value(value)
+            .propagate_at_launch(false)
+            .build();
+        self.client
+            .create_or_update_tags()
+            .tags(tag)
+            .send()
+            .await
+            .map_err(|e| aws("autoscaling", "CreateOrUpdateTags", e))?;
+        Ok(())
+    }
+}
+
 /// AWS answers `ValidationError: No active Lifecycle Action found ...` when the action
 /// was already completed or timed out; for an idempotent handler that means "done".
 fn no_active_action_is_done(sent: Result<()>) -> Result<HookOutcome> {

@@ -1,0 +1,452 @@
+"""Replay: every event kind of every function, delivered once in order on one fleet, and
+twice (back to back), late (the whole sequence again after it settled) or out of order
+on an identical fresh fleet. Acting twice must be harmless:
+
+* the fleets end in the same state (harness.replay_helpers.fleet_state);
+* the same set of successful state-changing calls was made (ids labelled per fleet);
+* the notifications that report an action (or a finding) are the same; a repeat only
+  adds `already_done` or `skipped` ones.
+
+Each function runs behind the recording proxy (harness.aws_proxy). Run with ``-s`` for
+the summary: replays tried and wrong actions (must be 0).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+import pytest
+
+from harness import fleet as fl
+from harness.ami_rollout_helpers import (
+    PARAMETER_TAG,
+    REFRESH_PHASES,
+    ami,
+    ami_release_sns_event,
+    next_region,
+    parameter_event,
+    refresh_event,
+    rollout_env,
+    scheduled_event,
+    team_parameter,
+)
+from harness.aws_proxy import AwsProxy
+from harness.guardduty_responder_helpers import (
+    FARGATE_FINDING,
+    MEDIUM_FINDING,
+    finding_event,
+    responder_env,
+    service_task_on,
+)
+from harness.instance_drain_helpers import hook_test_notification, spot_event, start_drain
+from harness.notifications import Inbox
+from harness.replay_helpers import ASPECTS, Labels, acted, effective_mutations, fleet_state, note_keys
+from harness.runtime_api import LambdaProcess
+from harness.sqs_pump import pump
+from harness.task_retirement_helpers import (
+    closed_window,
+    ec2_retirement_event,
+    ecs_retirement_event,
+    own_queue,
+    rebalance_event,
+    retirement_env,
+)
+
+REFRESH_PHASES.setdefault("started", "EC2 Auto Scaling Instance Refresh Started")
+REFRESH_PHASES.setdefault("checkpoint", "EC2 Auto Scaling Instance Refresh Checkpoint Reached")
+
+SUMMARY: dict[str, Any] = {"replays": 0, "events": 0, "wrong": 0, "known": 0, "by_function": {}}
+
+Prepare = Callable[["World"], dict]
+
+
+@dataclass
+class World:
+    """One fleet, one function process behind a recording proxy, its inbox (and queue)."""
+
+    function: str
+    fleets: list[fl.Fleet]
+    labels: Labels
+    proxy: AwsProxy
+    fn: LambdaProcess
+    inbox: Inbox
+    queue: str | None = None
+    region: str = "us-east-1"
+    owned_only: bool = False  # the function looks at a whole region: compare only this world's part
+    aspects: tuple[str, ...] = ASPECTS  # what of the fleet the function may change
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fleet(self) -> fl.Fleet:
+        return self.fleets[0]
+
+    def deliver(self, event: dict) -> None:
+        result = self.fn.invoke(event, timeout=120)
+        assert result.ok, (self.function, event.get("detail-type"), result.error)
+
+    def settle(self) -> None:
+        """Plays what happens after an invocation until nothing is left to do: the
+        function's re-queued checks (due at once: poll 0), and ECS moving tasks off
+        DRAINING hosts."""
+        if self.function != "instance-drain" or self.queue is None:
+            return
+        sqs = self.fleet.client("sqs")
+        for _ in range(8):
+            fl.play_scheduler(self.fleet, stop_daemons=False)
+            if not pump(sqs, self.queue, self.fn, max_batches=3):
+                return
+        raise AssertionError("instance-drain kept re-checking")
+
+    def outcome(self) -> tuple[dict, set[str], list]:
+        notes = self.inbox.read(wait=0.4)
+        state = {f.asg_name: fleet_state(f, self.labels, self.aspects) for f in self.fleets}
+        state = {self.labels.text(k): v for k, v in state.items()}
+        return state, effective_mutations(self.proxy, self.labels, owned_only=self.owned_only), note_keys(
+            notes, self.labels, owned_only=self.owned_only
+        )
+
+    def close(self) -> None:
+        self.fn.stop()
+        self.proxy.stop()
+
+
+@dataclass
+class Scenario:
+    name: str
+    function: str
+    make: Callable[[Any, Any], World]  # (emulator, binary) -> a fresh world, seeded
+    events: list[Prepare]  # prepared right before delivery, in order
+    modes: tuple[str, ...] = ("twice",)
+    quiet: bool = False  # the event is only logged: nothing to see even once
+    # Mode "reordered": these events instead (updates of the same notice or finding, out
+    # of order), compared with one in-order delivery of ``events``.
+    reordered: list[Prepare] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def run_mode(scenario: Scenario, mode: str, emulator: Any, binary: Any) -> tuple[dict, set[str], list]:
+    world = scenario.make(emulator, binary)
+    try:
+        if mode == "reordered":
+            for prepare in scenario.reordered:
+                world.deliver(prepare(world))
+                world.settle()
+        elif mode == "reversed":
+            events = [prepare(world) for prepare in scenario.events]
+            for event in reversed(events):
+                world.deliver(event)
+                world.settle()
+        else:
+            delivered = []
+            for prepare in scenario.events:
+                event = prepare(world)
+                delivered.append(event)
+                world.deliver(event)
+                if mode == "twice":
+                    world.deliver(event)
+                world.settle()
+            if mode == "late":
+                for event in delivered:
+                    world.deliver(event)
+                    world.settle()
+        return world.outcome()
+    finally:
+        world.close()
+
+
+# --------------------------------------------------------------------------
+# worlds
+# --------------------------------------------------------------------------
+
+
+def _proxy(emulator: Any) -> AwsProxy:
+    return AwsProxy(emulator.url).start()
+
+
+def drain_world(**seed: Any) -> Callable[[Any, Any], World]:
+    def make(emulator: Any, binary: Any) -> World:
+        fleet = fl.seed_cluster(emulator.url, emulator.region, **seed)
+        labels = Labels()
+        labels.add_fleet(fleet, "A")
+        proxy = _proxy(emulator)
+        h = start_drain(emulator, binary, endpoint=proxy.url, STANDALONE_TASK_GRACE_SECONDS="0")
+        return World("instance-drain", [fleet], labels, proxy, h.fn, h.inbox, h.queue,
+                     aspects=("container_instances", "tasks", "group", "lifecycle_actions"))
+
+    return make
+
+
+_ROLLOUT_REGION: list[str] = []
+
+
+def rollout_region() -> str:
+    """One region for every ami-rollout world here (a first look at a region is slow in
+    moto); checks that look at the whole region are compared on their own group only."""
+    if not _ROLLOUT_REGION:
+        _ROLLOUT_REGION.append(next_region())
+    return _ROLLOUT_REGION[0]
+
+
+def rollout_world(*, drifted: bool = True, **env: str) -> Callable[[Any, Any], World]:
+    """A managed group on an old AMI whose team parameter names a new one, in a region of
+    its own (scheduled checks look at the whole region)."""
+
+    def make(emulator: Any, binary: Any) -> World:
+        region = rollout_region()
+        old, new = ami("old"), ami("new")
+        param = team_parameter(emulator, region, new if drifted else old)
+        fleet = fl.seed_cluster(emulator.url, region, instances=2, ami=old, services=(), hooks=False,
+                                extra_group_tags={PARAMETER_TAG: param})
+        labels = Labels()
+        labels.add_fleet(fleet, "A")
+        labels.add(new, "AMI_NEW")
+        labels.add(param, "PARAM")
+        proxy = _proxy(emulator)
+        inbox = Inbox.create(emulator, region=region)
+        fn = LambdaProcess(binary, env=rollout_env(emulator, region, inbox, AWS_ENDPOINT_URL=proxy.url,
+                                                    MAX_CONCURRENT_ROLLOUTS="1000", **env))
+        return World("ami-rollout", [fleet], labels, proxy, fn, inbox, region=region, owned_only=True,
+                     extra={"parameter": param, "new": new},
+                     aspects=("container_instances", "group", "refreshes", "templates"))
+
+    return make
+
+
+def responder_world(**env: str) -> Callable[[Any, Any], World]:
+    def make(emulator: Any, binary: Any) -> World:
+        fleet = fl.seed_cluster(emulator.url, emulator.region, instances=2, services=["web"], tasks_per_instance=2)
+        labels = Labels()
+        labels.add_fleet(fleet, "A")
+        finding = uuid.uuid4().hex
+        labels.add(finding, "FINDING")
+        proxy = _proxy(emulator)
+        inbox = Inbox.create(emulator, prefix="gd")
+        fn = LambdaProcess(binary, env=responder_env(emulator, inbox.topic_arn, AWS_ENDPOINT_URL=proxy.url, **env))
+        return World("guardduty-responder", [fleet], labels, proxy, fn, inbox, extra={"finding": finding},
+                     aspects=("container_instances", "tasks", "group", "instance_tags"))
+
+    return make
+
+
+def retirement_world(services: tuple[str, ...] = ("web",), standalone: int = 0, **env: str) -> Callable[[Any, Any], World]:
+    def make(emulator: Any, binary: Any) -> World:
+        fleet = fl.seed_cluster(emulator.url, emulator.region, instances=2, services=services,
+                                standalone_tasks=standalone)
+        labels = Labels()
+        labels.add_fleet(fleet, "A")
+        proxy = _proxy(emulator)
+        inbox = Inbox.create(emulator)
+        queue = own_queue(emulator)
+        fn = LambdaProcess(binary, env=retirement_env(emulator, inbox, queue, AWS_ENDPOINT_URL=proxy.url, **env))
+        return World("task-retirement", [fleet], labels, proxy, fn, inbox, queue,
+                     aspects=("tasks", "group", "services"))
+
+    return make
+
+
+# --------------------------------------------------------------------------
+# events, prepared against a world
+# --------------------------------------------------------------------------
+
+
+def terminate(n: int) -> Prepare:
+    return lambda w: fl.fire_lifecycle(w.fleet.endpoint, w.fleet, w.fleet.instances[n])
+
+
+def launch_joined(w: World) -> dict:
+    event = fl.fire_lifecycle(w.fleet.endpoint, w.fleet, transition="launch")
+    for inst in fl.register_new_instances(w.fleet):
+        w.labels.add_instance(w.fleet, inst, "A_new")
+    return event
+
+
+def spot(n: int) -> Prepare:
+    return lambda w: spot_event(w.fleet.instances[n], w.fleet.region)
+
+
+def param_change(w: World) -> dict:
+    return parameter_event(w.region, w.extra["parameter"])
+
+
+def refresh_phase(phase: str, status: str | None = None) -> Prepare:
+    def prepare(w: World) -> dict:
+        if "refresh" not in w.extra:
+            w.deliver(param_change(w))  # the rollout this refresh belongs to
+            w.extra["refresh"] = fl.instance_refreshes(w.fleet.endpoint, w.region, w.fleet.asg_name)[-1][
+                "InstanceRefreshId"
+            ]
+        if status and not w.extra.get("ended"):
+            w.extra["ended"] = True
+            fl.set_refresh_status(w.fleet.endpoint, w.fleet.asg_name, status, region=w.region,
+                                  **({"status_reason": "Instances failed to join"} if status == "Failed" else {}))
+            if status == "Successful":
+                for inst in fl.register_new_instances(w.fleet):
+                    w.labels.add_instance(w.fleet, inst, "A_new")
+        return refresh_event(w.region, w.fleet.asg_name, w.extra["refresh"], phase)
+
+    return prepare
+
+
+def finding(count: int, template: str | None = None, **kw: Any) -> Prepare:
+    def prepare(w: World) -> dict:
+        if "task" not in w.extra:
+            if template == FARGATE_FINDING:
+                w.extra["task"] = w.fleet.ecs.run_task(cluster=w.fleet.cluster_name,
+                                                       taskDefinition=w.fleet.task_definitions["web"],
+                                                       launchType="FARGATE", count=1)["tasks"][0]["taskArn"]
+                w.labels.add(w.extra["task"], "FARGATE_TASK")
+            else:
+                w.extra["task"] = service_task_on(w.fleet, w.fleet.instances[0])
+        args = dict(kw)
+        if template:
+            args["template"] = template
+        event = finding_event(w.fleet, w.extra["task"], finding_id=w.extra["finding"], count=count, **args)
+        if template == FARGATE_FINDING:
+            event["detail"]["resource"].pop("instanceDetails", None)
+            event["detail"]["resource"]["ecsClusterDetails"]["taskDetails"]["launchType"] = "FARGATE"
+        return event
+
+    return prepare
+
+
+RETIREMENT_ARN = "arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/replay-{}"
+
+
+def ecs_notice(version: int = 0, starts_in: timedelta = timedelta(days=7)) -> Prepare:
+    def prepare(w: World) -> dict:
+        return ecs_retirement_event(
+            [f"{w.fleet.cluster_name}|web"],
+            event_arn=RETIREMENT_ARN.format("ecs"),
+            starts_in=starts_in,
+            updated_at=datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(hours=version),
+        )
+
+    return prepare
+
+
+def standalone_notice(w: World) -> dict:
+    return ecs_retirement_event(w.fleet.standalone_tasks[:1], event_arn=RETIREMENT_ARN.format("standalone"))
+
+
+def ec2_notice(w: World) -> dict:
+    return ec2_retirement_event([w.fleet.instances[0].ec2_instance_id],
+                                event_arn=RETIREMENT_ARN.format("ec2").replace("ECS", "EC2"))
+
+
+def rebalance(w: World) -> dict:
+    return rebalance_event(w.fleet.instances[1].ec2_instance_id, w.fleet.region)
+
+
+# --------------------------------------------------------------------------
+# the scenarios
+# --------------------------------------------------------------------------
+
+
+def _launch_then_terminate() -> list[Prepare]:
+    def terminate_new(w: World) -> dict:
+        new = [i for i in w.fleet.instances if w.labels.map.get(i.ec2_instance_id) == "I_A_new"]
+        return fl.fire_lifecycle(w.fleet.endpoint, w.fleet, new[0])
+
+    return [launch_joined, terminate_new]
+
+
+TASK_RETIREMENT_GAP = "task-retirement keeps no record of a report or a deferral; a repeat says it again"
+
+SCENARIOS = [
+    # instance-drain
+    Scenario("drain: terminate a busy host", "instance-drain",
+             drain_world(instances=2, services=["web", "api"], daemon=True), [terminate(0)]),
+    Scenario("drain: terminate a host with a standalone task", "instance-drain",
+             drain_world(instances=2, services=["web"], standalone_tasks=1), [terminate(0)]),
+    Scenario("drain: two hosts terminated", "instance-drain",
+             drain_world(instances=3, services=["web"]), [terminate(0), terminate(1)], modes=("reversed",)),
+    Scenario("drain: launch, then terminate the same instance", "instance-drain",
+             drain_world(instances=1, services=["web"], tasks_per_instance=0, max_size=4),
+             _launch_then_terminate(), modes=("late",)),
+    Scenario("drain: spot interruption", "instance-drain",
+             drain_world(instances=2, services=["web"]), [spot(1)]),
+    Scenario("drain: hook test notification", "instance-drain",
+             drain_world(instances=1, services=[]), [lambda w: hook_test_notification(w.fleet.asg_name)], quiet=True),
+    # ami-rollout
+    Scenario("rollout: parameter change", "ami-rollout", rollout_world(), [param_change]),
+    Scenario("rollout: scheduled check", "ami-rollout", rollout_world(), [lambda w: scheduled_event(w.region)]),
+    Scenario("rollout: ECS AMI release (SNS)", "ami-rollout", rollout_world(), [lambda w: ami_release_sns_event()]),
+    Scenario("rollout: refresh started, checkpoint, succeeded", "ami-rollout", rollout_world(),
+             [refresh_phase("started"), refresh_phase("checkpoint"), refresh_phase("succeeded", "Successful")],
+             modes=("twice", "reversed")),
+    Scenario("rollout: refresh failed", "ami-rollout", rollout_world(), [refresh_phase("failed", "Failed")]),
+    # guardduty-responder
+    Scenario("finding: high, EC2 (count 1; then 1, 3, 2)", "guardduty-responder", responder_world(),
+             [finding(1)], modes=("reordered",), reordered=[finding(1), finding(3), finding(2)]),
+    Scenario("finding: high, Fargate", "guardduty-responder", responder_world(),
+             [finding(1, FARGATE_FINDING, severity=8.0)]),
+    Scenario("finding: medium (notify only)", "guardduty-responder", responder_world(), [finding(1, MEDIUM_FINDING)]),
+    Scenario("finding: sample", "guardduty-responder", responder_world(), [finding(1, sample=True)]),
+    # task-retirement
+    Scenario("retirement: ECS task patching (an update, the notice, the update again)", "task-retirement",
+             retirement_world(), [ecs_notice(0)], modes=("reordered",), reordered=[ecs_notice(1), ecs_notice(0), ecs_notice(1)]),
+    pytest.param(Scenario("retirement: standalone task", "task-retirement",
+                          retirement_world(services=(), standalone=1), [standalone_notice]),
+                 marks=pytest.mark.xfail(reason=TASK_RETIREMENT_GAP, strict=True)),
+    Scenario("retirement: EC2 instance retirement", "task-retirement", retirement_world(), [ec2_notice]),
+    Scenario("retirement: rebalance recommendation", "task-retirement",
+             retirement_world(DRAIN_ON_REBALANCE="true"), [rebalance]),
+    pytest.param(Scenario("retirement: outside the window (deferred)", "task-retirement",
+                          retirement_world(MAINTENANCE_WINDOW=closed_window(3)), [ecs_notice(0)]),
+                 marks=pytest.mark.xfail(reason=TASK_RETIREMENT_GAP, strict=True)),
+]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def summary():
+    yield SUMMARY
+    print(f"\nreplay summary: {SUMMARY['replays']} replays ({SUMMARY['events']} event deliveries) "
+          f"over {len(SCENARIOS)} scenarios; wrong actions: {SUMMARY['wrong']} (known: {SUMMARY['known']})")
+    for fn, counts in sorted(SUMMARY["by_function"].items()):
+        print(f"  {fn}: {counts['replays']} replays, {counts['wrong']} wrong")
+
+
+def differences(once: tuple, other: tuple) -> list[str]:
+    state1, calls1, notes1 = once
+    state2, calls2, notes2 = other
+    found = []
+    if state1 != state2:
+        keys = sorted(k for k in set(state1) | set(state2) if state1.get(k) != state2.get(k))
+        for k in keys:
+            s1, s2 = state1.get(k) or {}, state2.get(k) or {}
+            found += [f"state {k}.{f}: {s1.get(f)} != {s2.get(f)}" for f in sorted(set(s1) | set(s2)) if s1.get(f) != s2.get(f)]
+    if calls1 != calls2:
+        found.append(f"calls only once: {sorted(calls1 - calls2)}; only replayed: {sorted(calls2 - calls1)}")
+    if acted(notes1) != acted(notes2):
+        found.append(f"notifications once: {sorted(acted(notes1).elements())}; replayed: {sorted(acted(notes2).elements())}")
+    return found
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
+def test_a_replayed_event_changes_nothing_more_than_one_delivery(scenario, emulator, function_binary, request):
+    binary = function_binary(scenario.function)
+    known_gap = request.node.get_closest_marker("xfail") is not None
+    once = run_mode(scenario, "once", emulator, binary)
+    assert scenario.quiet or once[1] or once[2], "the single delivery did something to compare against"
+    problems = {}
+    for mode in scenario.modes:
+        replayed = run_mode(scenario, mode, emulator, binary)
+        if mode == "reordered":
+            deliveries = len(scenario.reordered)
+        else:
+            deliveries = len(scenario.events) * (2 if mode in ("twice", "late") else 1)
+        SUMMARY["replays"] += 1
+        SUMMARY["events"] += deliveries
+        per = SUMMARY["by_function"].setdefault(scenario.function, {"replays": 0, "wrong": 0})
+        per["replays"] += 1
+        found = differences(once, replayed)
+        if found:
+            SUMMARY["known" if known_gap else "wrong"] += 1
+            per["wrong"] += 1
+            problems[mode] = found
+    assert not problems, problems
