@@ -101,6 +101,10 @@ fn recheck(config: &Config, progress: &Progress) -> Step {
     }
 }
 
+/// Task ARNs carried to the next look at most; a busier host is listed in full each time
+/// (an SQS message holds 256 KB).
+const MAX_CARRIED_TASKS: usize = 100;
+
 /// A terminating instance: drain, wait for its tasks to move, then let it go.
 pub fn terminate(
     action: &LifecycleAction,
@@ -126,6 +130,8 @@ pub fn terminate(
     let mut progress = progress.clone();
     progress.cluster = Some(host.cluster.clone());
     progress.container_instance_arn = Some(ci.arn.clone());
+    progress.running_tasks = (host.tasks.len() <= MAX_CARRIED_TASKS)
+        .then(|| host.tasks.iter().map(|t| t.arn.clone()).collect());
     let mut plan = vec![];
 
     if progress.checks == 0 {
@@ -423,7 +429,27 @@ mod tests {
         assert_eq!(progress.checks, 1);
         assert_eq!(progress.tasks_at_start, 1);
         assert_eq!(progress.container_instance_arn.as_deref(), Some("arn:ci/1"));
+        assert_eq!(progress.running_tasks, Some(vec!["t1".to_string()]));
         assert_eq!(*delay_seconds, 30);
+    }
+
+    #[test]
+    fn a_very_busy_host_is_listed_in_full_on_the_next_look() {
+        let (p, now) = started(5, 0);
+        let tasks = (0..=MAX_CARRIED_TASKS)
+            .map(|n| task(&format!("t{n}"), "service:web", "RUNNING", "RUNNING"))
+            .collect();
+        let plan = terminate(
+            &action(Transition::Terminating),
+            &p,
+            &host(tasks, &[]),
+            &config(),
+            now,
+        );
+        let Some(Step::Recheck { progress, .. }) = plan.last() else {
+            panic!()
+        };
+        assert_eq!(progress.running_tasks, None);
     }
 
     #[test]

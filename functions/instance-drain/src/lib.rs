@@ -173,7 +173,10 @@ async fn observe_host(
             ..HostState::default()
         });
     };
-    let tasks = deps.ecs.tasks_on(cluster, &ci.arn).await?;
+    let tasks = match (&progress.container_instance_arn, &progress.running_tasks) {
+        (Some(_), Some(seen)) => deps.ecs.tasks_on_draining(cluster, &ci.arn, seen).await?,
+        _ => deps.ecs.tasks_on(cluster, &ci.arn).await?,
+    };
     let mut daemon_services: std::collections::BTreeSet<String> =
         progress.daemon_services.iter().cloned().collect();
     let unknown: Vec<String> = tasks

@@ -28,6 +28,11 @@ pub struct Progress {
     /// Standalone tasks this drain stopped.
     #[serde(default)]
     pub standalone_stopped: usize,
+    /// Tasks still running on the draining host at the last look, so the next look lists
+    /// only the RUNNING ones (see `Ecs::tasks_on_draining`). None: list both, as on the
+    /// first look (also for checks queued before this field existed, or very busy hosts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_tasks: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

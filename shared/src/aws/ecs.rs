@@ -218,20 +218,61 @@ impl Ecs {
     pub async fn tasks_on(&self, cluster: &str, container_instance_arn: &str) -> Result<Vec<Task>> {
         let mut arns = BTreeSet::new();
         for desired in [DesiredStatus::Running, DesiredStatus::Stopped] {
-            let page: Vec<String> = self
-                .client
-                .list_tasks()
-                .cluster(cluster)
-                .container_instance(container_instance_arn)
-                .desired_status(desired)
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<std::result::Result<_, _>>()
-                .await
-                .map_err(|e| aws("ecs", "ListTasks", e))?;
-            arns.extend(page);
+            arns.extend(
+                self.list_tasks_on(cluster, container_instance_arn, desired)
+                    .await?,
+            );
         }
+        self.running_among(cluster, container_instance_arn, arns)
+            .await
+    }
+
+    /// [`Ecs::tasks_on`] for a DRAINING host looked at before, with one ListTasks instead
+    /// of two. ECS places nothing new on a DRAINING host, so a task that still runs is
+    /// either listed RUNNING now or was running at the last look (`seen`): that covers
+    /// the tasks ECS is stopping (desired STOPPED, still running) without listing every
+    /// task stopped in the last hour.
+    pub async fn tasks_on_draining(
+        &self,
+        cluster: &str,
+        container_instance_arn: &str,
+        seen: &[String],
+    ) -> Result<Vec<Task>> {
+        let mut arns: BTreeSet<String> = seen.iter().cloned().collect();
+        arns.extend(
+            self.list_tasks_on(cluster, container_instance_arn, DesiredStatus::Running)
+                .await?,
+        );
+        self.running_among(cluster, container_instance_arn, arns)
+            .await
+    }
+
+    async fn list_tasks_on(
+        &self,
+        cluster: &str,
+        container_instance_arn: &str,
+        desired: DesiredStatus,
+    ) -> Result<Vec<String>> {
+        self.client
+            .list_tasks()
+            .cluster(cluster)
+            .container_instance(container_instance_arn)
+            .desired_status(desired)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<std::result::Result<_, _>>()
+            .await
+            .map_err(|e| aws("ecs", "ListTasks", e))
+    }
+
+    /// The described tasks among `arns` that still run on the container instance.
+    async fn running_among(
+        &self,
+        cluster: &str,
+        container_instance_arn: &str,
+        arns: BTreeSet<String>,
+    ) -> Result<Vec<Task>> {
         let arns: Vec<String> = arns.into_iter().collect();
         let tasks = self.describe_tasks(cluster, &arns).await?;
         Ok(tasks

@@ -145,6 +145,14 @@ mod ecs {
             .build()
     }
 
+    fn running_stopping_and_gone() -> DescribeTasksOutput {
+        DescribeTasksOutput::builder()
+            .tasks(task("t-run", "RUNNING", "RUNNING"))
+            .tasks(task("t-stopping", "DEACTIVATING", "STOPPED"))
+            .tasks(task("t-gone", "STOPPED", "STOPPED"))
+            .build()
+    }
+
     #[tokio::test]
     async fn tasks_being_stopped_count_as_running_until_they_are_stopped() {
         let running = mock!(Client::list_tasks)
@@ -158,13 +166,7 @@ mod ecs {
                     .task_arns("t-gone")
                     .build()
             });
-        let describe = mock!(Client::describe_tasks).then_output(|| {
-            DescribeTasksOutput::builder()
-                .tasks(task("t-run", "RUNNING", "RUNNING"))
-                .tasks(task("t-stopping", "DEACTIVATING", "STOPPED"))
-                .tasks(task("t-gone", "STOPPED", "STOPPED"))
-                .build()
-        });
+        let describe = mock!(Client::describe_tasks).then_output(running_stopping_and_gone);
         let ecs = Ecs::new(mock_client!(
             aws_sdk_ecs,
             RuleMode::MatchAny,
@@ -173,6 +175,29 @@ mod ecs {
         let tasks = ecs.tasks_on("prod", "arn:ci/1").await.unwrap();
         let arns: Vec<&str> = tasks.iter().map(|t| t.arn.as_str()).collect();
         assert_eq!(arns, ["t-run", "t-stopping"]);
+    }
+
+    #[tokio::test]
+    async fn a_draining_host_is_listed_once_and_the_tasks_seen_before_are_described() {
+        let running = mock!(Client::list_tasks)
+            .match_requests(|r| r.desired_status() == Some(&DesiredStatus::Running))
+            .then_output(|| ListTasksOutput::builder().task_arns("t-run").build());
+        let describe = mock!(Client::describe_tasks)
+            .match_requests(|r| r.tasks() == ["t-gone", "t-run", "t-stopping"])
+            .then_output(running_stopping_and_gone);
+        let ecs = Ecs::new(mock_client!(
+            aws_sdk_ecs,
+            RuleMode::MatchAny,
+            [&running, &describe]
+        ));
+        let seen = ["t-stopping".to_string(), "t-gone".to_string()];
+        let tasks = ecs
+            .tasks_on_draining("prod", "arn:ci/1", &seen)
+            .await
+            .unwrap();
+        let arns: Vec<&str> = tasks.iter().map(|t| t.arn.as_str()).collect();
+        assert_eq!(arns, ["t-run", "t-stopping"]);
+        assert_eq!(running.num_calls(), 1);
     }
 
     #[tokio::test]
