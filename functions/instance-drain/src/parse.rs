@@ -35,6 +35,8 @@ pub struct Progress {
     pub running_tasks: Option<Vec<String>>,
 }
 
+// One intent per invocation, built once: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Intent {
     /// A lifecycle hook holds an instance until we complete it.
