@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
+from .runtime_api import read_body
+
 FAULT_KINDS = ("throttle", "500", "503", "timeout", "reset", "lost-response")
 READ_ONLY_PREFIXES = ("Describe", "List", "Get", "Receive")
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection", "upgrade"}
@@ -154,22 +156,8 @@ class AwsProxy:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass
 
-            def _read_body(self) -> bytes:
-                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                    chunks = []
-                    while True:
-                        size = int(self.rfile.readline().strip().split(b";")[0], 16)
-                        if size == 0:
-                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                                pass
-                            return b"".join(chunks)
-                        chunks.append(self.rfile.read(size))
-                        self.rfile.readline()
-                length = int(self.headers.get("Content-Length") or 0)
-                return self.rfile.read(length) if length else b""
-
             def _handle(self) -> None:
-                body = self._read_body()
+                body = read_body(self)
                 service = _service(self.headers)
                 if not service:
                     self._relay(*proxy._forward(self.command, self.path, self.headers, body))
