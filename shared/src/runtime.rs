@@ -114,7 +114,6 @@ where
     let id = event.id.clone();
     handler(event)
         .await
-        .map_err(bounded)
         .inspect_err(|e| log_failure(message_id, Some(&id), e))
 }
 
@@ -125,9 +124,7 @@ where
     Fut: Future<Output = Result<(), Error>>,
 {
     if payload.get("Records").is_none() {
-        let event = Envelope::parse(payload)
-            .map_err(bounded)
-            .inspect_err(|e| log_failure(None, None, e))?;
+        let event = Envelope::parse(payload).inspect_err(|e| log_failure(None, None, e))?;
         dispatch(event, home, None, &handler).await?;
         return Ok(serde_json::json!({}));
     }
@@ -137,9 +134,7 @@ where
     let mut failures = vec![];
     for record in batch.records {
         let message_id = record.message_id.clone().unwrap_or_default();
-        let outcome = match Envelope::parse_str(record.body.as_deref().unwrap_or_default())
-            .map_err(bounded)
-        {
+        let outcome = match Envelope::parse_str(record.body.as_deref().unwrap_or_default()) {
             Ok(event) => dispatch(event, home, Some(&message_id), &handler).await,
             Err(e) => {
                 log_failure(Some(&message_id), None, &e);
@@ -155,29 +150,6 @@ where
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failures;
     Ok(serde_json::to_value(response).expect("a batch response serializes"))
-}
-
-/// The most of an error message that is logged and returned to Lambda. A parser's error
-/// quotes the offending value, and an event can carry a field of 200 KB: quoting it whole
-/// would flood the logs (and the invocation's error) with it.
-pub const MAX_ERROR_CHARS: usize = 1_000;
-
-/// `e` with its message cut to [`MAX_ERROR_CHARS`], saying how much was cut.
-pub fn bounded(mut e: Error) -> Error {
-    fn cut(text: String) -> String {
-        match text.char_indices().nth(MAX_ERROR_CHARS) {
-            None => text,
-            Some((at, _)) => format!(
-                "{}... ({} more characters)",
-                &text[..at],
-                text[at..].chars().count()
-            ),
-        }
-    }
-    if let Error::BadEvent(text) | Error::Aws { message: text, .. } = &mut e {
-        *text = cut(std::mem::take(text));
-    }
-    e
 }
 
 fn log_failure(message_id: Option<&str>, event_id: Option<&str>, e: &Error) {
@@ -287,20 +259,6 @@ mod tests {
         e
     }
 
-    #[test]
-    fn long_error_messages_are_cut_and_short_ones_kept() {
-        let huge = format!("id {:?} is not an instance id", "é".repeat(5_000));
-        let Error::BadEvent(cut) = bounded(Error::BadEvent(huge)) else {
-            panic!()
-        };
-        assert!(cut.chars().count() < MAX_ERROR_CHARS + 40, "{}", cut.len());
-        assert!(cut.ends_with("more characters)"), "{cut}");
-        let Error::BadEvent(kept) = bounded(Error::BadEvent("short".into())) else {
-            panic!()
-        };
-        assert_eq!(kept, "short");
-    }
-
     #[tokio::test]
     async fn a_huge_field_in_a_bad_event_is_not_echoed_whole() {
         let quoting = |e: Envelope| async move {
@@ -312,11 +270,7 @@ mod tests {
         let mut e = event("x");
         e["detail"] = json!("y".repeat(100_000));
         let err = deliver(e, &Home::default(), quoting).await.unwrap_err();
-        assert!(
-            err.to_string().len() < 2 * MAX_ERROR_CHARS,
-            "{}",
-            err.to_string().len()
-        );
+        assert!(err.to_string().len() < 2_000, "{}", err.to_string().len());
     }
 
     #[test]
@@ -413,10 +367,7 @@ where
     let Some(translated) = translate(&payload) else {
         return deliver(payload, home, handler).await;
     };
-    for event in translated
-        .map_err(bounded)
-        .inspect_err(|e| log_failure(None, None, e))?
-    {
+    for event in translated.inspect_err(|e| log_failure(None, None, e))? {
         dispatch(event, home, None, &handler).await?;
     }
     Ok(serde_json::json!({}))
