@@ -7,7 +7,7 @@ use aws_sdk_ecs::error::SdkError;
 
 use crate::notify::clip;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum Error {
     /// The payload is not an event this function understands, or lacks a field it needs.
     #[error("malformed event: {}", clip(.0, MESSAGE_MAX, false))]
@@ -50,6 +50,20 @@ impl Error {
             Error::Aws { message, .. } => Some(message),
             _ => None,
         }
+    }
+}
+
+/// The variant and the capped `Display`, never the fields whole: lambda_runtime logs a
+/// failed invocation's error with `{:?}`, and a `BadEvent` quotes a field that may be as
+/// long as its sender likes (a derived `Debug` logged 200 KB lines).
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let variant = match self {
+            Error::BadEvent(_) => "BadEvent",
+            Error::Config(_) => "Config",
+            Error::Aws { .. } => "Aws",
+        };
+        write!(f, "{variant}({self})")
     }
 }
 
@@ -230,6 +244,26 @@ mod tests {
         assert!(shown.chars().count() <= "malformed event: ".len() + MESSAGE_MAX + 1);
         assert!(!shown.chars().any(char::is_control), "{shown:?}");
         assert!(shown.ends_with('…'));
+    }
+
+    #[test]
+    fn the_debug_form_is_capped_like_the_display() {
+        let huge = "x".repeat(200_000);
+        let errors = [
+            Error::BadEvent(format!("EC2InstanceId {huge:?} is not an instance id")),
+            Error::Aws {
+                service: "ecs",
+                operation: "StopTask",
+                code: huge.clone(),
+                message: huge,
+                retryable: false,
+            },
+        ];
+        for e in errors {
+            let debug = format!("{e:?}");
+            assert!(debug.chars().count() < 1_200, "{}", debug.len());
+            assert!(debug.contains(&e.to_string()), "{debug}");
+        }
     }
 
     #[test]

@@ -143,20 +143,17 @@ class EmulatorProcess:
 
 
 def find_function_binary(name: str) -> Path | None:
-    """A built function: $ECS_AUTOPILOT_BIN_DIR/<name>[/bootstrap], then
-    target/lambda/<name>/bootstrap (cargo lambda), target/release/<name>,
-    target/debug/<name>. None if not built."""
-    candidates = []
+    """A built function: $ECS_AUTOPILOT_BIN_DIR/<name>[/bootstrap] when set, else the
+    newest of target/lambda/<name>/bootstrap (cargo lambda), target/release/<name> and
+    target/debug/<name>, so a release build left by `make bench` never shadows the debug
+    build `make test` just made. None if not built."""
+    def runnable(paths: list[Path]) -> list[Path]:
+        return [p for p in paths if p.is_file() and os.access(p, os.X_OK)]
+
     bin_dir = os.environ.get("ECS_AUTOPILOT_BIN_DIR")
     if bin_dir:
-        candidates += [Path(bin_dir) / name / "bootstrap", Path(bin_dir) / name]
+        found = runnable([Path(bin_dir) / name / "bootstrap", Path(bin_dir) / name])
+        return found[0] if found else None
     target = Path(os.environ.get("CARGO_TARGET_DIR") or REPO_ROOT / "target")
-    candidates += [
-        target / "lambda" / name / "bootstrap",
-        target / "release" / name,
-        target / "debug" / name,
-    ]
-    for path in candidates:
-        if path.is_file() and os.access(path, os.X_OK):
-            return path
-    return None
+    found = runnable([target / "lambda" / name / "bootstrap", target / "release" / name, target / "debug" / name])
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None
