@@ -355,8 +355,6 @@ def _launch_then_terminate() -> list[Prepare]:
     return [launch_joined, terminate_new]
 
 
-TASK_RETIREMENT_GAP = "task-retirement keeps no record of a report or a deferral; a repeat says it again"
-
 SCENARIOS = [
     # instance-drain
     Scenario("drain: terminate a busy host", "instance-drain",
@@ -390,15 +388,15 @@ SCENARIOS = [
     # task-retirement
     Scenario("retirement: ECS task patching (an update, the notice, the update again)", "task-retirement",
              retirement_world(), [ecs_notice(0)], modes=("reordered",), reordered=[ecs_notice(1), ecs_notice(0), ecs_notice(1)]),
-    pytest.param(Scenario("retirement: standalone task", "task-retirement",
-                          retirement_world(services=(), standalone=1), [standalone_notice]),
-                 marks=pytest.mark.xfail(reason=TASK_RETIREMENT_GAP, strict=True)),
+    Scenario("retirement: standalone task", "task-retirement",
+             retirement_world(services=(), standalone=1), [standalone_notice]),
     Scenario("retirement: EC2 instance retirement", "task-retirement", retirement_world(), [ec2_notice]),
     Scenario("retirement: rebalance recommendation", "task-retirement",
              retirement_world(DRAIN_ON_REBALANCE="true"), [rebalance]),
-    pytest.param(Scenario("retirement: outside the window (deferred)", "task-retirement",
-                          retirement_world(MAINTENANCE_WINDOW=closed_window(3)), [ecs_notice(0)]),
-                 marks=pytest.mark.xfail(reason=TASK_RETIREMENT_GAP, strict=True)),
+    Scenario("retirement: outside the window (deferred)", "task-retirement",
+             retirement_world(MAINTENANCE_WINDOW=closed_window(3)), [ecs_notice(0)]),
+    Scenario("retirement: EC2 instance outside the window (deferred)", "task-retirement",
+             retirement_world(MAINTENANCE_WINDOW=closed_window(3)), [ec2_notice]),
 ]
 
 

@@ -7,7 +7,7 @@ use shared::events::Envelope;
 use shared::notify::{Notice, Outcome, Subject};
 use shared::Result;
 
-use crate::decide::{Plan, Scope, Step, HANDLED_TAG};
+use crate::decide::{Mark, Plan, Scope, Step, HANDLED_TAG};
 use crate::Deps;
 
 pub async fn execute(deps: &Deps, event: &Envelope, subject: &Subject, plan: Plan) -> Result<()> {
@@ -110,6 +110,7 @@ async fn run(deps: &Deps, event: &Envelope, subject: &Subject, step: Step) -> Re
             delay_seconds,
             deferral,
             notice,
+            marks,
         } => {
             // Sent in dry run too: it changes nothing in the fleet, and the later look
             // reports what would be done in the window.
@@ -123,16 +124,40 @@ async fn run(deps: &Deps, event: &Envelope, subject: &Subject, step: Step) -> Re
                     .report(subject, action, Outcome::Done, notice)
                     .await?;
             }
+            if !dry {
+                for m in &marks {
+                    leave(deps, m).await;
+                }
+            }
         }
         Step::Report {
-            outcome, notice, ..
+            outcome,
+            notice,
+            mark,
+            ..
         } => {
             deps.reporter
                 .report(subject, action, outcome, notice)
-                .await?
+                .await?;
+            if let Some(m) = mark.filter(|_| !dry) {
+                leave(deps, &m).await;
+            }
         }
     }
     Ok(())
+}
+
+/// Writes a mark after what it records was done (a look queued, people told). A failure
+/// is a warning, not a failed event: retrying would do it again, which the mark was only
+/// there to avoid; a repeated notice then repeats it.
+async fn leave(deps: &Deps, mark: &Mark) {
+    let written = match mark {
+        Mark::Ecs { arn, key, value } => deps.ecs.tag_resource(arn, &[(key, value)]).await,
+        Mark::Group { name, key, value } => deps.asg.tag_group(name, key, value).await,
+    };
+    if let Err(e) = written {
+        tracing::warn!(error = %e, mark = %serde_json::to_string(mark).unwrap_or_default(), "could not leave the mark; a repeated notice will act or report again");
+    }
 }
 
 /// Marks a redeployed service so a repeated notice does not deploy it again. The

@@ -23,6 +23,34 @@ use crate::parse::{Deferral, Retirement};
 /// not deploy again.
 pub const HANDLED_TAG: &str = "ecs-autopilot:retirement-handled";
 
+/// Tag on what a put-off retirement will replace (a service, or the Auto Scaling group of
+/// an instance): the [`marker`]s of the notices whose later look is already queued, newest
+/// first. A repeated notice that finds its marker on everything it would replace does not
+/// queue a second look.
+pub const SCHEDULED_TAG: &str = "ecs-autopilot:retirement-scheduled";
+
+/// Markers kept in one [`SCHEDULED_TAG`] value: 14 × 17 characters fit the 256 a tag
+/// value may hold.
+const SCHEDULED_KEPT: usize = 14;
+
+/// `existing` (a [`SCHEDULED_TAG`] value) with `marker` first, each marker once, the
+/// oldest dropped beyond [`SCHEDULED_KEPT`].
+pub fn with_marker(existing: Option<&str>, marker: &str) -> String {
+    let older = existing
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter(|m| *m != marker);
+    std::iter::once(marker)
+        .chain(older)
+        .take(SCHEDULED_KEPT)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn has_marker(value: Option<&String>, marker: &str) -> bool {
+    value.is_some_and(|v| v.split_whitespace().any(|m| m == marker))
+}
+
 /// A short, stable fingerprint of an event ARN (64-bit FNV-1a, hex). Stable across
 /// builds and Rust versions, unlike `std`'s hasher, because it is stored in AWS.
 pub fn marker(event_arn: &str) -> String {
@@ -65,19 +93,41 @@ pub enum Step {
         notice: Notice,
     },
     /// Look again later by sending the event back to our queue; the notice is sent only
-    /// the first time the retirement is put off.
+    /// the first time the retirement is put off, and then what it will replace is marked
+    /// (once the look is queued) so a repeated notice does not queue another.
     Defer {
         until: DateTime<Utc>,
         delay_seconds: u32,
         deferral: Deferral,
         notice: Option<Notice>,
+        marks: Vec<Mark>,
     },
-    /// Only tell people (a skip, something already done, something only a person can do).
+    /// Only tell people (a skip, something already done, something only a person can do),
+    /// then leave a mark, if any, so a repeated notice does not tell them again.
     Report {
         action: &'static str,
         outcome: Outcome,
         scope: Scope,
         notice: Notice,
+        mark: Option<Mark>,
+    },
+}
+
+/// A tag that records what was done for a notice, written after the step it records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "on", rename_all = "snake_case")]
+pub enum Mark {
+    /// An ECS service or task of a managed cluster.
+    Ecs {
+        arn: String,
+        key: &'static str,
+        value: String,
+    },
+    /// An opted-in Auto Scaling group (not propagated to its instances).
+    Group {
+        name: String,
+        key: &'static str,
+        value: String,
     },
 }
 
@@ -107,8 +157,13 @@ pub enum Observed {
     },
     /// The service was deleted (or is being deleted): its tasks go anyway.
     ServiceGone { cluster: String, service: String },
-    /// A running task of a managed cluster that no service owns.
-    Standalone { cluster: String, task: Task },
+    /// A running task of a managed cluster that no service owns, and its
+    /// [`HANDLED_TAG`] (the notice it was reported for).
+    Standalone {
+        cluster: String,
+        task: Task,
+        handled: Option<String>,
+    },
     /// The task has stopped, or ECS no longer knows it: already retired or replaced.
     TaskGone {
         cluster: Option<String>,
@@ -209,10 +264,37 @@ enum Action {
         instance_id: String,
         group: String,
         cluster: String,
+        /// The group's [`SCHEDULED_TAG`].
+        scheduled: Option<String>,
     },
 }
 
 impl Action {
+    /// The action's [`SCHEDULED_TAG`] value.
+    fn scheduled(&self) -> Option<&String> {
+        match self {
+            Action::Redeploy { service, .. } => service.tags.get(SCHEDULED_TAG),
+            Action::ReplaceInstance { scheduled, .. } => scheduled.as_ref(),
+        }
+    }
+
+    /// Records that a look is queued for the notice with `marker`.
+    fn schedule_mark(&self, marker: &str) -> Mark {
+        let value = with_marker(self.scheduled().map(String::as_str), marker);
+        match self {
+            Action::Redeploy { service, .. } => Mark::Ecs {
+                arn: service.arn.clone(),
+                key: SCHEDULED_TAG,
+                value,
+            },
+            Action::ReplaceInstance { group, .. } => Mark::Group {
+                name: group.clone(),
+                key: SCHEDULED_TAG,
+                value,
+            },
+        }
+    }
+
     fn label(&self) -> String {
         match self {
             Action::Redeploy {
@@ -266,6 +348,11 @@ pub fn retire(
     let lead = Duration::hours(config.lead_time_hours);
     match when(r.start_time, &config.window, lead, now) {
         When::At(until) => {
+            let m = marker(&r.event_arn);
+            if first_look && actions.iter().all(|a| has_marker(a.scheduled(), &m)) {
+                plan.push(already_scheduled(r, &actions, until));
+                return plan;
+            }
             let delay = (until - now)
                 .num_seconds()
                 .clamp(1, i64::from(MAX_DELAY_SECONDS));
@@ -295,6 +382,11 @@ pub fn retire(
                     first_deferred_at: deferral.first_deferred_at.or(Some(now)),
                 },
                 notice,
+                marks: if first_look {
+                    actions.iter().map(|a| a.schedule_mark(&m)).collect()
+                } else {
+                    vec![]
+                },
             });
         }
         When::Now(why) => {
@@ -303,6 +395,29 @@ pub fn retire(
         }
     }
     plan
+}
+
+/// A repeated notice whose later look is already queued (every resource it would replace
+/// carries its marker).
+fn already_scheduled(r: &Retirement, actions: &[Action], until: DateTime<Utc>) -> Step {
+    let labels: Vec<String> = actions.iter().map(Action::label).collect();
+    report(
+        "schedule",
+        Outcome::Skipped,
+        Scope::default(),
+        Notice::info(
+            format!("Retirement of {} resource(s) already scheduled", actions.len()),
+            format!(
+                "A repeated notice: the replacement of {} was already scheduled for the maintenance window ({}, `{SCHEDULED_TAG}`), so no second look is queued. {}",
+                labels.join(", "),
+                until.format("%a %d %b %H:%M UTC"),
+                deadline(r)
+            ),
+        )
+        .detail("scheduled_for", until)
+        .detail("resources", &labels)
+        .detail("event_arn", &r.event_arn),
+    )
 }
 
 enum Classified {
@@ -316,6 +431,7 @@ fn report(action: &'static str, outcome: Outcome, scope: Scope, notice: Notice) 
         outcome,
         scope,
         notice,
+        mark: None,
     }
 }
 
@@ -370,16 +486,38 @@ fn classify(r: &Retirement, o: &Observed) -> Classified {
             )
             .detail("service", service),
         )),
-        Observed::Standalone { cluster, task } => {
+        Observed::Standalone {
+            cluster,
+            task,
+            handled,
+        } => {
+            let scope = Scope {
+                cluster: Some(cluster.clone()),
+                task: Some(task.arn.clone()),
+                ..Scope::default()
+            };
+            let m = marker(&r.event_arn);
+            if handled.as_deref() == Some(m.as_str()) {
+                return Classified::Report(report(
+                    "standalone-task",
+                    Outcome::AlreadyDone,
+                    scope,
+                    Notice::info(
+                        "Standalone task already reported for this retirement",
+                        format!(
+                            "Task `{}` (cluster `{cluster}`) carries `{HANDLED_TAG}` for this notice: people were already told to re-run it (a repeated or updated notice). {}",
+                            task.arn,
+                            deadline(r)
+                        ),
+                    )
+                    .detail("event_arn", &r.event_arn),
+                ));
+            }
             let who = task.started_by.as_deref().unwrap_or("RunTask (no startedBy)");
-            Classified::Report(report(
+            let mut step = report(
                 "standalone-task",
                 Outcome::Warning,
-                Scope {
-                    cluster: Some(cluster.clone()),
-                    task: Some(task.arn.clone()),
-                    ..Scope::default()
-                },
+                scope,
                 Notice::warning(
                     format!("Standalone task retires {}", r.start_time.map(|t| t.format("%a %d %b %H:%M UTC").to_string()).unwrap_or_else(|| "soon".into())),
                     format!(
@@ -394,7 +532,15 @@ fn classify(r: &Retirement, o: &Observed) -> Classified {
                 .detail("task_definition", &task.task_definition_arn)
                 .detail("retires_at", r.start_time)
                 .next_step(format!("Re-run the task (or let {} start a new one) before the deadline; new tasks start on patched capacity.", escape(who, 200))),
-            ))
+            );
+            if let Step::Report { mark, .. } = &mut step {
+                *mark = Some(Mark::Ecs {
+                    arn: task.arn.clone(),
+                    key: HANDLED_TAG,
+                    value: m,
+                });
+            }
+            Classified::Report(step)
         }
         Observed::TaskGone { cluster, arn } => Classified::Report(report(
             "retire-task",
@@ -494,6 +640,7 @@ fn classify_instance(r: &Retirement, instance_id: &str, group: Option<&Group>) -
         instance_id: instance_id.to_string(),
         group: group.name.clone(),
         cluster: cluster.to_string(),
+        scheduled: group.tags.get(SCHEDULED_TAG).cloned(),
     })
 }
 
@@ -527,6 +674,7 @@ fn act_now(r: &Retirement, action: Action, why: Why, reason: &str) -> Step {
             instance_id,
             group,
             cluster,
+            ..
         } => Step::ReplaceInstance {
             notice: Notice::info(
                 format!("Replacing {instance_id} ahead of retirement"),
@@ -856,10 +1004,19 @@ mod tests {
             delay_seconds,
             deferral,
             notice: Some(notice),
+            marks,
         }] = &plan[..]
         else {
             panic!("{plan:?}")
         };
+        assert_eq!(
+            marks,
+            &[Mark::Ecs {
+                arn: "arn:aws:ecs:us-east-1:1:service/prod/web".into(),
+                key: SCHEDULED_TAG,
+                value: marker(ARN),
+            }]
+        );
         assert_eq!(*until, Utc.with_ymd_and_hms(2024, 1, 13, 2, 0, 0).unwrap());
         assert_eq!(*delay_seconds, 900);
         assert_eq!(deferral.deferrals, 1);
@@ -872,13 +1029,133 @@ mod tests {
         let [Step::Defer {
             notice: None,
             deferral: again,
+            marks,
             ..
         }] = &plan[..]
         else {
             panic!("{plan:?}")
         };
         assert_eq!(again.deferrals, 2);
+        assert!(marks.is_empty(), "marked on the first look only");
         assert_eq!(again.first_deferred_at, Some(now));
+    }
+
+    #[test]
+    fn a_repeated_notice_already_scheduled_queues_no_second_look() {
+        let now = wednesday_noon();
+        let r = retirement(Some(now + days(7)));
+        let c = config("Sat 02:00-05:00");
+        let scheduled = with_marker(Some(&marker("arn:other")), &marker(ARN));
+        let repeat = retire(
+            &r,
+            &[service(&[(SCHEDULED_TAG, &scheduled)])],
+            &Deferral::default(),
+            &c,
+            now,
+        );
+        let [Step::Report {
+            action: "schedule",
+            outcome: Outcome::Skipped,
+            notice,
+            mark: None,
+            ..
+        }] = &repeat[..]
+        else {
+            panic!("{repeat:?}")
+        };
+        assert!(
+            notice.description.contains("service `web`"),
+            "{}",
+            notice.description
+        );
+
+        // Another notice's marker does not count, and this one is added in front of it.
+        let other = retire(
+            &r,
+            &[service(&[(SCHEDULED_TAG, &marker("arn:other"))])],
+            &Deferral::default(),
+            &c,
+            now,
+        );
+        let [Step::Defer { marks, .. }] = &other[..] else {
+            panic!("{other:?}")
+        };
+        let [Mark::Ecs { value, .. }] = &marks[..] else {
+            panic!("{marks:?}")
+        };
+        assert_eq!(value, &scheduled);
+
+        // The queued look itself carries the marker too, and keeps waiting.
+        let look = Deferral {
+            deferrals: 1,
+            first_deferred_at: Some(now),
+        };
+        let plan = retire(
+            &r,
+            &[service(&[(SCHEDULED_TAG, &scheduled)])],
+            &look,
+            &c,
+            now,
+        );
+        assert!(
+            matches!(&plan[..], [Step::Defer { notice: None, .. }]),
+            "{plan:?}"
+        );
+
+        // A repeat inside the window acts: the queued look then finds it done.
+        let open = Utc.with_ymd_and_hms(2024, 1, 13, 3, 0, 0).unwrap();
+        let plan = retire(
+            &r,
+            &[service(&[(SCHEDULED_TAG, &scheduled)])],
+            &Deferral::default(),
+            &c,
+            open,
+        );
+        assert_eq!(actions(&plan), ["redeploy-service"]);
+    }
+
+    #[test]
+    fn a_scheduled_instance_is_marked_on_its_group_and_a_repeat_skips() {
+        let now = wednesday_noon();
+        let r = retirement(Some(now + days(7)));
+        let c = config("Sat 02:00-05:00");
+        let plan = retire(
+            &r,
+            &[instance(Some(group(true, "InService", "Healthy")))],
+            &Deferral::default(),
+            &c,
+            now,
+        );
+        let [Step::Defer { marks, .. }] = &plan[..] else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(
+            marks,
+            &[Mark::Group {
+                name: "web-asg".into(),
+                key: SCHEDULED_TAG,
+                value: marker(ARN),
+            }]
+        );
+        let mut marked = group(true, "InService", "Healthy");
+        marked.tags.insert(SCHEDULED_TAG.into(), marker(ARN));
+        let repeat = retire(&r, &[instance(Some(marked))], &Deferral::default(), &c, now);
+        assert_eq!(outcomes(&repeat), [Outcome::Skipped]);
+    }
+
+    #[test]
+    fn the_scheduled_tag_keeps_the_newest_markers_once_within_a_tag_value() {
+        assert_eq!(with_marker(None, "a"), "a");
+        assert_eq!(with_marker(Some("b a c"), "a"), "a b c");
+        let mut value = String::new();
+        for n in 0..40 {
+            value = with_marker(Some(&value), &marker(&n.to_string()));
+        }
+        assert!(value.len() <= 256, "{}", value.len());
+        assert_eq!(value.split(' ').count(), SCHEDULED_KEPT);
+        assert!(value.starts_with(&marker("39")));
+        assert!(has_marker(Some(&value), &marker("30")));
+        assert!(!has_marker(Some(&value), &marker("3")));
     }
 
     #[test]
@@ -964,6 +1241,7 @@ mod tests {
             &[Observed::Standalone {
                 cluster: "prod".into(),
                 task: task("family:batch", Some("events-rule/nightly")),
+                handled: Some(marker("arn:an-older-notice")),
             }],
             &Deferral::default(),
             &config(""),
@@ -974,10 +1252,19 @@ mod tests {
             outcome,
             notice,
             scope,
+            mark: Some(mark),
         }] = &plan[..]
         else {
             panic!("{plan:?}")
         };
+        assert_eq!(
+            mark,
+            &Mark::Ecs {
+                arn: "arn:aws:ecs:us-east-1:1:task/prod/t1".into(),
+                key: HANDLED_TAG,
+                value: marker(ARN),
+            }
+        );
         assert_eq!(*action, "standalone-task");
         assert_eq!(*outcome, Outcome::Warning);
         assert_eq!(notice.severity, Severity::Warning);
@@ -987,6 +1274,30 @@ mod tests {
             scope.task.as_deref(),
             Some("arn:aws:ecs:us-east-1:1:task/prod/t1")
         );
+    }
+
+    #[test]
+    fn a_standalone_task_already_reported_for_this_notice_is_not_reported_again() {
+        let now = wednesday_noon();
+        let plan = retire(
+            &retirement(Some(now + days(7))),
+            &[Observed::Standalone {
+                cluster: "prod".into(),
+                task: task("family:batch", None),
+                handled: Some(marker(ARN)),
+            }],
+            &Deferral::default(),
+            &config(""),
+            now,
+        );
+        let [Step::Report {
+            outcome: Outcome::AlreadyDone,
+            mark: None,
+            ..
+        }] = &plan[..]
+        else {
+            panic!("{plan:?}")
+        };
     }
 
     #[test]
@@ -1018,6 +1329,7 @@ mod tests {
             Observed::Standalone {
                 cluster: "prod".into(),
                 task: task("family:batch", None),
+                handled: None,
             },
             service(&[]),
         ];

@@ -88,7 +88,7 @@ async fn observe(deps: &Deps, r: &Retirement) -> Result<Vec<Observed>> {
                         .entry((cluster, service))
                         .or_default()
                         .push(arn.clone()),
-                    Found::Other(o) => observed.push(o),
+                    Found::Other(o) => observed.push(*o),
                 }
             }
             Target::Instance { instance_id } => {
@@ -126,7 +126,11 @@ async fn observe(deps: &Deps, r: &Retirement) -> Result<Vec<Observed>> {
 /// What a retiring task turned out to be.
 enum Found {
     ServiceTask { cluster: String, service: String },
-    Other(Observed),
+    Other(Box<Observed>),
+}
+
+fn other(o: Observed) -> Found {
+    Found::Other(Box::new(o))
 }
 
 async fn find_task(
@@ -142,27 +146,37 @@ async fn find_task(
     };
     for c in clusters {
         if !managed.check(&deps.ecs, &c).await? {
-            return Ok(Found::Other(Observed::Unmanaged {
+            return Ok(other(Observed::Unmanaged {
                 cluster: Some(c),
                 entity: arn.to_string(),
             }));
         }
-        let Some(task) = deps.ecs.describe_tasks(&c, &[arn.to_string()]).await?.pop() else {
+        let Some(mut found) = deps
+            .ecs
+            .describe_task_evidence(&c, &[arn.to_string()])
+            .await?
+            .pop()
+        else {
             continue;
         };
+        let task = found.task;
         return Ok(match (task.is_running(), task.service()) {
             (true, Some(s)) => Found::ServiceTask {
                 service: s.to_string(),
                 cluster: c,
             },
-            (true, None) => Found::Other(Observed::Standalone { cluster: c, task }),
-            (false, _) => Found::Other(Observed::TaskGone {
+            (true, None) => other(Observed::Standalone {
+                cluster: c,
+                handled: found.tags.remove(decide::HANDLED_TAG),
+                task,
+            }),
+            (false, _) => other(Observed::TaskGone {
                 cluster: Some(c),
                 arn: arn.to_string(),
             }),
         });
     }
-    Ok(Found::Other(match cluster {
+    Ok(other(match cluster {
         Some(c) => Observed::TaskGone {
             cluster: Some(c.to_string()),
             arn: arn.to_string(),
