@@ -594,8 +594,21 @@ def _patch_ecs() -> None:
         task.stop_code = getattr(task, "stop_code", None) or "UserInitiated"
         return task
 
+    def describe_tasks(self: Any, cluster_str: str, tasks: list[str]) -> list[Any]:
+        # AWS: only the named cluster's tasks (moto: any cluster's task whose id is a
+        # substring of a requested ARN); the old ARN format (task/<id>) names no cluster.
+        cluster = self._get_cluster(cluster_str)
+        if not tasks:
+            raise ecs_models.InvalidParameterException("Tasks cannot be empty.")
+        wanted = {t.split("/")[-1] for t in tasks}
+        found = [t for arn, t in self.tasks.get(cluster.name, {}).items() if arn.split("/")[-1] in wanted]
+        for task in found:
+            task.advance()
+        return found
+
     backend_cls.start_task = start_task  # type: ignore[method-assign]
     backend_cls.stop_task = stop_task  # type: ignore[method-assign]
+    backend_cls.describe_tasks = describe_tasks  # type: ignore[method-assign]
 
     # Counts derived from the tasks the test placed (moto: fixed numbers, the
     # cluster's runningTasksCount even goes negative after StopTask).

@@ -41,6 +41,7 @@ from harness.guardduty_responder_helpers import (
     responder_env,
     service_task_on,
 )
+from harness.iam import ROLES, allowed_actions, is_allowed
 from harness.instance_drain_helpers import hook_test_notification, spot_event, start_drain
 from harness.notifications import Inbox
 from harness.replay_helpers import ASPECTS, Labels, acted, effective_mutations, fleet_state, note_keys
@@ -57,6 +58,9 @@ from harness.task_retirement_helpers import (
 
 REFRESH_PHASES.setdefault("started", "EC2 Auto Scaling Instance Refresh Started")
 REFRESH_PHASES.setdefault("checkpoint", "EC2 Auto Scaling Instance Refresh Checkpoint Reached")
+
+# service:Operation of every AWS call each function made, for the IAM check at the end.
+CALLED: dict[str, set[str]] = {}
 
 SUMMARY: dict[str, Any] = {"replays": 0, "events": 0, "wrong": 0, "known": 0, "by_function": {}}
 
@@ -111,6 +115,7 @@ class World:
     def close(self) -> None:
         self.fn.stop()
         self.proxy.stop()
+        CALLED.setdefault(self.function, set()).update(f"{c.service}:{c.operation}" for c in self.proxy.calls())
 
 
 @dataclass
@@ -269,6 +274,16 @@ def spot(n: int) -> Prepare:
     return lambda w: spot_event(w.fleet.instances[n], w.fleet.region)
 
 
+def spot_outside_any_group(w: World) -> dict:
+    """A spot warning for a host detached from its group: its cluster is found by looking
+    in every managed cluster (ecs:ListClusters)."""
+    inst = w.fleet.instances[1]
+    w.fleet.autoscaling.detach_instances(
+        InstanceIds=[inst.ec2_instance_id], AutoScalingGroupName=w.fleet.asg_name, ShouldDecrementDesiredCapacity=True
+    )
+    return spot_event(inst.ec2_instance_id, w.fleet.region)
+
+
 def param_change(w: World) -> dict:
     return parameter_event(w.region, w.extra["parameter"])
 
@@ -333,6 +348,14 @@ def standalone_notice(w: World) -> dict:
     return ecs_retirement_event(w.fleet.standalone_tasks[:1], event_arn=RETIREMENT_ARN.format("standalone"))
 
 
+def old_format_task_notice(w: World) -> dict:
+    """A service task named by the old ARN format (task/<id>), which names no cluster: it is
+    looked for in every managed cluster (ecs:ListClusters)."""
+    arn = next(a for arns in w.fleet.tasks.values() for a in arns)
+    prefix, _, rest = arn.partition(":task/")
+    return ecs_retirement_event([f"{prefix}:task/{rest.split('/')[-1]}"], event_arn=RETIREMENT_ARN.format("old-arn"))
+
+
 def ec2_notice(w: World) -> dict:
     return ec2_retirement_event([w.fleet.instances[0].ec2_instance_id],
                                 event_arn=RETIREMENT_ARN.format("ec2").replace("ECS", "EC2"))
@@ -368,6 +391,8 @@ SCENARIOS = [
              _launch_then_terminate(), modes=("late",)),
     Scenario("drain: spot interruption", "instance-drain",
              drain_world(instances=2, services=["web"]), [spot(1)]),
+    Scenario("drain: spot interruption of a host outside any group", "instance-drain",
+             drain_world(instances=2, services=["web"]), [spot_outside_any_group]),
     Scenario("drain: hook test notification", "instance-drain",
              drain_world(instances=1, services=[]), [lambda w: hook_test_notification(w.fleet.asg_name)], quiet=True),
     # ami-rollout
@@ -390,6 +415,7 @@ SCENARIOS = [
              retirement_world(), [ecs_notice(0)], modes=("reordered",), reordered=[ecs_notice(1), ecs_notice(0), ecs_notice(1)]),
     Scenario("retirement: standalone task", "task-retirement",
              retirement_world(services=(), standalone=1), [standalone_notice]),
+    Scenario("retirement: task named by its old-format ARN", "task-retirement", retirement_world(), [old_format_task_notice]),
     Scenario("retirement: EC2 instance retirement", "task-retirement", retirement_world(), [ec2_notice]),
     Scenario("retirement: rebalance recommendation", "task-retirement",
              retirement_world(DRAIN_ON_REBALANCE="true"), [rebalance]),
@@ -448,3 +474,22 @@ def test_a_replayed_event_changes_nothing_more_than_one_delivery(scenario, emula
             per["wrong"] += 1
             problems[mode] = found
     assert not problems, problems
+
+
+def test_each_role_grants_exactly_the_calls_its_function_makes():
+    """Runs after the scenarios above (file order): every call a function made in them is
+    granted by its role in template.yaml, and every grant its code needs (all but Lambda's
+    own: logs, queue polling, dead letters, the topic key) was called there."""
+    if set(CALLED) != set(ROLES):
+        pytest.skip("needs the replay scenarios of every function in the same run")
+    problems = []
+    for function, calls in sorted(CALLED.items()):
+        granted = allowed_actions(function)
+        missing = sorted(c for c in calls if not is_allowed(c, granted))
+        unexplained = sorted(granted - calls)
+        print(f"{function}: {len(calls)} operations called, {len(granted)} granted")
+        if missing:
+            problems.append(f"{function} called {missing}, which its role does not grant")
+        if unexplained:
+            problems.append(f"{function}'s role grants {unexplained}, never called")
+    assert not problems, "\n".join(problems)
