@@ -51,6 +51,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import signal
 import socket
 import sys
@@ -609,6 +610,22 @@ def _patch_ecs() -> None:
     backend_cls.start_task = start_task  # type: ignore[method-assign]
     backend_cls.stop_task = stop_task  # type: ignore[method-assign]
     backend_cls.describe_tasks = describe_tasks  # type: ignore[method-assign]
+
+    # AWS applies the cluster query language filter; moto ignores it. The one expression
+    # ecs-autopilot sends, `ec2InstanceId == i-...`, is applied here; others still list all.
+    from moto.ecs import responses as ecs_responses
+
+    def list_container_instances(self: Any) -> ActionResult:
+        cluster_str = self._get_param("cluster", "default")
+        arns = self.ecs_backend.list_container_instances(cluster_str, status=self._get_param("status"))
+        match = re.fullmatch(r"\s*ec2InstanceId\s*==\s*(\S+)\s*", self._get_param("filter") or "")
+        if match:
+            cluster = self.ecs_backend.container_instances.get(cluster_str.split("/")[-1], {})
+            on_host = {ci.container_instance_arn for ci in cluster.values() if ci.ec2_instance_id == match.group(1)}
+            arns = [a for a in arns if a in on_host]
+        return ActionResult({"containerInstanceArns": arns})
+
+    ecs_responses.EC2ContainerServiceResponse.list_container_instances = list_container_instances  # type: ignore[method-assign]
 
     # Counts derived from the tasks the test placed (moto: fixed numbers, the
     # cluster's runningTasksCount even goes negative after StopTask).

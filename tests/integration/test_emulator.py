@@ -458,6 +458,32 @@ def test_list_tasks_does_not_mix_clusters_with_overlapping_names(emulator, uniqu
     assert set(ecs.list_tasks(cluster=base + "-2")["taskArns"]) == set(b.tasks[b.instances[0].container_instance_arn])
 
 
+def test_describe_tasks_answers_for_the_named_cluster_only(emulator, unique_name):
+    """moto returned any cluster's task whose id was in a requested ARN; AWS (and the
+    emulator) answer for the named cluster, and accept the old task/<id> ARN."""
+    a = fl.seed_cluster(emulator.url, name=unique_name("dta"), instances=1, services=["web"])
+    b = fl.seed_cluster(emulator.url, name=unique_name("dtb"), instances=1, services=["web"])
+    arn = a.tasks[a.instances[0].container_instance_arn][0]
+    prefix, _, rest = arn.partition(":task/")
+    old_format = f"{prefix}:task/{rest.split('/')[-1]}"
+    ecs = emulator.client("ecs")
+    for named in (arn, old_format):
+        assert [t["taskArn"] for t in ecs.describe_tasks(cluster=a.cluster_name, tasks=[named])["tasks"]] == [arn]
+        assert ecs.describe_tasks(cluster=b.cluster_name, tasks=[named])["tasks"] == []
+
+
+def test_list_container_instances_applies_the_ec2_instance_id_filter(emulator, unique_name):
+    """moto ignored the filter and listed every container instance of the cluster."""
+    fleet = fl.seed_cluster(emulator.url, name=unique_name("lcf"), instances=3, services=[])
+    ecs = emulator.client("ecs")
+    target = fleet.instances[1]
+    found = ecs.list_container_instances(cluster=fleet.cluster_name, filter=f"ec2InstanceId == {target.ec2_instance_id}")
+    assert found["containerInstanceArns"] == [target.container_instance_arn]
+    none = ecs.list_container_instances(cluster=fleet.cluster_name, filter="ec2InstanceId == i-0000000000000000")
+    assert none["containerInstanceArns"] == []
+    assert len(ecs.list_container_instances(cluster=fleet.cluster_name)["containerInstanceArns"]) == 3
+
+
 # --------------------------------------------------------------------------
 # harness: LambdaProcess and the SQS pump
 # --------------------------------------------------------------------------

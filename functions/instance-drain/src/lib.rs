@@ -227,11 +227,14 @@ async fn spot_plan(
             clusters.push(c.to_string());
         }
     }
-    if clusters.is_empty() {
+    // The cluster a group's tag names is checked for the opt-in tag; the listed clusters
+    // were chosen by it, so each costs one call (the filtered ListContainerInstances).
+    let listed = clusters.is_empty();
+    if listed {
         clusters = deps.ecs.managed_clusters().await?;
     }
     for cluster in clusters {
-        if !deps.ecs.is_managed(&cluster).await? {
+        if !listed && !deps.ecs.is_managed(&cluster).await? {
             continue;
         }
         if let Some(ci) = deps

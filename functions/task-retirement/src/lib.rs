@@ -141,8 +141,13 @@ async fn find_task(
 ) -> Result<Found> {
     let clusters = match cluster {
         Some(c) => vec![c.to_string()],
-        // The old short ARN does not say its cluster: look in the managed ones.
-        None => deps.ecs.managed_clusters().await?,
+        // The old short ARN does not say its cluster: look in the managed ones, which
+        // were listed by their opt-in tag (one DescribeTasks each).
+        None => {
+            let listed = deps.ecs.managed_clusters().await?;
+            managed.0.extend(listed.iter().map(|c| (c.clone(), true)));
+            listed
+        }
     };
     for c in clusters {
         if !managed.check(&deps.ecs, &c).await? {
