@@ -718,9 +718,38 @@ def patch_moto(ecs_fidelity: bool = True) -> None:
     _patch_launch_template_client_token()
     _patch_ssm_public_parameters()
     _patch_image_lookup()
+    _patch_instance_index()
     if ecs_fidelity:
         _patch_ecs()
     _PATCHED = True
+
+
+def _patch_instance_index() -> None:
+    """EC2 `get_instance` by an index instead of a scan of every instance (moto: O(n) per
+    lookup, so registering n container instances cost O(n²) and a 20,000-host bench fleet
+    took many minutes to seed). Same answers: moto never removes a reservation, and a
+    reservation is indexed again when its instance count changes (run_instances stores it
+    before appending its instances)."""
+    from moto.ec2.exceptions import InvalidInstanceIdError
+    from moto.ec2.models.instances import InstanceBackend
+
+    def get_instance(self: Any, instance_id: str) -> Any:
+        index: dict[str, Any] = self.__dict__.setdefault("_autopilot_instance_index", {})
+        counts: dict[str, int] = self.__dict__.setdefault("_autopilot_indexed_counts", {})
+        found = index.get(instance_id)
+        if found is None:
+            with _LOCK:
+                for rid, reservation in list(self.reservations.items()):
+                    if counts.get(rid) != len(reservation.instances):
+                        for instance in list(reservation.instances):
+                            index[instance.id] = instance
+                        counts[rid] = len(reservation.instances)
+            found = index.get(instance_id)
+        if found is None:
+            raise InvalidInstanceIdError(instance_id)
+        return found
+
+    InstanceBackend.get_instance = get_instance  # type: ignore[method-assign]
 
 
 def _patch_image_lookup() -> None:
