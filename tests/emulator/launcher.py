@@ -548,13 +548,16 @@ def _aws_list_tasks(
     return [t for t in tasks if t.desired_status == wanted]
 
 
-def _find_task(backend: Any, cluster_str: str, task_str: str) -> Any:
+def _tasks_named(backend: Any, cluster_str: str, task_strs: list[str]) -> list[Any]:
+    """The named cluster's tasks whose id ends one of ``task_strs`` (ids, ARNs of either
+    format), as AWS matches them."""
     cluster = backend._get_cluster(cluster_str)
-    task_id = task_str.split("/")[-1]
-    for arn, task in backend.tasks.get(cluster.name, {}).items():
-        if arn.split("/")[-1] == task_id:
-            return task
-    return None
+    wanted = {t.split("/")[-1] for t in task_strs}
+    return [task for arn, task in backend.tasks.get(cluster.name, {}).items() if arn.split("/")[-1] in wanted]
+
+
+def _find_task(backend: Any, cluster_str: str, task_str: str) -> Any:
+    return next(iter(_tasks_named(backend, cluster_str, [task_str])), None)
 
 
 def _patch_ecs() -> None:
@@ -598,11 +601,10 @@ def _patch_ecs() -> None:
     def describe_tasks(self: Any, cluster_str: str, tasks: list[str]) -> list[Any]:
         # AWS: only the named cluster's tasks (moto: any cluster's task whose id is a
         # substring of a requested ARN); the old ARN format (task/<id>) names no cluster.
-        cluster = self._get_cluster(cluster_str)
+        self._get_cluster(cluster_str)
         if not tasks:
             raise ecs_models.InvalidParameterException("Tasks cannot be empty.")
-        wanted = {t.split("/")[-1] for t in tasks}
-        found = [t for arn, t in self.tasks.get(cluster.name, {}).items() if arn.split("/")[-1] in wanted]
+        found = _tasks_named(self, cluster_str, tasks)
         for task in found:
             task.advance()
         return found

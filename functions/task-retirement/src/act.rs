@@ -151,12 +151,16 @@ async fn run(deps: &Deps, event: &Envelope, subject: &Subject, step: Step) -> Re
 /// is a warning, not a failed event: retrying would do it again, which the mark was only
 /// there to avoid; a repeated notice then repeats it.
 async fn leave(deps: &Deps, mark: &Mark) {
-    let written = match mark {
+    if let Err(e) = put(deps, mark).await {
+        tracing::warn!(error = %e, mark = %serde_json::to_string(mark).unwrap_or_default(), "could not leave the mark; a repeated notice will act or report again");
+    }
+}
+
+/// Writes the tag a mark stands for.
+async fn put(deps: &Deps, mark: &Mark) -> Result<()> {
+    match mark {
         Mark::Ecs { arn, key, value } => deps.ecs.tag_resource(arn, &[(key, value)]).await,
         Mark::Group { name, key, value } => deps.asg.tag_group(name, key, value).await,
-    };
-    if let Err(e) = written {
-        tracing::warn!(error = %e, mark = %serde_json::to_string(mark).unwrap_or_default(), "could not leave the mark; a repeated notice will act or report again");
     }
 }
 
@@ -164,11 +168,12 @@ async fn leave(deps: &Deps, mark: &Mark) {
 /// deployment has started whatever happens here, so a failure to mark is a warning, not a
 /// failed event: retrying the event would only deploy again.
 async fn mark(deps: &Deps, service_arn: &str, marker: &str, notice: Notice) -> (Outcome, Notice) {
-    match deps
-        .ecs
-        .tag_resource(service_arn, &[(HANDLED_TAG, marker)])
-        .await
-    {
+    let handled = Mark::Ecs {
+        arn: service_arn.to_string(),
+        key: HANDLED_TAG,
+        value: marker.to_string(),
+    };
+    match put(deps, &handled).await {
         Ok(()) => (Outcome::Done, notice),
         Err(e) => {
             tracing::warn!(error = %e, service_arn, "could not mark the service as handled");

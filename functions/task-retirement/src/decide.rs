@@ -514,11 +514,11 @@ fn classify(r: &Retirement, o: &Observed) -> Classified {
                 ));
             }
             let who = task.started_by.as_deref().unwrap_or("RunTask (no startedBy)");
-            let mut step = report(
-                "standalone-task",
-                Outcome::Warning,
+            Classified::Report(Step::Report {
+                action: "standalone-task",
+                outcome: Outcome::Warning,
                 scope,
-                Notice::warning(
+                notice: Notice::warning(
                     format!("Standalone task retires {}", r.start_time.map(|t| t.format("%a %d %b %H:%M UTC").to_string()).unwrap_or_else(|| "soon".into())),
                     format!(
                         "Task `{}` (cluster `{cluster}`, group `{}`) is not part of a service, so ECS will not replace it: it was started by `{}`. {} It was left running; stop and re-run it before then, at a time that suits its work.",
@@ -532,15 +532,12 @@ fn classify(r: &Retirement, o: &Observed) -> Classified {
                 .detail("task_definition", &task.task_definition_arn)
                 .detail("retires_at", r.start_time)
                 .next_step(format!("Re-run the task (or let {} start a new one) before the deadline; new tasks start on patched capacity.", escape(who, 200))),
-            );
-            if let Step::Report { mark, .. } = &mut step {
-                *mark = Some(Mark::Ecs {
+                mark: Some(Mark::Ecs {
                     arn: task.arn.clone(),
                     key: HANDLED_TAG,
                     value: m,
-                });
-            }
-            Classified::Report(step)
+                }),
+            })
         }
         Observed::TaskGone { cluster, arn } => Classified::Report(report(
             "retire-task",
