@@ -91,7 +91,10 @@ sam-build: setup
 	rustup target add $(ARM_TARGET)
 	$(AWS_CHECK_ENV) sam build --template template.yaml
 
+# samconfig.toml deploys .aws-sam/build/template.yaml only; the check refuses a build
+# in which a function has no bootstrap (docs/deploy.md).
 deploy: sam-build
+	$(VENV)/bin/python tests/lint/check_package.py .aws-sam/build/template.yaml
 	sam deploy
 
 demo: setup build

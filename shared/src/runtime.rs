@@ -9,6 +9,7 @@
 //! look the same here.
 
 use std::future::Future;
+use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, LambdaEvent};
@@ -26,9 +27,42 @@ where
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = handler.clone();
         let home = Home::of(&event.context);
-        async move { deliver(event.payload, &home, handler).await }
+        let deadline = Deadline::of(&event.context);
+        async move { deliver_before(event.payload, &home, Some(deadline), handler).await }
     }))
     .await
+}
+
+/// What one SQS record may need: the SDK's per-operation timeout (40 s, see
+/// `aws::sdk_config`), i.e. one AWS call retried to its limit. A record usually takes
+/// well under a second; this is the worst case a record started now must still fit.
+pub const RECORD_BUDGET: Duration = Duration::from_secs(40);
+
+/// When the invocation times out, and what a record needs before it. A record that
+/// can't fit is handed back untried (a batch item failure) rather than started: a
+/// timeout would return the whole batch, records already done included, and every
+/// return counts towards the queue's maxReceiveCount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline {
+    pub at: SystemTime,
+    pub budget: Duration,
+}
+
+impl Deadline {
+    fn of(context: &lambda_runtime::Context) -> Self {
+        Deadline {
+            at: context.deadline(),
+            budget: RECORD_BUDGET,
+        }
+    }
+
+    /// The time left, when it is too little to start another record after `taken` were
+    /// started. The first record is always taken, so a batch always makes progress
+    /// (even under a function timeout shorter than the budget).
+    pub fn hand_back(&self, now: SystemTime, taken: usize) -> Option<Duration> {
+        let left = self.at.duration_since(now).unwrap_or_default();
+        (taken > 0 && left < self.budget).then_some(left)
+    }
 }
 
 /// The account and region the function runs in; `None` when unknown (then nothing is
@@ -117,8 +151,23 @@ where
         .inspect_err(|e| log_failure(message_id, Some(&id), e))
 }
 
-/// Dispatches one invocation payload to `handler`.
+/// Dispatches one invocation payload to `handler`, with no deadline.
 pub async fn deliver<H, Fut>(payload: Value, home: &Home, handler: H) -> Result<Value, Error>
+where
+    H: Fn(Envelope) -> Fut,
+    Fut: Future<Output = Result<(), Error>>,
+{
+    deliver_before(payload, home, None, handler).await
+}
+
+/// Dispatches one invocation payload to `handler`; in an SQS batch, records that can't
+/// fit before `deadline` are handed back untried (see [`Deadline`]).
+pub async fn deliver_before<H, Fut>(
+    payload: Value,
+    home: &Home,
+    deadline: Option<Deadline>,
+    handler: H,
+) -> Result<Value, Error>
 where
     H: Fn(Envelope) -> Fut,
     Fut: Future<Output = Result<(), Error>>,
@@ -132,16 +181,29 @@ where
         .map_err(|e| Error::BadEvent(format!("Records present but not an SQS event: {e}")))
         .inspect_err(|e| log_failure(None, None, e))?;
     let mut failures = vec![];
-    for record in batch.records {
+    for (taken, record) in batch.records.into_iter().enumerate() {
         let message_id = record.message_id.clone().unwrap_or_default();
-        let outcome = match Envelope::parse_str(record.body.as_deref().unwrap_or_default()) {
-            Ok(event) => dispatch(event, home, Some(&message_id), &handler).await,
-            Err(e) => {
-                log_failure(Some(&message_id), None, &e);
-                Err(e)
+        let short = deadline.and_then(|d| Some((d.hand_back(SystemTime::now(), taken)?, d.budget)));
+        let failed = if let Some((left, budget)) = short {
+            tracing::warn!(
+                message_id = %message_id,
+                remaining_ms = left.as_millis() as u64,
+                budget_ms = budget.as_millis() as u64,
+                "handed back: no time for another record"
+            );
+            true
+        } else {
+            match Envelope::parse_str(record.body.as_deref().unwrap_or_default()) {
+                Ok(event) => dispatch(event, home, Some(&message_id), &handler)
+                    .await
+                    .is_err(),
+                Err(e) => {
+                    log_failure(Some(&message_id), None, &e);
+                    true
+                }
             }
         };
-        if outcome.is_err() {
+        if failed {
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = message_id;
             failures.push(failure);
@@ -162,9 +224,13 @@ fn log_failure(message_id: Option<&str>, event_id: Option<&str>, e: &Error) {
     );
 }
 
-/// Structured JSON logs on stderr-free stdout, level from `RUST_LOG` (default info).
+/// Structured JSON logs on stderr-free stdout, level from [`log_directive`].
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let directive = log_directive(
+        std::env::var("RUST_LOG").ok().as_deref(),
+        std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref(),
+    );
+    let filter = tracing_subscriber::EnvFilter::try_new(&directive)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .json()
@@ -175,6 +241,27 @@ pub fn init_tracing() {
         .with_target(false)
         .with_ansi(false)
         .init();
+}
+
+/// The tracing filter: `RUST_LOG` when set, else Lambda's application log level
+/// (`AWS_LAMBDA_LOG_LEVEL`, set from LoggingConfig.ApplicationLogLevel), else info.
+/// With the JSON log format Lambda itself drops lines below its application log level
+/// (by each line's `level` key, INFO unless configured), so the two must agree: the
+/// template sets both from one parameter.
+pub fn log_directive(rust_log: Option<&str>, lambda_level: Option<&str>) -> String {
+    let set = |v: Option<&str>| {
+        v.map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    set(rust_log)
+        .or_else(|| {
+            set(lambda_level).map(|level| match level.to_ascii_lowercase().as_str() {
+                "fatal" => "error".to_string(),
+                other => other.to_string(),
+            })
+        })
+        .unwrap_or_else(|| "info".to_string())
 }
 
 #[cfg(test)]
@@ -243,6 +330,93 @@ mod tests {
             deliver(event("a"), &Home::default(), ok).await.unwrap(),
             json!({})
         );
+    }
+
+    #[test]
+    fn a_record_is_taken_only_while_its_budget_fits_before_the_deadline() {
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let d = Deadline {
+            at: start + Duration::from_secs(60),
+            budget: RECORD_BUDGET,
+        };
+        assert_eq!(d.hand_back(start, 1), None);
+        assert_eq!(d.hand_back(start + Duration::from_secs(20), 5), None);
+        assert_eq!(
+            d.hand_back(start + Duration::from_secs(21), 5),
+            Some(Duration::from_secs(39))
+        );
+        assert_eq!(
+            d.hand_back(start + Duration::from_secs(90), 1),
+            Some(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn the_first_record_is_always_taken_so_a_batch_makes_progress() {
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let d = Deadline {
+            at: start + Duration::from_secs(5),
+            budget: RECORD_BUDGET,
+        };
+        assert_eq!(d.hand_back(start, 0), None);
+        assert_eq!(d.hand_back(start + Duration::from_secs(9), 0), None);
+    }
+
+    #[tokio::test]
+    async fn records_past_the_deadline_are_handed_back_untried() {
+        let seen = Arc::new(Mutex::new(vec![]));
+        let s = seen.clone();
+        let handler = move |e: Envelope| {
+            let s = s.clone();
+            async move {
+                s.lock().unwrap().push(e.id.clone());
+                Ok(())
+            }
+        };
+        let payload = sqs(&[
+            event("a").to_string(),
+            event("b").to_string(),
+            event("c").to_string(),
+        ]);
+        let soon = Deadline {
+            at: SystemTime::now() + Duration::from_secs(10),
+            budget: RECORD_BUDGET,
+        };
+        let out = deliver_before(payload.clone(), &Home::default(), Some(soon), &handler)
+            .await
+            .unwrap();
+        let ids: Vec<&str> = out["batchItemFailures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["itemIdentifier"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["m1", "m2"]);
+        assert_eq!(*seen.lock().unwrap(), ["a"]);
+        let ample = Deadline {
+            at: SystemTime::now() + Duration::from_secs(300),
+            budget: RECORD_BUDGET,
+        };
+        let out = deliver_before(payload, &Home::default(), Some(ample), &handler)
+            .await
+            .unwrap();
+        assert!(out["batchItemFailures"].as_array().unwrap().is_empty());
+        assert_eq!(*seen.lock().unwrap(), ["a", "a", "b", "c"]);
+    }
+
+    #[test]
+    fn the_log_level_is_rust_log_else_lambdas_application_level_else_info() {
+        assert_eq!(log_directive(Some("debug"), Some("INFO")), "debug");
+        assert_eq!(log_directive(None, Some("DEBUG")), "debug");
+        assert_eq!(log_directive(Some(" "), Some("TRACE")), "trace");
+        assert_eq!(log_directive(None, Some("FATAL")), "error");
+        assert_eq!(log_directive(None, None), "info");
+        for level in ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"] {
+            assert!(
+                tracing_subscriber::EnvFilter::try_new(level).is_ok(),
+                "{level}"
+            );
+        }
     }
 
     fn home() -> Home {

@@ -1,0 +1,249 @@
+"""template.yaml and samconfig.toml against what AWS documents and what the code does
+(issue 19, items 2 and 4-7): things cfn-lint and the SAM transform can't see.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.template import FUNCTIONS, Template
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "lint"))
+from check_package import BUILT_TEMPLATE, package_problems  # noqa: E402
+
+T = Template.load()
+RECORD_BUDGET = 40  # seconds; shared::runtime::RECORD_BUDGET (the SDK operation timeout)
+SQS_FED = {"instance-drain": "DrainQueue", "task-retirement": "RetirementQueue"}
+
+
+def sqs_event(function: str) -> dict[str, Any]:
+    events = T.function(function)["Properties"]["Events"]
+    (event,) = [e for e in events.values() if e["Type"] == "SQS"]
+    return dict(event["Properties"])
+
+
+# -- item 6: batches, timeouts and visibility --------------------------------------------
+
+
+@pytest.mark.parametrize("function", sorted(SQS_FED))
+def test_sqs_fed_functions_keep_awss_six_times_visibility_rule(function: str) -> None:
+    # AWS: the queue's visibility timeout at least six times the function timeout (plus
+    # the batching window), or a batch still running becomes visible and runs twice.
+    timeout = int(T.function_property(function, "Timeout"))
+    props = sqs_event(function)
+    window = int(props.get("MaximumBatchingWindowInSeconds", 0))
+    queue = T.resources[SQS_FED[function]]["Properties"]
+    assert props["Queue"] == {"Fn::GetAtt": [SQS_FED[function], "Arn"]}
+    assert int(queue["VisibilityTimeout"]) >= 6 * timeout + window, (function, timeout, queue["VisibilityTimeout"])
+
+
+@pytest.mark.parametrize("function", sorted(SQS_FED))
+def test_sqs_fed_functions_fit_a_record_and_report_partial_failures(function: str) -> None:
+    timeout = int(T.function_property(function, "Timeout"))
+    props = sqs_event(function)
+    # One record's budget must fit in a fresh invocation, with room for the response.
+    assert timeout >= RECORD_BUDGET + 10, (function, timeout)
+    assert 1 <= int(props["BatchSize"]) <= 10
+    # Handed-back records are only retried alone if the function may report them.
+    assert "ReportBatchItemFailures" in props["FunctionResponseTypes"]
+
+
+def test_instance_drain_concurrency_is_capped_on_the_event_source_not_reserved() -> None:
+    fn = T.function("instance-drain")["Properties"]
+    assert "ReservedConcurrentExecutions" not in fn
+    scaling = sqs_event("instance-drain")["ScalingConfig"]
+    assert T.resolve(scaling, {}) is None  # default: no cap
+    assert T.resolve(scaling, {"InstanceDrainMaximumConcurrency": "5"}) == {"MaximumConcurrency": "5"}
+    p = T.parameters["InstanceDrainMaximumConcurrency"]
+    assert (int(p["MinValue"]), int(p["MaxValue"])) == (0, 1000)
+    # 1 is below AWS's MaximumConcurrency range (2-1000): a rule refuses it.
+    (rule,) = [r for r in T.doc["Rules"].values() if "InstanceDrainMaximumConcurrency" in str(r)]
+    assert rule["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "InstanceDrainMaximumConcurrency"}, "1"]}]}
+
+
+# -- item 4: log levels ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("level", ["trace", "debug", "info", "warn", "error"])
+def test_the_log_level_sets_lambdas_application_level_and_rust_log_together(level: str) -> None:
+    logging = T.doc["Globals"]["Function"]["LoggingConfig"]
+    assert logging["LogFormat"] == "JSON"
+    assert T.resolve(logging["ApplicationLogLevel"], {"RustLog": level}) == level.upper()
+    for function in FUNCTIONS:
+        own = T.function(function)["Properties"].get("LoggingConfig", {})
+        assert "ApplicationLogLevel" not in own and "LogFormat" not in own, function
+        assert T.function_env(function, {"RustLog": level})["RUST_LOG"] == level
+
+
+# -- item 5: SSM scope -------------------------------------------------------------------
+
+
+def ssm_resources(params: dict[str, str]) -> list[str]:
+    role = T.resources["AmiRolloutRole"]["Properties"]
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    (read,) = [s for s in statements if s.get("Sid") == "ReadAmiParameters"]
+    assert read["Action"] == "ssm:GetParameters"
+    out = []
+    for r in read["Resource"]:
+        text = r["Fn::Sub"]
+        values = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012",
+                  **T.defaults(), **params}
+        out.append(re.sub(r"\$\{([^}]+)\}", lambda m: values[m.group(1)], text))
+    return out
+
+
+def iam_matches(pattern: str, arn: str) -> bool:
+    return re.fullmatch(re.escape(pattern).replace(r"\*", ".*"), arn) is not None
+
+
+def test_public_parameters_are_readable_under_aws_service_only() -> None:
+    resources = ssm_resources({})
+    public = "arn:aws:ssm:us-east-1::parameter/aws/service/"
+    for name in ("ecs/optimized-ami/amazon-linux-2023/arm64/recommended/image_id",
+                 "bottlerocket/aws-ecs-2/x86_64/latest/image_id",
+                 "ecs/optimized-ami/windows_server/2022/full/recommended/image_id"):
+        assert any(iam_matches(r, public + name) for r in resources), name
+    assert not any(iam_matches(r, "arn:aws:ssm:us-east-1::parameter/other/x") for r in resources)
+
+
+def test_account_parameters_are_readable_under_the_prefix_only() -> None:
+    default = str(T.parameters["AmiRolloutParameterPrefix"]["Default"])
+    own = "arn:aws:ssm:us-east-1:123456789012:parameter"
+    assert any(iam_matches(r, f"{own}{default}ami/prod") for r in ssm_resources({}))
+    assert not any(iam_matches(r, f"{own}/secrets/db-password") for r in ssm_resources({}))
+    custom = ssm_resources({"AmiRolloutParameterPrefix": "/platform/ami/"})
+    assert any(iam_matches(r, f"{own}/platform/ami/web") for r in custom)
+    assert not any(iam_matches(r, f"{own}/platform/other") for r in custom)
+
+
+def test_the_prefix_pattern_refuses_wildcards_and_names_without_a_leading_slash() -> None:
+    pattern = str(T.parameters["AmiRolloutParameterPrefix"]["AllowedPattern"])
+    for good in ("/ecs-autopilot/", "/platform/ami/", "/a/"):
+        assert re.fullmatch(pattern, good), good
+    for bad in ("*", "platform/ami/", "/platform/*", "/platform/ami", "/", ""):
+        assert not re.fullmatch(pattern, bad), bad
+
+
+def test_the_parameter_change_rule_fires_only_under_the_prefix() -> None:
+    pattern = T.resources["AmiRolloutParameterChangeRule"]["Properties"]["EventPattern"]
+    assert pattern["detail"]["name"] == [{"prefix": {"Ref": "AmiRolloutParameterPrefix"}}]
+    # The IAM scope and the rule name the same parameters.
+    assert pattern["source"] == ["aws.ssm"]
+
+
+# -- item 7: the AMI release subscription ------------------------------------------------
+
+DEFAULT_ENABLED = ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "sa-east-1",
+                   "eu-central-1", "eu-west-1", "eu-west-2", "eu-west-3", "eu-north-1", "ap-south-1",
+                   "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-southeast-1", "ap-southeast-2"]
+OPT_IN = ["af-south-1", "ap-east-1", "ap-southeast-3", "eu-south-1", "me-south-1", "il-central-1", "mx-central-1"]
+
+
+def test_the_ami_release_subscription_exists_only_where_sns_can_deliver() -> None:
+    on = {"AmiRolloutSubscribeToAmiReleases": "true"}
+    for name in ("AmiRolloutAmiReleaseSubscription", "AmiRolloutAmiReleasePermission"):
+        assert T.resources[name]["Condition"] == "AmiRolloutSubscribes"
+    for region in DEFAULT_ENABLED:
+        assert T.condition("AmiRolloutSubscribes", on, region=region), region
+        assert not T.condition("AmiRolloutSubscribes", {}, region=region), region
+    for region in OPT_IN:
+        assert not T.condition("AmiRolloutSubscribes", on, region=region), region
+    assert not T.condition("AmiRolloutSubscribes", on, region="cn-north-1", partition="aws-cn")
+    assert not T.condition("AmiRolloutSubscribes", on, region="us-gov-west-1", partition="aws-us-gov")
+    out = T.doc["Outputs"]["AmiRolloutAmiReleaseSubscription"]["Value"]
+    assert T.resolve(out, on, region="af-south-1") == "not subscribed"
+    assert T.resolve(out, on, region="eu-west-1") == "subscribed"
+
+
+# -- item 2: a deploy that can't be empty ------------------------------------------------
+
+
+def test_samconfig_deploys_and_packages_the_built_template_only() -> None:
+    config = tomllib.loads((REPO / "samconfig.toml").read_text())["default"]
+    for command in ("deploy", "package"):
+        assert config[command]["parameters"]["template_file"] == BUILT_TEMPLATE, command
+
+
+def test_every_function_is_built_from_its_own_workspace_binary() -> None:
+    for function, resource in FUNCTIONS.items():
+        r = T.resources[resource]
+        assert r["Metadata"]["BuildMethod"] == "rust-cargolambda", function
+        assert r["Metadata"]["BuildProperties"]["Binary"] == function
+        cargo = tomllib.loads((REPO / "functions" / function / "Cargo.toml").read_text())
+        assert cargo["package"]["name"] == function
+        assert (REPO / "functions" / function / "src" / "main.rs").is_file()
+
+
+def test_the_source_template_would_ship_no_bootstrap_and_is_refused() -> None:
+    problems = package_problems(REPO / "template.yaml")
+    assert sorted(p.split(":")[0] for p in problems) == sorted(FUNCTIONS.values())
+    assert package_problems(REPO / "nowhere" / "template.yaml")[0].endswith("run `sam build` (make sam-build) first")
+
+
+def _built_layout(tmp: Path, missing: str | None = None) -> Path:
+    """What `sam build` writes: one directory per function, named after its logical id,
+    holding `bootstrap`, and a template whose CodeUri points at it."""
+    text = (REPO / "template.yaml").read_text()
+    for resource in FUNCTIONS.values():
+        (tmp / resource).mkdir()
+        if resource != missing:
+            b = tmp / resource / "bootstrap"
+            b.write_bytes(b"\x7fELF")
+            b.chmod(b.stat().st_mode | stat.S_IXUSR)
+    lines = []
+    current = None
+    for line in text.splitlines():
+        m = re.match(r"^  (\w+):$", line)
+        if m:
+            current = m.group(1)
+        if line.strip() == "CodeUri: ." and current in FUNCTIONS.values():
+            line = line.replace("CodeUri: .", f"CodeUri: {current}")
+        lines.append(line)
+    (tmp / "template.yaml").write_text("\n".join(lines))
+    return tmp / "template.yaml"
+
+
+def test_a_built_layout_passes_and_a_function_without_bootstrap_is_refused(tmp_path: Path) -> None:
+    good = tmp_path / "good"
+    good.mkdir()
+    assert package_problems(_built_layout(good)) == []
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    problems = package_problems(_built_layout(bad, missing="TaskRetirementFunction"))
+    assert [p.split(":")[0] for p in problems] == ["TaskRetirementFunction"]
+
+
+def test_a_real_sam_build_if_present_has_a_bootstrap_per_function() -> None:
+    built = REPO / BUILT_TEMPLATE
+    if not built.is_file():
+        pytest.skip("no .aws-sam/build (make sam-build); the layout tests above cover the check")
+    assert package_problems(built) == []
+
+
+def test_sam_deploy_without_a_build_stops_before_uploading_anything(tmp_path: Path) -> None:
+    sam = shutil.which("sam", path=str(REPO / ".venv" / "bin")) or shutil.which("sam")
+    if sam is None:
+        pytest.skip("sam CLI not installed")
+    shutil.copy(REPO / "template.yaml", tmp_path / "template.yaml")
+    shutil.copy(REPO / "samconfig.toml", tmp_path / "samconfig.toml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    # Nothing may reach AWS: dummy credentials and a dead endpoint.
+    env.update({"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
+                "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "SAM_CLI_TELEMETRY": "0"})
+    run = subprocess.run([sam, "deploy", "--no-progressbar"], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=600)
+    out = run.stdout + run.stderr
+    assert run.returncode != 0, out
+    assert ".aws-sam/build/template.yaml" in out, out
+    assert "Uploading" not in out and "Initiating deployment" not in out, out
