@@ -720,6 +720,8 @@ def patch_moto(ecs_fidelity: bool = True) -> None:
     _patch_launch_template_client_token()
     _patch_ssm_public_parameters()
     _patch_image_lookup()
+    _patch_image_platform_details()
+    _patch_mixed_group_launch_template()
     _patch_instance_index()
     if ecs_fidelity:
         _patch_ecs()
@@ -772,6 +774,88 @@ def _patch_image_lookup() -> None:
         return orig(self, ami_ids=ami_ids, filters=filters, exec_users=exec_users, owners=owners)
 
     AmiBackend.describe_images = describe_images  # type: ignore[method-assign]
+
+
+# --------------------------------------------------------------------------
+# AMI fields moto lacks (ami-rollout compares images before rolling a group)
+# --------------------------------------------------------------------------
+
+
+def _patch_image_platform_details() -> None:
+    """moto's images have no PlatformDetails / UsageOperation. EC2 sets them on every AMI
+    from its billing platform: "Linux/UNIX" (RunInstances) for Linux images, "Windows"
+    (RunInstances:0002) for Windows ones ("Understand AMI billing information",
+    https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/billing-info-fields.html; the
+    DescribeImages Image shape, https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Image.html).
+    An image registered through the control endpoint keeps the value it was given."""
+    from moto.ec2.models.amis import Ami
+
+    def platform_details(self: Any) -> str:
+        given = self.__dict__.get("_autopilot_platform_details")
+        if given:
+            return given
+        return "Windows" if (self.platform or "").lower() == "windows" else "Linux/UNIX"
+
+    def usage_operation(self: Any) -> str:
+        return "RunInstances:0002" if platform_details(self) == "Windows" else "RunInstances"
+
+    Ami.platform_details = property(platform_details)  # type: ignore[attr-defined]
+    Ami.usage_operation = property(usage_operation)  # type: ignore[attr-defined]
+
+
+def _patch_mixed_group_launch_template() -> None:
+    """A group launches from a launch template, a launch configuration or a mixed
+    instances policy, never two of them: AWS describes a mixed group with
+    `MixedInstancesPolicy` and no top-level `LaunchTemplate`, and UpdateAutoScalingGroup
+    with a MixedInstancesPolicy replaces the group's launch template (CreateAutoScalingGroup
+    / UpdateAutoScalingGroup, https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_UpdateAutoScalingGroup.html;
+    https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-mixed-instances-groups.html).
+    moto reports both, so a mixed group looked like a plain launch-template group."""
+    from moto.autoscaling.models import FakeAutoScalingGroup
+
+    orig = FakeAutoScalingGroup.launch_template
+
+    def launch_template(self: Any) -> Any:
+        if self.mixed_instances_policy:
+            return None
+        return orig.fget(self)  # type: ignore[union-attr]
+
+    FakeAutoScalingGroup.launch_template = property(launch_template)  # type: ignore[assignment,method-assign]
+
+
+def control_register_image(body: dict[str, Any]) -> dict[str, Any]:
+    """Make an AMI with a chosen id exist (RegisterImage picks its own id), with the
+    fields DescribeImages reports: name, description, architecture (default x86_64),
+    virtualization_type (hvm), platform ("windows" or absent), platform_details,
+    owner_alias (default "amazon", as for AWS's ECS-optimized AMIs). Idempotent: an
+    existing id is left as it is."""
+    _require(body, "image_id")
+    from moto.ec2.models import ec2_backends
+    from moto.ec2.models.amis import Ami
+
+    backend = ec2_backends[body.get("account") or DEFAULT_ACCOUNT_ID][body.get("region") or DEFAULT_REGION]
+    image_id = body["image_id"]
+    if image_id not in backend.amis:
+        ami = Ami(
+            backend,
+            ami_id=image_id,
+            name=body.get("name") or image_id,
+            description=body.get("description") or "",
+            owner_alias=body.get("owner_alias", "amazon"),
+            public=True,
+            virtualization_type=body.get("virtualization_type") or "hvm",
+            architecture=body.get("architecture") or "x86_64",
+            platform=body.get("platform"),
+            hypervisor="xen",
+            root_device_type="ebs",
+            root_device_name="/dev/xvda",
+            region_name=body.get("region") or DEFAULT_REGION,
+        )
+        if body.get("platform_details"):
+            ami._autopilot_platform_details = body["platform_details"]  # type: ignore[attr-defined]
+        backend.amis[image_id] = ami
+    ami = backend.amis[image_id]
+    return {"image_id": image_id, "name": ami.name, "architecture": ami.architecture}
 
 
 def _patch_instance_launch_template() -> None:
@@ -1169,6 +1253,8 @@ class ControlMiddleware:
                 return control_put_ssm_parameter(body)
             if route == "container-instances" and method == "POST":
                 return control_register_container_instances(body)
+            if route == "images" and method == "POST":
+                return control_register_image(body)
         raise ControlError(404, f"no route {method} /_autopilot/{route}")
 
 

@@ -125,6 +125,8 @@ def rollout_env(emulator: Any, region: str, inbox: Inbox, **extra: str) -> dict[
 def team_parameter(emulator: Any, region: str, value: str, name: str | None = None) -> str:
     """Create (or overwrite) a team AMI parameter; returns its name."""
     name = name or f"/team/{uuid.uuid4().hex[:12]}/ami"
+    if (image := fl._image_in(value)) is not None:
+        fl.register_image(emulator.url, image, region)  # a published AMI exists
     emulator.client("ssm", region).put_parameter(Name=name, Value=value, Type="String", Overwrite=True)
     return name
 

@@ -237,6 +237,8 @@ def seed_cluster(
         clusterName=name, tags=[{"key": k, "value": v} for k, v in tags.items()]
     )["cluster"]
 
+    if ami.startswith("ami-"):
+        register_image(endpoint, ami, region)
     lt = ec2.create_launch_template(
         LaunchTemplateName=f"{name}-lt",
         LaunchTemplateData={"ImageId": ami, "InstanceType": instance_type},
@@ -689,8 +691,43 @@ def new_ami_version(fleet: Fleet, ami: str, *, make_default: bool = False) -> st
 ECS_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/{family}/recommended"
 
 
+def register_image(
+    endpoint: str,
+    image_id: str,
+    region: str = "us-east-1",
+    *,
+    name: str | None = None,
+    architecture: str = "x86_64",
+    **fields: Any,
+) -> dict[str, Any]:
+    """POST /_autopilot/images: make ``image_id`` a describable AMI (idempotent). By
+    default an ECS-optimized Amazon Linux 2023 x86_64 image, named as AWS names them."""
+    arch_suffix = {"x86_64": "x86_64", "arm64": "arm64"}.get(architecture, architecture)
+    body = {
+        "region": region, "image_id": image_id, "architecture": architecture,
+        "name": name or f"al2023-ami-ecs-hvm-2023.0.{image_id[4:12]}-kernel-6.1-{arch_suffix}",
+        **fields,
+    }
+    return control(endpoint, "POST", "/_autopilot/images", body)
+
+
+def _image_in(value: Any) -> str | None:
+    """The AMI id an AMI parameter's value names (plain, or the ``…/recommended`` JSON)."""
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    if isinstance(value, dict):
+        value = value.get("image_id")
+    return value if isinstance(value, str) and value.startswith("ami-") else None
+
+
 def put_ssm_parameter(endpoint: str, name: str, value: Any, region: str = "us-east-1", **extra: Any) -> dict[str, Any]:
-    """POST /_autopilot/ssm-parameter: write an SSM parameter, even an AWS-reserved one."""
+    """POST /_autopilot/ssm-parameter: write an SSM parameter, even an AWS-reserved one.
+    An AMI id it names is registered as an image first (a published AMI exists)."""
+    if (image := _image_in(value)) is not None:
+        register_image(endpoint, image, region)
     return control(endpoint, "POST", "/_autopilot/ssm-parameter", {"region": region, "name": name, "value": value, **extra})
 
 

@@ -5,8 +5,9 @@ intrinsic functions (`!Sub`, `!GetAtt`, ...) are kept as plain values, since onl
 from __future__ import annotations
 
 import fnmatch
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import yaml
 
@@ -64,3 +65,98 @@ def allowed_actions(function: str, template: Path = TEMPLATE) -> set[str]:
 def is_allowed(call: str, patterns: set[str]) -> bool:
     """Whether `service:Operation` matches a granted pattern (IAM matching ignores case)."""
     return any(fnmatch.fnmatchcase(call.lower(), p.lower()) for p in patterns)
+
+
+# --------------------------------------------------------------------------
+# Implied permissions: what AWS also checks when a call is made with certain arguments
+# --------------------------------------------------------------------------
+#
+# IAM authorizes more than the action a call is named after. A call that makes AWS launch
+# from a launch template is also checked for the caller's right to launch what the
+# template describes; a call that tags what it creates needs the tagging action. A role
+# that grants only the named actions passes every emulator test and fails in a real
+# account ("You are not authorized to use launch template"). Each row says: this call,
+# when its arguments match, also needs these actions, and where AWS says so. The
+# least-privilege check (tests/integration/test_replay.py, last test) and
+# tests/integration/test_ami_rollout.py apply it to every call the proxy recorded; the
+# emulator itself does not evaluate IAM, so this recorded-call check is where the test bed
+# enforces it.
+
+
+def has(params: dict[str, Any], path: str) -> bool:
+    """Whether a recorded call's parameters contain `path` (dot-separated): flattened
+    Query-protocol keys (`DesiredConfiguration.LaunchTemplate.Version`) and nested JSON
+    (`overrides.taskRoleArn`) alike."""
+    if any(k == path or k.startswith(path + ".") for k in params):
+        return True
+    node: Any = params
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return node not in (None, "", [], {})
+
+
+@dataclass(frozen=True)
+class Implied:
+    call: str  # service:Operation
+    when: Callable[[dict[str, Any]], bool]
+    needs: tuple[str, ...]
+    why: str
+    source: str
+
+
+_LT_PERMISSIONS = "https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-launch-template-permissions.html"
+_EC2_TAG_ON_CREATE = "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/supported-iam-actions-tagging.html"
+_ECS_TAG_ON_CREATE = "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/supported-iam-actions-tagging.html"
+_ECS_PASSROLE = "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-iam-roles.html"
+_EC2_PASSROLE = "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_switch-role-ec2.html"
+
+# Launching from a launch template: RunInstances on the template and what it launches,
+# PassRole for its instance profile, CreateTags for its tag specifications, GetParameters
+# for an ImageId of resolve:ssm:… . The template's contents are not in the call, so the
+# whole set is required: the role must work for any template a tagged group may use.
+_LAUNCH = ("ec2:RunInstances", "iam:PassRole", "ec2:CreateTags", "ssm:GetParameters")
+
+IMPLIED: tuple[Implied, ...] = (
+    Implied("autoscaling:StartInstanceRefresh", lambda p: has(p, "DesiredConfiguration.LaunchTemplate")
+            or has(p, "DesiredConfiguration.MixedInstancesPolicy"), _LAUNCH,
+            "a desired configuration points the group at a launch template version: AWS validates the caller's "
+            "ec2:RunInstances (and iam:PassRole, ec2:CreateTags, ssm:GetParameters for what the template uses)",
+            _LT_PERMISSIONS),
+    Implied("autoscaling:CreateAutoScalingGroup", lambda p: has(p, "LaunchTemplate") or has(p, "MixedInstancesPolicy"),
+            _LAUNCH, "creating a group from a launch template", _LT_PERMISSIONS),
+    Implied("autoscaling:UpdateAutoScalingGroup", lambda p: has(p, "LaunchTemplate") or has(p, "MixedInstancesPolicy"),
+            _LAUNCH, "pointing a group at a launch template (version)", _LT_PERMISSIONS),
+    Implied("ec2:RunInstances", lambda p: has(p, "IamInstanceProfile"), ("iam:PassRole",),
+            "an instance profile passes its role to EC2", _EC2_PASSROLE),
+    Implied("ec2:RunInstances", lambda p: has(p, "TagSpecification") or has(p, "LaunchTemplate"),
+            ("ec2:CreateTags",), "tags applied at launch (or by the template)", _EC2_TAG_ON_CREATE),
+    *(Implied(f"ec2:{op}", lambda p: has(p, "TagSpecification"), ("ec2:CreateTags",),
+              "tags applied on creation", _EC2_TAG_ON_CREATE)
+      for op in ("CreateSnapshot", "CreateSnapshots", "CreateVolume", "CreateImage", "CreateLaunchTemplate",
+                 "CreateLaunchTemplateVersion", "CopyImage", "CreateSecurityGroup")),
+    *(Implied(f"ecs:{op}", lambda p: has(p, "tags"), ("ecs:TagResource",),
+              "tags applied on creation", _ECS_TAG_ON_CREATE)
+      for op in ("CreateService", "RunTask", "StartTask", "RegisterTaskDefinition", "CreateCluster",
+                 "CreateCapacityProvider", "CreateTaskSet", "RegisterContainerInstance")),
+    *(Implied(f"ecs:{op}", lambda p: has(p, "overrides.taskRoleArn") or has(p, "overrides.executionRoleArn"),
+              ("iam:PassRole",), "a task role override passes the role to ECS tasks", _ECS_PASSROLE)
+      for op in ("RunTask", "StartTask")),
+    Implied("ecs:RegisterTaskDefinition", lambda p: has(p, "taskRoleArn") or has(p, "executionRoleArn"),
+            ("iam:PassRole",), "a task definition names the roles its tasks get", _ECS_PASSROLE),
+)
+
+
+def implied_actions(call: str, params: dict[str, Any]) -> set[str]:
+    """What AWS also checks for `call` (`service:Operation`) made with `params`."""
+    return {need for row in IMPLIED if row.call.lower() == call.lower() and row.when(params) for need in row.needs}
+
+
+def required_actions(calls: Iterable[tuple[str, dict[str, Any]]]) -> set[str]:
+    """Every action recorded calls need: the calls themselves and what they imply."""
+    needed: set[str] = set()
+    for call, params in calls:
+        needed.add(call)
+        needed |= implied_actions(call, params)
+    return needed

@@ -122,7 +122,8 @@ def test_a_literal_ami_template_gets_a_new_version_and_a_refresh_to_it(drifted, 
     [refresh] = refreshes(emulator, region, fleet.asg_name)
     assert refresh["DesiredConfiguration"]["LaunchTemplate"]["Version"] == "$Latest"
     prefs = refresh["Preferences"]
-    assert int(prefs["MinHealthyPercentage"]) == 90 and int(prefs["MaxHealthyPercentage"]) == 100
+    # Neither is sent by default: AWS applies the group's instance maintenance policy.
+    assert "MinHealthyPercentage" not in prefs and "MaxHealthyPercentage" not in prefs
     assert str(prefs["SkipMatching"]).lower() == "true"
     # The group follows $Latest, which AWS cannot roll back to.
     assert str(prefs["AutoRollback"]).lower() == "false"
@@ -318,6 +319,223 @@ def test_a_bad_knob_fails_the_cold_start_naming_the_variable(emulator, binary, i
     assert "MAX_HEALTHY_PERCENTAGE" in output and "between 100 and 200" in output
 
 
+# --------------------------------------------------------------------------
+# issue 13: permissions AWS accepts
+# --------------------------------------------------------------------------
+
+
+def test_a_rollout_makes_only_calls_the_role_grants_with_what_aws_implies_for_them(drifted, emulator, region, binary, inbox):
+    """A literal-AMI rollout (new template version, refresh with a desired configuration)
+    behind the recording proxy: every call, and what AWS also checks for it given its
+    arguments (harness.iam.IMPLIED: ec2:RunInstances, iam:PassRole, ec2:CreateTags,
+    ssm:GetParameters for a refresh to a launch template version), is granted."""
+    from harness.aws_proxy import AwsProxy
+    from harness.iam import allowed_actions, implied_actions, is_allowed, required_actions
+    from harness.runtime_api import LambdaProcess
+
+    fleet, param, new = drifted()
+    with AwsProxy(emulator.url) as proxy:
+        with LambdaProcess(binary, env=rollout_env(emulator, region, inbox, AWS_ENDPOINT_URL=proxy.url)) as fn:
+            assert fn.invoke(parameter_event(region, param), timeout=120).ok
+        calls = [(f"{c.service}:{c.operation}", c.params) for c in proxy.calls()]
+    [refresh_call] = [p for c, p in calls if c == "autoscaling:StartInstanceRefresh"]
+    assert implied_actions("autoscaling:StartInstanceRefresh", refresh_call) >= {"ec2:RunInstances", "iam:PassRole"}
+    granted = allowed_actions("ami-rollout")
+    missing = sorted(a for a in required_actions(calls) if not is_allowed(a, granted))
+    assert not missing, f"AmiRolloutRole lacks {missing}"
+
+
+# --------------------------------------------------------------------------
+# issue 13: the group's own maintenance policy, alarms, bake time
+# --------------------------------------------------------------------------
+
+
+def test_by_default_a_refresh_carries_no_healthy_percentages_so_the_groups_policy_applies(drifted, emulator, region, run, inbox):
+    fleet, param, new = drifted()
+    fleet.autoscaling.update_auto_scaling_group(
+        AutoScalingGroupName=fleet.asg_name,
+        InstanceMaintenancePolicy={"MinHealthyPercentage": 100, "MaxHealthyPercentage": 110})
+    assert run(parameter_event(region, param)).ok
+    [refresh] = refreshes(emulator, region, fleet.asg_name)
+    assert "MinHealthyPercentage" not in refresh["Preferences"]
+    assert "MaxHealthyPercentage" not in refresh["Preferences"]
+    assert "maintenance policy" in only(inbox.read(), "rollout").description
+
+
+def test_set_healthy_percentages_rollback_alarms_and_bake_time_reach_the_refresh(drifted, emulator, region, run, inbox):
+    fleet, param, new = drifted()
+    fleet.autoscaling.update_auto_scaling_group(
+        AutoScalingGroupName=fleet.asg_name,
+        LaunchTemplate={"LaunchTemplateId": fleet.launch_template_id, "Version": "1"})
+    assert run(parameter_event(region, param), MIN_HEALTHY_PERCENTAGE="100", MAX_HEALTHY_PERCENTAGE="110",
+               ROLLBACK_ALARMS="web-5xx, web-latency", BAKE_TIME_SECONDS="900").ok
+    [refresh] = refreshes(emulator, region, fleet.asg_name)
+    prefs = refresh["Preferences"]
+    assert (int(prefs["MinHealthyPercentage"]), int(prefs["MaxHealthyPercentage"])) == (100, 110)
+    assert prefs["AlarmSpecification"]["Alarms"] == ["web-5xx", "web-latency"]
+    assert int(prefs["BakeTime"]) == 900
+    # A numbered version with a desired configuration: AWS can roll back on the alarms.
+    assert str(prefs["AutoRollback"]).lower() == "true"
+
+
+# --------------------------------------------------------------------------
+# issue 13: no endless refreshes
+# --------------------------------------------------------------------------
+
+
+def test_a_successful_refresh_that_left_drift_is_reported_and_not_started_again(drifted, emulator, region, run, inbox):
+    fleet, param, new = drifted()
+    protected = fleet.instances[0].ec2_instance_id
+    fleet.autoscaling.set_instance_protection(
+        InstanceIds=[protected], AutoScalingGroupName=fleet.asg_name, ProtectedFromScaleIn=True)
+    assert run(parameter_event(region, param), SCALE_IN_PROTECTED_INSTANCES="Ignore").ok
+    [refresh] = refreshes(emulator, region, fleet.asg_name)
+    # AWS finished, but the protected host (Ignore) still runs the old AMI.
+    fl.set_refresh_status(emulator.url, fleet.asg_name, "Successful", region=region, replace_instances=False)
+    inbox.read()
+    for _ in range(2):  # every later check: reported, never started again
+        assert run(scheduled_event(region), SCALE_IN_PROTECTED_INSTANCES="Ignore").ok
+        assert len(refreshes(emulator, region, fleet.asg_name)) == 1
+        note = only(inbox.read(), "rollout")
+        assert note.outcome == "warning"
+        assert note.details["refresh_id"] == refresh["InstanceRefreshId"]
+        assert protected in note.details["stale_instances"]
+        assert "protected from scale in" in note.description and "Ignore" in note.description
+    # A new AMI in the parameter is a new target: that one is rolled.
+    time.sleep(1.1)
+    newer = ami("newer")
+    team_parameter(emulator, region, newer, name=param)
+    assert run(parameter_event(region, param)).ok
+    assert len(refreshes(emulator, region, fleet.asg_name)) == 2
+
+
+# --------------------------------------------------------------------------
+# issue 13: mixed instances
+# --------------------------------------------------------------------------
+
+
+def test_a_mixed_instances_group_whose_overrides_use_other_templates_is_reported_not_rolled(drifted, emulator, region, run, inbox):
+    fleet, param, new = drifted()
+    arm_template = fleet.ec2.create_launch_template(
+        LaunchTemplateName=f"{fleet.cluster_name}-arm64", LaunchTemplateData={"ImageId": ami("arm")})["LaunchTemplate"]
+    fleet.autoscaling.update_auto_scaling_group(
+        AutoScalingGroupName=fleet.asg_name,
+        MixedInstancesPolicy={"LaunchTemplate": {
+            "LaunchTemplateSpecification": {"LaunchTemplateId": fleet.launch_template_id, "Version": "$Latest"},
+            "Overrides": [
+                {"InstanceType": "m5.large"},
+                {"InstanceType": "m7g.large", "LaunchTemplateSpecification": {
+                    "LaunchTemplateId": arm_template["LaunchTemplateId"], "Version": "$Latest"}},
+            ]}})
+    group = fleet.group()
+    assert "MixedInstancesPolicy" in group and "LaunchTemplate" not in group
+    for _ in range(2):
+        assert run(scheduled_event(region)).ok
+        assert refreshes(emulator, region, fleet.asg_name) == []
+        note = only(inbox.read(), "rollout")
+        assert note.outcome == "skipped" and arm_template["LaunchTemplateId"] in note.description
+
+
+# --------------------------------------------------------------------------
+# issue 19 item 1: a group is rolled only to an image it can run
+# --------------------------------------------------------------------------
+
+
+def test_an_image_of_another_architecture_is_never_rolled_to(make_fleet, emulator, region, run, inbox):
+    old, arm = ami("old"), ami("arm")
+    fl.register_image(emulator.url, arm, region, architecture="arm64")
+    param = team_parameter(emulator, region, arm)
+    fleet = make_fleet(region=region, instances=2, ami=old, services=(), hooks=False,
+                       extra_group_tags={PARAMETER_TAG: param})
+    assert run(scheduled_event(region)).ok
+    assert refreshes(emulator, region, fleet.asg_name) == []
+    assert len(template_versions(fleet)) == 1
+    note = only(inbox.read(), "rollout")
+    assert note.outcome == "skipped" and "architecture `arm64`" in note.description
+
+
+def test_an_image_of_another_ecs_family_is_never_rolled_to(make_fleet, emulator, region, run, inbox):
+    old, bottlerocket = ami("old"), ami("br")
+    fl.register_image(emulator.url, bottlerocket, region, name="bottlerocket-aws-ecs-2-x86_64-v1.20.3-5d9ac849")
+    param = team_parameter(emulator, region, bottlerocket)
+    fleet = make_fleet(region=region, instances=1, ami=old, services=(), hooks=False,
+                       extra_group_tags={PARAMETER_TAG: param})
+    assert run(scheduled_event(region)).ok
+    assert refreshes(emulator, region, fleet.asg_name) == []
+    assert "family" in only(inbox.read(), "rollout").description
+
+
+def test_an_image_that_cannot_be_described_is_not_rolled_to(make_fleet, emulator, region, run, inbox):
+    old, unknown = ami("old"), ami("unknown")
+    param = f"/team/{unknown}/ami"
+    emulator.client("ssm", region).put_parameter(Name=param, Value=unknown, Type="String")  # never registered
+    fleet = make_fleet(region=region, instances=1, ami=old, services=(), hooks=False,
+                       extra_group_tags={PARAMETER_TAG: param})
+    assert run(scheduled_event(region)).ok
+    assert refreshes(emulator, region, fleet.asg_name) == []
+    assert "cannot be described" in only(inbox.read(), "rollout").description
+
+
+def test_an_untagged_graviton_group_follows_the_arm64_parameter_of_its_family(make_fleet, emulator, region, run, inbox):
+    old_arm, new_arm, new_x86 = ami("old-arm"), ami("new-arm"), ami("new-x86")
+    fl.register_image(emulator.url, old_arm, region, architecture="arm64")
+    fl.register_image(emulator.url, new_arm, region, architecture="arm64")
+    arm_parameter = "/aws/service/ecs/optimized-ami/amazon-linux-2023/arm64/recommended/image_id"
+    fl.put_ssm_parameter(emulator.url, arm_parameter, new_arm, region)
+    publish_recommended(emulator, region, new_x86)
+    fleet = make_fleet(region=region, instances=2, ami=old_arm, services=(), hooks=False)
+    assert run(scheduled_event(region)).ok
+    assert len(refreshes(emulator, region, fleet.asg_name)) == 1
+    newest = max(template_versions(fleet), key=lambda v: int(v["VersionNumber"]))
+    assert newest["LaunchTemplateData"]["ImageId"] == new_arm
+    assert only(inbox.read(), "rollout").details["parameter"] == arm_parameter
+
+
+def test_a_per_architecture_tag_wins_over_the_plain_tag(make_fleet, emulator, region, run, inbox):
+    old_arm, new_arm, new_x86 = ami("old-arm"), ami("new-arm"), ami("new-x86")
+    fl.register_image(emulator.url, old_arm, region, architecture="arm64")
+    fl.register_image(emulator.url, new_arm, region, architecture="arm64")
+    arm_param, x86_param = team_parameter(emulator, region, new_arm), team_parameter(emulator, region, new_x86)
+    fleet = make_fleet(region=region, instances=1, ami=old_arm, services=(), hooks=False,
+                       extra_group_tags={PARAMETER_TAG: x86_param, f"{PARAMETER_TAG}:arm64": arm_param})
+    assert run(parameter_event(region, arm_param)).ok
+    assert len(refreshes(emulator, region, fleet.asg_name)) == 1
+    assert only(inbox.read(), "rollout").details["target_ami"] == new_arm
+
+
+def test_an_untagged_group_on_its_own_image_is_report_only(make_fleet, emulator, region, run, inbox):
+    golden, new = ami("golden"), ami("new")
+    fl.register_image(emulator.url, golden, region, name="team-golden-2024-07", owner_alias="")
+    publish_recommended(emulator, region, new)
+    fleet = make_fleet(region=region, instances=1, ami=golden, services=(), hooks=False)
+    assert run(scheduled_event(region)).ok
+    assert refreshes(emulator, region, fleet.asg_name) == []
+    note = only(inbox.read(), "check")
+    assert note.outcome == "skipped" and "team-golden-2024-07" in note.description
+    assert "no AMI parameter fits" in note.title
+
+
+# --------------------------------------------------------------------------
+# issue 18 item 4: refreshes are read only where they can hold a slot
+# --------------------------------------------------------------------------
+
+
+def test_groups_of_clusters_that_never_opted_in_cost_no_refresh_reads(make_fleet, drifted, emulator, region, binary, inbox):
+    from harness.runtime_api import LambdaProcess
+
+    fleet, param, new = drifted()
+    for _ in range(3):
+        make_fleet(region=region, instances=1, ami=ami("x"), services=(), hooks=False, managed=False)
+    proxy = CountingProxy(emulator.url)
+    try:
+        with LambdaProcess(binary, env=rollout_env(emulator, region, inbox, AWS_ENDPOINT_URL=proxy.url)) as fn:
+            assert fn.invoke(scheduled_event(region), timeout=120).ok
+    finally:
+        proxy.stop()
+    assert proxy.calls["autoscaling:DescribeInstanceRefreshes"] == 1
+    assert len(refreshes(emulator, region, fleet.asg_name)) == 1
+
+
 SCALE = os.environ.get("AMI_ROLLOUT_SCALE", "20x10")
 
 
@@ -348,6 +566,10 @@ def test_a_fleet_check_uses_batched_calls(make_fleet, emulator, region, binary, 
     for op, n in sorted(proxy.calls.items()):
         print(f"  {op}: {n}")
     calls = proxy.calls
+    # Per group: a container-instance list and describe, one refresh read; per check:
+    # one DescribeImages for the target and the images it replaces.
+    assert calls["ec2:DescribeImages"] == 1
+    assert calls["autoscaling:DescribeInstanceRefreshes"] == groups
     assert calls["autoscaling:DescribeAutoScalingGroups"] <= groups // 100 + 1
     assert calls["ssm:GetParameters"] == 1
     assert calls["ecs:DescribeContainerInstances"] == groups * -(-per_group // 100)

@@ -41,7 +41,7 @@ from harness.guardduty_responder_helpers import (
     responder_env,
     service_task_on,
 )
-from harness.iam import ROLES, allowed_actions, is_allowed
+from harness.iam import ROLES, allowed_actions, is_allowed, required_actions
 from harness.instance_drain_helpers import hook_test_notification, spot_event, start_drain
 from harness.notifications import Inbox
 from harness.replay_helpers import ASPECTS, Labels, acted, effective_mutations, fleet_state, note_keys
@@ -65,6 +65,8 @@ pytestmark = pytest.mark.xdist_group("replay")
 
 # service:Operation of every AWS call each function made, for the IAM check at the end.
 CALLED: dict[str, set[str]] = {}
+# ... and what those calls also need, given their arguments (harness.iam.IMPLIED).
+NEEDED: dict[str, set[str]] = {}
 
 SUMMARY: dict[str, Any] = {"replays": 0, "events": 0, "wrong": 0, "known": 0, "by_function": {}}
 
@@ -119,7 +121,10 @@ class World:
     def close(self) -> None:
         self.fn.stop()
         self.proxy.stop()
-        CALLED.setdefault(self.function, set()).update(f"{c.service}:{c.operation}" for c in self.proxy.calls())
+        calls = self.proxy.calls()
+        CALLED.setdefault(self.function, set()).update(f"{c.service}:{c.operation}" for c in calls)
+        NEEDED.setdefault(self.function, set()).update(
+            required_actions((f"{c.service}:{c.operation}", c.params) for c in calls))
 
 
 @dataclass
@@ -481,17 +486,21 @@ def test_a_replayed_event_changes_nothing_more_than_one_delivery(scenario, emula
 
 
 def test_each_role_grants_exactly_the_calls_its_function_makes():
-    """Runs after the scenarios above (file order): every call a function made in them is
-    granted by its role in template.yaml, and every grant its code needs (all but Lambda's
-    own: logs, queue polling, dead letters, the topic key) was called there."""
+    """Runs after the scenarios above (file order): every call a function made in them,
+    and every action AWS also checks for those calls given their arguments (harness.iam's
+    IMPLIED table: a refresh to a launch template version needs ec2:RunInstances,
+    iam:PassRole, ...), is granted by its role in template.yaml; and every grant its code
+    needs (all but Lambda's own: logs, queue polling, dead letters, the topic key) was
+    called or implied there."""
     if set(CALLED) != set(ROLES):
         pytest.skip("needs the replay scenarios of every function in the same run")
     problems = []
-    for function, calls in sorted(CALLED.items()):
+    for function, called in sorted(CALLED.items()):
+        calls = NEEDED.get(function, set()) | called
         granted = allowed_actions(function)
         missing = sorted(c for c in calls if not is_allowed(c, granted))
         unexplained = sorted(granted - calls)
-        print(f"{function}: {len(calls)} operations called, {len(granted)} granted")
+        print(f"{function}: {len(called)} operations called, {len(calls - called)} implied, {len(granted)} granted")
         if missing:
             problems.append(f"{function} called {missing}, which its role does not grant")
         if unexplained:

@@ -6,14 +6,13 @@ use shared::window::MaintenanceWindow;
 
 pub const FUNCTION: &str = "ami-rollout";
 
-/// The ECS-optimized Amazon Linux 2023 AMI AWS recommends, as a plain AMI id.
-pub const DEFAULT_AMI_PARAMETER: &str =
-    "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id";
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub common: Common,
-    /// The parameter a group without an `ecs-autopilot:ami-parameter` tag follows.
+    /// The parameter a group without an `ecs-autopilot:ami-parameter` tag follows;
+    /// empty (the default): the one AWS publishes for the ECS-optimized family and
+    /// architecture of the image the group runs, and none (report only) for any other.
     pub default_parameter: String,
     /// Instance refresh preferences. `skip_matching` and `auto_rollback` are what the
     /// operator allows; each group gets them only where its launch setup supports them.
@@ -26,35 +25,20 @@ pub struct Config {
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let min_healthy = env.number_or("MIN_HEALTHY_PERCENTAGE", 90, 0, 100)?;
-        let max_healthy = env.number_or("MAX_HEALTHY_PERCENTAGE", 100, 100, 200)?;
-        // AWS: the gap between the two may be at most 100 percentage points.
-        if max_healthy - min_healthy > 100 {
-            return Err(err(
-                "MAX_HEALTHY_PERCENTAGE",
-                &format!(
-                    "must be at most MIN_HEALTHY_PERCENTAGE + 100 ({})",
-                    min_healthy + 100
-                ),
-            ));
-        }
-        let instance_warmup = match env.get("INSTANCE_WARMUP_SECONDS") {
-            None => None,
-            Some(_) => Some(env.number_or("INSTANCE_WARMUP_SECONDS", 0, 0, 86_400)?),
-        };
+        let (min_healthy, max_healthy) = healthy_percentages(env)?;
+        let instance_warmup = optional_number(env, "INSTANCE_WARMUP_SECONDS", 0, 86_400)?;
         let checkpoint_percentages = checkpoints(env)?;
-        let checkpoint_delay = match env.get("CHECKPOINT_DELAY_SECONDS") {
-            None => None,
-            Some(_) => Some(env.number_or("CHECKPOINT_DELAY_SECONDS", 3600, 0, 172_800)?),
-        };
+        let checkpoint_delay = optional_number(env, "CHECKPOINT_DELAY_SECONDS", 0, 172_800)?;
         let window = MaintenanceWindow::parse(&env.string_or("MAINTENANCE_WINDOW", ""))
             .map_err(|m| err("MAINTENANCE_WINDOW", &m))?;
         Ok(Config {
             common: Common::from_env(FUNCTION, env)?,
-            default_parameter: env.string_or("DEFAULT_AMI_PARAMETER", DEFAULT_AMI_PARAMETER),
+            default_parameter: env.string_or("DEFAULT_AMI_PARAMETER", ""),
             refresh: RefreshSettings {
                 min_healthy_percentage: min_healthy,
                 max_healthy_percentage: max_healthy,
+                rollback_alarms: rollback_alarms(env)?,
+                bake_time: optional_number(env, "BAKE_TIME_SECONDS", 0, 172_800)?,
                 instance_warmup,
                 checkpoint_percentages,
                 checkpoint_delay,
@@ -72,6 +56,48 @@ impl Config {
             window,
         })
     }
+}
+
+/// A number in `min..=max`, or `None` when the variable is unset (or empty): AWS's own
+/// default then applies.
+fn optional_number(env: &Env, var: &str, min: i32, max: i32) -> Result<Option<i32>, ConfigError> {
+    match env.get(var) {
+        None => Ok(None),
+        Some(_) => Ok(Some(env.number_or(var, min, min, max)?)),
+    }
+}
+
+/// Both unset by default: the refresh then carries neither, and AWS applies the group's
+/// own instance maintenance policy (a launch-before-terminate group keeps its capacity).
+fn healthy_percentages(env: &Env) -> Result<(Option<i32>, Option<i32>), ConfigError> {
+    let min = optional_number(env, "MIN_HEALTHY_PERCENTAGE", 0, 100)?;
+    let max = optional_number(env, "MAX_HEALTHY_PERCENTAGE", 100, 200)?;
+    match (min, max) {
+        // AWS: a maximum needs a minimum, and the two may be at most 100 points apart.
+        (None, Some(_)) => Err(err(
+            "MAX_HEALTHY_PERCENTAGE",
+            "needs MIN_HEALTHY_PERCENTAGE as well (AWS refuses a maximum without a minimum)",
+        )),
+        (Some(min), Some(max)) if max - min > 100 => Err(err(
+            "MAX_HEALTHY_PERCENTAGE",
+            &format!("must be at most MIN_HEALTHY_PERCENTAGE + 100 ({})", min + 100),
+        )),
+        pair => Ok(pair),
+    }
+}
+
+/// CloudWatch alarm names for the refresh's AlarmSpecification (AWS takes up to 10).
+fn rollback_alarms(env: &Env) -> Result<Vec<String>, ConfigError> {
+    const VAR: &str = "ROLLBACK_ALARMS";
+    let alarms = env.list(VAR);
+    if alarms.len() > 10 {
+        return Err(err(VAR, "at most 10 alarm names (AWS's limit per instance refresh)"));
+    }
+    if let Some(bad) = alarms.iter().find(|a| a.len() > 255) {
+        let start: String = bad.chars().take(20).collect();
+        return Err(err(VAR, &format!("alarm name {start:?}… is longer than 255 characters")));
+    }
+    Ok(alarms)
 }
 
 /// Ascending percentages in 1..=100; 100 is appended when missing so a refresh with
@@ -112,9 +138,11 @@ mod tests {
     #[test]
     fn defaults_roll_one_group_at_a_time_at_any_hour() {
         let c = with(&[]).unwrap();
-        assert_eq!(c.default_parameter, DEFAULT_AMI_PARAMETER);
-        assert_eq!(c.refresh.min_healthy_percentage, 90);
-        assert_eq!(c.refresh.max_healthy_percentage, 100);
+        assert_eq!(c.default_parameter, "");
+        assert_eq!(c.refresh.min_healthy_percentage, None);
+        assert_eq!(c.refresh.max_healthy_percentage, None);
+        assert!(c.refresh.rollback_alarms.is_empty());
+        assert_eq!(c.refresh.bake_time, None);
         assert_eq!(c.refresh.instance_warmup, None);
         assert!(c.refresh.checkpoint_percentages.is_empty());
         assert!(c.refresh.skip_matching && c.refresh.auto_rollback);
@@ -138,7 +166,41 @@ mod tests {
             .var,
             "MAX_HEALTHY_PERCENTAGE"
         );
-        assert!(with(&[("MAX_HEALTHY_PERCENTAGE", "150")]).is_ok());
+        assert!(with(&[
+            ("MIN_HEALTHY_PERCENTAGE", "90"),
+            ("MAX_HEALTHY_PERCENTAGE", "150")
+        ])
+        .is_ok());
+        assert_eq!(
+            with(&[("MAX_HEALTHY_PERCENTAGE", "150")]).unwrap_err().var,
+            "MAX_HEALTHY_PERCENTAGE"
+        );
+        let c = with(&[("MIN_HEALTHY_PERCENTAGE", "100")]).unwrap();
+        assert_eq!(
+            (c.refresh.min_healthy_percentage, c.refresh.max_healthy_percentage),
+            (Some(100), None)
+        );
+    }
+
+    #[test]
+    fn rollback_alarms_and_bake_time_are_optional_and_bounded() {
+        let c = with(&[
+            ("ROLLBACK_ALARMS", "cpu-high, 5xx"),
+            ("BAKE_TIME_SECONDS", "600"),
+        ])
+        .unwrap();
+        assert_eq!(c.refresh.rollback_alarms, ["cpu-high", "5xx"]);
+        assert_eq!(c.refresh.bake_time, Some(600));
+        assert_eq!(
+            with(&[("BAKE_TIME_SECONDS", "172801")]).unwrap_err().var,
+            "BAKE_TIME_SECONDS"
+        );
+        assert_eq!(
+            with(&[("ROLLBACK_ALARMS", "a,b,c,d,e,f,g,h,i,j,k")])
+                .unwrap_err()
+                .var,
+            "ROLLBACK_ALARMS"
+        );
     }
 
     #[test]

@@ -10,15 +10,19 @@ use serde::Serialize;
 use shared::aws::autoscaling::rollout::{
     GroupDetails, InstanceRefresh, LaunchSource, LaunchTemplateRef, RefreshRequest,
 };
+use shared::aws::ec2::images::Image;
 use shared::aws::ec2::launch_templates::{ImageRef, TemplateVersion};
 use shared::aws::ssm::{AmiParameter, AmiParameters};
 use shared::events::autoscaling::refresh::{Phase, RefreshEvent};
 use shared::notify::{Notice, Outcome, Severity};
 
 use crate::config::Config;
+use crate::images;
 
 /// Names the SSM parameter whose AMI the group should run.
 pub const PARAMETER_TAG: &str = "ecs-autopilot:ami-parameter";
+/// `PARAMETER_TAG:arm64`, `PARAMETER_TAG:x86_64`: the parameter for instances of that
+/// architecture (it wins over the plain tag).
 /// `paused` stops rollouts of the group (drift is still reported).
 pub const ROLLOUT_TAG: &str = "ecs-autopilot:rollout";
 /// The instance refresh whose outcome was last reported, written on the group after the
@@ -35,8 +39,11 @@ pub struct GroupState {
     pub cluster: String,
     /// The cluster carries `ecs-autopilot:managed=true`.
     pub cluster_managed: bool,
-    /// The parameter the group follows (its tag, else the default).
+    /// The parameter the group follows (its tags, else the default, else the one AWS
+    /// publishes for its image's family); empty when `no_parameter` says why not.
     pub parameter: String,
+    /// Why no parameter could be chosen: the group is reported, never rolled.
+    pub no_parameter: Option<String>,
     /// In-service instance → the AMI its container instance reports (`None`: not
     /// registered in the cluster, or no `ecs.ami-id` attribute).
     pub running: BTreeMap<String, Option<String>>,
@@ -58,6 +65,61 @@ impl GroupState {
             .filter_map(|(i, ami)| Some((i.as_str(), ami.as_deref()?)))
             .filter(|(_, ami)| *ami != target)
             .collect()
+    }
+}
+
+/// Whether choosing the group's parameter needs the images its instances run: it has
+/// per-architecture tags, or no tag and no configured default.
+pub fn needs_images(details: &GroupDetails, config: &Config) -> bool {
+    let tags = &details.group.tags;
+    tags.keys().any(|k| k.starts_with(&format!("{PARAMETER_TAG}:")))
+        || (tag(details, PARAMETER_TAG).is_none() && config.default_parameter.is_empty())
+}
+
+fn tag<'a>(details: &'a GroupDetails, key: &str) -> Option<&'a str> {
+    details
+        .group
+        .tags
+        .get(key)
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+}
+
+/// The parameter a group follows, from the images its instances run (`running`: the
+/// described ones): the tag for their architecture, else the plain tag, else
+/// `DEFAULT_AMI_PARAMETER`, else the parameter AWS publishes for their ECS-optimized
+/// family and architecture. A group whose images don't name one answer is not guessed.
+pub fn choose_parameter(
+    details: &GroupDetails,
+    config: &Config,
+    running: &[&Image],
+) -> Result<String, String> {
+    let architectures: BTreeSet<&str> = running.iter().map(|i| i.architecture.as_str()).collect();
+    if let [arch] = architectures.iter().copied().collect::<Vec<_>>()[..] {
+        if let Some(p) = tag(details, &format!("{PARAMETER_TAG}:{arch}")) {
+            return Ok(p.to_string());
+        }
+    }
+    if let Some(p) = tag(details, PARAMETER_TAG) {
+        return Ok(p.to_string());
+    }
+    if !config.default_parameter.is_empty() {
+        return Ok(config.default_parameter.clone());
+    }
+    let amis = || {
+        running
+            .iter()
+            .map(|i| format!("`{}` ({})", i.image_id, shared::notify::escape(&i.name, 120)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let recommended: BTreeSet<Option<String>> =
+        running.iter().map(|i| images::recommended_parameter(i)).collect();
+    match recommended.into_iter().collect::<Vec<_>>()[..] {
+        [Some(ref p)] => Ok(p.clone()),
+        [] => Err("none of its instances' images could be described (or none is registered in the cluster yet), so the AMI family it can run is unknown".into()),
+        [None] => Err(format!("its instances run {}, not an ECS-optimized AMI AWS publishes a parameter for, so ami-rollout does not guess which image it can run", amis())),
+        _ => Err(format!("its instances run images of different families or architectures ({}), so no single parameter fits", amis())),
     }
 }
 
@@ -99,6 +161,11 @@ pub struct Observed {
     pub refreshes: BTreeMap<String, Vec<InstanceRefresh>>,
     /// Launch template versions of the groups that may be rolled.
     pub templates: BTreeMap<String, Templates>,
+    /// Images (by AMI id) the instances run and the parameters name, as DescribeImages
+    /// answered; an id missing here could not be described.
+    pub images: BTreeMap<String, Image>,
+    /// Clusters tagged `ecs-autopilot:managed=true`.
+    pub managed_clusters: BTreeSet<String>,
 }
 
 /// How a drifted group is brought to its AMI.
@@ -185,7 +252,7 @@ pub fn rollable<'a>(
             matches!(
                 g.details.launch,
                 LaunchSource::LaunchTemplate { .. } | LaunchSource::MixedInstances { .. }
-            )
+            ) && unjudgeable_overrides(g).is_none()
         })
         .filter(|g| {
             observed
@@ -221,6 +288,8 @@ pub fn roll_order<'a>(
                 .unwrap_or_default();
             !refreshes.iter().any(InstanceRefresh::is_active)
                 && failed_since(refreshes, target.last_modified).is_none()
+                && succeeded_since(refreshes, target.last_modified).is_none()
+                && image_problem(g, target, &observed.images).is_none()
         })
         .collect();
     order.sort_by(|a, b| (a.1.last_modified, a.0.name()).cmp(&(b.1.last_modified, b.0.name())));
@@ -280,6 +349,22 @@ pub fn check(observed: &Observed, config: &Config, now: DateTime<Utc>) -> Plan {
             ));
             continue;
         }
+        if let Some(why) = &state.no_parameter {
+            plan.push(report(
+                state,
+                "check",
+                Outcome::Skipped,
+                Notice::warning(
+                    format!("Not rolling {}: no AMI parameter fits it", state.name()),
+                    format!(
+                        "Group `{}` has no `{PARAMETER_TAG}` tag and {why}. Its AMI is reported, never rolled, until it names its parameter.",
+                        state.name()
+                    ),
+                )
+                .next_step(format!("Tag the group {PARAMETER_TAG} (or {PARAMETER_TAG}:arm64 / {PARAMETER_TAG}:x86_64) with the SSM parameter of the image it should run.")),
+            ));
+            continue;
+        }
         let Some(target) = observed.parameters.found.get(&state.parameter) else {
             let why = observed
                 .parameters
@@ -330,7 +415,7 @@ pub fn check(observed: &Observed, config: &Config, now: DateTime<Utc>) -> Plan {
                 "it launches from launch configuration `{name}`; ami-rollout only rolls groups with a launch template"
             )),
             LaunchSource::Unknown => Some("its launch template or configuration could not be read".to_string()),
-            _ => None,
+            _ => unjudgeable_overrides(state),
         };
         if let Some(why) = unsupported {
             plan.push(report(
@@ -390,6 +475,41 @@ pub fn check(observed: &Observed, config: &Config, now: DateTime<Utc>) -> Plan {
                 .detail("target_ami", &target.image_id)
                 .next_step("Find out why the refresh failed (new instances not joining the cluster, health checks, capacity).")
                 .next_step("Publish a fixed AMI to the parameter, or start the instance refresh yourself once the cause is fixed."),
+            ));
+            continue;
+        }
+        if let Some(done) = succeeded_since(refreshes, target.last_modified) {
+            plan.push(report(
+                state,
+                "rollout",
+                Outcome::Warning,
+                Notice::warning(
+                    format!("Not refreshing {} again: drift left after a successful refresh", state.name()),
+                    format!(
+                        "{facts} Instance refresh `{}` ended Successful after the parameter last changed, yet these instances still differ: {}. Another refresh to the same AMI would leave them the same way, so none is started until the parameter names a new AMI.",
+                        done.id,
+                        left_over(state, &stale, config)
+                    ),
+                )
+                .detail("refresh_id", &done.id)
+                .detail("target_ami", &target.image_id)
+                .detail("stale_instances", stale.keys().collect::<Vec<_>>())
+                .next_step("Replace or unprotect the instances listed, or start an instance refresh yourself once the cause is fixed."),
+            ));
+            continue;
+        }
+        if let Some(why) = image_problem(state, target, &observed.images) {
+            plan.push(report(
+                state,
+                "rollout",
+                Outcome::Skipped,
+                Notice::warning(
+                    format!("Not rolling {}: {} is not an image it can run", state.name(), target.image_id),
+                    format!("{facts} It is not rolled: {why}."),
+                )
+                .detail("target_ami", &target.image_id)
+                .detail("parameter", &target.name)
+                .next_step(format!("Point the group's {PARAMETER_TAG} tag (or {PARAMETER_TAG}:arm64 / :x86_64) at the parameter of an image of its architecture and OS family.")),
             ));
             continue;
         }
@@ -453,6 +573,85 @@ fn drift_facts(state: &GroupState, target: &AmiParameter, stale: &BTreeMap<&str,
         shared::notify::escape(&target.name, 200),
         target.version
     )
+}
+
+/// A mixed instances policy whose overrides launch some instance types from other
+/// launch templates (often another AMI per architecture): drift judged against the
+/// policy's own template would never clear, so such a group is reported, not rolled.
+fn unjudgeable_overrides(state: &GroupState) -> Option<String> {
+    let LaunchSource::MixedInstances { template } = &state.details.launch else {
+        return None;
+    };
+    let others: BTreeSet<&str> = state
+        .details
+        .override_templates
+        .iter()
+        .filter(|o| o.label() != template.label() || o.version != template.version)
+        .map(LaunchTemplateRef::label)
+        .collect();
+    (!others.is_empty()).then(|| {
+        format!(
+            "its mixed instances policy launches some instance types from other launch templates ({}), whose AMIs ami-rollout does not compare yet, so drift cannot be judged per instance",
+            others.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ")
+        )
+    })
+}
+
+/// Why the group's stale instances cannot run the target image, or why that cannot be
+/// told (an image DescribeImages does not know): either way the group is not rolled.
+fn image_problem(
+    state: &GroupState,
+    target: &AmiParameter,
+    known: &BTreeMap<String, Image>,
+) -> Option<String> {
+    let Some(new) = known.get(&target.image_id) else {
+        return Some(format!(
+            "the parameter's AMI `{}` cannot be described (deregistered, or not shared with this account), so it is not known to fit the group's instances",
+            target.image_id
+        ));
+    };
+    let old: BTreeSet<&str> = state.stale(&target.image_id).into_values().collect();
+    old.into_iter().find_map(|ami| match known.get(ami) {
+        None => Some(format!(
+            "the AMI `{ami}` its instances run cannot be described (deregistered, or not shared with this account), so `{}` is not known to fit them",
+            target.image_id
+        )),
+        Some(current) => images::incompatibility(current, new),
+    })
+}
+
+/// The newest refresh, when it ended Successful after the parameter last changed: the
+/// AMI is the one it rolled, so drift still there is something a refresh leaves.
+fn succeeded_since(
+    refreshes: &[InstanceRefresh],
+    parameter_changed: Option<DateTime<Utc>>,
+) -> Option<&InstanceRefresh> {
+    let newest = refreshes.first()?;
+    let after_change = match (newest.start_time, parameter_changed) {
+        (Some(started), Some(changed)) => started >= changed,
+        _ => false,
+    };
+    (newest.status == "Successful" && after_change).then_some(newest)
+}
+
+/// The stale instances, each with what may have kept a refresh from replacing it.
+fn left_over(state: &GroupState, stale: &BTreeMap<&str, &str>, config: &Config) -> String {
+    stale
+        .iter()
+        .take(LIST_MAX)
+        .map(|(id, ami)| {
+            let why = if state.details.protected.contains(*id) {
+                format!(
+                    "protected from scale in, and SCALE_IN_PROTECTED_INSTANCES is {}",
+                    config.refresh.scale_in_protected_instances
+                )
+            } else {
+                "not protected; it may have been in Standby, or launched from another launch template or version than the refresh compared".to_string()
+            };
+            format!("`{id}` runs `{ami}` ({why})")
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The newest refresh, when it ended badly after the parameter last changed: the AMI
@@ -597,16 +796,27 @@ fn roll_step(c: Candidate<'_>) -> Step {
     let notice = Notice::info(
         format!("Rolling {} to {}", c.state.name(), c.target.image_id),
         format!(
-            "{facts} Instance refresh {how}: minimum healthy {}%, maximum healthy {}%{}, skip matching {}, auto rollback {}. instance-drain drains each instance through the group's terminate lifecycle hook before it goes.",
-            s.min_healthy_percentage,
-            s.max_healthy_percentage,
+            "{facts} Instance refresh {how}: {}{}, skip matching {}, auto rollback {}{}. instance-drain drains each instance through the group's terminate lifecycle hook before it goes.",
+            match (s.min_healthy_percentage, s.max_healthy_percentage) {
+                (None, None) => "healthy percentages from the group's instance maintenance policy".to_string(),
+                (min, max) => format!(
+                    "minimum healthy {}, maximum healthy {}",
+                    min.map_or("(group's)".into(), |v| format!("{v}%")),
+                    max.map_or("(group's)".into(), |v| format!("{v}%"))
+                ),
+            },
             if s.checkpoint_percentages.is_empty() {
                 String::new()
             } else {
                 format!(", checkpoints at {:?}%", s.checkpoint_percentages)
             },
             s.skip_matching,
-            s.auto_rollback
+            s.auto_rollback,
+            if s.rollback_alarms.is_empty() {
+                String::new()
+            } else {
+                format!(", alarms {:?}", s.rollback_alarms)
+            }
         ),
     )
     .detail("target_ami", &c.target.image_id)
@@ -825,6 +1035,7 @@ mod tests {
     const OLD: &str = "ami-0000000000000old";
     const NEW: &str = "ami-0000000000000new";
     const PARAM: &str = "/team/ami";
+    const OTHER: &str = "ami-0000000000other";
 
     fn config() -> Config {
         Config::from_env(&Env::from_pairs([
@@ -873,10 +1084,13 @@ mod tests {
                     template: template("1"),
                 },
                 desired_capacity: amis.len() as i32,
+                protected: BTreeSet::new(),
+                override_templates: vec![],
             },
             cluster: "prod".into(),
             cluster_managed: true,
             parameter: PARAM.into(),
+            no_parameter: None,
             running,
         }
     }
@@ -930,6 +1144,23 @@ mod tests {
             },
             refreshes: BTreeMap::new(),
             templates,
+            images: [OLD, NEW, OTHER]
+                .into_iter()
+                .map(|id| (id.to_string(), al2023(id, "x86_64")))
+                .collect(),
+        }
+    }
+
+    fn al2023(id: &str, arch: &str) -> Image {
+        Image {
+            image_id: id.into(),
+            architecture: arch.into(),
+            platform: String::new(),
+            platform_details: "Linux/UNIX".into(),
+            virtualization_type: "hvm".into(),
+            name: format!("al2023-ami-ecs-hvm-2023.0.{id}-kernel-6.1-{arch}"),
+            description: String::new(),
+            owner_alias: "amazon".into(),
         }
     }
 
@@ -990,7 +1221,9 @@ mod tests {
         );
         assert!(request.settings.skip_matching);
         assert!(request.settings.auto_rollback);
-        assert_eq!(request.settings.min_healthy_percentage, 90);
+        // Unset by default: AWS applies the group's instance maintenance policy.
+        assert_eq!(request.settings.min_healthy_percentage, None);
+        assert_eq!(request.settings.max_healthy_percentage, None);
         assert_eq!(notice.details["stale_instances"], 1);
     }
 
@@ -1123,7 +1356,7 @@ mod tests {
         c.max_concurrent_rollouts = 2;
         let mut o = observed(vec![
             group("young", &[Some(OLD)]),
-            group("old", &[Some("ami-0000000000other")]),
+            group("old", &[Some(OTHER)]),
             group("third", &[Some(OLD)]),
         ]);
         o.groups[1].parameter = "/other/ami".into();

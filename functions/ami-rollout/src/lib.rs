@@ -8,6 +8,7 @@
 pub mod act;
 pub mod config;
 pub mod decide;
+pub mod images;
 pub mod parse;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -84,9 +85,15 @@ async fn check_plan(deps: &Deps, parameter: Option<&str>) -> Result<decide::Plan
         .into_iter()
         .filter(|g| g.group.cluster().is_some())
         .collect();
+    // A group whose parameter depends on its image may follow the changed one; the
+    // choice is made once the images are read, and the rest dropped then.
     let targets: Vec<&GroupDetails> = managed
         .iter()
-        .filter(|g| parameter.is_none_or(|p| decide::parameter_of(g, &deps.config) == p))
+        .filter(|g| {
+            parameter.is_none_or(|p| {
+                decide::needs_images(g, &deps.config) || decide::parameter_of(g, &deps.config) == p
+            })
+        })
         .collect();
     if targets.is_empty() {
         // Every parameter change in the account reaches us; most are not AMIs.
@@ -97,10 +104,37 @@ async fn check_plan(deps: &Deps, parameter: Option<&str>) -> Result<decide::Plan
         );
         return Ok(vec![]);
     }
-    let mut observed = observe_groups(deps, &targets).await?;
-    if !decide::rollable(&observed, &deps.config, now).is_empty() {
-        // The budget is fleet-wide, so every managed group's refreshes count.
-        let names: Vec<String> = managed.iter().map(|g| g.group.name.clone()).collect();
+    let mut observed = observe_groups(deps, &targets, parameter).await?;
+    let rollable = decide::rollable(&observed, &deps.config, now);
+    if !rollable.is_empty() {
+        // Target images and the images they would replace, in one call for the check.
+        let mut ids: BTreeSet<String> = BTreeSet::new();
+        for g in &rollable {
+            if let Some(target) = observed.parameters.found.get(&g.parameter) {
+                ids.extend(g.stale(&target.image_id).into_values().map(str::to_string));
+                ids.insert(target.image_id.clone());
+            }
+        }
+        let missing: Vec<String> = ids
+            .into_iter()
+            .filter(|id| !observed.images.contains_key(id))
+            .collect();
+        if !missing.is_empty() {
+            let found = deps.ec2.images(&missing).await?;
+            observed.images.extend(found);
+        }
+        // The budget is fleet-wide, so the refreshes of every group that could hold a
+        // slot count: groups of opted-in clusters. Groups of clusters that never opted
+        // in are not read (they cost nothing).
+        let names: Vec<String> = managed
+            .iter()
+            .filter(|g| {
+                g.group
+                    .cluster()
+                    .is_some_and(|c| observed.managed_clusters.contains(c))
+            })
+            .map(|g| g.group.name.clone())
+            .collect();
         observed.refreshes = concurrently(names, |name| {
             let asg = deps.asg.clone();
             async move {
@@ -134,18 +168,16 @@ async fn check_plan(deps: &Deps, parameter: Option<&str>) -> Result<decide::Plan
     Ok(decide::check(&observed, &deps.config, now))
 }
 
-/// Parameters, cluster opt-in and container instances of `targets`, batched: one
-/// GetParameters per ten parameters, one list and one describe per hundred container
-/// instances of each cluster.
-async fn observe_groups(deps: &Deps, targets: &[&GroupDetails]) -> Result<Observed> {
-    let parameters: BTreeSet<String> = targets
-        .iter()
-        .map(|g| decide::parameter_of(g, &deps.config))
-        .collect();
-    let parameters = deps
-        .ssm
-        .ami_parameters(&parameters.into_iter().collect::<Vec<_>>())
-        .await?;
+/// Cluster opt-in, container instances, images where a group's parameter depends on
+/// them, and parameters of `targets`, batched: one list and one describe per hundred
+/// container instances of each cluster, one DescribeImages per 200 images, one
+/// GetParameters per ten parameters. With `changed`, only the groups following that
+/// parameter are kept.
+async fn observe_groups(
+    deps: &Deps,
+    targets: &[&GroupDetails],
+    changed: Option<&str>,
+) -> Result<Observed> {
     let managed_clusters: BTreeSet<String> =
         deps.ecs.managed_clusters().await?.into_iter().collect();
     let clusters: BTreeSet<&str> = targets
@@ -163,7 +195,7 @@ async fn observe_groups(deps: &Deps, targets: &[&GroupDetails]) -> Result<Observ
     .flatten()
     .map(|ci| (ci.ec2_instance_id, ci.ami_id))
     .collect();
-    let groups = targets
+    let mut groups: Vec<GroupState> = targets
         .iter()
         .map(|g| {
             let cluster = g.group.cluster().unwrap_or_default().to_string();
@@ -176,11 +208,78 @@ async fn observe_groups(deps: &Deps, targets: &[&GroupDetails]) -> Result<Observ
             )
         })
         .collect();
+    let images = choose_parameters(deps, &mut groups).await?;
+    if let Some(p) = changed {
+        groups.retain(|g| g.parameter == p);
+    }
+    let parameters: BTreeSet<String> = groups
+        .iter()
+        .filter(|g| g.cluster_managed && !g.parameter.is_empty())
+        .map(|g| g.parameter.clone())
+        .collect();
+    let parameters = if parameters.is_empty() {
+        shared::aws::ssm::AmiParameters::default()
+    } else {
+        deps.ssm
+            .ami_parameters(&parameters.into_iter().collect::<Vec<_>>())
+            .await?
+    };
     Ok(Observed {
         groups,
         parameters,
+        images,
+        managed_clusters,
         ..Observed::default()
     })
+}
+
+/// Sets the parameter of each group of an opted-in cluster whose parameter depends on
+/// the images its instances run (one DescribeImages per 200 images for all of them);
+/// returns the images read.
+async fn choose_parameters(
+    deps: &Deps,
+    groups: &mut [GroupState],
+) -> Result<BTreeMap<String, shared::aws::ec2::images::Image>> {
+    let needing: Vec<usize> = (0..groups.len())
+        .filter(|&n| {
+            groups[n].cluster_managed && decide::needs_images(&groups[n].details, &deps.config)
+        })
+        .collect();
+    let ids: BTreeSet<String> = needing
+        .iter()
+        .flat_map(|&n| groups[n].running.values().flatten().cloned())
+        .collect();
+    if ids.is_empty() && needing.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let images = if ids.is_empty() {
+        BTreeMap::new()
+    } else {
+        deps.ec2.images(&ids.into_iter().collect::<Vec<_>>()).await?
+    };
+    for n in needing {
+        let g = &mut groups[n];
+        let running: BTreeSet<&String> = g.running.values().flatten().collect();
+        let described: Vec<&shared::aws::ec2::images::Image> =
+            running.iter().filter_map(|id| images.get(*id)).collect();
+        let chosen = if described.len() < running.len() {
+            Err(format!(
+                "{} of the {} image(s) its instances run could not be described, so the AMI family it can run is unknown",
+                running.len() - described.len(),
+                running.len()
+            ))
+        } else {
+            decide::choose_parameter(&g.details, &deps.config, &described)
+        };
+        match chosen {
+            Ok(p) => g.parameter = p,
+            Err(why) => {
+                g.parameter = String::new();
+                g.no_parameter = Some(why);
+            }
+        }
+    }
+    Ok(images)
 }
 
 fn state(
@@ -205,6 +304,7 @@ fn state(
         cluster,
         cluster_managed,
         parameter,
+        no_parameter: None,
         running,
     }
 }
@@ -288,11 +388,6 @@ async fn outcome_plan(deps: &Deps, event: &RefreshEvent) -> Result<decide::Plan>
         .await?
         .into_iter()
         .next();
-    let parameter = decide::parameter_of(&details, &deps.config);
-    let parameters = deps
-        .ssm
-        .ami_parameters(std::slice::from_ref(&parameter))
-        .await?;
     let ami_of: BTreeMap<String, Option<String>> = deps
         .ecs
         .container_instances(&cluster)
@@ -300,12 +395,22 @@ async fn outcome_plan(deps: &Deps, event: &RefreshEvent) -> Result<decide::Plan>
         .into_iter()
         .map(|ci| (ci.ec2_instance_id, ci.ami_id))
         .collect();
-    let state = state(&details, true, cluster, parameter.clone(), &ami_of);
+    let parameter = decide::parameter_of(&details, &deps.config);
+    let mut states = [state(&details, true, cluster, parameter, &ami_of)];
+    choose_parameters(deps, &mut states).await?;
+    let [state] = states;
+    let parameters = if state.parameter.is_empty() {
+        shared::aws::ssm::AmiParameters::default()
+    } else {
+        deps.ssm
+            .ami_parameters(std::slice::from_ref(&state.parameter))
+            .await?
+    };
     Ok(decide::refresh_outcome(
         event,
         &state,
         refresh.as_ref(),
-        parameters.found.get(&parameter),
+        parameters.found.get(&state.parameter),
     ))
 }
 

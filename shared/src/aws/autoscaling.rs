@@ -313,11 +313,12 @@ mod retirement_tests {
 
 /// AMI rollout: the launch setup of opted-in groups, and instance refreshes.
 pub mod rollout {
-    use std::collections::BTreeMap;
+    use std::collections::{BTreeMap, BTreeSet};
 
     use aws_sdk_autoscaling::types::{
-        AutoScalingGroup, DesiredConfiguration, Filter, LaunchTemplateSpecification,
-        RefreshPreferences, RefreshStrategy, ScaleInProtectedInstances,
+        AlarmSpecification, AutoScalingGroup, DesiredConfiguration, Filter,
+        LaunchTemplateSpecification, RefreshPreferences, RefreshStrategy,
+        ScaleInProtectedInstances,
     };
     use chrono::{DateTime, Utc};
     use serde::Serialize;
@@ -378,6 +379,12 @@ pub mod rollout {
         pub group: Group,
         pub launch: LaunchSource,
         pub desired_capacity: i32,
+        /// Instances protected from scale in: a refresh with `Ignore` leaves them alone.
+        pub protected: BTreeSet<String>,
+        /// Launch templates a mixed instances policy's overrides name (other than the
+        /// policy's own): instances of those types launch from another template, often
+        /// with another AMI (arm64 next to x86_64).
+        pub override_templates: Vec<LaunchTemplateRef>,
     }
 
     fn details_of(g: &AutoScalingGroup) -> GroupDetails {
@@ -419,6 +426,21 @@ pub mod rollout {
             },
             (None, None, None) => LaunchSource::Unknown,
         };
+        let protected = g
+            .instances()
+            .iter()
+            .filter(|i| i.protected_from_scale_in().unwrap_or_default())
+            .filter_map(|i| i.instance_id().map(str::to_string))
+            .collect();
+        let override_templates = g
+            .mixed_instances_policy()
+            .and_then(|m| m.launch_template())
+            .map(|t| t.overrides())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|o| o.launch_template_specification())
+            .map(LaunchTemplateRef::from_spec)
+            .collect();
         GroupDetails {
             group: Group {
                 name: g.auto_scaling_group_name().unwrap_or_default().to_string(),
@@ -427,14 +449,17 @@ pub mod rollout {
             },
             launch,
             desired_capacity: g.desired_capacity().unwrap_or_default(),
+            protected,
+            override_templates,
         }
     }
 
     /// Instance refresh preferences, as the rollout configures them.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
     pub struct RefreshSettings {
-        pub min_healthy_percentage: i32,
-        pub max_healthy_percentage: i32,
+        /// Unset: AWS applies the group's instance maintenance policy (or its default).
+        pub min_healthy_percentage: Option<i32>,
+        pub max_healthy_percentage: Option<i32>,
         pub instance_warmup: Option<i32>,
         pub checkpoint_percentages: Vec<i32>,
         pub checkpoint_delay: Option<i32>,
@@ -442,6 +467,10 @@ pub mod rollout {
         pub auto_rollback: bool,
         /// `Refresh`, `Ignore` or `Wait`.
         pub scale_in_protected_instances: String,
+        /// CloudWatch alarms that fail (or, with auto rollback, roll back) the refresh.
+        pub rollback_alarms: Vec<String>,
+        /// Seconds AWS waits after the last replacement before the refresh succeeds.
+        pub bake_time: Option<i32>,
     }
 
     /// One StartInstanceRefresh: preferences, and the launch template version to
@@ -534,8 +563,14 @@ pub mod rollout {
         ) -> Result<RefreshStart> {
             let s = &request.settings;
             let preferences = RefreshPreferences::builder()
-                .min_healthy_percentage(s.min_healthy_percentage)
-                .max_healthy_percentage(s.max_healthy_percentage)
+                .set_min_healthy_percentage(s.min_healthy_percentage)
+                .set_max_healthy_percentage(s.max_healthy_percentage)
+                .set_bake_time(s.bake_time)
+                .set_alarm_specification((!s.rollback_alarms.is_empty()).then(|| {
+                    AlarmSpecification::builder()
+                        .set_alarms(Some(s.rollback_alarms.clone()))
+                        .build()
+                }))
                 .set_instance_warmup(s.instance_warmup)
                 .set_checkpoint_percentages(
                     (!s.checkpoint_percentages.is_empty())
@@ -639,8 +674,10 @@ pub mod rollout {
 
         fn settings() -> RefreshSettings {
             RefreshSettings {
-                min_healthy_percentage: 90,
-                max_healthy_percentage: 100,
+                min_healthy_percentage: None,
+                max_healthy_percentage: None,
+                rollback_alarms: vec![],
+                bake_time: None,
                 instance_warmup: None,
                 checkpoint_percentages: vec![],
                 checkpoint_delay: None,
