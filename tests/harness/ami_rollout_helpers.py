@@ -37,6 +37,7 @@ _REGIONS = itertools.cycle(
         "eu-north-1", "ap-southeast-1", "ap-southeast-2", "ap-northeast-2", "ap-south-1",
         "sa-east-1", "ap-northeast-3", "eu-south-1", "af-south-1", "me-south-1", "ap-east-1",
         "eu-central-2", "il-central-1", "ca-west-1", "ap-south-2", "eu-south-2",
+        "ap-southeast-3", "ap-southeast-4", "ap-southeast-5", "me-central-1", "mx-central-1",
     ]
 )
 

@@ -6,7 +6,6 @@ use shared::window::MaintenanceWindow;
 
 pub const FUNCTION: &str = "ami-rollout";
 
-
 #[derive(Debug, Clone)]
 pub struct Config {
     pub common: Common,
@@ -80,7 +79,10 @@ fn healthy_percentages(env: &Env) -> Result<(Option<i32>, Option<i32>), ConfigEr
         )),
         (Some(min), Some(max)) if max - min > 100 => Err(err(
             "MAX_HEALTHY_PERCENTAGE",
-            &format!("must be at most MIN_HEALTHY_PERCENTAGE + 100 ({})", min + 100),
+            &format!(
+                "must be at most MIN_HEALTHY_PERCENTAGE + 100 ({})",
+                min + 100
+            ),
         )),
         pair => Ok(pair),
     }
@@ -91,11 +93,17 @@ fn rollback_alarms(env: &Env) -> Result<Vec<String>, ConfigError> {
     const VAR: &str = "ROLLBACK_ALARMS";
     let alarms = env.list(VAR);
     if alarms.len() > 10 {
-        return Err(err(VAR, "at most 10 alarm names (AWS's limit per instance refresh)"));
+        return Err(err(
+            VAR,
+            "at most 10 alarm names (AWS's limit per instance refresh)",
+        ));
     }
     if let Some(bad) = alarms.iter().find(|a| a.len() > 255) {
         let start: String = bad.chars().take(20).collect();
-        return Err(err(VAR, &format!("alarm name {start:?}… is longer than 255 characters")));
+        return Err(err(
+            VAR,
+            &format!("alarm name {start:?}… is longer than 255 characters"),
+        ));
     }
     Ok(alarms)
 }
@@ -177,7 +185,10 @@ mod tests {
         );
         let c = with(&[("MIN_HEALTHY_PERCENTAGE", "100")]).unwrap();
         assert_eq!(
-            (c.refresh.min_healthy_percentage, c.refresh.max_healthy_percentage),
+            (
+                c.refresh.min_healthy_percentage,
+                c.refresh.max_healthy_percentage
+            ),
             (Some(100), None)
         );
     }

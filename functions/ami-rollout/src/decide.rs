@@ -72,7 +72,8 @@ impl GroupState {
 /// per-architecture tags, or no tag and no configured default.
 pub fn needs_images(details: &GroupDetails, config: &Config) -> bool {
     let tags = &details.group.tags;
-    tags.keys().any(|k| k.starts_with(&format!("{PARAMETER_TAG}:")))
+    tags.keys()
+        .any(|k| k.starts_with(&format!("{PARAMETER_TAG}:")))
         || (tag(details, PARAMETER_TAG).is_none() && config.default_parameter.is_empty())
 }
 
@@ -109,12 +110,20 @@ pub fn choose_parameter(
     let amis = || {
         running
             .iter()
-            .map(|i| format!("`{}` ({})", i.image_id, shared::notify::escape(&i.name, 120)))
+            .map(|i| {
+                format!(
+                    "`{}` ({})",
+                    i.image_id,
+                    shared::notify::escape(&i.name, 120)
+                )
+            })
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let recommended: BTreeSet<Option<String>> =
-        running.iter().map(|i| images::recommended_parameter(i)).collect();
+    let recommended: BTreeSet<Option<String>> = running
+        .iter()
+        .map(|i| images::recommended_parameter(i))
+        .collect();
     match recommended.into_iter().collect::<Vec<_>>()[..] {
         [Some(ref p)] => Ok(p.clone()),
         [] => Err("none of its instances' images could be described (or none is registered in the cluster yet), so the AMI family it can run is unknown".into()),

@@ -22,7 +22,10 @@ pub fn family(image: &Image) -> Option<String> {
         ("al2023-ami-ecs-hvm-", "amazon-linux-2023"),
         ("amzn2-ami-ecs-gpu-hvm-", "amazon-linux-2/gpu"),
         ("amzn2-ami-ecs-inf-hvm-", "amazon-linux-2/inf"),
-        ("amzn2-ami-ecs-kernel-5.10-hvm-", "amazon-linux-2/kernel-5.10"),
+        (
+            "amzn2-ami-ecs-kernel-5.10-hvm-",
+            "amazon-linux-2/kernel-5.10",
+        ),
         ("amzn2-ami-ecs-hvm-", "amazon-linux-2"),
     ];
     if let Some((_, family)) = amazon_linux.iter().find(|(p, _)| name.starts_with(p)) {
@@ -50,20 +53,25 @@ pub fn recommended_parameter(image: &Image) -> Option<String> {
     let family = family(image)?;
     let arch = image.architecture.as_str();
     if let Some(variant) = family.strip_prefix("bottlerocket/") {
-        return Some(format!("/aws/service/bottlerocket/{variant}/{arch}/latest/image_id"));
+        return Some(format!(
+            "/aws/service/bottlerocket/{variant}/{arch}/latest/image_id"
+        ));
     }
     if let Some(windows) = family.strip_prefix("windows/") {
-        return Some(format!("/aws/service/ami-windows-latest/{windows}/image_id"));
+        return Some(format!(
+            "/aws/service/ami-windows-latest/{windows}/image_id"
+        ));
     }
     // AWS publishes GPU, Neuron and Inferentia images for x86_64 only; AL2023 and AL2
     // (also kernel 5.10) have an arm64 parameter next to the x86_64 one.
     let base = "/aws/service/ecs/optimized-ami";
     match arch {
         "x86_64" => Some(format!("{base}/{family}/recommended/image_id")),
-        "arm64" if matches!(
-            family.as_str(),
-            "amazon-linux-2023" | "amazon-linux-2" | "amazon-linux-2/kernel-5.10"
-        ) =>
+        "arm64"
+            if matches!(
+                family.as_str(),
+                "amazon-linux-2023" | "amazon-linux-2" | "amazon-linux-2/kernel-5.10"
+            ) =>
         {
             Some(format!("{base}/{family}/arm64/recommended/image_id"))
         }
@@ -158,26 +166,48 @@ mod tests {
 
     #[test]
     fn another_architecture_os_virtualization_or_family_is_incompatible() {
-        let al2023 = image("ami-1", "al2023-ami-ecs-hvm-2023.0.1-kernel-6.1-x86_64", "x86_64");
-        let newer = image("ami-2", "al2023-ami-ecs-hvm-2023.0.2-kernel-6.1-x86_64", "x86_64");
+        let al2023 = image(
+            "ami-1",
+            "al2023-ami-ecs-hvm-2023.0.1-kernel-6.1-x86_64",
+            "x86_64",
+        );
+        let newer = image(
+            "ami-2",
+            "al2023-ami-ecs-hvm-2023.0.2-kernel-6.1-x86_64",
+            "x86_64",
+        );
         assert_eq!(incompatibility(&al2023, &newer), None);
-        let arm = image("ami-3", "al2023-ami-ecs-hvm-2023.0.2-kernel-6.1-arm64", "arm64");
-        assert!(incompatibility(&al2023, &arm).unwrap().contains("architecture `arm64`"));
+        let arm = image(
+            "ami-3",
+            "al2023-ami-ecs-hvm-2023.0.2-kernel-6.1-arm64",
+            "arm64",
+        );
+        assert!(incompatibility(&al2023, &arm)
+            .unwrap()
+            .contains("architecture `arm64`"));
         let al2 = image("ami-4", "amzn2-ami-ecs-hvm-2.0.2-x86_64-ebs", "x86_64");
         assert!(incompatibility(&al2023, &al2).unwrap().contains("family"));
-        let gpu = image("ami-5", "al2023-ami-ecs-gpu-hvm-2023.0.2-kernel-6.1-x86_64", "x86_64");
+        let gpu = image(
+            "ami-5",
+            "al2023-ami-ecs-gpu-hvm-2023.0.2-kernel-6.1-x86_64",
+            "x86_64",
+        );
         assert!(incompatibility(&al2023, &gpu).is_some());
         let windows = Image {
             platform: "windows".into(),
             platform_details: "Windows".into(),
             ..image("ami-6", "custom", "x86_64")
         };
-        assert!(incompatibility(&al2023, &windows).unwrap().contains("platform"));
+        assert!(incompatibility(&al2023, &windows)
+            .unwrap()
+            .contains("platform"));
         let pv = Image {
             virtualization_type: "paravirtual".into(),
             ..newer.clone()
         };
-        assert!(incompatibility(&al2023, &pv).unwrap().contains("virtualization"));
+        assert!(incompatibility(&al2023, &pv)
+            .unwrap()
+            .contains("virtualization"));
         // A team's own image of the same architecture and OS: the team's call.
         let own = image("ami-7", "team-base", "x86_64");
         assert_eq!(incompatibility(&al2023, &own), None);

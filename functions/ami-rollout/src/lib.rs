@@ -255,7 +255,9 @@ async fn choose_parameters(
     let images = if ids.is_empty() {
         BTreeMap::new()
     } else {
-        deps.ec2.images(&ids.into_iter().collect::<Vec<_>>()).await?
+        deps.ec2
+            .images(&ids.into_iter().collect::<Vec<_>>())
+            .await?
     };
     for n in needing {
         let g = &mut groups[n];
