@@ -145,6 +145,12 @@ where
         );
         return Ok(());
     }
+    tracing::debug!(
+        message_id = message_id.unwrap_or(""),
+        event_id = %event.id,
+        detail_type = %event.detail_type,
+        "dispatching"
+    );
     let id = event.id.clone();
     handler(event)
         .await

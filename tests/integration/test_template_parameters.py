@@ -93,14 +93,15 @@ def _accepts(param: dict[str, Any], value: str) -> bool:
 def cases() -> list[Case]:
     out = []
     for function in FUNCTIONS:
-        for var, (name, _unset) in sorted(T.env_sources(function).items()):
+        for var, (name, unset) in sorted(T.env_sources(function).items()):
             p = T.parameters[name]
             values: list[str] = []
             if "AllowedValues" in p:
                 values = [str(v) for v in p["AllowedValues"]]
             elif p["Type"] == "Number":
                 lo, hi = int(p["MinValue"]), int(p["MaxValue"])
-                values = [str(lo - 1), str(lo), str(lo + 1), str(hi), str(hi + 1)]
+                # With an "unset" value (its MinValue), the first real value too.
+                values = [str(lo - 1), str(lo), *([str(lo + 1)] if unset else []), str(hi), str(hi + 1)]
             else:
                 values = PROBES[PROBE_SET[name]]
             out += [Case(function, name, v, _accepts(p, v)) for v in dict.fromkeys(values)]
