@@ -145,6 +145,12 @@ where
         );
         return Ok(());
     }
+    tracing::debug!(
+        message_id = message_id.unwrap_or(""),
+        event_id = %event.id,
+        detail_type = %event.detail_type,
+        "dispatching"
+    );
     let id = event.id.clone();
     handler(event)
         .await
@@ -285,34 +291,36 @@ mod tests {
         json!({ "Records": records })
     }
 
-    #[tokio::test]
-    async fn sqs_batches_report_only_the_failed_records() {
-        let seen = Arc::new(Mutex::new(vec![]));
+    type Seen = Arc<Mutex<Vec<String>>>;
+    type Handled = std::pin::Pin<Box<dyn Future<Output = Result<(), Error>>>>;
+
+    /// A handler that records the ids it was given and fails the event "bad".
+    fn recording() -> (Seen, impl Fn(Envelope) -> Handled) {
+        let seen: Seen = Arc::default();
         let s = seen.clone();
-        let handler = move |e: Envelope| {
-            let s = s.clone();
-            async move {
-                s.lock().unwrap().push(e.id.clone());
+        let handler = move |e: Envelope| -> Handled {
+            s.lock().unwrap().push(e.id.clone());
+            Box::pin(async move {
                 if e.id == "bad" {
                     Err(Error::BadEvent("nope".into()))
                 } else {
                     Ok(())
                 }
-            }
+            })
         };
+        (seen, handler)
+    }
+
+    #[tokio::test]
+    async fn sqs_batches_report_only_the_failed_records() {
+        let (seen, handler) = recording();
         let payload = sqs(&[
             event("a").to_string(),
             "{not json".into(),
             event("bad").to_string(),
         ]);
         let out = deliver(payload, &Home::default(), handler).await.unwrap();
-        let ids: Vec<&str> = out["batchItemFailures"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["itemIdentifier"].as_str().unwrap())
-            .collect();
-        assert_eq!(ids, ["m1", "m2"]);
+        assert_eq!(failed_ids(&out), ["m1", "m2"]);
         assert_eq!(*seen.lock().unwrap(), ["a", "bad"]);
     }
 
@@ -332,13 +340,28 @@ mod tests {
         );
     }
 
+    const START: SystemTime = SystemTime::UNIX_EPOCH;
+
+    fn deadline_after(from: SystemTime, seconds: u64) -> Deadline {
+        Deadline {
+            at: from + Duration::from_secs(seconds),
+            budget: RECORD_BUDGET,
+        }
+    }
+
+    fn failed_ids(out: &Value) -> Vec<&str> {
+        out["batchItemFailures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["itemIdentifier"].as_str().unwrap())
+            .collect()
+    }
+
     #[test]
     fn a_record_is_taken_only_while_its_budget_fits_before_the_deadline() {
-        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
-        let d = Deadline {
-            at: start + Duration::from_secs(60),
-            budget: RECORD_BUDGET,
-        };
+        let start = START;
+        let d = deadline_after(start, 60);
         assert_eq!(d.hand_back(start, 1), None);
         assert_eq!(d.hand_back(start + Duration::from_secs(20), 5), None);
         assert_eq!(
@@ -353,54 +376,31 @@ mod tests {
 
     #[test]
     fn the_first_record_is_always_taken_so_a_batch_makes_progress() {
-        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
-        let d = Deadline {
-            at: start + Duration::from_secs(5),
-            budget: RECORD_BUDGET,
-        };
+        let start = START;
+        let d = deadline_after(start, 5);
         assert_eq!(d.hand_back(start, 0), None);
         assert_eq!(d.hand_back(start + Duration::from_secs(9), 0), None);
     }
 
     #[tokio::test]
     async fn records_past_the_deadline_are_handed_back_untried() {
-        let seen = Arc::new(Mutex::new(vec![]));
-        let s = seen.clone();
-        let handler = move |e: Envelope| {
-            let s = s.clone();
-            async move {
-                s.lock().unwrap().push(e.id.clone());
-                Ok(())
-            }
-        };
+        let (seen, handler) = recording();
         let payload = sqs(&[
             event("a").to_string(),
             event("b").to_string(),
             event("c").to_string(),
         ]);
-        let soon = Deadline {
-            at: SystemTime::now() + Duration::from_secs(10),
-            budget: RECORD_BUDGET,
-        };
+        let soon = deadline_after(SystemTime::now(), 10);
         let out = deliver_before(payload.clone(), &Home::default(), Some(soon), &handler)
             .await
             .unwrap();
-        let ids: Vec<&str> = out["batchItemFailures"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["itemIdentifier"].as_str().unwrap())
-            .collect();
-        assert_eq!(ids, ["m1", "m2"]);
+        assert_eq!(failed_ids(&out), ["m1", "m2"]);
         assert_eq!(*seen.lock().unwrap(), ["a"]);
-        let ample = Deadline {
-            at: SystemTime::now() + Duration::from_secs(300),
-            budget: RECORD_BUDGET,
-        };
+        let ample = deadline_after(SystemTime::now(), 300);
         let out = deliver_before(payload, &Home::default(), Some(ample), &handler)
             .await
             .unwrap();
-        assert!(out["batchItemFailures"].as_array().unwrap().is_empty());
+        assert!(failed_ids(&out).is_empty());
         assert_eq!(*seen.lock().unwrap(), ["a", "a", "b", "c"]);
     }
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from cfnlint.decode import cfn_yaml
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+from .iam import TEMPLATE
 
 FUNCTIONS = {
     "instance-drain": "InstanceDrainFunction",

@@ -31,7 +31,7 @@ BATCH = 10
 # up as a batch item failure.
 QUIET_EVENT = {
     "instance-drain": "autoscaling-terminate-lifecycle.json",
-    "task-retirement": "retirement-ec2-rebalance-recommendation.json",
+    "task-retirement": "retirement-ec2-instance-scheduled.json",
 }
 
 

@@ -93,14 +93,15 @@ def _accepts(param: dict[str, Any], value: str) -> bool:
 def cases() -> list[Case]:
     out = []
     for function in FUNCTIONS:
-        for var, (name, _unset) in sorted(T.env_sources(function).items()):
+        for var, (name, unset) in sorted(T.env_sources(function).items()):
             p = T.parameters[name]
             values: list[str] = []
             if "AllowedValues" in p:
                 values = [str(v) for v in p["AllowedValues"]]
             elif p["Type"] == "Number":
                 lo, hi = int(p["MinValue"]), int(p["MaxValue"])
-                values = [str(lo - 1), str(lo), str(lo + 1), str(hi), str(hi + 1)]
+                # With an "unset" value (its MinValue), the first real value too.
+                values = [str(lo - 1), str(lo), *([str(lo + 1)] if unset else []), str(hi), str(hi + 1)]
             else:
                 values = PROBES[PROBE_SET[name]]
             out += [Case(function, name, v, _accepts(p, v)) for v in dict.fromkeys(values)]
@@ -155,3 +156,48 @@ def test_the_template_accepts_exactly_what_the_function_starts_with(case: Case) 
         assert started, f"the template accepts {case.id} but the function refuses it:\n{output}"
     else:
         assert not started, f"the template refuses {case.id} but the function starts with it"
+
+
+# -- item 4: the log level reaches both the function and Lambda's filter -----------------
+
+LEVELS = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"]
+
+
+def lambda_keeps(line: dict[str, Any], application_level: str) -> bool:
+    """Lambda's JSON log filter: a line is kept if its `level` is at or above the
+    application log level (an invalid or missing level counts as INFO)."""
+    level = str(line.get("level", "INFO")).upper()
+    level = level if level in LEVELS else "INFO"
+    return LEVELS.index(level) >= LEVELS.index(application_level)
+
+
+def run_quiet_event(emulator: Any, env: dict[str, str]) -> list[dict[str, Any]]:
+    from harness.guardduty_responder_helpers import fixture
+
+    binary = find_function_binary("task-retirement")
+    if binary is None:
+        pytest.skip("task-retirement is not built")
+    env = emulator.env(**{k: v for k, v in env.items() if k != "RETIREMENT_QUEUE_URL"},
+                       RETIREMENT_QUEUE_URL=emulator.client("sqs").create_queue(QueueName="loglevel")["QueueUrl"])
+    with LambdaProcess(binary, env=env, timeout=60) as fn:
+        result = fn.invoke(fixture("retirement-ec2-rebalance-recommendation.json"))
+        assert result.ok, (result.error, fn.output()[-2000:])
+        return fn.json_logs()
+
+
+@pytest.mark.parametrize("level", ["debug", "info"])
+def test_the_log_level_parameter_sets_what_lambda_keeps(emulator: Any, level: str) -> None:
+    env = T.function_env("task-retirement", {"RustLog": level})
+    application = T.resolve(T.doc["Globals"]["Function"]["LoggingConfig"]["ApplicationLogLevel"], {"RustLog": level})
+    env["AWS_LAMBDA_LOG_LEVEL"] = application  # what Lambda sets from ApplicationLogLevel
+    kept = [j for j in run_quiet_event(emulator, env) if lambda_keeps(j, application)]
+    debug = [j for j in kept if j.get("level") == "DEBUG"]
+    assert bool(debug) == (level == "debug"), (level, len(debug))
+    assert any(j.get("level") == "INFO" for j in kept)
+
+
+def test_without_rust_log_the_function_follows_lambdas_application_log_level(emulator: Any) -> None:
+    env = T.function_env("task-retirement", {})
+    del env["RUST_LOG"]
+    env["AWS_LAMBDA_LOG_LEVEL"] = "DEBUG"
+    assert any(j.get("level") == "DEBUG" for j in run_quiet_event(emulator, env))
