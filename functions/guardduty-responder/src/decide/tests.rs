@@ -81,6 +81,8 @@ fn host(status: &str, group: Option<(&str, &str)>) -> Host {
             cluster_tag: Some(tag.into()),
             lifecycle_state: Some(state.into()),
         }),
+        network_interfaces: vec!["eni-host0".into()],
+        snapshots: vec![],
     }
 }
 
