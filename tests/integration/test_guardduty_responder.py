@@ -431,3 +431,25 @@ def test_an_attack_sequence_keeps_the_health_floor_rail(run, make_fleet, inbox):
     assert running(fleet, task), "a High sequence does not override the floor"
     notes = inbox.read()
     assert any("health floor" in n.title for n in notes), [n.title for n in notes]
+
+
+def test_the_rule_delivers_task_host_and_attack_sequence_findings_and_nothing_else():
+    """The EventBridge rule of template.yaml, matched by the emulator's EventBridge."""
+    import json
+
+    import yaml
+    from moto.events.models import EventPattern
+
+    from harness.guardduty_responder_helpers import HOST_FINDING, SEQUENCE_FINDING, fixture
+    from harness.iam import TEMPLATE, _Loader
+
+    doc = yaml.load(TEMPLATE.read_text(), Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    pattern = EventPattern.load(json.dumps(doc["Resources"]["GuardDutyRuntimeFindingRule"]["Properties"]["EventPattern"]))
+    for name in ("guardduty-reverse-shell-ec2.json", FARGATE_FINDING, HOST_FINDING, SEQUENCE_FINDING):
+        assert pattern.matches_event(fixture(name)), name
+    other = fixture(HOST_FINDING)
+    other["detail"]["service"]["featureName"] = "EbsMalwareProtection"
+    assert not pattern.matches_event(other), "only Runtime Monitoring findings about a host"
+    low = fixture(HOST_FINDING)
+    low["detail"]["severity"] = 2.0
+    assert not pattern.matches_event(low), "Low findings never invoke the function"
