@@ -68,7 +68,13 @@ async fn respond_task(deps: &Deps, event: &Envelope, threat: &Threat) -> Result<
         cluster = %threat.cluster,
         "finding"
     );
-    let plan = match plan(deps, threat, &mut subject).await {
+    let plan = plan(deps, threat, &mut subject).await;
+    finish(deps, event, subject, plan).await
+}
+
+/// Runs a plan, or reports why none could be made (a failed read).
+async fn finish(deps: &Deps, event: &Envelope, subject: Subject, plan: Result<Plan>) -> Result<()> {
+    let plan = match plan {
         Ok(plan) => plan,
         Err(e) => {
             deps.reporter.failure(&subject, "observe", &e).await;
@@ -97,15 +103,8 @@ async fn respond_host(deps: &Deps, event: &Envelope, host: &HostThreat) -> Resul
         instance = %host.instance_id,
         "host finding"
     );
-    let plan = match plan_host(deps, host, &mut subject).await {
-        Ok(plan) => plan,
-        Err(e) => {
-            deps.reporter.failure(&subject, "observe", &e).await;
-            return Err(e);
-        }
-    };
-    let target = Target { event, subject };
-    act::execute(deps, &target, plan).await
+    let plan = plan_host(deps, host, &mut subject).await;
+    finish(deps, event, subject, plan).await
 }
 
 async fn plan_host(deps: &Deps, host: &HostThreat, subject: &mut Subject) -> Result<Plan> {
