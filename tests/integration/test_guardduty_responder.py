@@ -332,12 +332,14 @@ def test_a_fargate_task_is_isolated_then_stopped_without_snapshots(run, fleet, i
     ecs, ec2 = fleet.ecs, fleet.ec2
     subnet = ec2.describe_subnets()["Subnets"][0]
     group = ec2.create_security_group(GroupName=f"q-{fleet.cluster_name}", Description="deny all", VpcId=subnet["VpcId"])["GroupId"]
+    app = ec2.create_security_group(GroupName=f"app-{fleet.cluster_name}", Description="app", VpcId=subnet["VpcId"])["GroupId"]
     family = ecs.register_task_definition(
         family=f"fg-{fleet.cluster_name}", networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256", memory="512",
         containerDefinitions=[{"name": "app", "image": "public.ecr.aws/docker/library/busybox:latest", "memory": 128}],
     )["taskDefinition"]["taskDefinitionArn"]
     task = ecs.run_task(cluster=fleet.cluster_name, taskDefinition=family, launchType="FARGATE", count=1,
-                        networkConfiguration={"awsvpcConfiguration": {"subnets": [subnet["SubnetId"]]}})["tasks"][0]["taskArn"]
+                        networkConfiguration={"awsvpcConfiguration": {"subnets": [subnet["SubnetId"]], "securityGroups": [app]}},
+                        )["tasks"][0]["taskArn"]
     eni = task_interface(fleet, task)
     assert eni, "the emulator attaches an ENI to an awsvpc task"
     event = finding_event(fleet, task, template=FARGATE_FINDING, severity=8.0)
@@ -347,7 +349,7 @@ def test_a_fargate_task_is_isolated_then_stopped_without_snapshots(run, fleet, i
     result = run(event, QUARANTINE_SECURITY_GROUP=group)
 
     assert result.ok, result.error
-    assert interface_groups(fleet, eni) == [group]
+    assert interface_groups(fleet, eni) == [group], "moved from the app's group to the quarantine group"
     assert task_of(fleet, task)["lastStatus"] == "STOPPED"
     assert snapshots_for(fleet, event["detail"]["id"]) == []
     for inst in fleet.instances:
