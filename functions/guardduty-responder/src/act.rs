@@ -123,7 +123,12 @@ fn is_evidence(step: &Step) -> bool {
 /// before the stop, the snapshots (new or from an earlier delivery) and the isolated
 /// network interfaces.
 fn evidence_taken(steps: &[Step], results: &[StepResult]) -> serde_json::Value {
-    let ok = |r: &StepResult| matches!(r.outcome, Outcome::Done | Outcome::AlreadyDone | Outcome::Planned);
+    let ok = |r: &StepResult| {
+        matches!(
+            r.outcome,
+            Outcome::Done | Outcome::AlreadyDone | Outcome::Planned
+        )
+    };
     let mut snapshots: Vec<String> = vec![];
     let mut isolated: Vec<String> = vec![];
     let mut group = None;
@@ -186,7 +191,10 @@ async fn run(deps: &Deps, step: &Step) -> Result<(Outcome, Vec<String>)> {
             security_group,
         } => {
             deps.ec2
-                .set_network_interface_groups(network_interface_id, std::slice::from_ref(security_group))
+                .set_network_interface_groups(
+                    network_interface_id,
+                    std::slice::from_ref(security_group),
+                )
                 .await
         }
         Step::Snapshot {

@@ -425,7 +425,10 @@ pub fn respond_host(threat: &Threat, seen: &Observed, config: &Config) -> Plan {
                 threat,
                 Severity::Info,
                 "already contained",
-                format!("Host {} is already quarantined for this finding.", host.instance_id),
+                format!(
+                    "Host {} is already quarantined for this finding.",
+                    host.instance_id
+                ),
             ),
             seen,
         );
@@ -648,7 +651,11 @@ fn quarantine_host(threat: &Threat, host: Option<&Host>, config: &Config) -> Vec
 pub fn sequence_notice(seq: &SequenceThreat) -> Notice {
     let f = &seq.finding;
     let Some(s) = f.sequence() else {
-        return Notice::new(Severity::Critical, escape(&f.finding_type, FIELD_MAX), String::new());
+        return Notice::new(
+            Severity::Critical,
+            escape(&f.finding_type, FIELD_MAX),
+            String::new(),
+        );
     };
     let signals: Vec<Value> = s
         .signals
@@ -665,7 +672,11 @@ pub fn sequence_notice(seq: &SequenceThreat) -> Notice {
             })
         })
         .collect();
-    let tasks: Vec<String> = seq.tasks.iter().filter_map(|t| t.finding.task()?.arn.clone()).collect();
+    let tasks: Vec<String> = seq
+        .tasks
+        .iter()
+        .filter_map(|t| t.finding.task()?.arn.clone())
+        .collect();
     let clusters: Vec<String> = s.clusters().iter().map(|c| escape(c, FIELD_MAX)).collect();
     let mut description = format!(
         "GuardDuty correlated {} signal(s) into **{}** (severity {}, finding {}).",
@@ -687,7 +698,17 @@ pub fn sequence_notice(seq: &SequenceThreat) -> Notice {
             sig.count.unwrap_or(1)
         ));
     }
-    let list = |items: &[String]| if items.is_empty() { "none".to_string() } else { items.iter().map(|i| escape(i, FIELD_MAX)).collect::<Vec<_>>().join(", ") };
+    let list = |items: &[String]| {
+        if items.is_empty() {
+            "none".to_string()
+        } else {
+            items
+                .iter()
+                .map(|i| escape(i, FIELD_MAX))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
     description.push_str(&format!(
         "\n\n**Tasks:** {}\n**Hosts:** {}\n**Clusters:** {}",
         list(&tasks),

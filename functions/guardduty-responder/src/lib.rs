@@ -135,7 +135,11 @@ async fn locate_host(
     if let Some((name, arn)) = &host.cluster {
         let managed = deps.ecs.is_managed(arn).await?;
         let ci = match managed {
-            true => deps.ecs.find_container_instance(arn, &host.instance_id).await?,
+            true => {
+                deps.ecs
+                    .find_container_instance(arn, &host.instance_id)
+                    .await?
+            }
             false => None,
         };
         return Ok((threat(name.clone(), arn.clone()), managed, ci));

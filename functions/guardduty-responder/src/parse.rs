@@ -136,15 +136,12 @@ fn checked_lengths(finding: &Finding, cluster: &str, cluster_ref: &str) -> Resul
 
 /// A host finding must name its instance: without it there is nothing to look at.
 fn host(finding: Finding) -> Result<Intent, Error> {
-    let instance_id = finding
-        .instance_id()
-        .map(str::to_string)
-        .ok_or_else(|| {
-            Error::BadEvent(format!(
-                "host finding {} names no EC2 instance (resource.instanceDetails.instanceId)",
-                finding.id
-            ))
-        })?;
+    let instance_id = finding.instance_id().map(str::to_string).ok_or_else(|| {
+        Error::BadEvent(format!(
+            "host finding {} names no EC2 instance (resource.instanceDetails.instanceId)",
+            finding.id
+        ))
+    })?;
     let cluster = match finding.cluster_name() {
         Some(name) => {
             let arn = cluster_ref(&finding, &name);
@@ -273,8 +270,18 @@ mod tests {
         let t = &s.tasks[0];
         assert_eq!(t.cluster, "prod");
         assert_eq!(t.finding.id, s.finding.id);
-        assert_eq!(t.finding.finding_type, "AttackSequence:ECS/CompromisedCluster");
-        assert!(t.finding.task().unwrap().arn.as_deref().unwrap().ends_with("/0f9e8d7c6b5a49382716051423324150"));
+        assert_eq!(
+            t.finding.finding_type,
+            "AttackSequence:ECS/CompromisedCluster"
+        );
+        assert!(t
+            .finding
+            .task()
+            .unwrap()
+            .arn
+            .as_deref()
+            .unwrap()
+            .ends_with("/0f9e8d7c6b5a49382716051423324150"));
     }
 
     #[test]
@@ -286,7 +293,10 @@ mod tests {
         ]);
         assert!(matches!(intent(&e).unwrap(), Intent::Ignore(_)));
         let mut e = fixture("guardduty-attack-sequence-ecs.json");
-        e.detail["service"].as_object_mut().unwrap().remove("detection");
+        e.detail["service"]
+            .as_object_mut()
+            .unwrap()
+            .remove("detection");
         assert!(matches!(intent(&e), Err(Error::BadEvent(_))));
     }
 

@@ -531,7 +531,8 @@ mod tests {
 
     #[test]
     fn host_finding_names_the_instance_and_its_cluster() {
-        let f = Finding::from_envelope(&fixture("guardduty-host-new-binary-instance.json")).unwrap();
+        let f =
+            Finding::from_envelope(&fixture("guardduty-host-new-binary-instance.json")).unwrap();
         assert!(f.is_host_runtime());
         assert!(!f.is_ecs_runtime());
         assert_eq!(f.instance_id(), Some("i-0abc123def4567890"));
@@ -559,7 +560,10 @@ mod tests {
         let (name, arn) = cluster_of_task_arn(s.task_arns()[0]).unwrap();
         assert_eq!(name, "prod");
         assert_eq!(arn, "arn:aws:ecs:us-east-1:123456789012:cluster/prod");
-        assert_eq!(cluster_of_task_arn("arn:aws:ecs:us-east-1:1:task/abc"), None);
+        assert_eq!(
+            cluster_of_task_arn("arn:aws:ecs:us-east-1:1:task/abc"),
+            None
+        );
     }
 
     #[test]

@@ -209,7 +209,10 @@ fn with_a_quarantine_group_the_network_is_cut_off_first_then_evidence_then_the_s
     else {
         panic!()
     };
-    assert_eq!(network_interface_id, "eni-host0", "bridge networking: the host's ENI");
+    assert_eq!(
+        network_interface_id, "eni-host0",
+        "bridge networking: the host's ENI"
+    );
     assert_eq!(security_group, "sg-0123456789abcdef0");
 }
 
