@@ -8,9 +8,11 @@ or on its own (starts an emulator): python tests/demo/finding_demo.py
 It seeds a managed cluster (Auto Scaling group + container instances + service web),
 then sends the real binary a High `Execution:Runtime/ReverseShell` finding about one of
 web's tasks on an EC2 host, delivers the same finding again (GuardDuty updates findings),
-and prints the timeline and every notification: the task stopped after its evidence was
-recorded, the host DRAINING, tagged, detached from its group (which launches a
-replacement) and still running for forensics.
+and prints the timeline and every notification, in the containment order: the host's
+network moved to a quarantine security group (cut off, memory intact), its EBS volumes
+snapshotted (tagged with the finding), only then the task stopped, and the host DRAINING,
+tagged, detached from its group (which launches a replacement) and still running for
+forensics.
 """
 
 from __future__ import annotations
@@ -31,8 +33,11 @@ from harness.guardduty_responder_helpers import (  # noqa: E402
     container_instance_status,
     finding_event,
     group_of,
+    host_interfaces,
     instance_state,
     instance_tags,
+    interface_groups,
+    quarantine_group,
     responder_env,
     service_task_on,
     task_of,
@@ -70,14 +75,24 @@ def run_finding_demo(
     task = service_task_on(fleet, host)
     iid = host.ec2_instance_id
     step(f"cluster {fleet.cluster_name} (managed), group {fleet.asg_name}: service web x4 on 2 hosts")
+    sg = quarantine_group(fleet, iid)
+    step(f"quarantine security group {sg} (QUARANTINE_SECURITY_GROUP); SNAPSHOT_VOLUMES=true")
     event = finding_event(fleet, task)
     d = event["detail"]
     step(f"GuardDuty: {d['type']} severity {d['severity']} in task {task.rsplit('/', 1)[-1]} on {iid}")
 
-    with LambdaProcess(binary, env=responder_env(emulator, inbox.topic_arn)) as fn:
+    order: list[str] = []
+    with LambdaProcess(binary, env=responder_env(emulator, inbox.topic_arn, QUARANTINE_SECURITY_GROUP=sg)) as fn:
         result = fn.invoke(event)
         step(f"responder: {'ok' if result.ok else result.error} in {result.duration_ms or 0:.0f} ms")
-        show(inbox.read())
+        notes = inbox.read()
+        show(notes)
+        for n in notes:
+            order = [a["action"] for a in n.details.get("actions", [])]
+            taken = n.details.get("evidence_taken") or {}
+            step(f"evidence kept: snapshots {taken.get('snapshots')}, isolated {taken.get('isolated_network_interfaces')}")
+        step(f"containment order: {' -> '.join(order)}")
+        step(f"host interfaces now in {sorted({g for e in host_interfaces(fleet, iid) for g in interface_groups(fleet, e)})}")
         step(f"task {task_of(fleet, task)['lastStatus']}: {task_of(fleet, task).get('stoppedReason')}")
         step(
             f"host {iid}: container instance {container_instance_status(fleet, host)}, "
@@ -93,7 +108,7 @@ def run_finding_demo(
         result = fn.invoke(again)
         step(f"responder: {'ok' if result.ok else result.error}")
         show(inbox.read())
-    return {"fleet": fleet, "task": task, "instance": iid}
+    return {"fleet": fleet, "task": task, "instance": iid, "order": order}
 
 
 def main() -> int:

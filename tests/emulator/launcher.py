@@ -723,9 +723,64 @@ def patch_moto(ecs_fidelity: bool = True) -> None:
     _patch_image_platform_details()
     _patch_mixed_group_launch_template()
     _patch_instance_index()
+    _patch_ec2_evidence()
     if ecs_fidelity:
         _patch_ecs()
     _PATCHED = True
+
+
+def _patch_ec2_evidence() -> None:
+    """guardduty-responder's evidence and isolation calls, as EC2 answers them.
+
+    - CreateSnapshots with CopyTagsFromSource=volume copies each volume's tags onto its
+      snapshot, next to the TagSpecifications tags ("CopyTagsFromSource: Copies the tags
+      from the specified volume to corresponding snapshot",
+      https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateSnapshots.html);
+      moto ignores the parameter.
+    - ModifyNetworkInterfaceAttribute with Groups naming a security group that does not
+      exist fails with InvalidGroup.NotFound ("The specified security group does not
+      exist", https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html;
+      the Groups parameter "replaces the security groups of the network interface",
+      https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ModifyNetworkInterfaceAttribute.html);
+      moto stored None as the interface's group and broke every later describe."""
+    from moto.ec2.exceptions import InvalidSecurityGroupNotFoundError
+    from moto.ec2.models.elastic_block_store import EBSBackend
+    from moto.ec2.models.elastic_network_interfaces import NetworkInterfaceBackend
+    from moto.ec2.responses.elastic_block_store import ElasticBlockStore
+
+    orig_response = ElasticBlockStore.create_snapshots
+    orig_snapshots = EBSBackend.create_snapshots
+
+    def create_snapshots_response(self: Any) -> Any:
+        copy = self._get_param("CopyTagsFromSource") == "volume"
+        backend = self.ec2_backend
+        if not copy:
+            return orig_response(self)
+
+        def with_volume_tags(inner: Any, instance_spec: Any, description: str, tags: dict[str, str]) -> Any:
+            made = orig_snapshots(inner, instance_spec, description, tags)
+            for snapshot in made:
+                volume_tags = {t["key"]: t["value"] for t in inner.describe_tags(filters={"resource-id": [snapshot.volume.id]})}
+                snapshot.add_tags({**volume_tags, **tags})
+            return made
+
+        backend.create_snapshots = lambda *a, **k: with_volume_tags(backend, *a, **k)
+        try:
+            return orig_response(self)
+        finally:
+            del backend.create_snapshots
+
+    ElasticBlockStore.create_snapshots = create_snapshots_response  # type: ignore[method-assign]
+
+    orig_modify = NetworkInterfaceBackend.modify_network_interface_attribute
+
+    def modify_network_interface_attribute(self: Any, eni_id: str, group_ids: list[str], *args: Any, **kwargs: Any) -> None:
+        for group_id in group_ids or []:
+            if self.get_security_group_from_id(group_id) is None:
+                raise InvalidSecurityGroupNotFoundError(group_id)
+        orig_modify(self, eni_id, group_ids, *args, **kwargs)
+
+    NetworkInterfaceBackend.modify_network_interface_attribute = modify_network_interface_attribute  # type: ignore[method-assign]
 
 
 def _patch_instance_index() -> None:

@@ -119,3 +119,82 @@ def container_instance_status(fleet: Any, instance: Any) -> str:
 def instance_state(fleet: Any, instance_id: str) -> str:
     r = fleet.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
     return r[0]["Instances"][0]["State"]["Name"]
+
+
+HOST_FINDING = "guardduty-host-new-binary-instance.json"
+SEQUENCE_FINDING = "guardduty-attack-sequence-ecs.json"
+FINDING_TAG = "ecs-autopilot:finding"
+
+
+def host_finding_event(fleet: Any, instance_id: str, *, with_cluster: bool = True, **kw: Any) -> dict[str, Any]:
+    """A Runtime Monitoring finding about EC2 instance ``instance_id`` itself
+    (resourceType Instance), naming ``fleet``'s cluster unless ``with_cluster`` is false."""
+    event = copy.deepcopy(fixture(HOST_FINDING))
+    d = event["detail"]
+    d["resource"]["instanceDetails"]["instanceId"] = instance_id
+    if with_cluster:
+        d["resource"]["ecsClusterDetails"].update(name=fleet.cluster_name, arn=fleet.cluster_arn)
+    else:
+        d["resource"].pop("ecsClusterDetails")
+    return _stamped(event, fleet, **kw)
+
+
+def sequence_event(fleet: Any, task_arns: list[str], instance_ids: list[str], **kw: Any) -> dict[str, Any]:
+    """An `AttackSequence:ECS/CompromisedCluster` finding naming ``fleet``'s cluster, the
+    tasks and the hosts given."""
+    event = copy.deepcopy(fixture(SEQUENCE_FINDING))
+    d = event["detail"]
+    d["resource"]["ecsClusterDetails"].update(name=fleet.cluster_name, arn=fleet.cluster_arn)
+    seq = d["service"]["detection"]["sequence"]
+    kept = [r for r in seq["resources"] if r["resourceType"] not in ("ECS_TASK", "EC2_INSTANCE", "ECS_CLUSTER")]
+    kept.append({"uid": fleet.cluster_arn, "name": fleet.cluster_name, "resourceType": "ECS_CLUSTER"})
+    kept += [{"uid": t, "name": t.rsplit("/", 1)[-1], "resourceType": "ECS_TASK"} for t in task_arns]
+    kept += [{"uid": i, "name": i, "resourceType": "EC2_INSTANCE"} for i in instance_ids]
+    seq["resources"] = kept
+    return _stamped(event, fleet, **kw)
+
+
+def _stamped(event: dict[str, Any], fleet: Any, *, finding_id: str | None = None, severity: float | None = None) -> dict[str, Any]:
+    d = event["detail"]
+    d["id"] = finding_id or uuid.uuid4().hex
+    d["arn"] = d["arn"].rsplit("/", 1)[0] + "/" + d["id"]
+    if severity is not None:
+        d["severity"] = severity
+    now = datetime.now(timezone.utc)
+    event["id"] = str(uuid.uuid4())
+    event["time"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    event["region"] = d["region"] = fleet.region
+    return event
+
+
+def quarantine_group(fleet: Any, instance_id: str) -> str:
+    """A deny-all security group in the VPC of ``instance_id``."""
+    r = fleet.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+    vpc = r.get("VpcId") or fleet.ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+    return fleet.ec2.create_security_group(
+        GroupName=f"quarantine-{uuid.uuid4().hex[:8]}", Description="deny all", VpcId=vpc
+    )["GroupId"]
+
+
+def interface_groups(fleet: Any, eni: str) -> list[str]:
+    found = fleet.ec2.describe_network_interfaces(NetworkInterfaceIds=[eni])["NetworkInterfaces"][0]
+    return [g["GroupId"] for g in found["Groups"]]
+
+
+def host_interfaces(fleet: Any, instance_id: str) -> list[str]:
+    r = fleet.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+    return [n["NetworkInterfaceId"] for n in r.get("NetworkInterfaces", [])]
+
+
+def snapshots_for(fleet: Any, finding_id: str) -> list[dict[str, Any]]:
+    return fleet.ec2.describe_snapshots(
+        OwnerIds=["self"], Filters=[{"Name": f"tag:{FINDING_TAG}", "Values": [finding_id]}]
+    )["Snapshots"]
+
+
+def task_interface(fleet: Any, task_arn: str) -> str | None:
+    for a in task_of(fleet, task_arn).get("attachments", []):
+        for d in a.get("details", []):
+            if d["name"] == "networkInterfaceId":
+                return d["value"]
+    return None

@@ -19,3 +19,6 @@ def test_every_demo_story_runs_and_the_drain_story_releases_the_host(emulator, f
     drain = results[0]
     assert (drain["action"]["status"], drain["action"]["result"]) == ("completed", "CONTINUE")
     assert any("Drained" in line for line in lines)
+    order = results[2]["order"]
+    assert order.index("isolate-network") < order.index("snapshot-host") < order.index("stop-task") < order.index(
+        "drain-host"), order

@@ -11,6 +11,14 @@ import pytest
 from harness import fleet as fl
 from harness.guardduty_responder_helpers import (
     FARGATE_FINDING,
+    FINDING_TAG,
+    host_finding_event,
+    host_interfaces,
+    interface_groups,
+    quarantine_group,
+    sequence_event,
+    snapshots_for,
+    task_interface,
     MEDIUM_FINDING,
     QUARANTINE_TAG,
     STOP_REASON_PREFIX,
@@ -94,6 +102,8 @@ def test_high_finding_stops_the_task_and_quarantines_its_host(run, fleet, inbox)
     assert note.title.startswith("High Execution:Runtime/ReverseShell in")
     outcomes = {a["action"]: a["outcome"] for a in note.details["actions"]}
     assert outcomes == {
+        "isolate-network": "skipped",
+        "snapshot-host": "done",
         "stop-task": "done",
         "drain-host": "done",
         "tag-host": "done",
@@ -197,7 +207,12 @@ def test_fargate_task_is_stopped_and_no_host_is_touched(run, fleet, inbox):
         assert group_of(fleet, inst.ec2_instance_id) == fleet.asg_name
     note = one(inbox)
     outcomes = {a["action"]: a["outcome"] for a in note.details["actions"]}
-    assert outcomes == {"stop-task": "done", "quarantine-host": "skipped"}
+    assert outcomes == {
+        "isolate-network": "skipped",
+        "snapshot-host": "skipped",
+        "stop-task": "done",
+        "quarantine-host": "skipped",
+    }
 
 
 def test_breaker_trips_after_max_stops_and_raises_a_critical(run, make_fleet, inbox):
@@ -276,3 +291,167 @@ def test_malformed_finding_fails_as_a_bad_event_and_changes_nothing(run, fleet, 
     assert result.error["errorType"] == "BadEvent"
     assert running(fleet, task)
     assert inbox.read() == []
+
+
+def order_of(note) -> list[str]:
+    return [a["action"] for a in note.details["actions"]]
+
+
+def test_an_ec2_task_is_isolated_and_its_host_snapshotted_before_the_stop(run, fleet, inbox):
+    host = fleet.instances[0]
+    iid = host.ec2_instance_id
+    task = service_task_on(fleet, host)
+    group = quarantine_group(fleet, iid)
+    enis = host_interfaces(fleet, iid)
+    event = finding_event(fleet, task)
+    finding_id = event["detail"]["id"]
+
+    result = run(event, QUARANTINE_SECURITY_GROUP=group)
+
+    assert result.ok, result.error
+    assert enis and all(interface_groups(fleet, e) == [group] for e in enis), "bridge networking: the host is cut off"
+    snaps = snapshots_for(fleet, finding_id)
+    assert snaps, "the host's volumes are snapshotted, tagged with the finding"
+    assert task_of(fleet, task)["lastStatus"] == "STOPPED"
+    assert instance_tags(fleet, iid)[QUARANTINE_TAG] == finding_id
+    note = one(inbox)
+    order = order_of(note)
+    assert order.index("isolate-network") < order.index("snapshot-host") < order.index("stop-task"), order
+    assert order.index("stop-task") < order.index("drain-host") < order.index("detach-host"), order
+    taken = note.details["evidence_taken"]
+    assert sorted(taken["snapshots"]) == sorted(s["SnapshotId"] for s in snaps)
+    assert sorted(taken["isolated_network_interfaces"]) == sorted(enis)
+    assert taken["quarantine_security_group"] == group
+
+    again = finding_event(fleet, task, finding_id=finding_id, count=2)
+    assert run(again, QUARANTINE_SECURITY_GROUP=group).ok
+    assert len(snapshots_for(fleet, finding_id)) == len(snaps), "a redelivered finding takes no second snapshot"
+
+
+def test_a_fargate_task_is_isolated_then_stopped_without_snapshots(run, fleet, inbox):
+    ecs, ec2 = fleet.ecs, fleet.ec2
+    subnet = ec2.describe_subnets()["Subnets"][0]
+    group = ec2.create_security_group(GroupName=f"q-{fleet.cluster_name}", Description="deny all", VpcId=subnet["VpcId"])["GroupId"]
+    app = ec2.create_security_group(GroupName=f"app-{fleet.cluster_name}", Description="app", VpcId=subnet["VpcId"])["GroupId"]
+    family = ecs.register_task_definition(
+        family=f"fg-{fleet.cluster_name}", networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256", memory="512",
+        containerDefinitions=[{"name": "app", "image": "public.ecr.aws/docker/library/busybox:latest", "memory": 128}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    task = ecs.run_task(cluster=fleet.cluster_name, taskDefinition=family, launchType="FARGATE", count=1,
+                        networkConfiguration={"awsvpcConfiguration": {"subnets": [subnet["SubnetId"]], "securityGroups": [app]}},
+                        )["tasks"][0]["taskArn"]
+    eni = task_interface(fleet, task)
+    assert eni, "the emulator attaches an ENI to an awsvpc task"
+    event = finding_event(fleet, task, template=FARGATE_FINDING, severity=8.0)
+    event["detail"]["resource"].pop("instanceDetails", None)
+    event["detail"]["resource"]["ecsClusterDetails"]["taskDetails"]["launchType"] = "FARGATE"
+
+    result = run(event, QUARANTINE_SECURITY_GROUP=group)
+
+    assert result.ok, result.error
+    assert interface_groups(fleet, eni) == [group], "moved from the app's group to the quarantine group"
+    assert task_of(fleet, task)["lastStatus"] == "STOPPED"
+    assert snapshots_for(fleet, event["detail"]["id"]) == []
+    for inst in fleet.instances:
+        assert container_instance_status(fleet, inst) == "ACTIVE"
+    note = one(inbox)
+    outcomes = {a["action"]: a["outcome"] for a in note.details["actions"]}
+    assert outcomes == {"isolate-network": "done", "snapshot-host": "skipped", "stop-task": "done", "quarantine-host": "skipped"}
+    assert order_of(note).index("isolate-network") < order_of(note).index("stop-task")
+    assert note.details["evidence_taken"]["isolated_network_interfaces"] == [eni]
+
+
+def test_a_host_finding_isolates_snapshots_and_quarantines_the_host_and_stops_no_task(run, fleet, inbox):
+    host = fleet.instances[0]
+    iid = host.ec2_instance_id
+    tasks = [t["taskArn"] for t in fl.tasks_on(fleet, host)]
+    group = quarantine_group(fleet, iid)
+    event = host_finding_event(fleet, iid, with_cluster=False)
+
+    result = run(event, QUARANTINE_SECURITY_GROUP=group)
+
+    assert result.ok, result.error
+    assert all(interface_groups(fleet, e) == [group] for e in host_interfaces(fleet, iid))
+    assert snapshots_for(fleet, event["detail"]["id"])
+    assert container_instance_status(fleet, host) == "DRAINING"
+    assert instance_tags(fleet, iid)[QUARANTINE_TAG] == event["detail"]["id"]
+    assert group_of(fleet, iid) is None and instance_state(fleet, iid) == "running"
+    assert all(running(fleet, t) for t in tasks), "a host finding stops no task by itself"
+    note = one(inbox)
+    assert note.action == "contain" and note.outcome == "done"
+    assert "[HIGH]" in note.subject
+    assert set(order_of(note)) >= {"isolate-network", "snapshot-host", "drain-host", "tag-host", "protect-host", "detach-host"}
+    assert "stop-task" not in order_of(note)
+
+
+def test_a_host_outside_managed_clusters_is_only_notified(run, make_fleet, inbox):
+    fleet = make_fleet(instances=1, services=["web"], managed=False)
+    iid = fleet.instances[0].ec2_instance_id
+    result = run(host_finding_event(fleet, iid))
+    assert result.ok, result.error
+    assert container_instance_status(fleet, fleet.instances[0]) == "ACTIVE"
+    assert group_of(fleet, iid) == fleet.asg_name
+    assert QUARANTINE_TAG not in instance_tags(fleet, iid)
+    note = one(inbox)
+    assert note.outcome == "skipped" and "not opted in" in note.title
+
+
+def test_an_attack_sequence_is_a_critical_notice_and_contains_its_tasks_and_hosts(run, fleet, inbox):
+    host = fleet.instances[0]
+    iid = host.ec2_instance_id
+    task = service_task_on(fleet, host)
+    event = sequence_event(fleet, [task], [iid])
+
+    result = run(event)
+
+    assert result.ok, result.error
+    assert task_of(fleet, task)["lastStatus"] == "STOPPED"
+    assert event["detail"]["id"] in task_of(fleet, task)["stoppedReason"]
+    assert container_instance_status(fleet, host) == "DRAINING"
+    assert group_of(fleet, iid) is None
+    notes = inbox.read()
+    summary = [n for n in notes if n.action == "attack-sequence"]
+    assert len(summary) == 1, [n.title for n in notes]
+    s = summary[0]
+    assert "[CRITICAL]" in s.subject
+    assert "AttackSequence:ECS/CompromisedCluster" in s.title
+    assert s.details["sequence"]["tasks"] == [task]
+    assert s.details["sequence"]["hosts"] == [iid]
+    assert [g["name"] for g in s.details["sequence"]["signals"]][:2] == [
+        "Execution:Runtime/ReverseShell", "Execution:Runtime/NewBinaryExecuted"]
+    contained = [n for n in notes if n.action == "contain"]
+    assert any(n.outcome == "done" for n in contained), [(n.title, n.outcome) for n in contained]
+    assert snapshots_for(fleet, event["detail"]["id"]), "one set of snapshots for the sequence"
+
+
+def test_an_attack_sequence_keeps_the_health_floor_rail(run, make_fleet, inbox):
+    fleet = make_fleet(instances=1, services=["web"], tasks_per_instance=2)
+    task = service_task_on(fleet, fleet.instances[0])
+    event = sequence_event(fleet, [task], [], severity=8.5)
+    result = run(event, MIN_HEALTHY_TASKS="2", QUARANTINE_HOST="false")
+    assert result.ok, result.error
+    assert running(fleet, task), "a High sequence does not override the floor"
+    notes = inbox.read()
+    assert any("health floor" in n.title for n in notes), [n.title for n in notes]
+
+
+def test_the_rule_delivers_task_host_and_attack_sequence_findings_and_nothing_else():
+    """The EventBridge rule of template.yaml, matched by the emulator's EventBridge."""
+    import json
+
+    import yaml
+    from moto.events.models import EventPattern
+
+    from harness.guardduty_responder_helpers import HOST_FINDING, SEQUENCE_FINDING, fixture
+    from harness.iam import TEMPLATE, _Loader
+
+    doc = yaml.load(TEMPLATE.read_text(), Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    pattern = EventPattern.load(json.dumps(doc["Resources"]["GuardDutyRuntimeFindingRule"]["Properties"]["EventPattern"]))
+    for name in ("guardduty-reverse-shell-ec2.json", FARGATE_FINDING, HOST_FINDING, SEQUENCE_FINDING):
+        assert pattern.matches_event(fixture(name)), name
+    other = fixture(HOST_FINDING)
+    other["detail"]["service"]["featureName"] = "EbsMalwareProtection"
+    assert not pattern.matches_event(other), "only Runtime Monitoring findings about a host"
+    low = fixture(HOST_FINDING)
+    low["detail"]["severity"] = 2.0
+    assert not pattern.matches_event(low), "Low findings never invoke the function"

@@ -38,7 +38,10 @@ from harness.guardduty_responder_helpers import (
     FARGATE_FINDING,
     MEDIUM_FINDING,
     finding_event,
+    host_finding_event,
+    quarantine_group,
     responder_env,
+    sequence_event,
     service_task_on,
 )
 from harness.iam import ROLES, allowed_actions, is_allowed, required_actions
@@ -231,13 +234,16 @@ def rollout_world(*, drifted: bool = True, **env: str) -> Callable[[Any, Any], W
     return make
 
 
-def responder_world(**env: str) -> Callable[[Any, Any], World]:
+def responder_world(isolate: bool = False, **env: str) -> Callable[[Any, Any], World]:
     def make(emulator: Any, binary: Any) -> World:
         fleet = fl.seed_cluster(emulator.url, emulator.region, instances=2, services=["web"], tasks_per_instance=2)
         labels = Labels()
         labels.add_fleet(fleet, "A")
         finding = uuid.uuid4().hex
         labels.add(finding, "FINDING")
+        if isolate:
+            env["QUARANTINE_SECURITY_GROUP"] = quarantine_group(fleet, fleet.instances[0].ec2_instance_id)
+            labels.add(env["QUARANTINE_SECURITY_GROUP"], "QUARANTINE_SG")
         proxy = _proxy(emulator)
         inbox = Inbox.create(emulator, prefix="gd")
         fn = LambdaProcess(binary, env=responder_env(emulator, inbox.topic_arn, AWS_ENDPOINT_URL=proxy.url, **env))
@@ -338,6 +344,19 @@ def finding(count: int, template: str | None = None, **kw: Any) -> Prepare:
     return prepare
 
 
+def host_finding(w: World) -> dict:
+    # No cluster in the finding: the host is looked for among the managed clusters.
+    return host_finding_event(w.fleet, w.fleet.instances[0].ec2_instance_id, with_cluster=False,
+                              finding_id=w.extra["finding"])
+
+
+def attack_sequence(w: World) -> dict:
+    if "task" not in w.extra:
+        w.extra["task"] = service_task_on(w.fleet, w.fleet.instances[0])
+    host = w.fleet.instances[0].ec2_instance_id
+    return sequence_event(w.fleet, [w.extra["task"]], [host], finding_id=w.extra["finding"])
+
+
 RETIREMENT_ARN = "arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/replay-{}"
 
 
@@ -419,6 +438,10 @@ SCENARIOS = [
              [finding(1, FARGATE_FINDING, severity=8.0)]),
     Scenario("finding: medium (notify only)", "guardduty-responder", responder_world(), [finding(1, MEDIUM_FINDING)]),
     Scenario("finding: sample", "guardduty-responder", responder_world(), [finding(1, sample=True)]),
+    Scenario("finding: high, EC2, isolated first", "guardduty-responder", responder_world(isolate=True), [finding(1)]),
+    Scenario("finding: host itself (resourceType Instance)", "guardduty-responder", responder_world(isolate=True),
+             [host_finding]),
+    Scenario("finding: attack sequence", "guardduty-responder", responder_world(), [attack_sequence]),
     # task-retirement
     Scenario("retirement: ECS task patching (an update, the notice, the update again)", "task-retirement",
              retirement_world(), [ecs_notice(0)], modes=("reordered",), reordered=[ecs_notice(1), ecs_notice(0), ecs_notice(1)]),

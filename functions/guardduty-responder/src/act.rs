@@ -7,7 +7,7 @@ use shared::events::Envelope;
 use shared::notify::{Outcome, Subject};
 use shared::{Error, Result};
 
-use crate::decide::{Plan, Step};
+use crate::decide::{Plan, Step, FINDING_TAG, QUARANTINE_TYPE_TAG};
 use crate::Deps;
 
 /// What a plan acts on.
@@ -25,6 +25,9 @@ pub struct StepResult {
     pub target: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub why: Option<String>,
+    /// What the step made (snapshot ids).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub made: Vec<String>,
 }
 
 pub async fn execute(deps: &Deps, target: &Target<'_>, plan: Plan) -> Result<()> {
@@ -39,15 +42,23 @@ pub async fn execute(deps: &Deps, target: &Target<'_>, plan: Plan) -> Result<()>
     let mut results = vec![];
     let mut failure = None;
     for step in &plan.steps {
-        let (outcome, why) = match step {
-            Step::Note { outcome, why, .. } => (*outcome, Some(why.clone())),
-            _ if dry => (Outcome::Planned, None),
+        let (outcome, why, made) = match step {
+            Step::Note { outcome, why, .. } => (*outcome, Some(why.clone()), vec![]),
+            _ if dry => (Outcome::Planned, None, vec![]),
             _ => match run(deps, step).await {
-                Ok(outcome) => (outcome, None),
+                Ok((outcome, made)) => (outcome, None, made),
+                // Evidence is worth a lot, but not the stop: a workload left running
+                // because a snapshot or an isolation failed is worse than one stopped
+                // without them.
+                Err(e) if is_evidence(step) => (
+                    Outcome::Warning,
+                    Some(format!("{e}; the containment went on without it")),
+                    vec![],
+                ),
                 Err(e) => {
                     let why = e.to_string();
                     failure = Some(e);
-                    (Outcome::Failed, Some(why))
+                    (Outcome::Failed, Some(why), vec![])
                 }
             },
         };
@@ -56,6 +67,7 @@ pub async fn execute(deps: &Deps, target: &Target<'_>, plan: Plan) -> Result<()>
             outcome,
             target: step.target(),
             why,
+            made,
         });
         if failure.is_some() {
             break;
@@ -85,7 +97,9 @@ pub async fn execute(deps: &Deps, target: &Target<'_>, plan: Plan) -> Result<()>
             .detail("retryable", e.is_retryable())
             .next_step("The event will be retried (the steps already done are recognised as done) and, if it keeps failing, dead-lettered: finish the remaining steps by hand.");
     }
-    let notice = notice.detail("actions", &results);
+    let notice = notice
+        .detail("evidence_taken", evidence_taken(&plan.steps, &results))
+        .detail("actions", &results);
     let reported = deps
         .reporter
         .report(&target.subject, plan.action, outcome, notice)
@@ -99,6 +113,49 @@ pub async fn execute(deps: &Deps, target: &Target<'_>, plan: Plan) -> Result<()>
         }
         None => reported,
     }
+}
+
+fn is_evidence(step: &Step) -> bool {
+    matches!(step, Step::Isolate { .. } | Step::Snapshot { .. })
+}
+
+/// The machine-readable record of the evidence this response kept: the task described
+/// before the stop, the snapshots (new or from an earlier delivery) and the isolated
+/// network interfaces.
+fn evidence_taken(steps: &[Step], results: &[StepResult]) -> serde_json::Value {
+    let ok = |r: &StepResult| {
+        matches!(
+            r.outcome,
+            Outcome::Done | Outcome::AlreadyDone | Outcome::Planned
+        )
+    };
+    let mut snapshots: Vec<String> = vec![];
+    let mut isolated: Vec<String> = vec![];
+    let mut group = None;
+    for (step, r) in steps.iter().zip(results) {
+        match step {
+            Step::Snapshot { .. } if ok(r) => snapshots.extend(r.made.iter().cloned()),
+            Step::Isolate {
+                network_interface_id,
+                security_group,
+            } if ok(r) => {
+                isolated.push(network_interface_id.clone());
+                group = Some(security_group.clone());
+            }
+            _ => {}
+        }
+    }
+    let snapshot_outcome = results
+        .iter()
+        .find(|r| r.action == "snapshot-host")
+        .map(|r| r.outcome.as_str());
+    serde_json::json!({
+        "task_described": results.iter().any(|r| r.action == "stop-task"),
+        "snapshots": snapshots,
+        "snapshot_outcome": snapshot_outcome,
+        "isolated_network_interfaces": isolated,
+        "quarantine_security_group": group,
+    })
 }
 
 /// The response's outcome: the worst step, or the plan's own when nothing had to run.
@@ -127,8 +184,40 @@ fn overall(plan: &Plan, results: &[StepResult]) -> Outcome {
 
 /// Runs one state-changing step. AWS answers that mean "someone already did this"
 /// (a task ECS no longer knows, an instance already out of its group) are success.
-async fn run(deps: &Deps, step: &Step) -> Result<Outcome> {
+async fn run(deps: &Deps, step: &Step) -> Result<(Outcome, Vec<String>)> {
     let sent = match step {
+        Step::Isolate {
+            network_interface_id,
+            security_group,
+        } => {
+            deps.ec2
+                .set_network_interface_groups(
+                    network_interface_id,
+                    std::slice::from_ref(security_group),
+                )
+                .await
+        }
+        Step::Snapshot {
+            instance_id,
+            finding_id,
+            finding_type,
+        } => {
+            let description = format!(
+                "ecs-autopilot guardduty-responder: evidence of {instance_id} for GuardDuty finding {finding_id}"
+            );
+            let ids = deps
+                .ec2
+                .snapshot_instance(
+                    instance_id,
+                    &description,
+                    &[
+                        (FINDING_TAG, finding_id.as_str()),
+                        (QUARANTINE_TYPE_TAG, finding_type.as_str()),
+                    ],
+                )
+                .await?;
+            return Ok((Outcome::Done, ids));
+        }
         Step::StopTask {
             cluster,
             task_arn,
@@ -147,11 +236,11 @@ async fn run(deps: &Deps, step: &Step) -> Result<Outcome> {
             deps.asg.protect_from_scale_in(group, instance_id).await
         }
         Step::Detach { group, instance_id } => deps.asg.detach(group, instance_id).await,
-        Step::Note { outcome, .. } => return Ok(*outcome),
+        Step::Note { outcome, .. } => return Ok((*outcome, vec![])),
     };
     match sent {
-        Ok(()) => Ok(Outcome::Done),
-        Err(e) if already_done(step, &e) => Ok(Outcome::AlreadyDone),
+        Ok(()) => Ok((Outcome::Done, vec![])),
+        Err(e) if already_done(step, &e) => Ok((Outcome::AlreadyDone, vec![])),
         Err(e) => Err(e),
     }
 }

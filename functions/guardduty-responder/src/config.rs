@@ -26,6 +26,11 @@ pub struct Config {
     /// there, so the window cannot be longer.
     pub stop_window_minutes: i64,
     pub quarantine_host: bool,
+    /// Snapshot the host's EBS volumes before the task is stopped (evidence on disk).
+    pub snapshot_volumes: bool,
+    /// The security group a compromised workload's network interfaces are moved to
+    /// before the stop; `None` leaves the network as it is.
+    pub quarantine_security_group: Option<String>,
 }
 
 impl Config {
@@ -46,8 +51,26 @@ impl Config {
             max_stops_per_service: env.number_or("MAX_STOPS_PER_SERVICE", 3, 1, 100)?,
             stop_window_minutes: env.number_or("STOP_WINDOW_MINUTES", 30, 1, 60)?,
             quarantine_host: env.bool_or("QUARANTINE_HOST", true)?,
+            snapshot_volumes: env.bool_or("SNAPSHOT_VOLUMES", true)?,
+            quarantine_security_group: security_group(env)?,
         })
     }
+}
+
+/// `sg-` and 8 or 17 hex digits: a typo must fail the cold start, not the first
+/// isolation in the middle of an incident.
+fn security_group(env: &Env) -> Result<Option<String>, ConfigError> {
+    let Some(sg) = env.get("QUARANTINE_SECURITY_GROUP") else {
+        return Ok(None);
+    };
+    let hex = sg.strip_prefix("sg-").unwrap_or_default();
+    if !matches!(hex.len(), 8 | 17) || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(err(
+            "QUARANTINE_SECURITY_GROUP",
+            "must be a security group id (sg-0123456789abcdef0) or empty",
+        ));
+    }
+    Ok(Some(sg))
 }
 
 #[cfg(test)]
@@ -72,6 +95,27 @@ mod tests {
         assert_eq!(c.max_stops_per_service, 3);
         assert_eq!(c.stop_window_minutes, 30);
         assert!(c.quarantine_host);
+        assert!(c.snapshot_volumes);
+        assert_eq!(c.quarantine_security_group, None);
+    }
+
+    #[test]
+    fn quarantine_security_group_must_be_a_group_id() {
+        let ok = with(&[("QUARANTINE_SECURITY_GROUP", "sg-0123456789abcdef0")]).unwrap();
+        assert_eq!(
+            ok.quarantine_security_group.as_deref(),
+            Some("sg-0123456789abcdef0")
+        );
+        assert_eq!(
+            with(&[("QUARANTINE_SECURITY_GROUP", "")])
+                .unwrap()
+                .quarantine_security_group,
+            None
+        );
+        for bad in ["default", "sg-xyz", "i-0123456789abcdef0"] {
+            let e = with(&[("QUARANTINE_SECURITY_GROUP", bad)]).unwrap_err();
+            assert_eq!(e.var, "QUARANTINE_SECURITY_GROUP", "{bad}");
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use shared::events::guardduty::{Finding, Level};
 use shared::notify::{escape, Notice, Outcome, Severity};
 
 use crate::config::Config;
-use crate::parse::Threat;
+use crate::parse::{SequenceThreat, Threat};
 
 /// Every task this function stops carries this at the start of its stop reason, which is
 /// how the crash-loop breaker finds our earlier stops in ECS's own task history.
@@ -22,6 +22,9 @@ pub const STOP_REASON_PREFIX: &str = "ecs-autopilot guardduty-responder:";
 pub const QUARANTINE_TAG: &str = "ecs-autopilot:quarantine";
 /// On a quarantined EC2 instance: the finding type.
 pub const QUARANTINE_TYPE_TAG: &str = "ecs-autopilot:quarantine-type";
+/// On evidence snapshots: the finding id they were taken for (also how a redelivered
+/// finding finds them again).
+pub const FINDING_TAG: &str = "ecs-autopilot:finding";
 
 /// Longest piece of attacker-controlled text we put in front of a person.
 const FIELD_MAX: usize = 200;
@@ -29,6 +32,18 @@ const FIELD_MAX: usize = 200;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum Step {
+    /// Moves a network interface to the quarantine security group: the workload is cut
+    /// off while its memory and disk are still intact.
+    Isolate {
+        network_interface_id: String,
+        security_group: String,
+    },
+    /// Crash-consistent EBS snapshots of every volume of the host, tagged with the finding.
+    Snapshot {
+        instance_id: String,
+        finding_id: String,
+        finding_type: String,
+    },
     StopTask {
         cluster: String,
         task_arn: String,
@@ -59,6 +74,8 @@ impl Step {
     /// The action name used in notifications and metrics.
     pub fn action(&self) -> &'static str {
         match self {
+            Step::Isolate { .. } => "isolate-network",
+            Step::Snapshot { .. } => "snapshot-host",
             Step::StopTask { .. } => "stop-task",
             Step::SetDraining { .. } => "drain-host",
             Step::TagInstance { .. } => "tag-host",
@@ -71,6 +88,11 @@ impl Step {
     /// What the step acts on, for the notification's list of actions.
     pub fn target(&self) -> String {
         match self {
+            Step::Isolate {
+                network_interface_id,
+                security_group,
+            } => format!("{network_interface_id} -> {security_group}"),
+            Step::Snapshot { instance_id, .. } => instance_id.clone(),
             Step::StopTask { task_arn, .. } => task_arn.clone(),
             Step::SetDraining {
                 container_instance_arn,
@@ -113,6 +135,10 @@ pub struct Host {
     pub container_instance: ContainerInstance,
     /// `None` when the instance is in no Auto Scaling group (detached already, or never).
     pub group: Option<HostGroup>,
+    /// The instance's network interfaces (what bridge and host networking tasks use).
+    pub network_interfaces: Vec<String>,
+    /// Our snapshots already tagged with this finding's id.
+    pub snapshots: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -210,7 +236,7 @@ pub fn screen(threat: &Threat, managed: bool, config: &Config) -> Option<Plan> {
             ),
         );
     }
-    if task_arn(f).is_none() {
+    if f.is_ecs_runtime() && task_arn(f).is_none() {
         return Some(notify(
             threat,
             level,
@@ -355,16 +381,159 @@ pub fn respond(threat: &Threat, seen: &Observed, config: &Config, now: DateTime<
         }
     }
 
-    let mut steps = vec![Step::StopTask {
+    // Cut off and record before the kill: a stopped container's memory is gone, and the
+    // agent deletes its filesystem a few hours later.
+    let mut steps = isolation(seen, config);
+    steps.push(snapshot(threat, seen, config));
+    steps.push(Step::StopTask {
         cluster: threat.cluster_ref.clone(),
         task_arn: task.arn.clone(),
         reason: format!(
             "{STOP_REASON_PREFIX} GuardDuty finding {} {}",
             f.id, f.finding_type
         ),
-    }];
+    });
     steps.extend(host_steps);
     contain(threat, seen, level, steps, why)
+}
+
+/// The response to a Runtime Monitoring finding about a host of an opted-in cluster
+/// (passed [`screen`]): isolate and snapshot it, then quarantine it. Its tasks are not
+/// stopped: DRAINING makes ECS move service tasks away under the services' own
+/// deployment limits, and whatever else runs there stays cut off for forensics.
+pub fn respond_host(threat: &Threat, seen: &Observed, config: &Config) -> Plan {
+    let level = level_severity(threat.finding.level());
+    let Some(host) = &seen.host else {
+        return notify(
+            threat,
+            Severity::Info,
+            "host not in an opted-in cluster, not acted on",
+            format!(
+                "EC2 instance {} is not a container instance of cluster {}, so nothing is touched.",
+                escape(threat.finding.instance_id().unwrap_or("?"), FIELD_MAX),
+                escape(&threat.cluster, FIELD_MAX)
+            ),
+        )
+        .with_step("Review the finding in the GuardDuty console and act on the host by hand.");
+    };
+    let mut steps = isolation(seen, config);
+    steps.push(snapshot(threat, seen, config));
+    steps.extend(quarantine_host(threat, Some(host), config));
+    if !steps.iter().any(Step::changes_something) {
+        let mut plan = with_evidence(
+            notify(
+                threat,
+                Severity::Info,
+                "already contained",
+                format!(
+                    "Host {} is already quarantined for this finding.",
+                    host.instance_id
+                ),
+            ),
+            seen,
+        );
+        plan.action = "contain";
+        plan.outcome = Outcome::AlreadyDone;
+        plan.steps = steps;
+        return plan;
+    }
+    contain(
+        threat,
+        seen,
+        level,
+        steps,
+        "A process ran on the host itself, outside any task, in an opted-in cluster: the host is isolated, its disks are snapshotted and it is taken out of service; its tasks are not stopped (draining moves service tasks away).".into(),
+    )
+}
+
+/// The task's own network interface (awsvpc, Fargate included), else the host's (bridge
+/// and host networking share the host's interfaces), moved to QUARANTINE_SECURITY_GROUP.
+pub fn isolation(seen: &Observed, config: &Config) -> Vec<Step> {
+    let Some(group) = &config.quarantine_security_group else {
+        return vec![note(
+            "isolate-network",
+            Outcome::Skipped,
+            "QUARANTINE_SECURITY_GROUP is not set: the network is left as it is.",
+        )];
+    };
+    let task_enis: Vec<String> = seen
+        .task
+        .iter()
+        .flat_map(|e| &e.attachments)
+        .filter(|a| a.kind == "ElasticNetworkInterface")
+        .filter_map(|a| a.details.get("networkInterfaceId").cloned())
+        .collect();
+    let enis = if !task_enis.is_empty() {
+        task_enis
+    } else if is_fargate(seen) {
+        vec![]
+    } else {
+        seen.host
+            .as_ref()
+            .map(|h| h.network_interfaces.clone())
+            .unwrap_or_default()
+    };
+    if enis.is_empty() {
+        return vec![note(
+            "isolate-network",
+            Outcome::Warning,
+            "No network interface of the task or its host is known, so nothing was isolated.",
+        )];
+    }
+    enis.into_iter()
+        .map(|eni| Step::Isolate {
+            network_interface_id: eni,
+            security_group: group.clone(),
+        })
+        .collect()
+}
+
+/// EBS snapshots of the host's volumes, once per finding (SNAPSHOT_VOLUMES).
+pub fn snapshot(threat: &Threat, seen: &Observed, config: &Config) -> Step {
+    if !config.snapshot_volumes {
+        return note(
+            "snapshot-host",
+            Outcome::Skipped,
+            "SNAPSHOT_VOLUMES=false: no snapshot taken.",
+        );
+    }
+    if is_fargate(seen) {
+        return note(
+            "snapshot-host",
+            Outcome::Skipped,
+            "Fargate task: there are no EBS volumes of ours to snapshot.",
+        );
+    }
+    match &seen.host {
+        None => note(
+            "snapshot-host",
+            Outcome::Warning,
+            "The host is unknown (its container instance is no longer registered), so no snapshot was taken.",
+        ),
+        Some(h) if !h.snapshots.is_empty() => note(
+            "snapshot-host",
+            Outcome::AlreadyDone,
+            &format!(
+                "Snapshots {} were already taken for this finding.",
+                h.snapshots.join(", ")
+            ),
+        ),
+        Some(h) => Step::Snapshot {
+            instance_id: h.instance_id.clone(),
+            finding_id: threat.finding.id.clone(),
+            finding_type: threat.finding.finding_type.clone(),
+        },
+    }
+}
+
+fn is_fargate(seen: &Observed) -> bool {
+    seen.task.as_ref().is_some_and(|e| {
+        e.task
+            .launch_type
+            .as_deref()
+            .is_some_and(|l| l.eq_ignore_ascii_case("FARGATE"))
+            || e.task.container_instance_arn.is_none()
+    })
 }
 
 /// The host steps, in the order that keeps the evidence: DRAINING first (nothing new
@@ -374,21 +543,21 @@ pub fn respond(threat: &Threat, seen: &Observed, config: &Config, now: DateTime<
 /// pick it), and detach last, without decrementing, so the group replaces the capacity
 /// and can never scale the instance in again.
 pub fn quarantine(threat: &Threat, seen: &Observed, config: &Config) -> Vec<Step> {
-    let Some(evidence) = &seen.task else {
+    if seen.task.is_none() {
         return vec![];
-    };
-    let fargate = evidence
-        .task
-        .launch_type
-        .as_deref()
-        .is_some_and(|l| l.eq_ignore_ascii_case("FARGATE"));
-    if fargate || evidence.task.container_instance_arn.is_none() {
+    }
+    if is_fargate(seen) {
         return vec![note(
             "quarantine-host",
             Outcome::Skipped,
             "Fargate task: there is no host of ours to quarantine.",
         )];
     }
+    quarantine_host(threat, seen.host.as_ref(), config)
+}
+
+/// The host steps for a known (or vanished) host; see [`quarantine`] for the order.
+fn quarantine_host(threat: &Threat, host: Option<&Host>, config: &Config) -> Vec<Step> {
     if !config.quarantine_host {
         return vec![note(
             "quarantine-host",
@@ -396,7 +565,7 @@ pub fn quarantine(threat: &Threat, seen: &Observed, config: &Config) -> Vec<Step
             "QUARANTINE_HOST=false: the host is left as it is.",
         )];
     }
-    let Some(host) = &seen.host else {
+    let Some(host) = host else {
         return vec![note(
             "quarantine-host",
             Outcome::Warning,
@@ -474,6 +643,105 @@ pub fn quarantine(threat: &Threat, seen: &Observed, config: &Config) -> Vec<Step
         }
     }
     steps
+}
+
+/// The Critical notification of an attack sequence: what GuardDuty correlated (its
+/// signals) and the tasks and hosts involved. Containment follows, one notification per
+/// resource, under the same rails as single findings.
+pub fn sequence_notice(seq: &SequenceThreat) -> Notice {
+    let f = &seq.finding;
+    let Some(s) = f.sequence() else {
+        return Notice::new(
+            Severity::Critical,
+            escape(&f.finding_type, FIELD_MAX),
+            String::new(),
+        );
+    };
+    let signals: Vec<Value> = s
+        .signals
+        .iter()
+        .take(20)
+        .map(|sig| {
+            json!({
+                "name": sig.name.as_deref().map(|n| escape(n, FIELD_MAX)),
+                "type": sig.signal_type.as_deref().map(|t| escape(t, 40)),
+                "severity": sig.severity,
+                "count": sig.count,
+                "description": sig.description.as_deref().map(|d| escape(d, FIELD_MAX)),
+                "resources": sig.resource_uids.iter().take(10).map(|r| escape(r, FIELD_MAX)).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let tasks: Vec<String> = seq
+        .tasks
+        .iter()
+        .filter_map(|t| t.finding.task()?.arn.clone())
+        .collect();
+    let clusters: Vec<String> = s.clusters().iter().map(|c| escape(c, FIELD_MAX)).collect();
+    let mut description = format!(
+        "GuardDuty correlated {} signal(s) into **{}** (severity {}, finding {}).",
+        s.signals.len(),
+        escape(&f.finding_type, FIELD_MAX),
+        f.severity,
+        escape(&f.id, 100)
+    );
+    if let Some(d) = &s.description {
+        description.push_str(&format!("\n\n{}", escape(d, 1000)));
+    }
+    description.push_str("\n\n**Signals:**");
+    for sig in s.signals.iter().take(20) {
+        description.push_str(&format!(
+            "\n- {} ({}, severity {}, seen {} time(s))",
+            escape(sig.name.as_deref().unwrap_or("?"), FIELD_MAX),
+            escape(sig.signal_type.as_deref().unwrap_or("?"), 40),
+            sig.severity.map_or("?".into(), |v| v.to_string()),
+            sig.count.unwrap_or(1)
+        ));
+    }
+    let list = |items: &[String]| {
+        if items.is_empty() {
+            "none".to_string()
+        } else {
+            items
+                .iter()
+                .map(|i| escape(i, FIELD_MAX))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    description.push_str(&format!(
+        "\n\n**Tasks:** {}\n**Hosts:** {}\n**Clusters:** {}",
+        list(&tasks),
+        list(&seq.hosts),
+        list(&clusters)
+    ));
+    description.push_str("\n\nThe tasks and hosts in opted-in clusters are contained next under the usual rails (severity, allow/deny lists, health floor, crash-loop breaker); each gets its own notification.");
+    Notice::new(
+        Severity::Critical,
+        format!(
+            "{} {}: {} task(s), {} host(s)",
+            f.level().as_str(),
+            escape(&f.finding_type, FIELD_MAX),
+            tasks.len(),
+            seq.hosts.len()
+        ),
+        description,
+    )
+    .detail("finding", finding_record(f))
+    .detail(
+        "sequence",
+        json!({
+            "uid": s.uid.as_deref().map(|u| escape(u, 100)),
+            "signals": signals,
+            "tasks": tasks,
+            "hosts": seq.hosts,
+            "clusters": clusters,
+            "actors": s.actors.len(),
+            "endpoints": s.endpoints.len(),
+        }),
+    )
+    .next_step("Open the attack sequence in the GuardDuty console: it shows the order of the signals, the actors (credentials used) and the network endpoints.")
+    .next_step("Rotate the credentials the actors used (task roles, access keys): stopping tasks does not revoke credentials already taken.")
 }
 
 /// How many tasks of the service this function stopped within the window, from ECS's
@@ -593,9 +861,12 @@ fn contain(
         )
     });
     let stops = steps.iter().any(|s| matches!(s, Step::StopTask { .. }));
-    let verdict = match (stops, quarantined) {
-        (true, true) => "stop task, quarantine host",
-        (true, false) => "stop task",
+    let isolated = steps.iter().any(|s| matches!(s, Step::Isolate { .. }));
+    let snapshotted = steps.iter().any(|s| matches!(s, Step::Snapshot { .. }));
+    let verdict = match (stops, quarantined, seen.task.is_some()) {
+        (true, true, _) => "isolate, snapshot, stop task, quarantine host",
+        (true, false, _) => "isolate, stop task",
+        (false, _, false) => "isolate, snapshot, quarantine host",
         _ => "finish host quarantine",
     };
     let mut plan = with_evidence(notify(threat, severity, verdict, why), seen);
@@ -620,18 +891,28 @@ fn contain(
                 .collect()
         })
         .unwrap_or_default();
-    plan = plan.with_step(&format!(
-        "Investigate what ran: image(s) {}; the task was described before it was stopped (details.evidence), since StopTask loses its tags.",
-        if images.is_empty() { "unknown".to_string() } else { images.join(", ") }
-    ));
+    if evidence.is_some() {
+        plan = plan.with_step(&format!(
+            "Investigate what ran: image(s) {}; the task was described before it was stopped (details.evidence), since StopTask loses its tags.",
+            if images.is_empty() { "unknown".to_string() } else { images.join(", ") }
+        ));
+    }
+    let taken = match (isolated, snapshotted) {
+        (true, true) => "Its network interfaces were moved to the quarantine security group and its EBS volumes snapshotted (tag ecs-autopilot:finding) before anything was stopped.",
+        (true, false) => "Its network interfaces were moved to the quarantine security group before anything was stopped.",
+        (false, true) => "Its EBS volumes were snapshotted (tag ecs-autopilot:finding) before anything was stopped; it is not isolated (QUARANTINE_SECURITY_GROUP).",
+        (false, false) => "It is not isolated and no snapshot was taken now (see the actions).",
+    };
     if let (true, Some(h)) = (quarantined, &seen.host) {
         plan = plan.with_step(&format!(
-            "Host {} is DRAINING, tagged {}={} and out of its Auto Scaling group (a replacement is launched). Snapshot its EBS volumes and capture memory first, then isolate it with a deny-all security group, and terminate it when the investigation is done.",
+            "Host {} is DRAINING, tagged {}={} and out of its Auto Scaling group (a replacement is launched). {taken} Capture memory if your tooling allows, and terminate it when the investigation is done.",
             h.instance_id, QUARANTINE_TAG, threat.finding.id
         ));
     }
-    plan.with_step("If the image itself is compromised, roll the service back to a known-good task definition: replacements from the same image will be stopped again until the crash-loop breaker (MAX_STOPS_PER_SERVICE) trips.")
-        .with_steps(steps)
+    if evidence.is_some() {
+        plan = plan.with_step("If the image itself is compromised, roll the service back to a known-good task definition: replacements from the same image will be stopped again until the crash-loop breaker (MAX_STOPS_PER_SERVICE) trips.");
+    }
+    plan.with_steps(steps)
 }
 
 impl Plan {

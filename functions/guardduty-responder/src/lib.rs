@@ -1,9 +1,11 @@
-//! guardduty-responder: stops ECS tasks that GuardDuty Runtime Monitoring finds
-//! compromised, quarantines their EC2 hosts for forensics, and reports it all, with
-//! rails so that it never stops the wrong thing or takes a service down by itself.
+//! guardduty-responder: isolates, snapshots and stops ECS tasks that GuardDuty Runtime
+//! Monitoring finds compromised, quarantines their EC2 hosts (and hosts found
+//! compromised themselves) for forensics, contains what attack sequences name, and
+//! reports it all, with rails so that it never stops the wrong thing or takes a service
+//! down by itself.
 //!
-//! parse (event → threat) → screen (pure) → observe (ECS, Auto Scaling) → decide (pure
-//! plan) → act.
+//! parse (event → threat) → screen (pure) → observe (ECS, Auto Scaling, EC2) → decide
+//! (pure plan) → act.
 
 pub mod act;
 pub mod config;
@@ -21,7 +23,10 @@ use shared::Result;
 use act::Target;
 use config::Config;
 use decide::{Host, HostGroup, Observed, Plan};
-use parse::{Intent, Threat};
+use parse::{HostThreat, Intent, SequenceThreat, Threat};
+use shared::aws::ecs::ContainerInstance;
+use shared::events::guardduty::InstanceDetails;
+use shared::notify::Outcome;
 
 /// Everything the handler needs from the world, built once per cold start.
 pub struct Deps {
@@ -33,14 +38,18 @@ pub struct Deps {
 }
 
 pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
-    let intent = parse::intent(&event)?;
-    let threat = match intent {
+    match parse::intent(&event)? {
         Intent::Ignore(reason) => {
             tracing::info!(event_id = %event.id, reason = %reason, "ignored");
-            return Ok(());
+            Ok(())
         }
-        Intent::Respond(threat) => *threat,
-    };
+        Intent::Respond(threat) => respond_task(deps, &event, &threat).await,
+        Intent::Host(host) => respond_host(deps, &event, &host).await,
+        Intent::Sequence(seq) => respond_sequence(deps, &event, &seq).await,
+    }
+}
+
+async fn respond_task(deps: &Deps, event: &Envelope, threat: &Threat) -> Result<()> {
     let f = &threat.finding;
     let mut subject = Subject {
         event_id: event.id.clone(),
@@ -59,18 +68,150 @@ pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
         cluster = %threat.cluster,
         "finding"
     );
-    let plan = match plan(deps, &threat, &mut subject).await {
+    let plan = plan(deps, threat, &mut subject).await;
+    finish(deps, event, subject, plan).await
+}
+
+/// Runs a plan, or reports why none could be made (a failed read).
+async fn finish(deps: &Deps, event: &Envelope, subject: Subject, plan: Result<Plan>) -> Result<()> {
+    let plan = match plan {
         Ok(plan) => plan,
         Err(e) => {
             deps.reporter.failure(&subject, "observe", &e).await;
             return Err(e);
         }
     };
-    let target = Target {
-        event: &event,
-        subject,
-    };
+    let target = Target { event, subject };
     act::execute(deps, &target, plan).await
+}
+
+/// A finding about a host itself: find its cluster (named in the finding, else among
+/// the managed clusters), then isolate, snapshot and quarantine it if it is ours.
+async fn respond_host(deps: &Deps, event: &Envelope, host: &HostThreat) -> Result<()> {
+    let mut subject = Subject {
+        event_id: event.id.clone(),
+        kind: "guardduty-host-finding".into(),
+        cluster: host.cluster.as_ref().map(|(name, _)| name.clone()),
+        instance: Some(host.instance_id.clone()),
+        ..Subject::default()
+    };
+    tracing::info!(
+        event_id = %event.id,
+        finding_id = %host.finding.id,
+        finding_type = %host.finding.finding_type,
+        severity = host.finding.severity,
+        instance = %host.instance_id,
+        "host finding"
+    );
+    let plan = plan_host(deps, host, &mut subject).await;
+    finish(deps, event, subject, plan).await
+}
+
+async fn plan_host(deps: &Deps, host: &HostThreat, subject: &mut Subject) -> Result<Plan> {
+    let (threat, managed, ci) = locate_host(deps, host).await?;
+    subject.cluster = Some(threat.cluster.clone());
+    if let Some(plan) = decide::screen(&threat, managed, &deps.config) {
+        return Ok(plan);
+    }
+    let mut seen = Observed::default();
+    if let Some(ci) = ci {
+        seen.host = Some(observe_host(deps, &threat, ci, subject).await?);
+    }
+    Ok(decide::respond_host(&threat, &seen, &deps.config))
+}
+
+/// The host's cluster and container instance, when it is a container instance of a
+/// managed cluster (`None` otherwise). The cluster named in the finding is checked
+/// first; a finding naming none is matched against every managed cluster.
+async fn locate_host(
+    deps: &Deps,
+    host: &HostThreat,
+) -> Result<(Threat, bool, Option<ContainerInstance>)> {
+    let threat = |cluster: String, cluster_ref: String| Threat {
+        finding: host.finding.clone(),
+        cluster,
+        cluster_ref,
+    };
+    if let Some((name, arn)) = &host.cluster {
+        let managed = deps.ecs.is_managed(arn).await?;
+        let ci = match managed {
+            true => {
+                deps.ecs
+                    .find_container_instance(arn, &host.instance_id)
+                    .await?
+            }
+            false => None,
+        };
+        return Ok((threat(name.clone(), arn.clone()), managed, ci));
+    }
+    for cluster in deps.ecs.managed_clusters().await? {
+        if let Some(ci) = deps
+            .ecs
+            .find_container_instance(&cluster, &host.instance_id)
+            .await?
+        {
+            return Ok((threat(cluster.clone(), cluster), true, Some(ci)));
+        }
+    }
+    let none = "(none: not a container instance of a managed cluster)".to_string();
+    Ok((threat(none.clone(), none), false, None))
+}
+
+/// An attack sequence: one Critical notification with its signals, tasks and hosts,
+/// then each task and host goes through the same rails as its own finding would. Every
+/// resource is tried; the first failure fails the event (for a retry) at the end.
+async fn respond_sequence(deps: &Deps, event: &Envelope, seq: &SequenceThreat) -> Result<()> {
+    let f = &seq.finding;
+    tracing::info!(
+        event_id = %event.id,
+        finding_id = %f.id,
+        finding_type = %f.finding_type,
+        severity = f.severity,
+        tasks = seq.tasks.len(),
+        hosts = seq.hosts.len(),
+        "attack sequence"
+    );
+    let subject = Subject {
+        event_id: event.id.clone(),
+        kind: "guardduty-attack-sequence".into(),
+        cluster: seq.tasks.first().map(|t| t.cluster.clone()),
+        ..Subject::default()
+    };
+    let notice = decide::sequence_notice(seq);
+    if let Err(e) = deps
+        .reporter
+        .report(&subject, "attack-sequence", Outcome::Warning, notice)
+        .await
+    {
+        tracing::error!(error = %e, "could not publish the attack sequence notification");
+    }
+    let mut first_error = None;
+    for threat in &seq.tasks {
+        if let Err(e) = respond_task(deps, event, threat).await {
+            first_error.get_or_insert(e);
+        }
+    }
+    for instance_id in &seq.hosts {
+        let mut finding = f.clone();
+        finding.service.detection = None;
+        finding.resource.resource_type = shared::events::guardduty::INSTANCE.into();
+        finding.resource.ecs_cluster_details = None;
+        finding.resource.instance_details = Some(InstanceDetails {
+            instance_id: Some(instance_id.clone()),
+        });
+        let host = HostThreat {
+            finding,
+            instance_id: instance_id.clone(),
+            cluster: None,
+        };
+        if let Err(e) = respond_host(deps, event, &host).await {
+            first_error.get_or_insert(e);
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 async fn plan(deps: &Deps, threat: &Threat, subject: &mut Subject) -> Result<Plan> {
@@ -116,10 +257,10 @@ async fn observe(deps: &Deps, threat: &Threat, subject: &mut Subject) -> Result<
             .map(|s| s.running_count);
         seen.service_stopped = deps.ecs.stopped_tasks_of_service(cluster, service).await?;
     }
-    let Some(ci_arn) = task
-        .container_instance_arn
-        .filter(|_| deps.config.quarantine_host)
-    else {
+    let c = &deps.config;
+    let needs_host =
+        c.quarantine_host || c.snapshot_volumes || c.quarantine_security_group.is_some();
+    let Some(ci_arn) = task.container_instance_arn.filter(|_| needs_host) else {
         return Ok(seen);
     };
     let Some(ci) = deps
@@ -131,12 +272,51 @@ async fn observe(deps: &Deps, threat: &Threat, subject: &mut Subject) -> Result<
     else {
         return Ok(seen);
     };
-    let instance_id = ci.ec2_instance_id.clone();
-    if let Some(named) = threat.finding.instance_id().filter(|i| *i != instance_id) {
+    if let Some(named) = threat
+        .finding
+        .instance_id()
+        .filter(|i| *i != ci.ec2_instance_id)
+    {
         // ECS placed the task; its answer decides which host is quarantined.
-        tracing::warn!(finding_instance = named, ecs_instance = %instance_id, "finding names another host than ECS");
+        tracing::warn!(finding_instance = named, ecs_instance = %ci.ec2_instance_id, "finding names another host than ECS");
     }
+    seen.host = Some(observe_host(deps, threat, ci, subject).await?);
+    Ok(seen)
+}
+
+/// A host as the rails need it: its group (for the quarantine), its network interfaces
+/// (for isolation) and the snapshots already taken for this finding. Each read only
+/// when the configuration uses it.
+async fn observe_host(
+    deps: &Deps,
+    threat: &Threat,
+    ci: ContainerInstance,
+    subject: &mut Subject,
+) -> Result<Host> {
+    let c = &deps.config;
+    let instance_id = ci.ec2_instance_id.clone();
     subject.instance = Some(instance_id.clone());
+    let network_interfaces = match c.quarantine_security_group {
+        Some(_) => deps.ec2.instance_network_interfaces(&instance_id).await?,
+        None => vec![],
+    };
+    let snapshots = match c.snapshot_volumes {
+        true => {
+            deps.ec2
+                .snapshots_tagged(decide::FINDING_TAG, &threat.finding.id)
+                .await?
+        }
+        false => vec![],
+    };
+    if !c.quarantine_host {
+        return Ok(Host {
+            instance_id,
+            container_instance: ci,
+            group: None,
+            network_interfaces,
+            snapshots,
+        });
+    }
     let group = match deps.asg.group_of_instance(&instance_id).await? {
         None => None,
         Some(name) => {
@@ -154,10 +334,11 @@ async fn observe(deps: &Deps, threat: &Threat, subject: &mut Subject) -> Result<
             })
         }
     };
-    seen.host = Some(Host {
+    Ok(Host {
         instance_id,
         container_instance: ci,
         group,
-    });
-    Ok(seen)
+        network_interfaces,
+        snapshots,
+    })
 }

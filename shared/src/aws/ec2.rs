@@ -318,3 +318,115 @@ pub mod images {
         }
     }
 }
+
+
+/// Evidence and isolation for a compromised host or task (guardduty-responder): EBS
+/// snapshots tagged with the finding, and network interfaces moved to a quarantine
+/// security group.
+pub mod evidence {
+    use aws_sdk_ec2::types::{
+        CopyTagsFromSource, Filter, InstanceSpecification, ResourceType, Tag, TagSpecification,
+    };
+
+    use super::Ec2;
+    use crate::error::{aws, Result};
+
+    impl Ec2 {
+        /// Our snapshots carrying tag `key=value` (a finding id): how a redelivered
+        /// finding knows its evidence was already taken.
+        pub async fn snapshots_tagged(&self, key: &str, value: &str) -> Result<Vec<String>> {
+            let out = self
+                .client
+                .describe_snapshots()
+                .owner_ids("self")
+                .filters(
+                    Filter::builder()
+                        .name(format!("tag:{key}"))
+                        .values(value)
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| aws("ec2", "DescribeSnapshots", e))?;
+            Ok(out
+                .snapshots()
+                .iter()
+                .filter_map(|s| s.snapshot_id().map(str::to_string))
+                .collect())
+        }
+
+        /// Crash-consistent snapshots of every EBS volume of an instance, taken at the
+        /// same moment, tagged with `tags` and with each volume's own tags.
+        pub async fn snapshot_instance(
+            &self,
+            instance_id: &str,
+            description: &str,
+            tags: &[(&str, &str)],
+        ) -> Result<Vec<String>> {
+            let tags: Vec<Tag> = tags
+                .iter()
+                .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
+                .collect();
+            let out = self
+                .client
+                .create_snapshots()
+                .instance_specification(
+                    InstanceSpecification::builder()
+                        .instance_id(instance_id)
+                        .build(),
+                )
+                .description(description)
+                .tag_specifications(
+                    TagSpecification::builder()
+                        .resource_type(ResourceType::Snapshot)
+                        .set_tags(Some(tags))
+                        .build(),
+                )
+                .copy_tags_from_source(CopyTagsFromSource::Volume)
+                .send()
+                .await
+                .map_err(|e| aws("ec2", "CreateSnapshots", e))?;
+            Ok(out
+                .snapshots()
+                .iter()
+                .filter_map(|s| s.snapshot_id().map(str::to_string))
+                .collect())
+        }
+
+        /// The network interfaces attached to an instance (bridge and host networking
+        /// share them with every task on it).
+        pub async fn instance_network_interfaces(&self, instance_id: &str) -> Result<Vec<String>> {
+            let out = self
+                .client
+                .describe_instances()
+                .instance_ids(instance_id)
+                .send()
+                .await
+                .map_err(|e| aws("ec2", "DescribeInstances", e))?;
+            Ok(out
+                .reservations()
+                .iter()
+                .flat_map(|r| r.instances())
+                .filter(|i| i.instance_id() == Some(instance_id))
+                .flat_map(|i| i.network_interfaces())
+                .filter_map(|n| n.network_interface_id().map(str::to_string))
+                .collect())
+        }
+
+        /// Replaces the security groups of a network interface.
+        pub async fn set_network_interface_groups(
+            &self,
+            network_interface_id: &str,
+            groups: &[String],
+        ) -> Result<()> {
+            self.client
+                .modify_network_interface_attribute()
+                .network_interface_id(network_interface_id)
+                .set_groups(Some(groups.to_vec()))
+                .send()
+                .await
+                .map_err(|e| aws("ec2", "ModifyNetworkInterfaceAttribute", e))?;
+            Ok(())
+        }
+    }
+}

@@ -60,6 +60,16 @@ const KEYS: &[&str] = &[
     "affectedEntities",
     "entityValue",
     "tags",
+    "instanceDetails",
+    "instanceId",
+    "ecsClusterDetails",
+    "detection",
+    "sequence",
+    "signals",
+    "resources",
+    "resourceType",
+    "resourceUids",
+    "uid",
 ];
 const WORDS: &[&str] = &[
     "EC2 Instance-terminate Lifecycle Action",
@@ -80,6 +90,13 @@ const WORDS: &[&str] = &[
     "aws:sqs",
     "ECSCluster",
     "RuntimeMonitoring",
+    "Instance",
+    "AttackSequence:ECS/CompromisedCluster",
+    "ECS_TASK",
+    "ECS_CLUSTER",
+    "EC2_INSTANCE",
+    "arn:aws:ecs:us-east-1:123456789012:task/prod/0f9e8d7c6b5a49382716051423324150",
+    "arn:aws:ecs:us-east-1:123456789012:task//x",
     "scheduledChange",
     "AWS_ECS_TASK_PATCHING_RETIREMENT",
     "i-0123456789abcdef0",
@@ -312,6 +329,13 @@ mod tests {
             );
             let _ = (f.task(), f.instance_id(), f.process());
             let _ = f.task().map(|t| (t.is_fargate(), t.family()));
+            let _ = f.is_host_runtime();
+            if let Some(s) = f.sequence() {
+                let _ = (s.names_ecs(), s.instance_ids(), s.clusters());
+                for arn in s.task_arns() {
+                    let _ = guardduty::cluster_of_task_arn(arn);
+                }
+            }
         }
     }
 

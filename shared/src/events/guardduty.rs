@@ -17,6 +17,11 @@ pub const SOURCE: &str = "aws.guardduty";
 pub const FINDING: &str = "GuardDuty Finding";
 pub const ECS_CLUSTER: &str = "ECSCluster";
 pub const RUNTIME_MONITORING: &str = "RuntimeMonitoring";
+/// `resource.resourceType` of a finding about an EC2 instance (for Runtime Monitoring:
+/// something ran on the host itself, outside any task).
+pub const INSTANCE: &str = "Instance";
+/// Every attack sequence type starts with this (`AttackSequence:ECS/CompromisedCluster`).
+pub const ATTACK_SEQUENCE: &str = "AttackSequence:";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -138,6 +143,78 @@ pub struct Service {
     pub additional_info: Option<Value>,
     #[serde(default)]
     pub runtime_details: Option<RuntimeDetails>,
+    /// Extended Threat Detection: the attack sequence an `AttackSequence:*` finding is.
+    #[serde(default)]
+    pub detection: Option<Detection>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Detection {
+    #[serde(default)]
+    pub sequence: Option<Sequence>,
+}
+
+/// An attack sequence: the signals (findings, API activity) GuardDuty correlated, and
+/// the resources, actors and endpoints they involve (GuardDuty API `Sequence`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Sequence {
+    #[serde(default)]
+    pub uid: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub signals: Vec<Signal>,
+    #[serde(default)]
+    pub resources: Vec<SequenceResource>,
+    #[serde(default)]
+    pub actors: Vec<Value>,
+    #[serde(default)]
+    pub endpoints: Vec<Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Signal {
+    #[serde(default)]
+    pub uid: Option<String>,
+    /// `FINDING`, `CLOUD_TRAIL`, `S3_DATA_EVENTS`, ...
+    #[serde(default, rename = "type")]
+    pub signal_type: Option<String>,
+    /// For a finding signal, the finding type.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub severity: Option<f64>,
+    #[serde(default)]
+    pub count: Option<u64>,
+    #[serde(default)]
+    pub first_seen_at: Option<Value>,
+    #[serde(default)]
+    pub last_seen_at: Option<Value>,
+    #[serde(default)]
+    pub resource_uids: Vec<String>,
+}
+
+/// A resource of an attack sequence (GuardDuty API `ResourceV2`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SequenceResource {
+    /// The ARN when there is one, else the name or id.
+    #[serde(default)]
+    pub uid: String,
+    /// `ECS_TASK`, `ECS_CLUSTER`, `EC2_INSTANCE`, `CONTAINER`, `S3_BUCKET`, ...
+    #[serde(default)]
+    pub resource_type: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub account_id: Option<String>,
+    #[serde(default)]
+    pub region: Option<String>,
 }
 
 /// What the process inside the container did. Every string here is attacker controlled.
@@ -280,6 +357,68 @@ impl Finding {
     pub fn process(&self) -> Option<&ProcessDetails> {
         self.service.runtime_details.as_ref()?.process.as_ref()
     }
+
+    /// A Runtime Monitoring finding about an EC2 instance itself (a process on the
+    /// host, not in a task).
+    pub fn is_host_runtime(&self) -> bool {
+        self.resource.resource_type == INSTANCE
+            && self.service.feature_name.as_deref() == Some(RUNTIME_MONITORING)
+    }
+
+    /// The attack sequence of an `AttackSequence:*` finding.
+    pub fn sequence(&self) -> Option<&Sequence> {
+        if !self.finding_type.starts_with(ATTACK_SEQUENCE) {
+            return None;
+        }
+        self.service.detection.as_ref()?.sequence.as_ref()
+    }
+}
+
+impl Sequence {
+    /// The ECS task ARNs the sequence names (`ECS_TASK` resources).
+    pub fn task_arns(&self) -> Vec<&str> {
+        self.of_type("ECS_TASK")
+            .filter(|uid| uid.starts_with("arn:") && uid.contains(":task/"))
+            .collect()
+    }
+
+    /// The ECS cluster ARNs or names the sequence names (`ECS_CLUSTER` resources).
+    pub fn clusters(&self) -> Vec<&str> {
+        self.of_type("ECS_CLUSTER").collect()
+    }
+
+    /// The EC2 instance ids the sequence names (`EC2_INSTANCE` resources, by id or ARN).
+    pub fn instance_ids(&self) -> Vec<&str> {
+        self.of_type("EC2_INSTANCE")
+            .map(|uid| uid.rsplit_once("instance/").map_or(uid, |(_, id)| id))
+            .filter(|id| id.starts_with("i-"))
+            .collect()
+    }
+
+    /// Whether the sequence involves ECS at all (a task or a cluster).
+    pub fn names_ecs(&self) -> bool {
+        !self.task_arns().is_empty() || !self.clusters().is_empty()
+    }
+
+    fn of_type<'a>(&'a self, t: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        let mut seen = std::collections::BTreeSet::new();
+        self.resources
+            .iter()
+            .filter(move |r| r.resource_type == t)
+            .map(|r| r.uid.trim())
+            .filter(move |uid| !uid.is_empty() && seen.insert(*uid))
+    }
+}
+
+/// The cluster an ECS task ARN names (`arn:…:task/CLUSTER/ID`; the old format without a
+/// cluster gives `None`), as (name, cluster ARN).
+pub fn cluster_of_task_arn(task_arn: &str) -> Option<(String, String)> {
+    let (prefix, rest) = task_arn.split_once(":task/")?;
+    let (cluster, _) = rest.split_once('/')?;
+    if cluster.is_empty() {
+        return None;
+    }
+    Some((cluster.to_string(), format!("{prefix}:cluster/{cluster}")))
 }
 
 impl EcsTaskDetails {
@@ -388,6 +527,43 @@ mod tests {
             Finding::from_envelope(&e),
             Err(Error::BadEvent(_))
         ));
+    }
+
+    #[test]
+    fn host_finding_names_the_instance_and_its_cluster() {
+        let f =
+            Finding::from_envelope(&fixture("guardduty-host-new-binary-instance.json")).unwrap();
+        assert!(f.is_host_runtime());
+        assert!(!f.is_ecs_runtime());
+        assert_eq!(f.instance_id(), Some("i-0abc123def4567890"));
+        assert_eq!(f.cluster_name().as_deref(), Some("prod"));
+        assert_eq!(f.task(), None);
+        assert!(f.sequence().is_none());
+    }
+
+    #[test]
+    fn attack_sequence_lists_its_signals_tasks_hosts_and_clusters() {
+        let f = Finding::from_envelope(&fixture("guardduty-attack-sequence-ecs.json")).unwrap();
+        assert_eq!(f.level(), Level::Critical);
+        let s = f.sequence().unwrap();
+        assert!(s.names_ecs());
+        assert!(s.signals.len() >= 2);
+        assert_eq!(
+            s.task_arns(),
+            ["arn:aws:ecs:us-east-1:123456789012:task/prod/0f9e8d7c6b5a49382716051423324150"]
+        );
+        assert_eq!(s.instance_ids(), ["i-0abc123def4567890"]);
+        assert_eq!(
+            s.clusters(),
+            ["arn:aws:ecs:us-east-1:123456789012:cluster/prod"]
+        );
+        let (name, arn) = cluster_of_task_arn(s.task_arns()[0]).unwrap();
+        assert_eq!(name, "prod");
+        assert_eq!(arn, "arn:aws:ecs:us-east-1:123456789012:cluster/prod");
+        assert_eq!(
+            cluster_of_task_arn("arn:aws:ecs:us-east-1:1:task/abc"),
+            None
+        );
     }
 
     #[test]

@@ -17,6 +17,14 @@ fn threat_from(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> Threat 
     edit(&mut e.detail);
     match intent(&e).unwrap() {
         Intent::Respond(t) => *t,
+        Intent::Host(h) => {
+            let (cluster, cluster_ref) = h.cluster.unwrap();
+            Threat {
+                finding: h.finding,
+                cluster,
+                cluster_ref,
+            }
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -81,6 +89,8 @@ fn host(status: &str, group: Option<(&str, &str)>) -> Host {
             cluster_tag: Some(tag.into()),
             lifecycle_state: Some(state.into()),
         }),
+        network_interfaces: vec!["eni-host0".into()],
+        snapshots: vec![],
     }
 }
 
@@ -115,13 +125,14 @@ fn notes(plan: &Plan) -> Vec<(&'static str, Outcome)> {
 }
 
 #[test]
-fn a_high_finding_stops_the_task_then_drains_tags_protects_and_detaches_its_host() {
+fn a_high_finding_snapshots_the_host_stops_the_task_then_drains_tags_protects_and_detaches_it() {
     let c = config(&[]);
     assert!(screen(&high(), true, &c).is_none());
     let plan = respond(&high(), &running(), &c, Utc::now());
     assert_eq!(
         actions(&plan),
         [
+            "snapshot-host",
             "stop-task",
             "drain-host",
             "tag-host",
@@ -135,7 +146,7 @@ fn a_high_finding_stops_the_task_then_drains_tags_protects_and_detaches_its_host
         .notice
         .title
         .starts_with("High Execution:Runtime/ReverseShell in prod/web"));
-    let Step::TagInstance { tags, .. } = &plan.steps[2] else {
+    let Step::TagInstance { tags, .. } = &plan.steps[4] else {
         panic!()
     };
     assert_eq!(
@@ -152,7 +163,7 @@ fn the_stop_reason_starts_with_our_prefix_and_names_the_finding() {
     let plan = respond(&high(), &running(), &config(&[]), Utc::now());
     let Step::StopTask {
         reason, cluster, ..
-    } = &plan.steps[0]
+    } = &plan.steps[2]
     else {
         panic!()
     };
@@ -173,7 +184,99 @@ fn a_fargate_task_is_stopped_and_no_host_is_touched() {
     seen.host = None;
     let plan = respond(&t, &seen, &config(&[]), Utc::now());
     assert_eq!(actions(&plan), ["stop-task"]);
-    assert_eq!(notes(&plan), [("quarantine-host", Outcome::Skipped)]);
+    assert_eq!(
+        notes(&plan),
+        [
+            ("isolate-network", Outcome::Skipped),
+            ("snapshot-host", Outcome::Skipped),
+            ("quarantine-host", Outcome::Skipped)
+        ]
+    );
+}
+
+#[test]
+fn with_a_quarantine_group_the_network_is_cut_off_first_then_evidence_then_the_stop() {
+    let c = config(&[("QUARANTINE_SECURITY_GROUP", "sg-0123456789abcdef0")]);
+    let plan = respond(&high(), &running(), &c, Utc::now());
+    assert_eq!(
+        actions(&plan)[..3],
+        ["isolate-network", "snapshot-host", "stop-task"]
+    );
+    let Step::Isolate {
+        network_interface_id,
+        security_group,
+    } = &plan.steps[0]
+    else {
+        panic!()
+    };
+    assert_eq!(
+        network_interface_id, "eni-host0",
+        "bridge networking: the host's ENI"
+    );
+    assert_eq!(security_group, "sg-0123456789abcdef0");
+}
+
+#[test]
+fn an_awsvpc_task_isolates_its_own_interface_not_the_hosts() {
+    let c = config(&[("QUARANTINE_SECURITY_GROUP", "sg-0123456789abcdef0")]);
+    let mut seen = running();
+    seen.task.as_mut().unwrap().attachments = vec![shared::aws::ecs::AttachmentEvidence {
+        kind: "ElasticNetworkInterface".into(),
+        status: Some("ATTACHED".into()),
+        details: [("networkInterfaceId".to_string(), "eni-task1".to_string())].into(),
+    }];
+    let plan = respond(&high(), &seen, &c, Utc::now());
+    let isolated: Vec<&str> = plan
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Isolate {
+                network_interface_id,
+                ..
+            } => Some(network_interface_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(isolated, ["eni-task1"]);
+}
+
+#[test]
+fn snapshots_already_taken_for_the_finding_are_not_taken_again() {
+    let mut seen = running();
+    seen.host.as_mut().unwrap().snapshots = vec!["snap-1".into()];
+    let plan = respond(&high(), &seen, &config(&[]), Utc::now());
+    assert!(notes(&plan).contains(&("snapshot-host", Outcome::AlreadyDone)));
+    let plan = respond(
+        &high(),
+        &running(),
+        &config(&[("SNAPSHOT_VOLUMES", "false")]),
+        Utc::now(),
+    );
+    assert!(notes(&plan).contains(&("snapshot-host", Outcome::Skipped)));
+}
+
+#[test]
+fn a_host_finding_quarantines_the_host_and_stops_nothing() {
+    let t = threat_from("guardduty-host-new-binary-instance.json", |_| {});
+    let seen = Observed {
+        host: Some(host("ACTIVE", Some(("prod", "InService")))),
+        ..Observed::default()
+    };
+    let plan = respond_host(&t, &seen, &config(&[]));
+    assert_eq!(
+        actions(&plan),
+        [
+            "snapshot-host",
+            "drain-host",
+            "tag-host",
+            "protect-host",
+            "detach-host"
+        ]
+    );
+    assert_eq!(plan.action, "contain");
+    let plan = respond_host(&t, &Observed::default(), &config(&[]));
+    assert!(!plan.changes_something());
+    assert!(plan.notice.title.contains("not in an opted-in cluster"));
 }
 
 #[test]
@@ -184,7 +287,7 @@ fn quarantine_host_false_leaves_the_host_alone() {
         &config(&[("QUARANTINE_HOST", "false")]),
         Utc::now(),
     );
-    assert_eq!(actions(&plan), ["stop-task"]);
+    assert_eq!(actions(&plan), ["snapshot-host", "stop-task"]);
 }
 
 #[test]
