@@ -1157,6 +1157,7 @@ mod tests {
                 .into_iter()
                 .map(|id| (id.to_string(), al2023(id, "x86_64")))
                 .collect(),
+            managed_clusters: BTreeSet::from(["prod".to_string()]),
         }
     }
 
