@@ -350,8 +350,10 @@ def ecs_notice(version: int = 0, starts_in: timedelta = timedelta(days=7)) -> Pr
 
 
 def fresh_ecs_notice(w: World) -> dict:
-    """Updated now, so the service's running tasks started before it (stop-tasks retires them)."""
-    return ecs_retirement_event([f"{w.fleet.cluster_name} | web"], event_arn=RETIREMENT_ARN.format("stop-tasks"))
+    """Updated a second from now, so the service's running tasks started before it (stop-tasks retires them)."""
+    return ecs_retirement_event(
+        [f"{w.fleet.cluster_name} | web"], event_arn=RETIREMENT_ARN.format("stop-tasks"),
+        updated_at=datetime.now(timezone.utc) + timedelta(seconds=1))
 
 
 def standalone_notice(w: World) -> dict:

@@ -601,6 +601,8 @@ def test_stop_tasks_replaces_a_service_in_batches_that_keep_its_minimum_healthy_
     )
     before = deployment_ids(fleet.ecs, fleet.cluster_name, "web")
     old = _running_of(fleet, "web")
+    # The notice's lastUpdatedTime has whole seconds: let it fall after the tasks started.
+    time.sleep(1.1)
     sqs = emulator.client("sqs")
     env = retirement_env(emulator, inbox, queue, RETIREMENT_REPLACE="stop-tasks", RETIREMENT_POLL_SECONDS="1")
     with LambdaProcess(binary, env=env) as fn:
@@ -633,6 +635,7 @@ def test_stop_tasks_replaces_a_service_in_batches_that_keep_its_minimum_healthy_
 def test_stop_tasks_that_would_break_minimum_healthy_percent_warns_with_the_steps(make_fleet, run, inbox):
     fleet = make_fleet(instances=1, services=["web"])  # desired 1, minimumHealthyPercent 100
     old = _running_of(fleet, "web")
+    time.sleep(1.1)
     result = run(ecs_retirement_event([f"{fleet.cluster_name}/web"]), RETIREMENT_REPLACE="stop-tasks")
     assert result.ok, result.error
     assert _running_of(fleet, "web") == old
