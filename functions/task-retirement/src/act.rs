@@ -106,7 +106,11 @@ async fn run(deps: &Deps, event: &Envelope, subject: &Subject, step: Step) -> Re
             } else {
                 for task in &tasks {
                     deps.ecs
-                        .stop_task(&cluster, task, "ecs-autopilot task-retirement: replaced ahead of an AWS retirement")
+                        .stop_task(
+                            &cluster,
+                            task,
+                            "ecs-autopilot task-retirement: replaced ahead of an AWS retirement",
+                        )
                         .await?;
                 }
                 if last {
@@ -153,7 +157,9 @@ async fn run(deps: &Deps, event: &Envelope, subject: &Subject, step: Step) -> Re
             deps.queue.send_later(&body, delay_seconds).await?;
             tracing::info!(event_id = %event.id, %until, delay_seconds, deferrals = deferral.deferrals, budget_waits = deferral.budget_waits, action, "deferred");
             if let Some(notice) = notice {
-                deps.reporter.report(subject, action, outcome, notice).await?;
+                deps.reporter
+                    .report(subject, action, outcome, notice)
+                    .await?;
             }
             if !dry {
                 for m in &marks {

@@ -52,7 +52,11 @@ impl Config {
             drain_on_rebalance: env.bool_or("DRAIN_ON_REBALANCE", false)?,
             max_replacements_per_group: env.number_or("MAX_REPLACEMENTS_PER_GROUP", 1, 1, 100)?,
             max_redeploys_per_cluster: env.number_or("MAX_REDEPLOYS_PER_CLUSTER", 2, 1, 100)?,
-            replace: match env.choice_or("RETIREMENT_REPLACE", "redeploy", &["redeploy", "stop-tasks"])? {
+            replace: match env.choice_or(
+                "RETIREMENT_REPLACE",
+                "redeploy",
+                &["redeploy", "stop-tasks"],
+            )? {
                 "stop-tasks" => Replace::StopTasks,
                 _ => Replace::Redeploy,
             },
@@ -113,7 +117,10 @@ mod tests {
         assert_eq!(c.max_redeploys_per_cluster, 2);
         assert_eq!(c.replace, Replace::Redeploy);
         assert_eq!(c.poll_seconds, 300);
-        assert_eq!(with(("RETIREMENT_REPLACE", "stop-tasks")).unwrap().replace, Replace::StopTasks);
+        assert_eq!(
+            with(("RETIREMENT_REPLACE", "stop-tasks")).unwrap().replace,
+            Replace::StopTasks
+        );
         for (var, value) in [
             ("MAX_REPLACEMENTS_PER_GROUP", "0"),
             ("MAX_REDEPLOYS_PER_CLUSTER", "many"),

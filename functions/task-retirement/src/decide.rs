@@ -16,8 +16,8 @@ use shared::notify::{escape, Notice, Outcome};
 use shared::window::MaintenanceWindow;
 
 use crate::config::{Config, Replace};
-use std::collections::BTreeMap;
 use crate::parse::{Deferral, Retirement, Source};
+use std::collections::BTreeMap;
 
 /// Tag on a service whose tasks were replaced for a retirement notice; its value is
 /// [`marker`] of the notice's event ARN. A repeated or updated notice finds it and does
@@ -447,7 +447,9 @@ pub fn retire(
         }
         When::Now(why) => {
             let reason = explain(why, r.start_time, config);
-            plan.extend(within_budget(r, actions, deferral, config, now, why, &reason));
+            plan.extend(within_budget(
+                r, actions, deferral, config, now, why, &reason,
+            ));
         }
     }
     plan
@@ -534,7 +536,11 @@ fn within_budget(
         _ => Outcome::Done,
     };
     plan.push(Step::Defer {
-        action: if budget_wait { "wait-budget" } else { "stop-tasks" },
+        action: if budget_wait {
+            "wait-budget"
+        } else {
+            "stop-tasks"
+        },
         outcome,
         until: now + Duration::seconds(i64::from(delay)),
         delay_seconds: delay,
@@ -576,10 +582,7 @@ fn stop_tasks(
         cluster: Some(cluster.clone()),
         ..Scope::default()
     };
-    let cutoff = r
-        .last_updated
-        .or(deferral.first_deferred_at)
-        .unwrap_or(now);
+    let cutoff = r.last_updated.or(deferral.first_deferred_at).unwrap_or(now);
     let running: Vec<&Task> = tasks
         .iter()
         .filter(|t| t.is_running() && t.desired_status == "RUNNING")
@@ -590,9 +593,13 @@ fn stop_tasks(
         .filter(|t| via_tasks.contains(&t.arn) || t.started_at.is_none_or(|s| s < cutoff))
         .collect();
     let desired = usize::try_from(service.desired_count).unwrap_or(0);
-    let min_percent = usize::try_from(service.minimum_healthy_percent.unwrap_or(100)).unwrap_or(100);
+    let min_percent =
+        usize::try_from(service.minimum_healthy_percent.unwrap_or(100)).unwrap_or(100);
     let floor = (desired * min_percent).div_ceil(100);
-    let healthy = running.iter().filter(|t| t.last_status == "RUNNING").count();
+    let healthy = running
+        .iter()
+        .filter(|t| t.last_status == "RUNNING")
+        .count();
     let room = healthy.saturating_sub(floor);
     let label = format!("service `{}` (cluster `{cluster}`)", service.name);
     if retiring.is_empty() {
@@ -709,7 +716,10 @@ fn budget_notice(
         }
     }
     let labels: Vec<String> = waiting.iter().map(|(a, _)| a.label()).collect();
-    let title = format!("Retirement of {} resource(s) waits for the disruption budget", waiting.len());
+    let title = format!(
+        "Retirement of {} resource(s) waits for the disruption budget",
+        waiting.len()
+    );
     let text = format!(
         "{} These wait until replacements already under way finish (looked at again every {} s): {}.",
         deadline(r),
@@ -734,8 +744,14 @@ fn budget_notice(
     notice
         .detail("waiting", &labels)
         .detail("retires_at", r.start_time)
-        .detail("max_replacements_per_group", config.max_replacements_per_group)
-        .detail("max_redeploys_per_cluster", config.max_redeploys_per_cluster)
+        .detail(
+            "max_replacements_per_group",
+            config.max_replacements_per_group,
+        )
+        .detail(
+            "max_redeploys_per_cluster",
+            config.max_redeploys_per_cluster,
+        )
         .detail("event_arn", &r.event_arn)
 }
 
@@ -1136,7 +1152,13 @@ fn image_note(images: &[ContainerImage]) -> String {
     let mutable: Vec<String> = images
         .iter()
         .filter(|i| !i.is_pinned())
-        .map(|i| format!("`{}` ({})", escape(&i.container, 100), escape(&i.image, 200)))
+        .map(|i| {
+            format!(
+                "`{}` ({})",
+                escape(&i.container, 100),
+                escape(&i.image, 200)
+            )
+        })
         .collect();
     if mutable.is_empty() {
         return String::new();
@@ -2007,7 +2029,10 @@ mod tests {
         let now = wednesday_noon();
         let g = fleet_group(3, &[]);
         let r = ec2_retirement(Some(now + days(7)), &["i-0000", "i-0001", "i-0002"]);
-        let observed: Vec<Observed> = ["i-0000", "i-0001", "i-0002"].iter().map(|i| host(i, &g)).collect();
+        let observed: Vec<Observed> = ["i-0000", "i-0001", "i-0002"]
+            .iter()
+            .map(|i| host(i, &g))
+            .collect();
         let plan = retire(&r, &observed, &Deferral::default(), &config(""), now);
         assert_eq!(actions(&plan), ["replace-instance", "wait-budget"]);
         let Step::Defer {
@@ -2030,16 +2055,29 @@ mod tests {
 
         // A later look is silent while it waits.
         let plan = retire(&r, &observed, deferral, &config(""), now);
-        assert!(matches!(&plan[..], [_, Step::Defer { notice: None, .. }]), "{plan:?}");
+        assert!(
+            matches!(&plan[..], [_, Step::Defer { notice: None, .. }]),
+            "{plan:?}"
+        );
     }
 
     #[test]
     fn hosts_already_in_replacement_count_against_the_budget_whoever_started_them() {
         let now = wednesday_noon();
         let r = ec2_retirement(Some(now + days(7)), &["i-0000"]);
-        for busy in [("InService", "Unhealthy"), ("Terminating:Wait", "Healthy"), ("Pending:Wait", "Healthy")] {
+        for busy in [
+            ("InService", "Unhealthy"),
+            ("Terminating:Wait", "Healthy"),
+            ("Pending:Wait", "Healthy"),
+        ] {
             let g = fleet_group(2, &[busy]);
-            let plan = retire(&r, &[host("i-0000", &g)], &Deferral::default(), &config(""), now);
+            let plan = retire(
+                &r,
+                &[host("i-0000", &g)],
+                &Deferral::default(),
+                &config(""),
+                now,
+            );
             assert_eq!(actions(&plan), ["wait-budget"], "{busy:?}");
         }
         let mut c = config("");
@@ -2054,11 +2092,21 @@ mod tests {
         let now = wednesday_noon();
         let g = fleet_group(2, &[("Terminating:Wait", "Unhealthy")]);
         let r = ec2_retirement(Some(now + Duration::hours(1)), &["i-0000"]);
-        let plan = retire(&r, &[host("i-0000", &g)], &Deferral::default(), &config(""), now);
+        let plan = retire(
+            &r,
+            &[host("i-0000", &g)],
+            &Deferral::default(),
+            &config(""),
+            now,
+        );
         let [Step::ReplaceInstance { notice, .. }] = &plan[..] else {
             panic!("{plan:?}")
         };
-        assert!(notice.description.contains("goes anyway"), "{}", notice.description);
+        assert!(
+            notice.description.contains("goes anyway"),
+            "{}",
+            notice.description
+        );
     }
 
     #[test]
@@ -2115,13 +2163,28 @@ mod tests {
             group: Some(group(true, "InService", "Healthy")),
             capacity_rebalance: true,
         };
-        let plan = retire(&r, &[o.clone()], &Deferral::default(), &config(""), wednesday_noon());
+        let plan = retire(
+            &r,
+            &[o.clone()],
+            &Deferral::default(),
+            &config(""),
+            wednesday_noon(),
+        );
         assert_eq!(actions(&plan), ["replace-instance"]);
         assert_eq!(outcomes(&plan), [Outcome::Skipped]);
         // A scheduled retirement is still acted on: Capacity Rebalancing does not cover it.
         let r = ec2_retirement(Some(wednesday_noon() + days(7)), &["i-0aaa"]);
-        let plan = retire(&r, &[o], &Deferral::default(), &config(""), wednesday_noon());
-        assert!(matches!(&plan[..], [Step::ReplaceInstance { .. }]), "{plan:?}");
+        let plan = retire(
+            &r,
+            &[o],
+            &Deferral::default(),
+            &config(""),
+            wednesday_noon(),
+        );
+        assert!(
+            matches!(&plan[..], [Step::ReplaceInstance { .. }]),
+            "{plan:?}"
+        );
     }
 
     #[test]
@@ -2131,8 +2194,20 @@ mod tests {
             if let Observed::Service { service, .. } = &mut o {
                 service.deployment_controller = controller.into();
             }
-            let plan = retire(&retirement(Some(wednesday_noon() + days(7))), &[o], &Deferral::default(), &config(""), wednesday_noon());
-            let [Step::Report { action, outcome, notice, .. }] = &plan[..] else {
+            let plan = retire(
+                &retirement(Some(wednesday_noon() + days(7))),
+                &[o],
+                &Deferral::default(),
+                &config(""),
+                wednesday_noon(),
+            );
+            let [Step::Report {
+                action,
+                outcome,
+                notice,
+                ..
+            }] = &plan[..]
+            else {
                 panic!("{plan:?}")
             };
             assert_eq!((*action, *outcome), ("redeploy-service", Outcome::Warning));
@@ -2146,18 +2221,43 @@ mod tests {
         let mut o = service(&[]);
         if let Observed::Service { images, .. } = &mut o {
             *images = vec![
-                ContainerImage { container: "app".into(), image: "repo/app:latest".into() },
-                ContainerImage { container: "proxy".into(), image: "repo/proxy@sha256:abc".into() },
+                ContainerImage {
+                    container: "app".into(),
+                    image: "repo/app:latest".into(),
+                },
+                ContainerImage {
+                    container: "proxy".into(),
+                    image: "repo/proxy@sha256:abc".into(),
+                },
             ];
         }
-        let plan = retire(&retirement(Some(wednesday_noon() + days(7))), &[o], &Deferral::default(), &config(""), wednesday_noon());
+        let plan = retire(
+            &retirement(Some(wednesday_noon() + days(7))),
+            &[o],
+            &Deferral::default(),
+            &config(""),
+            wednesday_noon(),
+        );
         let [Step::Redeploy { notice, .. }] = &plan[..] else {
             panic!("{plan:?}")
         };
-        assert!(notice.description.contains("repo/app:latest"), "{}", notice.description);
+        assert!(
+            notice.description.contains("repo/app:latest"),
+            "{}",
+            notice.description
+        );
         assert!(!notice.description.contains("repo/proxy"));
-        assert_eq!(notice.details["mutable_images"].as_array().unwrap().len(), 1);
-        let plan = retire(&retirement(Some(wednesday_noon() + days(7))), &[service(&[])], &Deferral::default(), &config(""), wednesday_noon());
+        assert_eq!(
+            notice.details["mutable_images"].as_array().unwrap().len(),
+            1
+        );
+        let plan = retire(
+            &retirement(Some(wednesday_noon() + days(7))),
+            &[service(&[])],
+            &Deferral::default(),
+            &config(""),
+            wednesday_noon(),
+        );
         let [Step::Redeploy { notice, .. }] = &plan[..] else {
             panic!()
         };
@@ -2190,8 +2290,19 @@ mod tests {
             service.minimum_healthy_percent = Some(50);
             *tasks = (0..4).map(|n| running_task(n, now - days(1))).collect();
         }
-        let plan = retire(&r, &[o.clone()], &Deferral::default(), &stop_tasks_config(), now);
-        let [Step::StopTasks { tasks, last, .. }, Step::Defer { notice: None, delay_seconds, .. }] = &plan[..] else {
+        let plan = retire(
+            &r,
+            &[o.clone()],
+            &Deferral::default(),
+            &stop_tasks_config(),
+            now,
+        );
+        let [Step::StopTasks { tasks, last, .. }, Step::Defer {
+            notice: None,
+            delay_seconds,
+            ..
+        }] = &plan[..]
+        else {
             panic!("{plan:?}")
         };
         assert_eq!((tasks.len(), *last, *delay_seconds), (2, false, 300));
@@ -2201,8 +2312,17 @@ mod tests {
             tasks[0].started_at = Some(now);
             tasks[1].started_at = Some(now);
         }
-        let plan = retire(&r, &[o.clone()], &Deferral::default(), &stop_tasks_config(), now);
-        let [Step::StopTasks { tasks, last: true, .. }] = &plan[..] else {
+        let plan = retire(
+            &r,
+            &[o.clone()],
+            &Deferral::default(),
+            &stop_tasks_config(),
+            now,
+        );
+        let [Step::StopTasks {
+            tasks, last: true, ..
+        }] = &plan[..]
+        else {
             panic!("{plan:?}")
         };
         assert_eq!(tasks.len(), 2);
@@ -2213,7 +2333,10 @@ mod tests {
             tasks[2].started_at = Some(now - days(1));
         }
         let plan = retire(&r, &[o], &Deferral::default(), &stop_tasks_config(), now);
-        assert!(matches!(&plan[..], [Step::StopTasks { last: true, .. }]), "{plan:?}");
+        assert!(
+            matches!(&plan[..], [Step::StopTasks { last: true, .. }]),
+            "{plan:?}"
+        );
     }
 
     #[test]
@@ -2227,7 +2350,13 @@ mod tests {
             service.minimum_healthy_percent = Some(100);
             *tasks = vec![running_task(0, now - days(1))];
         }
-        let plan = retire(&r, &[o.clone()], &Deferral::default(), &stop_tasks_config(), now);
+        let plan = retire(
+            &r,
+            &[o.clone()],
+            &Deferral::default(),
+            &stop_tasks_config(),
+            now,
+        );
         assert_eq!(actions(&plan), ["stop-tasks"]);
         assert_eq!(outcomes(&plan), [Outcome::Warning]);
         // Below the desired count (a replacement starting): wait, stop nothing.
@@ -2236,6 +2365,9 @@ mod tests {
             service.minimum_healthy_percent = Some(50);
         }
         let plan = retire(&r, &[o], &Deferral::default(), &stop_tasks_config(), now);
-        assert!(matches!(&plan[..], [Step::Defer { notice: None, .. }]), "{plan:?}");
+        assert!(
+            matches!(&plan[..], [Step::Defer { notice: None, .. }]),
+            "{plan:?}"
+        );
     }
 }

@@ -124,24 +124,26 @@ async fn observe(deps: &Deps, r: &Retirement) -> Result<Vec<Observed>> {
                 continue;
             }
         };
-        let tasks = if s.deployment_controller == "ECS" && deps.config.replace == Replace::StopTasks {
+        let tasks = if s.deployment_controller == "ECS" && deps.config.replace == Replace::StopTasks
+        {
             deps.ecs.service_tasks(&cluster, &s.name).await?
         } else {
             vec![]
         };
         // Only a service that may be redeployed needs the budget and its images.
-        let (busy, images) = if s.deployment_controller == "ECS" && deps.config.replace == Replace::Redeploy {
-            if !deploying.contains_key(&cluster) {
-                let names = deps.ecs.services_deploying(&cluster).await?;
-                deploying.insert(cluster.clone(), names);
-            }
-            (
-                deploying[&cluster].clone(),
-                deps.ecs.task_definition_images(&s.task_definition).await?,
-            )
-        } else {
-            (vec![], vec![])
-        };
+        let (busy, images) =
+            if s.deployment_controller == "ECS" && deps.config.replace == Replace::Redeploy {
+                if !deploying.contains_key(&cluster) {
+                    let names = deps.ecs.services_deploying(&cluster).await?;
+                    deploying.insert(cluster.clone(), names);
+                }
+                (
+                    deploying[&cluster].clone(),
+                    deps.ecs.task_definition_images(&s.task_definition).await?,
+                )
+            } else {
+                (vec![], vec![])
+            };
         observed.push(Observed::Service {
             cluster,
             service: s,

@@ -247,28 +247,34 @@ fn from_health(event: &Envelope) -> Result<Intent, Error> {
     let service = required_text(event, "service")?;
     let code = required_text(event, "eventTypeCode")?;
     let category = detail_text(event, "eventTypeCategory")?.unwrap_or_default();
-    let (source, read): (Source, fn(&str) -> Option<Target>) =
-        if service.eq_ignore_ascii_case("ECS") && is_ecs_retirement(code) {
-            (Source::EcsTasks, Target::ecs)
-        } else if service.eq_ignore_ascii_case("EC2") && EC2_RETIREMENT_CODES.contains(&code) {
-            (Source::Ec2Instances, Target::ec2)
-        } else {
-            return Ok(Intent::Ignore(format!(
+    let (source, read): (Source, fn(&str) -> Option<Target>) = if service
+        .eq_ignore_ascii_case("ECS")
+        && is_ecs_retirement(code)
+    {
+        (Source::EcsTasks, Target::ecs)
+    } else if service.eq_ignore_ascii_case("EC2") && EC2_RETIREMENT_CODES.contains(&code) {
+        (Source::Ec2Instances, Target::ec2)
+    } else {
+        return Ok(Intent::Ignore(format!(
                 "AWS Health event {code} of service {service} is not a retirement this function handles"
             )));
-        };
+    };
     if category != health::SCHEDULED_CHANGE {
         return Ok(Intent::Ignore(format!(
             "AWS Health event {code} has category {category:?}, not {:?}",
             health::SCHEDULED_CHANGE
         )));
     }
-    let closed = detail_text(event, "statusCode")?.is_some_and(|s| s.eq_ignore_ascii_case("closed"));
+    let closed =
+        detail_text(event, "statusCode")?.is_some_and(|s| s.eq_ignore_ascii_case("closed"));
     if closed && check_times(event).is_err() {
         // A closed notice is only reported: its times do not matter.
         let mut without_times = event.clone();
         if let Some(d) = without_times.detail.as_object_mut() {
-            d.insert("startTime".into(), serde_json::json!("Thu, 01 Jan 1970 00:00:00 GMT"));
+            d.insert(
+                "startTime".into(),
+                serde_json::json!("Thu, 01 Jan 1970 00:00:00 GMT"),
+            );
             d.remove("endTime");
             d.remove("lastUpdatedTime");
         }
@@ -526,9 +532,15 @@ mod tests {
             }
         };
         let m = bad("startTime", json!("soon"));
-        assert!(m.contains("detail.startTime") && m.contains("\"soon\""), "{m}");
+        assert!(
+            m.contains("detail.startTime") && m.contains("\"soon\""),
+            "{m}"
+        );
         let m = bad("lastUpdatedTime", json!("yesterday"));
-        assert!(m.contains("detail.lastUpdatedTime") && m.contains("yesterday"), "{m}");
+        assert!(
+            m.contains("detail.lastUpdatedTime") && m.contains("yesterday"),
+            "{m}"
+        );
         let m = bad("startTime", json!(12));
         assert!(m.contains("detail.startTime") && m.contains("12"), "{m}");
         let m = bad("eventTypeCode", json!(["x"]));

@@ -110,10 +110,7 @@ impl AutoScaling {
 
     /// A group and whether Capacity Rebalancing is on for it (Auto Scaling then launches a
     /// replacement for a Spot instance with a rebalance recommendation itself).
-    pub async fn group_with_capacity_rebalance(
-        &self,
-        name: &str,
-    ) -> Result<Option<(Group, bool)>> {
+    pub async fn group_with_capacity_rebalance(&self, name: &str) -> Result<Option<(Group, bool)>> {
         Ok(self
             .described_group(name)
             .await?
@@ -133,7 +130,6 @@ impl AutoScaling {
             .map_err(|e| aws("autoscaling", "DescribeAutoScalingGroups", e))?;
         Ok(out.auto_scaling_groups().first().cloned())
     }
-
 
     /// The group an instance belongs to, if any.
     pub async fn group_of_instance(&self, instance_id: &str) -> Result<Option<String>> {

@@ -466,7 +466,10 @@ impl Ecs {
     }
 
     /// The images a task definition's containers name.
-    pub async fn task_definition_images(&self, task_definition: &str) -> Result<Vec<ContainerImage>> {
+    pub async fn task_definition_images(
+        &self,
+        task_definition: &str,
+    ) -> Result<Vec<ContainerImage>> {
         let out = self
             .client
             .describe_task_definition()
