@@ -279,22 +279,13 @@ impl Ecs {
         services: &[String],
     ) -> Result<BTreeSet<String>> {
         let mut daemons = BTreeSet::new();
-        for batch in batches(services, 10) {
-            let out = self
-                .client
-                .describe_services()
-                .cluster(cluster)
-                .set_services(Some(batch))
-                .send()
-                .await
-                .map_err(|e| aws("ecs", "DescribeServices", e))?;
-            daemons.extend(
-                out.services()
-                    .iter()
-                    .filter(|s| s.scheduling_strategy() == Some(&SchedulingStrategy::Daemon))
-                    .map(|s| s.service_name().unwrap_or_default().to_string()),
-            );
-        }
+        daemons.extend(
+            self.described_services(cluster, services)
+                .await?
+                .iter()
+                .filter(|s| s.scheduling_strategy() == Some(&SchedulingStrategy::Daemon))
+                .map(|s| s.service_name().unwrap_or_default().to_string()),
+        );
         Ok(daemons)
     }
 
@@ -418,8 +409,23 @@ impl Ecs {
                 _ => break,
             }
         }
-        let mut names = vec![];
-        for batch in batches(&arns, 10) {
+        Ok(self
+            .described_services(cluster, &arns)
+            .await?
+            .iter()
+            .filter(|s| s.status() == Some("ACTIVE") && deploying(s))
+            .map(|s| s.service_name().unwrap_or_default().to_string())
+            .collect())
+    }
+
+    /// DescribeServices, 10 services (its limit) per call.
+    async fn described_services(
+        &self,
+        cluster: &str,
+        services: &[String],
+    ) -> Result<Vec<aws_sdk_ecs::types::Service>> {
+        let mut found = vec![];
+        for batch in batches(services, 10) {
             let out = self
                 .client
                 .describe_services()
@@ -428,14 +434,9 @@ impl Ecs {
                 .send()
                 .await
                 .map_err(|e| aws("ecs", "DescribeServices", e))?;
-            names.extend(
-                out.services()
-                    .iter()
-                    .filter(|s| s.status() == Some("ACTIVE") && deploying(s))
-                    .map(|s| s.service_name().unwrap_or_default().to_string()),
-            );
+            found.extend(out.services().iter().cloned());
         }
-        Ok(names)
+        Ok(found)
     }
 
     /// The service's tasks that are to run (desired status RUNNING), described.
