@@ -724,8 +724,10 @@ def patch_moto(ecs_fidelity: bool = True) -> None:
     _patch_mixed_group_launch_template()
     _patch_instance_index()
     _patch_ec2_evidence()
+    _patch_capacity_rebalance_update()
     if ecs_fidelity:
         _patch_ecs()
+        _patch_ecs_deployments()
     _PATCHED = True
 
 
@@ -781,6 +783,134 @@ def _patch_ec2_evidence() -> None:
         orig_modify(self, eni_id, group_ids, *args, **kwargs)
 
     NetworkInterfaceBackend.modify_network_interface_attribute = modify_network_interface_attribute  # type: ignore[method-assign]
+
+
+def _patch_capacity_rebalance_update() -> None:
+    """UpdateAutoScalingGroup applies `CapacityRebalance` (moto reads it only on
+    CreateAutoScalingGroup and drops it on update). AWS: "CapacityRebalance — Enables or
+    disables Capacity Rebalancing" is an UpdateAutoScalingGroup parameter, and
+    DescribeAutoScalingGroups returns the group's `CapacityRebalance`
+    (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_UpdateAutoScalingGroup.html,
+    https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-capacity-rebalancing.html).
+    """
+    orig_update = AutoScalingResponse.update_auto_scaling_group
+
+    def update_auto_scaling_group(self: AutoScalingResponse) -> ActionResult:
+        result = orig_update(self)
+        value = self._get_bool_param("CapacityRebalance", None)
+        if value is not None:
+            group = self.autoscaling_backend.autoscaling_groups[self._get_param("AutoScalingGroupName")]
+            group.capacity_rebalance = value
+        return result
+
+    AutoScalingResponse.update_auto_scaling_group = update_auto_scaling_group  # type: ignore[method-assign]
+
+
+def _patch_ecs_deployments() -> None:
+    """Deployments as task-retirement's disruption budget and deployment-controller
+    handling see them (moto: every ECS-controller deployment stays IN_PROGRESS forever,
+    because its running count is an environment variable; and any controller accepts
+    forceNewDeployment).
+
+    * rolloutState: AWS marks a deployment COMPLETED once it reached steady state, i.e.
+      its tasks run at the desired count
+      (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Deployment.html,
+      `rolloutState`). Here the PRIMARY deployment of an ECS-controller service is
+      IN_PROGRESS while a RUNNING task of the service was started before the deployment
+      (forceNewDeployment resets `createdAt`: its old tasks are still to be replaced) or
+      fewer tasks than desired run, else COMPLETED. A test "finishes" a deployment by
+      stopping the old tasks and starting new ones (harness.fleet.start_service_tasks).
+    * forceNewDeployment on a service with the CODE_DEPLOY or EXTERNAL deployment
+      controller is rejected with InvalidParameterException: AWS only lets UpdateService
+      change a few fields of those services and a new deployment goes through CodeDeploy
+      or the external controller
+      (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateService.html,
+      "If your service uses the CODE_DEPLOY deployment controller ..."; and
+      https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-type-external.html).
+    * deploymentConfiguration: AWS always returns it; for a REPLICA service created
+      without one the defaults are minimumHealthyPercent 100 and maximumPercent 200
+      (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeploymentConfiguration.html).
+    """
+    from moto.ecs import models as ecs_models
+
+    service_cls = ecs_models.Service
+
+    def _get_deployments(self: Any) -> list[dict[str, Any]]:
+        deployments = self.__dict__.get("_autopilot_deployments", [])
+        controller = (self.deployment_controller or {}).get("type", "ECS")
+        if controller != "ECS":
+            return deployments
+        backend = self._backend
+        group = f"service:{self.name}"
+        running = [
+            t
+            for t in backend.tasks.get(self.cluster_name, {}).values()
+            if t.desired_status == "RUNNING" and t.group == group
+        ]
+        for d in deployments:
+            if d.get("status") != "PRIMARY":
+                continue
+            created = d.get("createdAt")
+            old = [t for t in running if created is not None and getattr(t, "started_at", None) is not None and t.started_at < created]
+            done = not old and len(running) >= (self.desired_count or 0)
+            d["rolloutState"] = "COMPLETED" if done else "IN_PROGRESS"
+            d["rolloutStateReason"] = f"ECS deployment {d['id']} {'completed' if done else 'in progress'}."
+            d["runningCount"] = len(running) - len(old)
+        return deployments
+
+    def _set_deployments(self: Any, value: Any) -> None:
+        self.__dict__["_autopilot_deployments"] = value
+
+    service_cls.deployments = property(_get_deployments, _set_deployments)  # type: ignore[assignment]
+
+    def _get_deployment_configuration(self: Any) -> Any:
+        value = self.__dict__.get("_autopilot_deployment_configuration")
+        if value:
+            return value
+        if getattr(self, "scheduling_strategy", "REPLICA") == "DAEMON":
+            return {"maximumPercent": 100, "minimumHealthyPercent": 0}
+        return {"maximumPercent": 200, "minimumHealthyPercent": 100}
+
+    def _set_deployment_configuration(self: Any, value: Any) -> None:
+        self.__dict__["_autopilot_deployment_configuration"] = value
+
+    service_cls.deployment_configuration = property(  # type: ignore[assignment]
+        _get_deployment_configuration, _set_deployment_configuration
+    )
+
+    backend_cls = ecs_models.EC2ContainerServiceBackend
+    orig_update = backend_cls.update_service
+
+    def update_service(self: Any, service_properties: dict[str, Any]) -> Any:
+        if service_properties.get("force_new_deployment"):
+            cluster_str = service_properties.get("cluster", "default")
+            service = self._get_service(cluster_str, service_properties["service"].split("/")[-1])
+            controller = (service.deployment_controller or {}).get("type", "ECS")
+            if controller != "ECS":
+                raise ecs_models.InvalidParameterException(
+                    f"Cannot force a new deployment on services with a {controller} deployment controller. "
+                    + ("Use AWS CodeDeploy to trigger a new deployment." if controller == "CODE_DEPLOY" else "Create a new task set.")
+                )
+        return orig_update(self, service_properties)
+
+    backend_cls.update_service = update_service  # type: ignore[method-assign]
+
+    from moto.ecs import responses as ecs_responses
+
+    response_cls = ecs_responses.EC2ContainerServiceResponse
+    orig_create_response = response_cls.create_service
+
+    def create_service(self: Any) -> ActionResult:
+        result = orig_create_response(self)
+        config = self._get_param("deploymentConfiguration")
+        if config:
+            service = self.ecs_backend._get_service(self._get_param("cluster", "default"), self._get_param("serviceName"))
+            service.deployment_configuration = {
+                k: config[k] for k in ("maximumPercent", "minimumHealthyPercent") if k in config
+            }
+        return result
+
+    response_cls.create_service = create_service  # type: ignore[method-assign]
 
 
 def _patch_instance_index() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -21,6 +21,7 @@ class Notification:
     description: str
     context: dict[str, str]
     attributes: dict[str, str]
+    next_steps: list[str] = field(default_factory=list)
 
     @property
     def action(self) -> str:
@@ -74,6 +75,7 @@ class Inbox:
                         description=body["content"]["description"],
                         context=body["metadata"]["additionalContext"],
                         attributes={k: v.get("Value") for k, v in (envelope.get("MessageAttributes") or {}).items()},
+                        next_steps=list(body["content"].get("nextSteps") or []),
                     )
                 )
                 self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])

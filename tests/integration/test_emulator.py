@@ -484,6 +484,49 @@ def test_list_container_instances_applies_the_ec2_instance_id_filter(emulator, u
     assert len(ecs.list_container_instances(cluster=fleet.cluster_name)["containerInstanceArns"]) == 3
 
 
+def test_a_forced_deployment_rolls_out_until_the_old_tasks_are_replaced(emulator, unique_name):
+    """moto left every deployment IN_PROGRESS forever."""
+    fleet = fl.seed_cluster(emulator.url, name=unique_name("ro"), instances=2, services=["web"])
+    ecs = emulator.client("ecs")
+
+    def state():
+        [d] = ecs.describe_services(cluster=fleet.cluster_name, services=["web"])["services"][0]["deployments"]
+        return d["rolloutState"]
+
+    assert state() == "COMPLETED"
+    ecs.update_service(cluster=fleet.cluster_name, service="web", forceNewDeployment=True)
+    assert state() == "IN_PROGRESS"
+    old = [t["taskArn"] for t in fl.all_tasks(fleet) if fl.service_of(t) == "web"]
+    fl.stop_tasks(fleet, task_arns=old)
+    assert state() == "IN_PROGRESS"  # fewer than desired run
+    for inst in fleet.instances:
+        fl.start_service_tasks(fleet, "web", inst, 1)
+    assert state() == "COMPLETED"
+
+
+def test_code_deploy_services_reject_a_forced_deployment_and_report_their_configuration(emulator, unique_name):
+    fleet = fl.seed_cluster(emulator.url, name=unique_name("cd"), instances=1, services=["web"])
+    ecs = emulator.client("ecs")
+    ecs.create_service(cluster=fleet.cluster_name, serviceName="bg", taskDefinition=fleet.task_definitions["web"],
+                       desiredCount=1, deploymentController={"type": "CODE_DEPLOY"},
+                       deploymentConfiguration={"minimumHealthyPercent": 50, "maximumPercent": 150})
+    with pytest.raises(ClientError) as e:
+        ecs.update_service(cluster=fleet.cluster_name, service="bg", forceNewDeployment=True)
+    assert e.value.response["Error"]["Code"] == "InvalidParameterException"
+    [bg, web] = ecs.describe_services(cluster=fleet.cluster_name, services=["bg", "web"])["services"]
+    assert bg["deploymentConfiguration"] == {"minimumHealthyPercent": 50, "maximumPercent": 150}
+    assert web["deploymentConfiguration"] == {"minimumHealthyPercent": 100, "maximumPercent": 200}
+
+
+def test_update_auto_scaling_group_applies_capacity_rebalance(emulator, unique_name):
+    """moto read CapacityRebalance only on CreateAutoScalingGroup."""
+    fleet = fl.seed_cluster(emulator.url, name=unique_name("cr"), instances=1, services=[])
+    asg = emulator.client("autoscaling")
+    asg.update_auto_scaling_group(AutoScalingGroupName=fleet.asg_name, CapacityRebalance=True)
+    [g] = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[fleet.asg_name])["AutoScalingGroups"]
+    assert g["CapacityRebalance"] is True
+
+
 # --------------------------------------------------------------------------
 # harness: LambdaProcess and the SQS pump
 # --------------------------------------------------------------------------

@@ -253,10 +253,15 @@ def responder_world(isolate: bool = False, **env: str) -> Callable[[Any, Any], W
     return make
 
 
-def retirement_world(services: tuple[str, ...] = ("web",), standalone: int = 0, **env: str) -> Callable[[Any, Any], World]:
+def retirement_world(services: tuple[str, ...] = ("web",), standalone: int = 0, min_healthy: int | None = None,
+                     **env: str) -> Callable[[Any, Any], World]:
     def make(emulator: Any, binary: Any) -> World:
         fleet = fl.seed_cluster(emulator.url, emulator.region, instances=2, services=services,
                                 standalone_tasks=standalone)
+        if min_healthy is not None:
+            for svc in services:
+                fleet.ecs.update_service(cluster=fleet.cluster_name, service=svc,
+                                         deploymentConfiguration={"minimumHealthyPercent": min_healthy})
         labels = Labels()
         labels.add_fleet(fleet, "A")
         proxy = _proxy(emulator)
@@ -372,6 +377,13 @@ def ecs_notice(version: int = 0, starts_in: timedelta = timedelta(days=7)) -> Pr
     return prepare
 
 
+def fresh_ecs_notice(w: World) -> dict:
+    """Updated a second from now, so the service's running tasks started before it (stop-tasks retires them)."""
+    return ecs_retirement_event(
+        [f"{w.fleet.cluster_name} | web"], event_arn=RETIREMENT_ARN.format("stop-tasks"),
+        updated_at=datetime.now(timezone.utc) + timedelta(seconds=1))
+
+
 def standalone_notice(w: World) -> dict:
     return ecs_retirement_event(w.fleet.standalone_tasks[:1], event_arn=RETIREMENT_ARN.format("standalone"))
 
@@ -451,6 +463,8 @@ SCENARIOS = [
     Scenario("retirement: EC2 instance retirement", "task-retirement", retirement_world(), [ec2_notice]),
     Scenario("retirement: rebalance recommendation", "task-retirement",
              retirement_world(DRAIN_ON_REBALANCE="true"), [rebalance]),
+    Scenario("retirement: stop-tasks in batches (RETIREMENT_REPLACE=stop-tasks)", "task-retirement",
+             retirement_world(min_healthy=50, RETIREMENT_REPLACE="stop-tasks"), [fresh_ecs_notice]),
     Scenario("retirement: outside the window (deferred)", "task-retirement",
              retirement_world(MAINTENANCE_WINDOW=closed_window(3)), [ecs_notice(0)]),
     Scenario("retirement: EC2 instance outside the window (deferred)", "task-retirement",

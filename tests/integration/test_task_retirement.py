@@ -87,13 +87,18 @@ def only(notes, action):
 # --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("form", ["task-arn", "cluster|service", "cluster/service"])
+@pytest.mark.parametrize(
+    "form", ["task-arn", "cluster | service", "cluster|service", "cluster/service", "service-arn"]
+)
 def test_a_retiring_service_is_redeployed_once_and_marked(form, make_fleet, run, inbox, emulator):
     fleet = make_fleet(instances=1, services=["web"])
     entity = {
         "task-arn": web_task(fleet),
+        # AWS's own notices write `cluster | service`, with spaces.
+        "cluster | service": f"{fleet.cluster_name} | web",
         "cluster|service": f"{fleet.cluster_name}|web",
         "cluster/service": f"{fleet.cluster_name}/web",
+        "service-arn": fleet.service_arns["web"],
     }[form]
     before = deployment_ids(fleet.ecs, fleet.cluster_name, "web")
 
@@ -363,3 +368,277 @@ def test_a_bad_window_fails_the_cold_start_naming_the_variable(emulator, binary,
         assert "MAINTENANCE_WINDOW" in fn.output()
     finally:
         fn.stop()
+
+
+# --------------------------------------------------------------------------
+# classify first; a failing field is named
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"eventTypeCode": "AWS_EC2_OPERATIONAL_ISSUE"},
+        {"eventTypeCategory": "issue"},
+        {"service": "RDS", "eventTypeCode": "AWS_RDS_MAINTENANCE_SCHEDULED"},
+    ],
+)
+def test_an_event_it_skips_is_not_dead_lettered_by_a_field_it_does_not_need(
+    change, emulator, binary, inbox, queue
+):
+    event = ec2_retirement_event(["i-0123456789abcdef0"])
+    event["detail"].update(change)
+    event["detail"]["startTime"] = "soon"
+    event["detail"]["lastUpdatedTime"] = 12
+    sqs = emulator.client("sqs")
+    with LambdaProcess(binary, env=retirement_env(emulator, inbox, queue)) as fn:
+        sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(event))
+        [batch] = pump(sqs, queue, fn, max_batches=1)
+    assert batch.ok, (batch.failed_ids, batch.invoke.error)
+    assert only(inbox.read(), "ignore").outcome == "skipped"
+
+
+def test_a_bad_field_of_a_retirement_is_named_with_its_value(make_fleet, run, inbox):
+    fleet = make_fleet(instances=1, services=["web"])
+    event = ecs_retirement_event([f"{fleet.cluster_name} | web"])
+    event["detail"]["startTime"] = "next Tuesday"
+    result = run(event)
+    assert not result.ok and result.error["errorType"] == "BadEvent"
+    assert "detail.startTime" in result.error["errorMessage"]
+    assert "next Tuesday" in result.error["errorMessage"]
+    assert inbox.read() == []
+
+
+# --------------------------------------------------------------------------
+# the disruption budget
+# --------------------------------------------------------------------------
+
+
+def _leave_group(fleet, instance_id):
+    """What the end of a replacement looks like from the group: the host is gone."""
+    fleet.autoscaling.detach_instances(
+        InstanceIds=[instance_id], AutoScalingGroupName=fleet.asg_name, ShouldDecrementDesiredCapacity=True
+    )
+
+
+def test_many_hosts_of_a_group_retiring_in_the_same_window_are_replaced_one_at_a_time(
+    make_fleet, emulator, binary, inbox, queue
+):
+    fleet = make_fleet(instances=4, services=["web"], hooks=False)
+    hosts = [i.ec2_instance_id for i in fleet.instances[:3]]
+    sqs = emulator.client("sqs")
+    env = retirement_env(emulator, inbox, queue, RETIREMENT_POLL_SECONDS="1")
+    with LambdaProcess(binary, env=env) as fn:
+        # One notice per host, as AWS sends them, all delivered at the same minute.
+        for h in hosts:
+            sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(ec2_retirement_event([h])))
+        batches = pump(sqs, queue, fn, max_batches=1)
+        assert all(b.ok for b in batches), [b.invoke.error for b in batches]
+        health = {h: instance_health(fleet.autoscaling, h).lower() for h in hosts}
+        assert sorted(health.values()) == ["healthy", "healthy", "unhealthy"], health
+        first = next(h for h, v in health.items() if v == "unhealthy")
+        notes = inbox.read()
+        assert [n.outcome for n in notes if n.action == "replace-instance"] == ["done"]
+        waits = [n for n in notes if n.action == "wait-budget"]
+        assert len(waits) == 2 and {n.outcome for n in waits} == {"done"}
+        assert all(first in n.description for n in waits)
+        assert delayed_messages(emulator, queue) == 2
+
+        # While the first is still in replacement, the others look again and keep waiting, silently.
+        time.sleep(1.5)
+        batches = pump(sqs, queue, fn, max_batches=2, wait=1)
+        assert batches and all(b.ok for b in batches)
+        assert sorted(instance_health(fleet.autoscaling, h).lower() for h in hosts) == ["healthy", "healthy", "unhealthy"]
+        assert inbox.read() == []
+
+        # The first one is replaced: the next goes, the last still waits.
+        _leave_group(fleet, first)
+        time.sleep(1.5)
+        batches = pump(sqs, queue, fn, max_batches=2, wait=1)
+        assert batches and all(b.ok for b in batches)
+        rest = [h for h in hosts if h != first]
+        assert sorted(instance_health(fleet.autoscaling, h).lower() for h in rest) == ["healthy", "unhealthy"]
+        assert [n.outcome for n in inbox.read() if n.action == "replace-instance"] == ["done"]
+
+
+def test_a_budget_that_cannot_make_the_deadline_warns_early_with_the_numbers(make_fleet, run, inbox, queue, emulator):
+    fleet = make_fleet(instances=4, services=["web"], hooks=False)
+    hosts = [i.ec2_instance_id for i in fleet.instances[:3]]
+    # 2 h per round (LEAD_TIME_HOURS) and one at a time: the third starts ~4 h from now,
+    # after the latest safe start 3 h from now.
+    result = run(ec2_retirement_event(hosts, starts_in=timedelta(hours=5)))
+    assert result.ok, result.error
+    notes = inbox.read()
+    assert [n.outcome for n in notes if n.action == "replace-instance"] == ["done"]
+    wait = only(notes, "wait-budget")
+    assert wait.outcome == "warning" and wait.attributes["severity"] == "warning"
+    [late] = wait.details["late"]
+    assert (late["ahead"], late["budget"], late["hours_per_round"]) == (2, 1, 2)
+    assert "MAX_REPLACEMENTS_PER_GROUP=1" in wait.description
+    assert delayed_messages(emulator, queue) == 1
+
+
+def test_at_the_latest_safe_start_a_waiting_host_is_replaced_despite_the_budget(make_fleet, run, inbox):
+    fleet = make_fleet(instances=3, services=["web"], hooks=False)
+    busy, victim = (i.ec2_instance_id for i in fleet.instances[:2])
+    fleet.autoscaling.set_instance_health(InstanceId=busy, HealthStatus="Unhealthy")
+    result = run(ec2_retirement_event([victim], starts_in=timedelta(hours=1)))
+    assert result.ok, result.error
+    assert instance_health(fleet.autoscaling, victim).lower() == "unhealthy"
+    note = only(inbox.read(), "replace-instance")
+    assert note.outcome == "done" and "goes anyway" in note.description
+
+
+def _finish_deployment(fleet, service):
+    """Play the ECS scheduler for a forced deployment: old tasks out, new ones in."""
+    old = [t["taskArn"] for t in fl.all_tasks(fleet) if fl.service_of(t) == service]
+    fl.stop_tasks(fleet, task_arns=old)
+    for arn in old:
+        fl.start_service_tasks(fleet, service, fleet.instances[0], 1)
+
+
+def test_redeploys_in_a_cluster_wait_for_deployments_in_progress(make_fleet, emulator, binary, inbox, queue):
+    fleet = make_fleet(instances=1, services=["web", "api", "jobs"])
+    names = ["web", "api", "jobs"]
+    before = {s: deployment_ids(fleet.ecs, fleet.cluster_name, s) for s in names}
+    sqs = emulator.client("sqs")
+    env = retirement_env(emulator, inbox, queue, RETIREMENT_POLL_SECONDS="1")
+    event = ecs_retirement_event([f"{fleet.cluster_name} | {s}" for s in names])
+    with LambdaProcess(binary, env=env) as fn:
+        sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(event))
+        assert all(b.ok for b in pump(sqs, queue, fn, max_batches=1))
+        changed = [s for s in names if deployment_ids(fleet.ecs, fleet.cluster_name, s) != before[s]]
+        assert len(changed) == 2, changed  # MAX_REDEPLOYS_PER_CLUSTER defaults to 2
+        [waiting] = [s for s in names if s not in changed]
+        notes = inbox.read()
+        assert len([n for n in notes if n.action == "redeploy-service"]) == 2
+        assert waiting in only(notes, "wait-budget").description
+
+        # Both deployments still roll out: the third waits.
+        time.sleep(1.5)
+        assert all(b.ok for b in pump(sqs, queue, fn, max_batches=1, wait=1))
+        assert deployment_ids(fleet.ecs, fleet.cluster_name, waiting) == before[waiting]
+
+        _finish_deployment(fleet, changed[0])
+        time.sleep(1.5)
+        assert all(b.ok for b in pump(sqs, queue, fn, max_batches=1, wait=1))
+    assert deployment_ids(fleet.ecs, fleet.cluster_name, waiting) != before[waiting]
+    assert only(inbox.read(), "redeploy-service").outcome == "done"
+
+
+# --------------------------------------------------------------------------
+# Capacity Rebalancing, deployment controllers, image tags
+# --------------------------------------------------------------------------
+
+
+def test_a_rebalance_recommendation_in_a_group_with_capacity_rebalancing_is_left_to_auto_scaling(
+    make_fleet, run, inbox
+):
+    fleet = make_fleet(instances=2, services=["web"])
+    fleet.autoscaling.update_auto_scaling_group(AutoScalingGroupName=fleet.asg_name, CapacityRebalance=True)
+    victim = fleet.instances[0].ec2_instance_id
+    result = run(rebalance_event(victim), DRAIN_ON_REBALANCE="true")
+    assert result.ok, result.error
+    assert instance_health(fleet.autoscaling, victim).lower() == "healthy"
+    note = only(inbox.read(), "replace-instance")
+    assert note.outcome == "skipped" and "Capacity Rebalancing" in note.description
+
+    # A scheduled retirement of a host of the same group is still replaced.
+    assert run(ec2_retirement_event([victim])).ok
+    assert instance_health(fleet.autoscaling, victim).lower() == "unhealthy"
+
+
+@pytest.mark.parametrize("controller", ["CODE_DEPLOY", "EXTERNAL"])
+def test_a_service_with_another_deployment_controller_is_not_force_deployed_but_warned(
+    controller, make_fleet, run, inbox
+):
+    fleet = make_fleet(instances=1, services=["web"])
+    fleet.ecs.create_service(
+        cluster=fleet.cluster_name,
+        serviceName="bluegreen",
+        taskDefinition=fleet.task_definitions["web"],
+        desiredCount=1,
+        deploymentController={"type": controller},
+    )
+    result = run(ecs_retirement_event([f"{fleet.cluster_name} | bluegreen"]))
+    assert result.ok, result.error
+    note = only(inbox.read(), "redeploy-service")
+    assert note.outcome == "warning"
+    assert controller in note.description
+    assert note.next_steps and any("minimumHealthyPercent" in s for s in note.next_steps)
+    assert HANDLED_TAG not in service_tags(fleet.ecs, fleet.cluster_name, "bluegreen")
+
+
+def test_a_redeploy_notice_says_a_mutable_image_tag_may_pull_a_newer_image(make_fleet, run, inbox):
+    fleet = make_fleet(instances=1, services=["web"])
+    [container] = fleet.ecs.describe_task_definition(taskDefinition=fleet.task_definitions["web"])["taskDefinition"][
+        "containerDefinitions"
+    ]
+    assert run(ecs_retirement_event([f"{fleet.cluster_name}|web"])).ok
+    note = only(inbox.read(), "redeploy-service")
+    if "@sha256:" in container["image"]:
+        assert note.details["mutable_images"] == []
+    else:
+        assert container["image"] in note.description and "newer image" in note.description
+        assert note.details["mutable_images"] == [{"container": container["name"], "image": container["image"]}]
+
+
+# --------------------------------------------------------------------------
+# RETIREMENT_REPLACE=stop-tasks
+# --------------------------------------------------------------------------
+
+
+def _running_of(fleet, service):
+    return {t["taskArn"] for t in fl.all_tasks(fleet) if fl.service_of(t) == service}
+
+
+def test_stop_tasks_replaces_a_service_in_batches_that_keep_its_minimum_healthy_percent(
+    make_fleet, emulator, binary, inbox, queue
+):
+    fleet = make_fleet(instances=2, services=["web"])  # desired 2
+    fleet.ecs.update_service(
+        cluster=fleet.cluster_name, service="web", deploymentConfiguration={"minimumHealthyPercent": 50, "maximumPercent": 200}
+    )
+    before = deployment_ids(fleet.ecs, fleet.cluster_name, "web")
+    old = _running_of(fleet, "web")
+    # The notice's lastUpdatedTime has whole seconds: let it fall after the tasks started.
+    time.sleep(1.1)
+    sqs = emulator.client("sqs")
+    env = retirement_env(emulator, inbox, queue, RETIREMENT_REPLACE="stop-tasks", RETIREMENT_POLL_SECONDS="1")
+    with LambdaProcess(binary, env=env) as fn:
+        sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(ecs_retirement_event([f"{fleet.cluster_name} | web"])))
+        assert all(b.ok for b in pump(sqs, queue, fn, max_batches=1))
+        # One of two stopped: 50 % of 2 keeps one running. No new deployment.
+        assert len(old & _running_of(fleet, "web")) == 1
+        assert deployment_ids(fleet.ecs, fleet.cluster_name, "web") == before
+        note = only(inbox.read(), "stop-tasks")
+        assert note.outcome == "done" and len(note.details["stopped_tasks"]) == 1
+        assert HANDLED_TAG not in service_tags(fleet.ecs, fleet.cluster_name, "web")
+
+        # Its replacement has not started yet: the next look waits.
+        time.sleep(1.5)
+        assert all(b.ok for b in pump(sqs, queue, fn, max_batches=1, wait=1))
+        assert len(old & _running_of(fleet, "web")) == 1
+        assert inbox.read() == []
+
+        # The scheduler started the replacement: the last retiring task goes.
+        fl.start_service_tasks(fleet, "web", fleet.instances[1], 1)
+        time.sleep(1.5)
+        assert all(b.ok for b in pump(sqs, queue, fn, max_batches=1, wait=1))
+    assert not old & _running_of(fleet, "web")
+    assert only(inbox.read(), "stop-tasks").outcome == "done"
+    assert HANDLED_TAG in service_tags(fleet.ecs, fleet.cluster_name, "web")
+    assert deployment_ids(fleet.ecs, fleet.cluster_name, "web") == before
+    assert delayed_messages(emulator, queue) == 0
+
+
+def test_stop_tasks_that_would_break_minimum_healthy_percent_warns_with_the_steps(make_fleet, run, inbox):
+    fleet = make_fleet(instances=1, services=["web"])  # desired 1, minimumHealthyPercent 100
+    old = _running_of(fleet, "web")
+    time.sleep(1.1)
+    result = run(ecs_retirement_event([f"{fleet.cluster_name}/web"]), RETIREMENT_REPLACE="stop-tasks")
+    assert result.ok, result.error
+    assert _running_of(fleet, "web") == old
+    note = only(inbox.read(), "stop-tasks")
+    assert note.outcome == "warning" and "minimumHealthyPercent 100" in note.description
+    assert note.next_steps

@@ -47,6 +47,10 @@ fn scoped(subject: &Subject, step: &Step) -> Subject {
             instance: Some(instance_id.clone()),
             task: None,
         },
+        Step::StopTasks { cluster, .. } => Scope {
+            cluster: Some(cluster.clone()),
+            ..Scope::default()
+        },
         Step::Defer { .. } => Scope::default(),
         Step::Report { scope, .. } => scope.clone(),
     };
@@ -88,6 +92,37 @@ async fn run(deps: &Deps, event: &Envelope, subject: &Subject, step: Step) -> Re
                 .report(subject, action, outcome, notice)
                 .await?;
         }
+        Step::StopTasks {
+            cluster,
+            service_arn,
+            tasks,
+            last,
+            marker,
+            notice,
+            ..
+        } => {
+            let (outcome, notice) = if dry {
+                (Outcome::Planned, notice)
+            } else {
+                for task in &tasks {
+                    deps.ecs
+                        .stop_task(
+                            &cluster,
+                            task,
+                            "ecs-autopilot task-retirement: replaced ahead of an AWS retirement",
+                        )
+                        .await?;
+                }
+                if last {
+                    mark(deps, &service_arn, &marker, notice).await
+                } else {
+                    (Outcome::Done, notice)
+                }
+            };
+            deps.reporter
+                .report(subject, action, outcome, notice)
+                .await?;
+        }
         Step::ReplaceInstance {
             instance_id,
             notice,
@@ -106,11 +141,13 @@ async fn run(deps: &Deps, event: &Envelope, subject: &Subject, step: Step) -> Re
                 .await?;
         }
         Step::Defer {
+            outcome,
             until,
             delay_seconds,
             deferral,
             notice,
             marks,
+            ..
         } => {
             // Sent in dry run too: it changes nothing in the fleet, and the later look
             // reports what would be done in the window.
@@ -118,10 +155,10 @@ async fn run(deps: &Deps, event: &Envelope, subject: &Subject, step: Step) -> Re
             again.carry = Some(serde_json::to_value(&deferral).expect("a deferral serializes"));
             let body = serde_json::to_string(&again).expect("an event serializes");
             deps.queue.send_later(&body, delay_seconds).await?;
-            tracing::info!(event_id = %event.id, %until, delay_seconds, deferrals = deferral.deferrals, "deferred until the maintenance window");
+            tracing::info!(event_id = %event.id, %until, delay_seconds, deferrals = deferral.deferrals, budget_waits = deferral.budget_waits, action, "deferred");
             if let Some(notice) = notice {
                 deps.reporter
-                    .report(subject, action, Outcome::Done, notice)
+                    .report(subject, action, outcome, notice)
                     .await?;
             }
             if !dry {

@@ -17,6 +17,26 @@ pub struct Config {
     pub lead_time_hours: i64,
     /// Treat an EC2 rebalance recommendation as the retirement of that instance.
     pub drain_on_rebalance: bool,
+    /// Hosts of one Auto Scaling group in replacement at once (counted from the group:
+    /// Unhealthy, Pending* or Terminating* instances); more wait in the queue.
+    pub max_replacements_per_group: usize,
+    /// Services of one cluster with a deployment in progress at once; more wait.
+    pub max_redeploys_per_cluster: usize,
+    /// How an ECS-controller service's tasks are replaced.
+    pub replace: Replace,
+    /// How long a retirement waiting for the budget waits before it looks again.
+    pub poll_seconds: u32,
+}
+
+/// `RETIREMENT_REPLACE`: how the tasks of an ECS-controller service are replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Replace {
+    /// A forced new deployment (mutable image tags are resolved again).
+    Redeploy,
+    /// Stop the retiring tasks in batches; the service scheduler replaces them within the
+    /// current deployment, with the image digests it already runs.
+    StopTasks,
 }
 
 impl Config {
@@ -30,6 +50,18 @@ impl Config {
             // Fargate gives 7 or 14 days' notice; more lead than that can never be met.
             lead_time_hours: env.number_or("LEAD_TIME_HOURS", 2, 0, 336)?,
             drain_on_rebalance: env.bool_or("DRAIN_ON_REBALANCE", false)?,
+            max_replacements_per_group: env.number_or("MAX_REPLACEMENTS_PER_GROUP", 1, 1, 100)?,
+            max_redeploys_per_cluster: env.number_or("MAX_REDEPLOYS_PER_CLUSTER", 2, 1, 100)?,
+            replace: match env.choice_or(
+                "RETIREMENT_REPLACE",
+                "redeploy",
+                &["redeploy", "stop-tasks"],
+            )? {
+                "stop-tasks" => Replace::StopTasks,
+                _ => Replace::Redeploy,
+            },
+            // SQS caps DelaySeconds at 900.
+            poll_seconds: env.number_or("RETIREMENT_POLL_SECONDS", 300, 0, 900)?,
         })
     }
 }
@@ -76,6 +108,27 @@ mod tests {
             .window
             .to_string()
             .contains("Sat,Sun"));
+    }
+
+    #[test]
+    fn the_budget_defaults_to_one_host_per_group_and_two_redeploys_per_cluster() {
+        let c = Config::from_env(&Env::from_pairs(BASE)).unwrap();
+        assert_eq!(c.max_replacements_per_group, 1);
+        assert_eq!(c.max_redeploys_per_cluster, 2);
+        assert_eq!(c.replace, Replace::Redeploy);
+        assert_eq!(c.poll_seconds, 300);
+        assert_eq!(
+            with(("RETIREMENT_REPLACE", "stop-tasks")).unwrap().replace,
+            Replace::StopTasks
+        );
+        for (var, value) in [
+            ("MAX_REPLACEMENTS_PER_GROUP", "0"),
+            ("MAX_REDEPLOYS_PER_CLUSTER", "many"),
+            ("RETIREMENT_REPLACE", "restart"),
+            ("RETIREMENT_POLL_SECONDS", "901"),
+        ] {
+            assert_eq!(with((var, value)).unwrap_err().var, var);
+        }
     }
 
     #[test]

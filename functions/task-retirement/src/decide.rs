@@ -10,13 +10,14 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use shared::aws::autoscaling::Group;
-use shared::aws::ecs::{ServiceDescription, Task};
+use shared::aws::ecs::{ContainerImage, ServiceDescription, Task};
 use shared::aws::sqs::MAX_DELAY_SECONDS;
 use shared::notify::{escape, Notice, Outcome};
 use shared::window::MaintenanceWindow;
 
-use crate::config::Config;
-use crate::parse::{Deferral, Retirement};
+use crate::config::{Config, Replace};
+use crate::parse::{Deferral, Retirement, Source};
+use std::collections::BTreeMap;
 
 /// Tag on a service whose tasks were replaced for a retirement notice; its value is
 /// [`marker`] of the notice's event ARN. A repeated or updated notice finds it and does
@@ -84,6 +85,18 @@ pub enum Step {
         marker: String,
         notice: Notice,
     },
+    /// Stop a batch of a service's retiring tasks (`RETIREMENT_REPLACE=stop-tasks`): the
+    /// scheduler replaces them within the current deployment, with the same image digests.
+    /// The last batch also marks the service handled for the notice.
+    StopTasks {
+        cluster: String,
+        service: String,
+        service_arn: String,
+        tasks: Vec<String>,
+        last: bool,
+        marker: String,
+        notice: Notice,
+    },
     /// Mark the instance Unhealthy so its group replaces it (drained by instance-drain
     /// through the terminate lifecycle hook).
     ReplaceInstance {
@@ -96,6 +109,10 @@ pub enum Step {
     /// the first time the retirement is put off, and then what it will replace is marked
     /// (once the look is queued) so a repeated notice does not queue another.
     Defer {
+        /// `schedule` (waiting for the window) or `wait-budget` (for the disruption budget).
+        action: &'static str,
+        /// The outcome the notice is sent with.
+        outcome: Outcome,
         until: DateTime<Utc>,
         delay_seconds: u32,
         deferral: Deferral,
@@ -137,7 +154,8 @@ impl Step {
         match self {
             Step::Redeploy { .. } => "redeploy-service",
             Step::ReplaceInstance { .. } => "replace-instance",
-            Step::Defer { .. } => "schedule",
+            Step::StopTasks { .. } => "stop-tasks",
+            Step::Defer { action, .. } => action,
             Step::Report { action, .. } => action,
         }
     }
@@ -154,6 +172,12 @@ pub enum Observed {
         cluster: String,
         service: ServiceDescription,
         via_tasks: Vec<String>,
+        /// The cluster's services with a deployment rolling out now (the redeploy budget).
+        deploying: Vec<String>,
+        /// The images of the service's task definition (a new deployment resolves tags again).
+        images: Vec<ContainerImage>,
+        /// The service's tasks (read only with `RETIREMENT_REPLACE=stop-tasks`).
+        tasks: Vec<Task>,
     },
     /// The service was deleted (or is being deleted): its tasks go anyway.
     ServiceGone { cluster: String, service: String },
@@ -178,6 +202,8 @@ pub enum Observed {
     Instance {
         instance_id: String,
         group: Option<Group>,
+        /// The group has Capacity Rebalancing on.
+        capacity_rebalance: bool,
     },
 }
 
@@ -259,6 +285,10 @@ enum Action {
         cluster: String,
         service: ServiceDescription,
         via_tasks: Vec<String>,
+        /// Other services of the cluster with a deployment rolling out.
+        busy: Vec<String>,
+        images: Vec<ContainerImage>,
+        tasks: Vec<Task>,
     },
     ReplaceInstance {
         instance_id: String,
@@ -266,10 +296,33 @@ enum Action {
         cluster: String,
         /// The group's [`SCHEDULED_TAG`].
         scheduled: Option<String>,
+        /// Other instances of the group in replacement (Unhealthy, Pending*, Terminating*).
+        busy: Vec<String>,
     },
 }
 
+/// What a disruption budget counts: hosts of a group, or redeploys in a cluster.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum BudgetKey {
+    Group(String),
+    Cluster(String),
+}
+
 impl Action {
+    fn budget_key(&self) -> BudgetKey {
+        match self {
+            Action::Redeploy { cluster, .. } => BudgetKey::Cluster(cluster.clone()),
+            Action::ReplaceInstance { group, .. } => BudgetKey::Group(group.clone()),
+        }
+    }
+
+    /// Replacements of the same budget already under way, as observed in the fleet.
+    fn busy(&self) -> &[String] {
+        match self {
+            Action::Redeploy { busy, .. } | Action::ReplaceInstance { busy, .. } => busy,
+        }
+    }
+
     /// The action's [`SCHEDULED_TAG`] value.
     fn scheduled(&self) -> Option<&String> {
         match self {
@@ -375,11 +428,14 @@ pub fn retire(
                 .detail("event_arn", &r.event_arn)
             });
             plan.push(Step::Defer {
+                action: "schedule",
+                outcome: Outcome::Done,
                 until,
                 delay_seconds: delay as u32,
                 deferral: Deferral {
                     deferrals: deferral.deferrals + 1,
                     first_deferred_at: deferral.first_deferred_at.or(Some(now)),
+                    budget_waits: deferral.budget_waits,
                 },
                 notice,
                 marks: if first_look {
@@ -391,10 +447,312 @@ pub fn retire(
         }
         When::Now(why) => {
             let reason = explain(why, r.start_time, config);
-            plan.extend(actions.into_iter().map(|a| act_now(r, a, why, &reason)));
+            plan.extend(within_budget(
+                r, actions, deferral, config, now, why, &reason,
+            ));
         }
     }
     plan
+}
+
+fn limit(key: &BudgetKey, config: &Config) -> usize {
+    match key {
+        BudgetKey::Group(_) => config.max_replacements_per_group,
+        BudgetKey::Cluster(_) => config.max_redeploys_per_cluster,
+    }
+}
+
+fn describe_budget(key: &BudgetKey, config: &Config) -> String {
+    match key {
+        BudgetKey::Group(g) => format!(
+            "MAX_REPLACEMENTS_PER_GROUP={} host(s) of group `{g}` at once",
+            config.max_replacements_per_group
+        ),
+        BudgetKey::Cluster(c) => format!(
+            "MAX_REDEPLOYS_PER_CLUSTER={} service redeploy(s) in cluster `{c}` at once",
+            config.max_redeploys_per_cluster
+        ),
+    }
+}
+
+/// The disruption budget: acts on as many of `actions` as their budget has room for,
+/// counting what the fleet shows in replacement now plus what this plan starts, and puts
+/// the rest off for `RETIREMENT_POLL_SECONDS`. The count comes from the fleet on every
+/// look, never from memory, so notices arriving in any order share one budget. At the
+/// latest safe start (`startTime − LEAD_TIME_HOURS`) a waiting replacement goes anyway:
+/// AWS retiring the resource without a drain would be worse than one more at once.
+fn within_budget(
+    r: &Retirement,
+    actions: Vec<Action>,
+    deferral: &Deferral,
+    config: &Config,
+    now: DateTime<Utc>,
+    why: Why,
+    reason: &str,
+) -> Plan {
+    let lead = Duration::hours(config.lead_time_hours);
+    let latest = r.start_time.map(|s| s - lead);
+    let past_latest = latest.is_some_and(|l| now >= l);
+    let mut started: BTreeMap<BudgetKey, usize> = BTreeMap::new();
+    let mut plan = vec![];
+    let mut waiting: Vec<(Action, usize)> = vec![];
+    let mut look_again = false;
+    for a in actions {
+        if config.replace == Replace::StopTasks && matches!(a, Action::Redeploy { .. }) {
+            let (steps, again) = stop_tasks(r, a, deferral, now, why, reason);
+            plan.extend(steps);
+            look_again |= again;
+            continue;
+        }
+        let key = a.budget_key();
+        let limit = limit(&key, config);
+        let ahead = a.busy().len() + started.get(&key).copied().unwrap_or(0);
+        if ahead < limit {
+            *started.entry(key).or_default() += 1;
+            plan.push(act_now(r, a, why, reason));
+        } else if past_latest {
+            *started.entry(key.clone()).or_default() += 1;
+            let over = format!(
+                "{reason} The disruption budget ({}) is full ({ahead} in replacement: {}), but the latest safe start ({} hour(s) before the retirement) has come, so it goes anyway.",
+                describe_budget(&key, config),
+                escape(&a.busy().join(", "), 300),
+                config.lead_time_hours
+            );
+            plan.push(act_now(r, a, why, &over));
+        } else {
+            *started.entry(key).or_default() += 1;
+            waiting.push((a, ahead));
+        }
+    }
+    if waiting.is_empty() && !look_again {
+        return plan;
+    }
+    let delay = config.poll_seconds;
+    let budget_wait = !waiting.is_empty();
+    let notice = (budget_wait && deferral.budget_waits == 0)
+        .then(|| budget_notice(r, &waiting, config, now));
+    let outcome = match &notice {
+        Some(n) if n.severity != shared::notify::Severity::Info => Outcome::Warning,
+        _ => Outcome::Done,
+    };
+    plan.push(Step::Defer {
+        action: if budget_wait {
+            "wait-budget"
+        } else {
+            "stop-tasks"
+        },
+        outcome,
+        until: now + Duration::seconds(i64::from(delay)),
+        delay_seconds: delay,
+        deferral: Deferral {
+            deferrals: deferral.deferrals + 1,
+            first_deferred_at: deferral.first_deferred_at.or(Some(now)),
+            budget_waits: deferral.budget_waits + u32::from(budget_wait),
+        },
+        notice,
+        marks: vec![],
+    });
+    plan
+}
+
+/// `RETIREMENT_REPLACE=stop-tasks`: the next batch of the service's retiring tasks, as
+/// many as keep `minimumHealthyPercent` of the desired count running, and whether to look
+/// again (more to stop, or replacements still starting). Retiring: the tasks the notice
+/// named and those started before it (`lastUpdatedTime`); their replacements start later.
+fn stop_tasks(
+    r: &Retirement,
+    a: Action,
+    deferral: &Deferral,
+    now: DateTime<Utc>,
+    why: Why,
+    reason: &str,
+) -> (Vec<Step>, bool) {
+    let Action::Redeploy {
+        cluster,
+        service,
+        via_tasks,
+        tasks,
+        ..
+    } = a
+    else {
+        return (vec![], false);
+    };
+    let m = marker(&r.event_arn);
+    let scope = Scope {
+        cluster: Some(cluster.clone()),
+        ..Scope::default()
+    };
+    let cutoff = r.last_updated.or(deferral.first_deferred_at).unwrap_or(now);
+    let running: Vec<&Task> = tasks
+        .iter()
+        .filter(|t| t.is_running() && t.desired_status == "RUNNING")
+        .collect();
+    let retiring: Vec<&Task> = running
+        .iter()
+        .copied()
+        .filter(|t| via_tasks.contains(&t.arn) || t.started_at.is_none_or(|s| s < cutoff))
+        .collect();
+    let desired = usize::try_from(service.desired_count).unwrap_or(0);
+    let min_percent =
+        usize::try_from(service.minimum_healthy_percent.unwrap_or(100)).unwrap_or(100);
+    let floor = (desired * min_percent).div_ceil(100);
+    let healthy = running
+        .iter()
+        .filter(|t| t.last_status == "RUNNING")
+        .count();
+    let room = healthy.saturating_sub(floor);
+    let label = format!("service `{}` (cluster `{cluster}`)", service.name);
+    if retiring.is_empty() {
+        let step = Step::Report {
+            action: "stop-tasks",
+            outcome: Outcome::AlreadyDone,
+            scope,
+            notice: Notice::info(
+                format!("No retiring task left in {}", service.name),
+                format!("Every running task of {label} started after the notice ({}); nothing to stop. {}", cutoff.to_rfc2822(), deadline(r)),
+            )
+            .detail("service", &service.name)
+            .detail("event_arn", &r.event_arn),
+            mark: Some(Mark::Ecs {
+                arn: service.arn.clone(),
+                key: HANDLED_TAG,
+                value: m,
+            }),
+        };
+        return (vec![step], false);
+    }
+    if room == 0 {
+        if healthy < desired {
+            // Replacements of an earlier batch are still starting.
+            return (vec![], true);
+        }
+        let step = Step::Report {
+            action: "stop-tasks",
+            outcome: Outcome::Warning,
+            scope,
+            notice: Notice::warning(
+                format!("Cannot stop tasks of {} within its minimumHealthyPercent", service.name),
+                format!(
+                    "{} {label} runs {healthy} of {desired} desired task(s) with minimumHealthyPercent {min_percent}: stopping even one would take it below {floor}, so none of its {} retiring task(s) was stopped (RETIREMENT_REPLACE=stop-tasks).",
+                    deadline(r),
+                    retiring.len()
+                ),
+            )
+            .detail("service", &service.name)
+            .detail("retiring_tasks", retiring.iter().map(|t| &t.arn).collect::<Vec<_>>())
+            .detail("event_arn", &r.event_arn)
+            .next_step("Raise the desired count by one for the replacement (then lower it), lower minimumHealthyPercent, or set RETIREMENT_REPLACE=redeploy (a forced deployment may start first within maximumPercent; image tags are resolved again).")
+            .next_step("Or stop the retiring tasks one at a time yourself (aws ecs stop-task) when a brief dip is acceptable."),
+            mark: None,
+        };
+        return (vec![step], false);
+    }
+    let batch: Vec<String> = retiring.iter().take(room).map(|t| t.arn.clone()).collect();
+    let last = batch.len() == retiring.len();
+    let notice = Notice::info(
+        format!("Stopping {} retiring task(s) of {}", batch.len(), service.name),
+        format!(
+            "{} {} of the {} retiring task(s) of {label} are stopped now, keeping at least {floor} of {desired} running (minimumHealthyPercent {min_percent}); the scheduler replaces them within the current deployment, with the image digests it runs now.{} {reason}",
+            deadline(r),
+            batch.len(),
+            retiring.len(),
+            if last { "" } else { " The rest follow once the replacements run." }
+        ),
+    )
+    .detail("service", &service.name)
+    .detail("stopped_tasks", &batch)
+    .detail("retiring_left", retiring.len() - batch.len())
+    .detail("why_now", why)
+    .detail("retires_at", r.start_time)
+    .detail("event_arn", &r.event_arn);
+    let step = Step::StopTasks {
+        cluster,
+        service: service.name.clone(),
+        service_arn: service.arn.clone(),
+        tasks: batch,
+        last,
+        marker: m,
+        notice,
+    };
+    (vec![step], !last)
+}
+
+/// The first time replacements wait for the budget: what waits for what, and, when the
+/// budget cannot make the deadline at about `LEAD_TIME_HOURS` per round of replacements,
+/// a warning with the numbers.
+fn budget_notice(
+    r: &Retirement,
+    waiting: &[(Action, usize)],
+    config: &Config,
+    now: DateTime<Utc>,
+) -> Notice {
+    let per_round = Duration::hours(config.lead_time_hours);
+    let latest = r.start_time.map(|s| s - per_round);
+    let mut lines = vec![];
+    let mut late = vec![];
+    for (a, ahead) in waiting {
+        let key = a.budget_key();
+        let limit = limit(&key, config);
+        let rounds = i32::try_from(ahead / limit).unwrap_or(i32::MAX);
+        let expected = now + per_round * rounds;
+        lines.push(format!(
+            "{}: {ahead} ahead of it ({} in replacement now: {}), budget {}",
+            a.label(),
+            a.busy().len(),
+            escape(&a.busy().join(", "), 200),
+            describe_budget(&key, config)
+        ));
+        if let Some(latest) = latest.filter(|l| expected > *l) {
+            late.push(serde_json::json!({
+                "resource": a.label(),
+                "ahead": ahead,
+                "in_replacement": a.busy().len(),
+                "budget": limit,
+                "rounds": rounds,
+                "hours_per_round": config.lead_time_hours,
+                "expected_start": expected,
+                "latest_start": latest,
+            }));
+        }
+    }
+    let labels: Vec<String> = waiting.iter().map(|(a, _)| a.label()).collect();
+    let title = format!(
+        "Retirement of {} resource(s) waits for the disruption budget",
+        waiting.len()
+    );
+    let text = format!(
+        "{} These wait until replacements already under way finish (looked at again every {} s): {}.",
+        deadline(r),
+        config.poll_seconds,
+        lines.join("; ")
+    );
+    let notice = if late.is_empty() {
+        Notice::info(title, text)
+    } else {
+        Notice::warning(
+            format!("Disruption budget cannot make the retirement deadline for {} resource(s)", late.len()),
+            format!(
+                "{text} At about {} hour(s) (LEAD_TIME_HOURS) per round of replacements, {} would start after the latest safe start ({}); at that time they are replaced regardless of the budget, several at once.",
+                config.lead_time_hours,
+                late.len(),
+                latest.map(|l| l.to_rfc2822()).unwrap_or_default()
+            ),
+        )
+        .detail("late", &late)
+        .next_step("Raise MAX_REPLACEMENTS_PER_GROUP / MAX_REDEPLOYS_PER_CLUSTER, widen the maintenance window, or replace some of them by hand now.")
+    };
+    notice
+        .detail("waiting", &labels)
+        .detail("retires_at", r.start_time)
+        .detail(
+            "max_replacements_per_group",
+            config.max_replacements_per_group,
+        )
+        .detail(
+            "max_redeploys_per_cluster",
+            config.max_redeploys_per_cluster,
+        )
+        .detail("event_arn", &r.event_arn)
 }
 
 /// A repeated notice whose later look is already queued (every resource it would replace
@@ -442,11 +800,17 @@ fn classify(r: &Retirement, o: &Observed) -> Classified {
             cluster,
             service,
             via_tasks,
+            deploying,
+            images,
+            tasks,
         } => {
             let scope = Scope {
                 cluster: Some(cluster.clone()),
                 ..Scope::default()
             };
+            if service.deployment_controller != "ECS" {
+                return Classified::Report(other_controller(r, cluster, service, scope));
+            }
             if service.tags.get(HANDLED_TAG) == Some(&marker(&r.event_arn)) {
                 return Classified::Report(report(
                     "redeploy-service",
@@ -468,6 +832,13 @@ fn classify(r: &Retirement, o: &Observed) -> Classified {
                 cluster: cluster.clone(),
                 service: service.clone(),
                 via_tasks: via_tasks.clone(),
+                busy: deploying
+                    .iter()
+                    .filter(|s| **s != service.name)
+                    .cloned()
+                    .collect(),
+                images: images.clone(),
+                tasks: tasks.clone(),
             })
         }
         Observed::ServiceGone { cluster, service } => Classified::Report(report(
@@ -570,7 +941,73 @@ fn classify(r: &Retirement, o: &Observed) -> Classified {
             .detail("entity", entity)
             .next_step("Force a new deployment of the service yourself before the deadline, or tag the cluster ecs-autopilot:managed=true."),
         )),
-        Observed::Instance { instance_id, group } => classify_instance(r, instance_id, group.as_ref()),
+        Observed::Instance {
+            instance_id,
+            group,
+            capacity_rebalance,
+        } => {
+            if *capacity_rebalance && r.source == Source::Rebalance {
+                return Classified::Report(left_to_capacity_rebalancing(instance_id, group.as_ref()));
+            }
+            classify_instance(r, instance_id, group.as_ref())
+        }
+    }
+}
+
+/// A rebalance recommendation for an instance of a group with Capacity Rebalancing: Auto
+/// Scaling launches the replacement before it terminates the instance; replacing it here
+/// too would take the capacity away first.
+fn left_to_capacity_rebalancing(instance_id: &str, group: Option<&Group>) -> Step {
+    let name = group.map(|g| g.name.clone()).unwrap_or_default();
+    report(
+        "replace-instance",
+        Outcome::Skipped,
+        Scope {
+            cluster: group.and_then(|g| g.cluster()).map(str::to_string),
+            group: Some(name.clone()),
+            instance: Some(instance_id.to_string()),
+            task: None,
+        },
+        Notice::info(
+            format!("{instance_id}: rebalance left to Capacity Rebalancing"),
+            format!(
+                "Group `{name}` has Capacity Rebalancing on, so Auto Scaling launches a replacement for `{instance_id}` before it terminates it (through the terminate lifecycle hook, where instance-drain drains it). It is not marked Unhealthy here."
+            ),
+        )
+        .detail("capacity_rebalance", true),
+    )
+}
+
+/// A service whose deployment controller does not take a forced new deployment
+/// (`CODE_DEPLOY`, `EXTERNAL`): people are told how to replace its tasks. Stopping them
+/// here would bypass the controller's own traffic shifting and rollback.
+fn other_controller(r: &Retirement, cluster: &str, s: &ServiceDescription, scope: Scope) -> Step {
+    let how = if s.deployment_controller == "CODE_DEPLOY" {
+        "Start a CodeDeploy deployment of the current task definition (same AppSpec, same image digests) for this service's deployment group; it moves the tasks to new capacity with your traffic shifting and rollback."
+    } else {
+        "Have your deployment controller create a new task set with the current task definition and make it primary, then delete the old task set."
+    };
+    Step::Report {
+        action: "redeploy-service",
+        outcome: Outcome::Warning,
+        scope,
+        notice: Notice::warning(
+            format!("Service {} ({}) must be replaced by its controller", s.name, s.deployment_controller),
+            format!(
+                "{} Service `{}` (cluster `{cluster}`) uses the {} deployment controller, which does not accept a forced new deployment, so its {} task(s) were not replaced. Replace them before the deadline.",
+                deadline(r),
+                s.name,
+                s.deployment_controller,
+                s.running_count
+            ),
+        )
+        .detail("service", &s.name)
+        .detail("deployment_controller", &s.deployment_controller)
+        .detail("retires_at", r.start_time)
+        .detail("event_arn", &r.event_arn)
+        .next_step(how)
+        .next_step("Or stop the retiring tasks a few at a time (aws ecs stop-task), never more than keeps minimumHealthyPercent of the desired count running, and wait for each batch's replacements to be healthy: the scheduler starts them in the current task set with the same images."),
+        mark: None,
     }
 }
 
@@ -638,7 +1075,21 @@ fn classify_instance(r: &Retirement, instance_id: &str, group: Option<&Group>) -
         group: group.name.clone(),
         cluster: cluster.to_string(),
         scheduled: group.tags.get(SCHEDULED_TAG).cloned(),
+        busy: group
+            .instances
+            .iter()
+            .filter(|i| i.instance_id != instance_id && in_replacement(i))
+            .map(|i| i.instance_id.clone())
+            .collect(),
     })
+}
+
+/// An instance of the group on its way out or not yet serving: marked Unhealthy,
+/// terminating (draining in `Terminating:Wait`) or launching as a replacement.
+fn in_replacement(i: &shared::aws::autoscaling::GroupInstance) -> bool {
+    i.health_status.eq_ignore_ascii_case("Unhealthy")
+        || i.lifecycle_state.starts_with("Terminat")
+        || i.lifecycle_state.starts_with("Pending")
 }
 
 fn act_now(r: &Retirement, action: Action, why: Why, reason: &str) -> Step {
@@ -647,16 +1098,20 @@ fn act_now(r: &Retirement, action: Action, why: Why, reason: &str) -> Step {
             cluster,
             service,
             via_tasks,
+            images,
+            ..
         } => Step::Redeploy {
             notice: Notice::info(
                 format!("Replacing tasks of {} ahead of retirement", service.name),
                 format!(
-                    "{} A new deployment of service `{}` (cluster `{cluster}`) was forced, so ECS replaces its {} task(s) within the service's minimumHealthyPercent / maximumPercent. {reason}",
+                    "{} A new deployment of service `{}` (cluster `{cluster}`) was forced, so ECS replaces its {} task(s) within the service's minimumHealthyPercent / maximumPercent. {reason}{}",
                     deadline(r),
                     service.name,
-                    service.running_count
+                    service.running_count,
+                    image_note(&images)
                 ),
             )
+            .detail("mutable_images", images.iter().filter(|i| !i.is_pinned()).collect::<Vec<_>>())
             .detail("service", &service.name)
             .detail("retiring_tasks", &via_tasks)
             .detail("retires_at", r.start_time)
@@ -688,6 +1143,30 @@ fn act_now(r: &Retirement, action: Action, why: Why, reason: &str) -> Step {
             cluster,
         },
     }
+}
+
+/// When a new deployment may run a newer image: ECS resolves an image tag to a digest
+/// when a deployment is created, so a tag pushed again since the last deployment
+/// (`:latest`, `:prod`) starts the newer image; a digest-pinned image does not change.
+fn image_note(images: &[ContainerImage]) -> String {
+    let mutable: Vec<String> = images
+        .iter()
+        .filter(|i| !i.is_pinned())
+        .map(|i| {
+            format!(
+                "`{}` ({})",
+                escape(&i.container, 100),
+                escape(&i.image, 200)
+            )
+        })
+        .collect();
+    if mutable.is_empty() {
+        return String::new();
+    }
+    format!(
+        " A new deployment resolves image tags again: container(s) {} are named by tag, so if the tag was pushed since the running tasks started they get the newer image. Pin images by digest (`repo@sha256:…`) to rule that out.",
+        mutable.join(", ")
+    )
 }
 
 /// A notice AWS has closed: nothing left to do.
@@ -780,8 +1259,15 @@ mod tests {
                     .iter()
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect::<BTreeMap<_, _>>(),
+                deployment_controller: "ECS".into(),
+                task_definition: "arn:aws:ecs:us-east-1:1:task-definition/web:1".into(),
+                deploying: false,
+                minimum_healthy_percent: Some(50),
             },
             via_tasks: vec![],
+            deploying: vec![],
+            images: vec![],
+            tasks: vec![],
         }
     }
 
@@ -819,6 +1305,7 @@ mod tests {
         Observed::Instance {
             instance_id: "i-0aaa".into(),
             group,
+            capacity_rebalance: false,
         }
     }
 
@@ -1002,6 +1489,7 @@ mod tests {
             deferral,
             notice: Some(notice),
             marks,
+            ..
         }] = &plan[..]
         else {
             panic!("{plan:?}")
@@ -1086,6 +1574,7 @@ mod tests {
         let look = Deferral {
             deferrals: 1,
             first_deferred_at: Some(now),
+            ..Deferral::default()
         };
         let plan = retire(
             &r,
@@ -1166,6 +1655,7 @@ mod tests {
             &Deferral {
                 deferrals: 5,
                 first_deferred_at: None,
+                ..Deferral::default()
             },
             &c,
             now,
@@ -1184,6 +1674,7 @@ mod tests {
             &Deferral {
                 deferrals: 6,
                 first_deferred_at: None,
+                ..Deferral::default()
             },
             &c,
             opens + Duration::seconds(3),
@@ -1337,6 +1828,7 @@ mod tests {
         let deferred = Deferral {
             deferrals: 1,
             first_deferred_at: Some(now),
+            ..Deferral::default()
         };
         let again = retire(&r, &observed, &deferred, &c, now + Duration::hours(1));
         assert_eq!(actions(&again), ["schedule"]);
@@ -1355,6 +1847,7 @@ mod tests {
         let deferred = Deferral {
             deferrals: 4,
             first_deferred_at: Some(now),
+            ..Deferral::default()
         };
         let plan = retire(
             &retirement(Some(now + days(7))),
@@ -1487,5 +1980,394 @@ mod tests {
     #[test]
     fn ignored_events_are_reported_as_skipped() {
         assert_eq!(outcomes(&ignored("other code")), [Outcome::Skipped]);
+    }
+
+    // --- the disruption budget ------------------------------------------------------
+
+    /// A group of `n` healthy hosts `i-0000`… plus, for each state given, one more host in it.
+    fn fleet_group(n: usize, others: &[(&str, &str)]) -> Group {
+        let mut g = group(true, "InService", "Healthy");
+        g.instances = (0..n)
+            .map(|k| GroupInstance {
+                instance_id: format!("i-{k:04}"),
+                lifecycle_state: "InService".into(),
+                health_status: "Healthy".into(),
+            })
+            .collect();
+        for (k, (state, health)) in others.iter().enumerate() {
+            g.instances.push(GroupInstance {
+                instance_id: format!("i-busy{k}"),
+                lifecycle_state: state.to_string(),
+                health_status: health.to_string(),
+            });
+        }
+        g
+    }
+
+    fn host(id: &str, g: &Group) -> Observed {
+        Observed::Instance {
+            instance_id: id.into(),
+            group: Some(g.clone()),
+            capacity_rebalance: false,
+        }
+    }
+
+    fn ec2_retirement(start: Option<DateTime<Utc>>, ids: &[&str]) -> Retirement {
+        let mut r = retirement(start);
+        r.source = Source::Ec2Instances;
+        r.targets = ids
+            .iter()
+            .map(|i| Target::Instance {
+                instance_id: i.to_string(),
+            })
+            .collect();
+        r
+    }
+
+    #[test]
+    fn one_host_of_a_group_is_replaced_at_a_time_and_the_rest_wait_in_the_queue() {
+        let now = wednesday_noon();
+        let g = fleet_group(3, &[]);
+        let r = ec2_retirement(Some(now + days(7)), &["i-0000", "i-0001", "i-0002"]);
+        let observed: Vec<Observed> = ["i-0000", "i-0001", "i-0002"]
+            .iter()
+            .map(|i| host(i, &g))
+            .collect();
+        let plan = retire(&r, &observed, &Deferral::default(), &config(""), now);
+        assert_eq!(actions(&plan), ["replace-instance", "wait-budget"]);
+        let Step::Defer {
+            delay_seconds,
+            deferral,
+            notice: Some(notice),
+            outcome,
+            marks,
+            ..
+        } = &plan[1]
+        else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(*delay_seconds, 300);
+        assert!(*delay_seconds <= MAX_DELAY_SECONDS);
+        assert_eq!(deferral.budget_waits, 1);
+        assert_eq!(*outcome, Outcome::Done);
+        assert!(marks.is_empty());
+        assert_eq!(notice.details["waiting"].as_array().unwrap().len(), 2);
+
+        // A later look is silent while it waits.
+        let plan = retire(&r, &observed, deferral, &config(""), now);
+        assert!(
+            matches!(&plan[..], [_, Step::Defer { notice: None, .. }]),
+            "{plan:?}"
+        );
+    }
+
+    #[test]
+    fn hosts_already_in_replacement_count_against_the_budget_whoever_started_them() {
+        let now = wednesday_noon();
+        let r = ec2_retirement(Some(now + days(7)), &["i-0000"]);
+        for busy in [
+            ("InService", "Unhealthy"),
+            ("Terminating:Wait", "Healthy"),
+            ("Pending:Wait", "Healthy"),
+        ] {
+            let g = fleet_group(2, &[busy]);
+            let plan = retire(
+                &r,
+                &[host("i-0000", &g)],
+                &Deferral::default(),
+                &config(""),
+                now,
+            );
+            assert_eq!(actions(&plan), ["wait-budget"], "{busy:?}");
+        }
+        let mut c = config("");
+        c.max_replacements_per_group = 2;
+        let g = fleet_group(2, &[("InService", "Unhealthy")]);
+        let plan = retire(&r, &[host("i-0000", &g)], &Deferral::default(), &c, now);
+        assert_eq!(actions(&plan), ["replace-instance"]);
+    }
+
+    #[test]
+    fn at_the_latest_safe_start_a_waiting_host_goes_regardless_of_the_budget() {
+        let now = wednesday_noon();
+        let g = fleet_group(2, &[("Terminating:Wait", "Unhealthy")]);
+        let r = ec2_retirement(Some(now + Duration::hours(1)), &["i-0000"]);
+        let plan = retire(
+            &r,
+            &[host("i-0000", &g)],
+            &Deferral::default(),
+            &config(""),
+            now,
+        );
+        let [Step::ReplaceInstance { notice, .. }] = &plan[..] else {
+            panic!("{plan:?}")
+        };
+        assert!(
+            notice.description.contains("goes anyway"),
+            "{}",
+            notice.description
+        );
+    }
+
+    #[test]
+    fn a_budget_that_cannot_make_the_deadline_is_a_warning_with_the_numbers() {
+        let now = wednesday_noon();
+        let g = fleet_group(4, &[("Terminating:Wait", "Unhealthy")]);
+        // 2 h lead and 2 h per round: the third in line starts in ~6 h, the latest start is in 3 h.
+        let ids = ["i-0000", "i-0001", "i-0002"];
+        let r = ec2_retirement(Some(now + Duration::hours(5)), &ids);
+        let observed: Vec<Observed> = ids.iter().map(|i| host(i, &g)).collect();
+        let plan = retire(&r, &observed, &Deferral::default(), &config(""), now);
+        let [Step::Defer {
+            notice: Some(notice),
+            outcome,
+            ..
+        }] = &plan[..]
+        else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(*outcome, Outcome::Warning);
+        assert_eq!(notice.severity, Severity::Warning);
+        let late = notice.details["late"].as_array().unwrap();
+        assert_eq!(late.len(), 2, "{late:?}");
+        assert_eq!(late[0]["ahead"], 2);
+        assert_eq!(late[0]["budget"], 1);
+        assert!(notice.description.contains("MAX_REPLACEMENTS_PER_GROUP=1"));
+    }
+
+    #[test]
+    fn redeploys_wait_while_the_cluster_has_as_many_deployments_in_progress_as_allowed() {
+        let now = wednesday_noon();
+        let r = retirement(Some(now + days(7)));
+        let mut busy = service(&[]);
+        if let Observed::Service { deploying, .. } = &mut busy {
+            *deploying = vec!["api".into(), "web".into(), "jobs".into()];
+        }
+        // web itself does not count: api and jobs fill the default budget of 2.
+        let plan = retire(&r, &[busy.clone()], &Deferral::default(), &config(""), now);
+        assert_eq!(actions(&plan), ["wait-budget"]);
+        let mut c = config("");
+        c.max_redeploys_per_cluster = 3;
+        let plan = retire(&r, &[busy], &Deferral::default(), &c, now);
+        assert_eq!(actions(&plan), ["redeploy-service"]);
+    }
+
+    // --- Capacity Rebalancing, deployment controllers, images -----------------------
+
+    #[test]
+    fn a_rebalance_recommendation_in_a_group_with_capacity_rebalancing_is_left_to_auto_scaling() {
+        let mut r = retirement(None);
+        r.source = Source::Rebalance;
+        let o = Observed::Instance {
+            instance_id: "i-0aaa".into(),
+            group: Some(group(true, "InService", "Healthy")),
+            capacity_rebalance: true,
+        };
+        let plan = retire(
+            &r,
+            &[o.clone()],
+            &Deferral::default(),
+            &config(""),
+            wednesday_noon(),
+        );
+        assert_eq!(actions(&plan), ["replace-instance"]);
+        assert_eq!(outcomes(&plan), [Outcome::Skipped]);
+        // A scheduled retirement is still acted on: Capacity Rebalancing does not cover it.
+        let r = ec2_retirement(Some(wednesday_noon() + days(7)), &["i-0aaa"]);
+        let plan = retire(
+            &r,
+            &[o],
+            &Deferral::default(),
+            &config(""),
+            wednesday_noon(),
+        );
+        assert!(
+            matches!(&plan[..], [Step::ReplaceInstance { .. }]),
+            "{plan:?}"
+        );
+    }
+
+    #[test]
+    fn code_deploy_and_external_services_are_not_force_deployed_but_warned_with_steps() {
+        for controller in ["CODE_DEPLOY", "EXTERNAL"] {
+            let mut o = service(&[]);
+            if let Observed::Service { service, .. } = &mut o {
+                service.deployment_controller = controller.into();
+            }
+            let plan = retire(
+                &retirement(Some(wednesday_noon() + days(7))),
+                &[o],
+                &Deferral::default(),
+                &config(""),
+                wednesday_noon(),
+            );
+            let [Step::Report {
+                action,
+                outcome,
+                notice,
+                ..
+            }] = &plan[..]
+            else {
+                panic!("{plan:?}")
+            };
+            assert_eq!((*action, *outcome), ("redeploy-service", Outcome::Warning));
+            assert!(notice.description.contains(controller));
+            assert_eq!(notice.next_steps.len(), 2);
+        }
+    }
+
+    #[test]
+    fn a_redeploy_notice_says_which_images_may_be_newer() {
+        let mut o = service(&[]);
+        if let Observed::Service { images, .. } = &mut o {
+            *images = vec![
+                ContainerImage {
+                    container: "app".into(),
+                    image: "repo/app:latest".into(),
+                },
+                ContainerImage {
+                    container: "proxy".into(),
+                    image: "repo/proxy@sha256:abc".into(),
+                },
+            ];
+        }
+        let plan = retire(
+            &retirement(Some(wednesday_noon() + days(7))),
+            &[o],
+            &Deferral::default(),
+            &config(""),
+            wednesday_noon(),
+        );
+        let [Step::Redeploy { notice, .. }] = &plan[..] else {
+            panic!("{plan:?}")
+        };
+        assert!(
+            notice.description.contains("repo/app:latest"),
+            "{}",
+            notice.description
+        );
+        assert!(!notice.description.contains("repo/proxy"));
+        assert_eq!(
+            notice.details["mutable_images"].as_array().unwrap().len(),
+            1
+        );
+        let plan = retire(
+            &retirement(Some(wednesday_noon() + days(7))),
+            &[service(&[])],
+            &Deferral::default(),
+            &config(""),
+            wednesday_noon(),
+        );
+        let [Step::Redeploy { notice, .. }] = &plan[..] else {
+            panic!()
+        };
+        assert!(!notice.description.contains("resolves image tags"));
+    }
+
+    // --- RETIREMENT_REPLACE=stop-tasks ----------------------------------------------
+
+    fn running_task(n: u32, started: DateTime<Utc>) -> Task {
+        let mut t = task("service:web", Some("ecs-svc/1"));
+        t.arn = format!("arn:aws:ecs:us-east-1:1:task/prod/t{n}");
+        t.started_at = Some(started);
+        t
+    }
+
+    fn stop_tasks_config() -> Config {
+        let mut c = config("");
+        c.replace = crate::config::Replace::StopTasks;
+        c
+    }
+
+    #[test]
+    fn stop_tasks_stops_only_as_many_retiring_tasks_as_minimum_healthy_percent_allows() {
+        let now = wednesday_noon();
+        let mut r = retirement(Some(now + days(7)));
+        r.last_updated = Some(now - Duration::hours(1));
+        let mut o = service(&[]);
+        if let Observed::Service { service, tasks, .. } = &mut o {
+            service.desired_count = 4;
+            service.minimum_healthy_percent = Some(50);
+            *tasks = (0..4).map(|n| running_task(n, now - days(1))).collect();
+        }
+        let plan = retire(
+            &r,
+            &[o.clone()],
+            &Deferral::default(),
+            &stop_tasks_config(),
+            now,
+        );
+        let [Step::StopTasks { tasks, last, .. }, Step::Defer {
+            notice: None,
+            delay_seconds,
+            ..
+        }] = &plan[..]
+        else {
+            panic!("{plan:?}")
+        };
+        assert_eq!((tasks.len(), *last, *delay_seconds), (2, false, 300));
+
+        // Two replaced (started after the notice), two old left, four running: the last two go.
+        if let Observed::Service { tasks, .. } = &mut o {
+            tasks[0].started_at = Some(now);
+            tasks[1].started_at = Some(now);
+        }
+        let plan = retire(
+            &r,
+            &[o.clone()],
+            &Deferral::default(),
+            &stop_tasks_config(),
+            now,
+        );
+        let [Step::StopTasks {
+            tasks, last: true, ..
+        }] = &plan[..]
+        else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(tasks.len(), 2);
+
+        // Replacements still starting (3 of 4 running, floor 2, one old left): one goes.
+        if let Observed::Service { tasks, .. } = &mut o {
+            tasks.truncate(3);
+            tasks[2].started_at = Some(now - days(1));
+        }
+        let plan = retire(&r, &[o], &Deferral::default(), &stop_tasks_config(), now);
+        assert!(
+            matches!(&plan[..], [Step::StopTasks { last: true, .. }]),
+            "{plan:?}"
+        );
+    }
+
+    #[test]
+    fn stop_tasks_never_goes_below_the_floor_and_warns_when_it_cannot_start() {
+        let now = wednesday_noon();
+        let mut r = retirement(Some(now + days(7)));
+        r.last_updated = Some(now - Duration::hours(1));
+        let mut o = service(&[]);
+        if let Observed::Service { service, tasks, .. } = &mut o {
+            service.desired_count = 1;
+            service.minimum_healthy_percent = Some(100);
+            *tasks = vec![running_task(0, now - days(1))];
+        }
+        let plan = retire(
+            &r,
+            &[o.clone()],
+            &Deferral::default(),
+            &stop_tasks_config(),
+            now,
+        );
+        assert_eq!(actions(&plan), ["stop-tasks"]);
+        assert_eq!(outcomes(&plan), [Outcome::Warning]);
+        // Below the desired count (a replacement starting): wait, stop nothing.
+        if let Observed::Service { service, .. } = &mut o {
+            service.desired_count = 2;
+            service.minimum_healthy_percent = Some(50);
+        }
+        let plan = retire(&r, &[o], &Deferral::default(), &stop_tasks_config(), now);
+        assert!(
+            matches!(&plan[..], [Step::Defer { notice: None, .. }]),
+            "{plan:?}"
+        );
     }
 }

@@ -19,7 +19,7 @@ use shared::events::Envelope;
 use shared::notify::{Reporter, Subject};
 use shared::Result;
 
-use config::Config;
+use config::{Config, Replace};
 use decide::Observed;
 use parse::{Intent, Retirement, Target};
 
@@ -92,17 +92,23 @@ async fn observe(deps: &Deps, r: &Retirement) -> Result<Vec<Observed>> {
                 }
             }
             Target::Instance { instance_id } => {
-                let group = match deps.asg.group_of_instance(instance_id).await? {
-                    Some(name) => deps.asg.group(&name).await?,
+                let found = match deps.asg.group_of_instance(instance_id).await? {
+                    Some(name) => deps.asg.group_with_capacity_rebalance(&name).await?,
                     None => None,
+                };
+                let (group, capacity_rebalance) = match found {
+                    Some((g, rebalance)) => (Some(g), rebalance),
+                    None => (None, false),
                 };
                 observed.push(Observed::Instance {
                     instance_id: instance_id.clone(),
                     group,
+                    capacity_rebalance,
                 });
             }
         }
     }
+    let mut deploying: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for ((cluster, service), via_tasks) in services {
         if !managed.check(&deps.ecs, &cluster).await? {
             observed.push(Observed::Unmanaged {
@@ -111,13 +117,40 @@ async fn observe(deps: &Deps, r: &Retirement) -> Result<Vec<Observed>> {
             });
             continue;
         }
-        observed.push(match deps.ecs.describe_service(&cluster, &service).await? {
-            Some(s) if s.is_active() => Observed::Service {
-                cluster,
-                service: s,
-                via_tasks,
-            },
-            _ => Observed::ServiceGone { cluster, service },
+        let s = match deps.ecs.describe_service(&cluster, &service).await? {
+            Some(s) if s.is_active() => s,
+            _ => {
+                observed.push(Observed::ServiceGone { cluster, service });
+                continue;
+            }
+        };
+        let tasks = if s.deployment_controller == "ECS" && deps.config.replace == Replace::StopTasks
+        {
+            deps.ecs.service_tasks(&cluster, &s.name).await?
+        } else {
+            vec![]
+        };
+        // Only a service that may be redeployed needs the budget and its images.
+        let (busy, images) =
+            if s.deployment_controller == "ECS" && deps.config.replace == Replace::Redeploy {
+                if !deploying.contains_key(&cluster) {
+                    let names = deps.ecs.services_deploying(&cluster).await?;
+                    deploying.insert(cluster.clone(), names);
+                }
+                (
+                    deploying[&cluster].clone(),
+                    deps.ecs.task_definition_images(&s.task_definition).await?,
+                )
+            } else {
+                (vec![], vec![])
+            };
+        observed.push(Observed::Service {
+            cluster,
+            service: s,
+            via_tasks,
+            deploying: busy,
+            images,
+            tasks,
         });
     }
     Ok(observed)

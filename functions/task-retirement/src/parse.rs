@@ -64,8 +64,10 @@ impl Target {
                 _ => None,
             };
         }
+        // AWS's notices write `cluster | service` (its own health tooling splits on
+        // `" | "`); `cluster|service` and `cluster/service` are read the same way.
         let (cluster, service) = value.split_once('|').or_else(|| value.split_once('/'))?;
-        service_target(cluster, service)
+        service_target(cluster.trim(), service.trim())
     }
 
     /// Reads an EC2 entity: an instance id or an instance ARN.
@@ -129,6 +131,9 @@ pub struct Deferral {
     /// How many times the retirement has been put off already.
     pub deferrals: u32,
     pub first_deferred_at: Option<DateTime<Utc>>,
+    /// How many of those looks waited for the disruption budget (the first is notified).
+    #[serde(default)]
+    pub budget_waits: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -193,28 +198,105 @@ pub fn intent(event: &Envelope, drain_on_rebalance: bool) -> Result<Intent, Erro
     }
 }
 
+/// A text field of a Health event's `detail`: `None` when absent or null, a [`Error::BadEvent`]
+/// naming the field and its value when it is not a string.
+fn detail_text<'a>(event: &'a Envelope, field: &str) -> Result<Option<&'a str>, Error> {
+    match event.detail.get(field) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(Error::BadEvent(format!(
+            "AWS Health event field detail.{field} is {}, not a string",
+            shared::notify::escape(&other.to_string(), 200)
+        ))),
+    }
+}
+
+fn required_text<'a>(event: &'a Envelope, field: &str) -> Result<&'a str, Error> {
+    detail_text(event, field)?.ok_or_else(|| {
+        Error::BadEvent(format!(
+            "AWS Health event has no detail.{field} (it is needed to tell what the event is)"
+        ))
+    })
+}
+
+/// Checks the time fields before the event is read as a whole, so a bad one is reported by
+/// its name and value rather than by serde's position in the JSON.
+fn check_times(event: &Envelope) -> Result<(), Error> {
+    let start = required_text(event, "startTime")?;
+    for (field, value) in [
+        ("startTime", Some(start)),
+        ("endTime", detail_text(event, "endTime")?),
+        ("lastUpdatedTime", detail_text(event, "lastUpdatedTime")?),
+    ] {
+        match value {
+            Some(v) if !v.trim().is_empty() && health::parse_time(v).is_none() => {
+                return Err(Error::BadEvent(format!(
+                    "AWS Health event field detail.{field} is {:?}, neither an RFC 1123 nor an ISO 8601 time",
+                    shared::notify::escape(v, 200)
+                )))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn from_health(event: &Envelope) -> Result<Intent, Error> {
-    let h = HealthEvent::from_envelope(event)?;
-    let code = h.event_type_code.as_str();
-    let (source, read): (Source, fn(&str) -> Option<Target>) =
-        if h.service.eq_ignore_ascii_case("ECS") && is_ecs_retirement(code) {
-            (Source::EcsTasks, Target::ecs)
-        } else if h.service.eq_ignore_ascii_case("EC2") && EC2_RETIREMENT_CODES.contains(&code) {
-            (Source::Ec2Instances, Target::ec2)
-        } else {
-            return Ok(Intent::Ignore(format!(
-                "AWS Health event {} of service {} is not a retirement this function handles",
-                h.event_type_code, h.service
-            )));
-        };
-    if h.event_type_category != health::SCHEDULED_CHANGE {
+    // Classified first, on the three fields that say what the event is: an event this
+    // function skips must never be dead-lettered by a field it does not need.
+    let service = required_text(event, "service")?;
+    let code = required_text(event, "eventTypeCode")?;
+    let category = detail_text(event, "eventTypeCategory")?.unwrap_or_default();
+    let (source, read): (Source, fn(&str) -> Option<Target>) = if service
+        .eq_ignore_ascii_case("ECS")
+        && is_ecs_retirement(code)
+    {
+        (Source::EcsTasks, Target::ecs)
+    } else if service.eq_ignore_ascii_case("EC2") && EC2_RETIREMENT_CODES.contains(&code) {
+        (Source::Ec2Instances, Target::ec2)
+    } else {
         return Ok(Intent::Ignore(format!(
-            "AWS Health event {} has category {:?}, not {:?}",
-            h.event_type_code,
-            h.event_type_category,
+                "AWS Health event {code} of service {service} is not a retirement this function handles"
+            )));
+    };
+    if category != health::SCHEDULED_CHANGE {
+        return Ok(Intent::Ignore(format!(
+            "AWS Health event {code} has category {category:?}, not {:?}",
             health::SCHEDULED_CHANGE
         )));
     }
+    let closed =
+        detail_text(event, "statusCode")?.is_some_and(|s| s.eq_ignore_ascii_case("closed"));
+    if closed && check_times(event).is_err() {
+        // A closed notice is only reported: its times do not matter.
+        let mut without_times = event.clone();
+        if let Some(d) = without_times.detail.as_object_mut() {
+            d.insert(
+                "startTime".into(),
+                serde_json::json!("Thu, 01 Jan 1970 00:00:00 GMT"),
+            );
+            d.remove("endTime");
+            d.remove("lastUpdatedTime");
+        }
+        return from_health_checked(&without_times, source, read).map(|i| match i {
+            Intent::Closed(mut r) => {
+                r.start_time = None;
+                r.last_updated = None;
+                Intent::Closed(r)
+            }
+            other => other,
+        });
+    }
+    check_times(event)?;
+    from_health_checked(event, source, read)
+}
+
+fn from_health_checked(
+    event: &Envelope,
+    source: Source,
+    read: fn(&str) -> Option<Target>,
+) -> Result<Intent, Error> {
+    let h = HealthEvent::from_envelope(event)?;
     let mut targets: Vec<Target> = vec![];
     let mut unrecognized = vec![];
     for value in h.entity_values(event) {
@@ -272,6 +354,9 @@ mod tests {
     fn ecs_entities_are_read_in_all_three_forms_and_as_arns() {
         assert_eq!(Target::ecs("prod|web"), Some(service("prod", "web")));
         assert_eq!(Target::ecs("prod/web"), Some(service("prod", "web")));
+        assert_eq!(Target::ecs("prod | web"), Some(service("prod", "web")));
+        assert_eq!(Target::ecs(" prod |web "), Some(service("prod", "web")));
+        assert_eq!(Target::ecs("prod / web"), Some(service("prod", "web")));
         assert_eq!(
             Target::ecs("arn:aws:ecs:us-east-1:1:service/prod/web"),
             Some(service("prod", "web"))
@@ -296,6 +381,8 @@ mod tests {
             "|web",
             "prod|",
             "a|b|c",
+            " | web",
+            "prod | my web",
             "arn:aws:ecs:r:1:cluster/prod",
         ] {
             assert_eq!(Target::ecs(junk), None, "{junk:?}");
@@ -405,6 +492,61 @@ mod tests {
         let mut e = fixture("retirement-ecs-task-patching.json");
         e.detail["startTime"] = json!(12);
         assert!(matches!(intent(&e, true), Err(Error::BadEvent(_))));
+    }
+
+    #[test]
+    fn an_event_is_classified_before_its_times_are_read() {
+        // Skipped events: a bad startTime (a field they do not need) does not matter.
+        for (field, value) in [
+            ("eventTypeCode", "AWS_EC2_OPERATIONAL_ISSUE"),
+            ("service", "RDS"),
+            ("eventTypeCategory", "issue"),
+        ] {
+            let mut e = fixture("retirement-ecs-task-patching.json");
+            e.detail["startTime"] = json!("soon");
+            e.detail["lastUpdatedTime"] = json!(12);
+            e.detail[field] = json!(value);
+            assert!(
+                matches!(intent(&e, false), Ok(Intent::Ignore(_))),
+                "{field}"
+            );
+        }
+        let mut e = fixture("retirement-ecs-task-patching.json");
+        e.detail["startTime"] = json!("soon");
+        e.detail["statusCode"] = json!("closed");
+        let Ok(Intent::Closed(r)) = intent(&e, false) else {
+            panic!()
+        };
+        assert_eq!(r.start_time, None);
+        assert_eq!(r.targets.len(), 2);
+    }
+
+    #[test]
+    fn a_field_that_fails_is_named_with_its_value() {
+        let bad = |field: &str, value: serde_json::Value| {
+            let mut e = fixture("retirement-ecs-task-patching.json");
+            e.detail[field] = value;
+            match intent(&e, false) {
+                Err(Error::BadEvent(m)) => m,
+                other => panic!("{field}: {other:?}"),
+            }
+        };
+        let m = bad("startTime", json!("soon"));
+        assert!(
+            m.contains("detail.startTime") && m.contains("\"soon\""),
+            "{m}"
+        );
+        let m = bad("lastUpdatedTime", json!("yesterday"));
+        assert!(
+            m.contains("detail.lastUpdatedTime") && m.contains("yesterday"),
+            "{m}"
+        );
+        let m = bad("startTime", json!(12));
+        assert!(m.contains("detail.startTime") && m.contains("12"), "{m}");
+        let m = bad("eventTypeCode", json!(["x"]));
+        assert!(m.contains("detail.eventTypeCode"), "{m}");
+        let m = bad("service", serde_json::Value::Null);
+        assert!(m.contains("detail.service"), "{m}");
     }
 
     #[test]

@@ -35,6 +35,34 @@ impl Group {
     }
 }
 
+fn group_of(g: &aws_sdk_autoscaling::types::AutoScalingGroup) -> Group {
+    Group {
+        name: g.auto_scaling_group_name().unwrap_or_default().to_string(),
+        tags: g
+            .tags()
+            .iter()
+            .filter_map(|t| {
+                Some((
+                    t.key()?.to_string(),
+                    t.value().unwrap_or_default().to_string(),
+                ))
+            })
+            .collect(),
+        instances: g
+            .instances()
+            .iter()
+            .map(|i| GroupInstance {
+                instance_id: i.instance_id().unwrap_or_default().to_string(),
+                lifecycle_state: i
+                    .lifecycle_state()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                health_status: i.health_status().unwrap_or_default().to_string(),
+            })
+            .collect(),
+    }
+}
+
 /// What became of a lifecycle action we tried to complete or heartbeat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -77,6 +105,22 @@ impl AutoScaling {
     }
 
     pub async fn group(&self, name: &str) -> Result<Option<Group>> {
+        Ok(self.described_group(name).await?.as_ref().map(group_of))
+    }
+
+    /// A group and whether Capacity Rebalancing is on for it (Auto Scaling then launches a
+    /// replacement for a Spot instance with a rebalance recommendation itself).
+    pub async fn group_with_capacity_rebalance(&self, name: &str) -> Result<Option<(Group, bool)>> {
+        Ok(self
+            .described_group(name)
+            .await?
+            .map(|g| (group_of(&g), g.capacity_rebalance().unwrap_or(false))))
+    }
+
+    async fn described_group(
+        &self,
+        name: &str,
+    ) -> Result<Option<aws_sdk_autoscaling::types::AutoScalingGroup>> {
         let out = self
             .client
             .describe_auto_scaling_groups()
@@ -84,31 +128,7 @@ impl AutoScaling {
             .send()
             .await
             .map_err(|e| aws("autoscaling", "DescribeAutoScalingGroups", e))?;
-        Ok(out.auto_scaling_groups().first().map(|g| Group {
-            name: g.auto_scaling_group_name().unwrap_or_default().to_string(),
-            tags: g
-                .tags()
-                .iter()
-                .filter_map(|t| {
-                    Some((
-                        t.key()?.to_string(),
-                        t.value().unwrap_or_default().to_string(),
-                    ))
-                })
-                .collect(),
-            instances: g
-                .instances()
-                .iter()
-                .map(|i| GroupInstance {
-                    instance_id: i.instance_id().unwrap_or_default().to_string(),
-                    lifecycle_state: i
-                        .lifecycle_state()
-                        .map(|s| s.as_str().to_string())
-                        .unwrap_or_default(),
-                    health_status: i.health_status().unwrap_or_default().to_string(),
-                })
-                .collect(),
-        }))
+        Ok(out.auto_scaling_groups().first().cloned())
     }
 
     /// The group an instance belongs to, if any.

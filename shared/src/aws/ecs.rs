@@ -279,22 +279,13 @@ impl Ecs {
         services: &[String],
     ) -> Result<BTreeSet<String>> {
         let mut daemons = BTreeSet::new();
-        for batch in batches(services, 10) {
-            let out = self
-                .client
-                .describe_services()
-                .cluster(cluster)
-                .set_services(Some(batch))
-                .send()
-                .await
-                .map_err(|e| aws("ecs", "DescribeServices", e))?;
-            daemons.extend(
-                out.services()
-                    .iter()
-                    .filter(|s| s.scheduling_strategy() == Some(&SchedulingStrategy::Daemon))
-                    .map(|s| s.service_name().unwrap_or_default().to_string()),
-            );
-        }
+        daemons.extend(
+            self.described_services(cluster, services)
+                .await?
+                .iter()
+                .filter(|s| s.scheduling_strategy() == Some(&SchedulingStrategy::Daemon))
+                .map(|s| s.service_name().unwrap_or_default().to_string()),
+        );
         Ok(daemons)
     }
 
@@ -325,11 +316,180 @@ pub struct ServiceDescription {
     pub desired_count: i32,
     pub running_count: i32,
     pub tags: std::collections::BTreeMap<String, String>,
+    /// `ECS`, `CODE_DEPLOY` or `EXTERNAL` (`ECS` when AWS does not say).
+    pub deployment_controller: String,
+    /// The service's task definition ARN.
+    pub task_definition: String,
+    /// A deployment of the service is still rolling out (see [`deploying`]).
+    pub deploying: bool,
+    /// `deploymentConfiguration.minimumHealthyPercent`, when AWS gives it.
+    pub minimum_healthy_percent: Option<i32>,
 }
 
 impl ServiceDescription {
     pub fn is_active(&self) -> bool {
         self.status == "ACTIVE"
+    }
+}
+
+/// A service has a deployment still rolling out: `rolloutState` IN_PROGRESS, or, where
+/// AWS gives no rollout state (older deployments), more than one deployment.
+fn deploying(s: &aws_sdk_ecs::types::Service) -> bool {
+    let deployments = s.deployments();
+    deployments.iter().any(|d| {
+        d.rollout_state()
+            .is_some_and(|r| *r == aws_sdk_ecs::types::DeploymentRolloutState::InProgress)
+    }) || (deployments.len() > 1 && deployments.iter().all(|d| d.rollout_state().is_none()))
+}
+
+fn service_description(s: &aws_sdk_ecs::types::Service) -> ServiceDescription {
+    ServiceDescription {
+        arn: s.service_arn().unwrap_or_default().to_string(),
+        name: s.service_name().unwrap_or_default().to_string(),
+        cluster_arn: s.cluster_arn().unwrap_or_default().to_string(),
+        status: s.status().unwrap_or_default().to_string(),
+        desired_count: s.desired_count(),
+        running_count: s.running_count(),
+        tags: s
+            .tags()
+            .iter()
+            .filter_map(|t| {
+                Some((
+                    t.key()?.to_string(),
+                    t.value().unwrap_or_default().to_string(),
+                ))
+            })
+            .collect(),
+        deployment_controller: s
+            .deployment_controller()
+            .map(|c| c.r#type().as_str().to_string())
+            .unwrap_or_else(|| "ECS".into()),
+        task_definition: s.task_definition().unwrap_or_default().to_string(),
+        deploying: deploying(s),
+        minimum_healthy_percent: s
+            .deployment_configuration()
+            .and_then(|c| c.minimum_healthy_percent()),
+    }
+}
+
+/// One container of a task definition and the image it names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContainerImage {
+    pub container: String,
+    pub image: String,
+}
+
+impl ContainerImage {
+    /// Named by digest (`repo@sha256:…`): a new deployment runs the same image. A tag
+    /// (`:latest`, `:prod`, or none) is resolved again by each new deployment.
+    pub fn is_pinned(&self) -> bool {
+        self.image.contains("@sha256:")
+    }
+}
+
+/// Task retirement: the cluster's deployments in progress, and a task definition's images.
+impl Ecs {
+    /// Names of the cluster's services with a deployment still rolling out (ListServices,
+    /// then DescribeServices 10 at a time).
+    pub async fn services_deploying(&self, cluster: &str) -> Result<Vec<String>> {
+        let mut arns: Vec<String> = vec![];
+        let mut next: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_services()
+                .cluster(cluster)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| aws("ecs", "ListServices", e))?;
+            arns.extend(out.service_arns().iter().cloned());
+            match out.next_token() {
+                Some(t) if !t.is_empty() => next = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(self
+            .described_services(cluster, &arns)
+            .await?
+            .iter()
+            .filter(|s| s.status() == Some("ACTIVE") && deploying(s))
+            .map(|s| s.service_name().unwrap_or_default().to_string())
+            .collect())
+    }
+
+    /// DescribeServices, 10 services (its limit) per call.
+    async fn described_services(
+        &self,
+        cluster: &str,
+        services: &[String],
+    ) -> Result<Vec<aws_sdk_ecs::types::Service>> {
+        let mut found = vec![];
+        for batch in batches(services, 10) {
+            let out = self
+                .client
+                .describe_services()
+                .cluster(cluster)
+                .set_services(Some(batch))
+                .send()
+                .await
+                .map_err(|e| aws("ecs", "DescribeServices", e))?;
+            found.extend(out.services().iter().cloned());
+        }
+        Ok(found)
+    }
+
+    /// The service's tasks that are to run (desired status RUNNING), described.
+    pub async fn service_tasks(&self, cluster: &str, service: &str) -> Result<Vec<Task>> {
+        let mut arns: Vec<String> = vec![];
+        let mut next: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_tasks()
+                .cluster(cluster)
+                .service_name(service)
+                .desired_status(DesiredStatus::Running)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| aws("ecs", "ListTasks", e))?;
+            arns.extend(out.task_arns().iter().cloned());
+            match out.next_token() {
+                Some(t) if !t.is_empty() => next = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        if arns.is_empty() {
+            return Ok(vec![]);
+        }
+        self.describe_tasks(cluster, &arns).await
+    }
+
+    /// The images a task definition's containers name.
+    pub async fn task_definition_images(
+        &self,
+        task_definition: &str,
+    ) -> Result<Vec<ContainerImage>> {
+        let out = self
+            .client
+            .describe_task_definition()
+            .task_definition(task_definition)
+            .send()
+            .await
+            .map_err(|e| aws("ecs", "DescribeTaskDefinition", e))?;
+        Ok(out
+            .task_definition()
+            .map(|td| {
+                td.container_definitions()
+                    .iter()
+                    .map(|c| ContainerImage {
+                        container: c.name().unwrap_or_default().to_string(),
+                        image: c.image().unwrap_or_default().to_string(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 }
 
@@ -359,24 +519,7 @@ impl Ecs {
             .send()
             .await
             .map_err(|e| aws("ecs", "DescribeServices", e))?;
-        Ok(out.services().first().map(|s| ServiceDescription {
-            arn: s.service_arn().unwrap_or_default().to_string(),
-            name: s.service_name().unwrap_or_default().to_string(),
-            cluster_arn: s.cluster_arn().unwrap_or_default().to_string(),
-            status: s.status().unwrap_or_default().to_string(),
-            desired_count: s.desired_count(),
-            running_count: s.running_count(),
-            tags: s
-                .tags()
-                .iter()
-                .filter_map(|t| {
-                    Some((
-                        t.key()?.to_string(),
-                        t.value().unwrap_or_default().to_string(),
-                    ))
-                })
-                .collect(),
-        }))
+        Ok(out.services().first().map(service_description))
     }
 
     /// Starts a new deployment of the service's current task definition, so ECS replaces
