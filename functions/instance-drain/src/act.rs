@@ -97,7 +97,7 @@ async fn run(deps: &Deps, target: &Target<'_>, step: Step) -> Result<()> {
             container_instance_arn,
         } => {
             if !dry {
-                crate::aws::set_active(&deps.ecs, &cluster, &container_instance_arn).await?;
+                deps.ecs.set_active(&cluster, &container_instance_arn).await?;
             }
             tracing::info!(event_id = %target.event.id, container_instance = %container_instance_arn, dry_run = dry, "container instance set ACTIVE");
         }

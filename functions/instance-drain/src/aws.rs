@@ -1,12 +1,12 @@
-//! The reads (and the one ECS write) only instance-drain makes, as thin adapters over
-//! the SDK clients the shared crate builds.
+//! The reads only instance-drain makes, as thin adapters over the SDK clients the
+//! shared crate builds.
 
-use aws_sdk_ecs::types::{ContainerInstanceStatus, SchedulingStrategy};
+use aws_sdk_ecs::types::SchedulingStrategy;
 use serde::Serialize;
 use shared::aws::autoscaling::AutoScaling;
 use shared::aws::ec2::Ec2;
 use shared::aws::ecs::Ecs;
-use shared::error::{aws, Error, Result};
+use shared::error::{aws, Result};
 
 /// The tag guardduty-responder puts on an EC2 instance it quarantined.
 pub const QUARANTINE_TAG: &str = "ecs-autopilot:quarantine";
@@ -158,32 +158,4 @@ pub async fn services(ecs: &Ecs, cluster: &str, names: &[String]) -> Result<Vec<
         }));
     }
     Ok(facts)
-}
-
-/// Sets a container instance back to ACTIVE (a host back from a warm pool or a Spot
-/// stop); already ACTIVE is success.
-pub async fn set_active(ecs: &Ecs, cluster: &str, container_instance_arn: &str) -> Result<()> {
-    let out = ecs
-        .client()
-        .update_container_instances_state()
-        .cluster(cluster)
-        .container_instances(container_instance_arn)
-        .status(ContainerInstanceStatus::Active)
-        .send()
-        .await
-        .map_err(|e| aws("ecs", "UpdateContainerInstancesState", e))?;
-    if let Some(f) = out.failures().first() {
-        return Err(Error::Aws {
-            service: "ecs",
-            operation: "UpdateContainerInstancesState",
-            code: f.reason().unwrap_or("Failure").to_string(),
-            message: format!(
-                "{}: {}",
-                f.arn().unwrap_or_default(),
-                f.detail().unwrap_or_default()
-            ),
-            retryable: false,
-        });
-    }
-    Ok(())
 }

@@ -571,34 +571,35 @@ pub fn launch(
     }
 }
 
+fn release(title: String, description: String) -> Plan {
+    vec![Step::Complete {
+        result: HookResult::Continue,
+        notice: Notice::info(title, description),
+    }]
+}
+
 /// An instance launched into a warm pool: it is stopped there and never registers with
 /// ECS (the agent runs with ECS_WARM_POOLS_CHECK=true), so there is nothing to wait for.
 /// Its admission is when it leaves the pool for the group.
 pub fn into_warm_pool(action: &LifecycleAction) -> Plan {
-    vec![Step::Complete {
-        result: HookResult::Continue,
-        notice: Notice::info(
-            format!("{} let into the warm pool", action.instance_id),
-            format!(
-                "`{}` was launched into the warm pool of `{}`; it joins ECS only when it moves into the group, where it is admitted then. The launch lifecycle action was completed with CONTINUE.",
-                action.instance_id, action.group
-            ),
+    release(
+        format!("{} let into the warm pool", action.instance_id),
+        format!(
+            "`{}` was launched into the warm pool of `{}`; it joins ECS only when it moves into the group, where it is admitted then. The launch lifecycle action was completed with CONTINUE.",
+            action.instance_id, action.group
         ),
-    }]
+    )
 }
 
 /// A warm-pool instance that is terminated runs no tasks: let it go.
 pub fn out_of_warm_pool(action: &LifecycleAction) -> Plan {
-    vec![Step::Complete {
-        result: HookResult::Continue,
-        notice: Notice::info(
-            format!("{} released from the warm pool", action.instance_id),
-            format!(
-                "`{}` is terminated from the warm pool of `{}`, where it ran no tasks. The terminate lifecycle action was completed with CONTINUE.",
-                action.instance_id, action.group
-            ),
+    release(
+        format!("{} released from the warm pool", action.instance_id),
+        format!(
+            "`{}` is terminated from the warm pool of `{}`, where it ran no tasks. The terminate lifecycle action was completed with CONTINUE.",
+            action.instance_id, action.group
         ),
-    }]
+    )
 }
 
 /// Our own hook on a group that did not opt in: a misconfiguration worth a warning. The
