@@ -30,13 +30,7 @@ fn finished(notice: &Notice) -> Outcome {
 
 /// Publishes a notification. One that can't be sent is logged and counted; the work it
 /// reports goes on (a chat message is never worth stranding a lifecycle action).
-pub async fn tell(
-    deps: &Deps,
-    subject: &Subject,
-    action: &str,
-    outcome: Outcome,
-    notice: Notice,
-) {
+pub async fn tell(deps: &Deps, subject: &Subject, action: &str, outcome: Outcome, notice: Notice) {
     if let Err(e) = deps.reporter.report(subject, action, outcome, notice).await {
         tracing::error!(event_id = %subject.event_id, action, error = %e, retryable = e.is_retryable(), "notification not sent; the plan goes on");
         shared::metrics::emit(FUNCTION, "notify", "failed");
@@ -97,7 +91,9 @@ async fn run(deps: &Deps, target: &Target<'_>, step: Step) -> Result<()> {
             container_instance_arn,
         } => {
             if !dry {
-                deps.ecs.set_active(&cluster, &container_instance_arn).await?;
+                deps.ecs
+                    .set_active(&cluster, &container_instance_arn)
+                    .await?;
             }
             tracing::info!(event_id = %target.event.id, container_instance = %container_instance_arn, dry_run = dry, "container instance set ACTIVE");
         }

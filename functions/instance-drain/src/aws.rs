@@ -148,7 +148,9 @@ pub async fn services(ecs: &Ecs, cluster: &str, names: &[String]) -> Result<Vec<
         facts.extend(out.services().iter().map(|s| {
             let config = s.deployment_configuration();
             let max = config.and_then(|c| c.maximum_percent()).unwrap_or(200);
-            let min = config.and_then(|c| c.minimum_healthy_percent()).unwrap_or(100);
+            let min = config
+                .and_then(|c| c.minimum_healthy_percent())
+                .unwrap_or(100);
             let daemon = s.scheduling_strategy() == Some(&SchedulingStrategy::Daemon);
             ServiceFacts {
                 name: s.service_name().unwrap_or_default().to_string(),

@@ -57,7 +57,10 @@ pub enum Step {
         notice: Notice,
     },
     /// Not ours: a debug log line and a metric, no notification.
-    Quiet { action: &'static str, reason: String },
+    Quiet {
+        action: &'static str,
+        reason: String,
+    },
 }
 
 impl Step {
@@ -122,7 +125,9 @@ pub fn poll_delay(config: &Config, progress: &Progress) -> u32 {
     match progress.heartbeat_timeout {
         Some(hb) => {
             let room = (hb / 2 - LOOK_SECONDS).max(5);
-            config.poll_seconds.min(u32::try_from(room).unwrap_or(u32::MAX))
+            config
+                .poll_seconds
+                .min(u32::try_from(room).unwrap_or(u32::MAX))
         }
         None => config.poll_seconds,
     }
@@ -530,7 +535,14 @@ pub fn launch(
             status: "ACTIVE".into(),
             ..c.clone()
         };
-        plan.extend(launch(action, progress, cluster, Some(&active), config, now));
+        plan.extend(launch(
+            action,
+            progress,
+            cluster,
+            Some(&active),
+            config,
+            now,
+        ));
         return plan;
     }
     let elapsed = seconds_since(progress.started_at, now);
@@ -1116,7 +1128,13 @@ mod tests {
         assert_eq!(notice.details["tasks_left"], serde_json::json!(["t1"]));
         let mut stopped = host(vec![task("t1", "service:web", "RUNNING", "RUNNING")], &[]);
         stopped.facts.state = "stopped".into();
-        let plan = terminate(&action(Transition::Terminating), &p, &stopped, &config(), now);
+        let plan = terminate(
+            &action(Transition::Terminating),
+            &p,
+            &stopped,
+            &config(),
+            now,
+        );
         assert_eq!(kinds(&plan), ["drain", "complete-lifecycle"]);
     }
 
@@ -1127,7 +1145,10 @@ mod tests {
         h.cannot_move.insert("web".into());
         let plan = terminate(&action(Transition::Terminating), &p, &h, &config(), now);
         assert_eq!(kinds(&plan), ["drain", "drain", "recheck"]);
-        let Step::Report { notice, outcome, .. } = &plan[1] else {
+        let Step::Report {
+            notice, outcome, ..
+        } = &plan[1]
+        else {
             panic!()
         };
         assert_eq!(*outcome, Outcome::Warning);
@@ -1158,7 +1179,10 @@ mod tests {
             panic!()
         };
         assert!(progress.quarantined);
-        assert_eq!(kinds(&hold_quarantined(&a, progress, "prod", &config())), ["recheck"]);
+        assert_eq!(
+            kinds(&hold_quarantined(&a, progress, "prod", &config())),
+            ["recheck"]
+        );
         assert!(!writes_to_ecs(&plan));
     }
 
@@ -1166,7 +1190,10 @@ mod tests {
     fn an_action_gone_with_tasks_still_on_the_host_is_a_warning_naming_them() {
         let h = host(vec![task("t1", "service:web", "RUNNING", "RUNNING")], &[]);
         let a = action(Transition::Terminating);
-        let [Step::Report { outcome, notice, .. }] = &action_gone(&a, Some(&h))[..] else {
+        let [Step::Report {
+            outcome, notice, ..
+        }] = &action_gone(&a, Some(&h))[..]
+        else {
             panic!()
         };
         assert_eq!(*outcome, Outcome::Warning);

@@ -199,7 +199,10 @@ async fn lifecycle_plan(
             false => None,
         };
         return Ok(match progress.quarantined {
-            true => decide::hold_ended(action, "the lifecycle action was completed (or its global timeout passed)"),
+            true => decide::hold_ended(
+                action,
+                "the lifecycle action was completed (or its global timeout passed)",
+            ),
             false => decide::action_gone(action, host.as_ref()),
         });
     }
@@ -210,10 +213,21 @@ async fn lifecycle_plan(
             .flat_map(|g| &g.instances)
             .any(|i| i.instance_id == action.instance_id);
         if !in_group {
-            return Ok(decide::hold_ended(action, "the host was detached from the group"));
+            return Ok(decide::hold_ended(
+                action,
+                "the host was detached from the group",
+            ));
         }
-        if aws::host_facts(&deps.ec2, &action.instance_id, false).await?.quarantined {
-            return Ok(decide::hold_quarantined(action, &progress, &cluster, &deps.config));
+        if aws::host_facts(&deps.ec2, &action.instance_id, false)
+            .await?
+            .quarantined
+        {
+            return Ok(decide::hold_quarantined(
+                action,
+                &progress,
+                &cluster,
+                &deps.config,
+            ));
         }
         // The tag was removed: drain it like any other host, from a first look.
         progress = Progress {
@@ -231,10 +245,19 @@ async fn lifecycle_plan(
             progress.heartbeat_timeout = own.heartbeat_timeout;
             progress.global_timeout = own.global_timeout;
         }
-        if terminating && hooks.iter().any(|h| h.name == decide::ECS_MANAGED_DRAINING_HOOK) {
+        if terminating
+            && hooks
+                .iter()
+                .any(|h| h.name == decide::ECS_MANAGED_DRAINING_HOOK)
+        {
             let facts = aws::host_facts(&deps.ec2, &action.instance_id, false).await?;
             if facts.quarantined {
-                return Ok(decide::hold_quarantined(action, &progress, &cluster, &deps.config));
+                return Ok(decide::hold_quarantined(
+                    action,
+                    &progress,
+                    &cluster,
+                    &deps.config,
+                ));
             }
             return Ok(decide::ecs_drains(action));
         }
@@ -259,7 +282,12 @@ async fn lifecycle_plan(
             if !rechecking {
                 facts = aws::host_facts(&deps.ec2, &action.instance_id, true).await?;
                 if facts.quarantined {
-                    return Ok(decide::hold_quarantined(action, &progress, &cluster, &deps.config));
+                    return Ok(decide::hold_quarantined(
+                        action,
+                        &progress,
+                        &cluster,
+                        &deps.config,
+                    ));
                 }
                 if !deps.ecs.is_managed(&cluster).await? {
                     return Ok(decide::not_opted_in(action, &cluster));

@@ -109,7 +109,10 @@ impl Intent {
 /// (its detail-type), or an EventBridge or re-wrapped event whose detail says so.
 fn is_test_notification(event: &Envelope) -> bool {
     event.detail_type == autoscaling::TEST_NOTIFICATION
-        || event.detail.get("Event").and_then(serde_json::Value::as_str)
+        || event
+            .detail
+            .get("Event")
+            .and_then(serde_json::Value::as_str)
             == Some(autoscaling::TEST_NOTIFICATION)
 }
 
