@@ -159,7 +159,7 @@ class Bed:
 
 
 def drain_env(bed: Bed) -> dict[str, str]:
-    return {"NOTIFY_TOPIC_ARN": bed.topic(), "DRAIN_QUEUE_URL": bed.queue(), "DRAIN_POLL_SECONDS": "0"}
+    return {"NOTIFY_TOPIC_ARN": bed.topic(), "DRAIN_QUEUE_URL": bed.queue(), "DRAIN_POLL_SECONDS": "5"}
 
 
 def drain_fleet(bed: Bed, victims: int) -> fl.Fleet:

@@ -52,8 +52,9 @@ def run_drain_demo(
     )
     step(f"cluster {fleet.cluster_name} (managed), group {fleet.asg_name}: 3 instances, services web+api, daemon")
     inbox = Inbox.create(emulator, "demo-drain-notify")
-    queue = sqs.create_queue(QueueName=f"demo-drain-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    env = emulator.env(NOTIFY_TOPIC_ARN=inbox.topic_arn, DRAIN_QUEUE_URL=queue, DRAIN_POLL_SECONDS="1")
+    # The emulator skips the 5 s re-check delays on this queue (DRAIN_POLL_SECONDS >= 5).
+    queue = sqs.create_queue(QueueName=f"demo-drain-{uuid.uuid4().hex[:8]}", tags={"emulator:skip-delays": "true"})["QueueUrl"]
+    env = emulator.env(NOTIFY_TOPIC_ARN=inbox.topic_arn, DRAIN_QUEUE_URL=queue, DRAIN_POLL_SECONDS="5")
     victim = fleet.instances[0]
     event = fl.fire_lifecycle(emulator.url, fleet, victim)
     step(f"Auto Scaling scales in: {victim.ec2_instance_id} -> Terminating:Wait (terminate lifecycle hook)")

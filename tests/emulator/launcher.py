@@ -132,7 +132,8 @@ class ControlError(Exception):
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    # Moved on by POST /_autopilot/clock (instance-drain test bed, below).
+    return datetime.fromtimestamp(time.time() + _CLOCK["offset_seconds"], timezone.utc)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -725,6 +726,7 @@ def patch_moto(ecs_fidelity: bool = True) -> None:
     _patch_instance_index()
     _patch_ec2_evidence()
     _patch_capacity_rebalance_update()
+    _patch_drain_test_bed()
     if ecs_fidelity:
         _patch_ecs()
         _patch_ecs_deployments()
@@ -1375,6 +1377,213 @@ def control_register_container_instances(body: dict[str, Any]) -> dict[str, Any]
     return {"container_instances": out}
 
 
+# --------------------------------------------------------------------------
+# instance-drain test bed (issue 12): hooks' clocks, several hooks per group,
+# warm pools, disconnected agents, and SQS delays a test may skip
+# --------------------------------------------------------------------------
+
+# A clock tests can move forward (POST /_autopilot/clock): lifecycle actions are
+# stamped with it, and a hook's DefaultResult is applied once its heartbeat or global
+# timeout has lapsed on it, as Auto Scaling does by real time.
+_CLOCK: dict[str, float] = {"offset_seconds": 0.0}
+MAX_GLOBAL_TIMEOUT = 172800
+PLACES = ("EC2", "AutoScalingGroup", "WarmPool")
+
+
+def _hook_global_timeout(heartbeat_timeout: int) -> int:
+    """"The maximum amount of time that you can keep an instance in a wait state is 48
+    hours or 100 times the heartbeat timeout, whichever is smaller."
+    (https://docs.aws.amazon.com/autoscaling/ec2/userguide/lifecycle-hooks-overview.html)
+    DescribeLifecycleHooks reports it as GlobalTimeout; moto always says 172800."""
+    return min(MAX_GLOBAL_TIMEOUT, 100 * int(heartbeat_timeout))
+
+
+def _expire_lapsed(backend: AutoScalingBackend) -> list[LifecycleAction]:
+    """Applies the hook's DefaultResult to every active action whose heartbeat timeout
+    (since its last heartbeat, or its start) or global timeout (since its start) has
+    passed: "If the heartbeat timeout or global timeout is reached, Amazon EC2 Auto
+    Scaling applies the default result" (lifecycle-hooks-overview.html, above)."""
+    now = _now()
+    expired = []
+    for action in list(_actions(backend)):
+        if action.status != "active":
+            continue
+        last = action.last_heartbeat_at or action.created_at
+        hb_lapsed = (now - last).total_seconds() >= action.heartbeat_timeout
+        global_lapsed = (now - action.created_at).total_seconds() >= _hook_global_timeout(action.heartbeat_timeout)
+        if not (hb_lapsed or global_lapsed):
+            continue
+        action.status = "completed"
+        action.result = action.default_result
+        action.completed_by = "GlobalTimeout" if global_lapsed else "HeartbeatTimeout"
+        action.completed_at = now
+        _apply_completion(backend, action, action.default_result)
+        expired.append(action)
+    return expired
+
+
+def control_advance_clock(body: dict[str, Any]) -> dict[str, Any]:
+    """POST /_autopilot/clock {"advance_seconds": N}: time passes for the lifecycle
+    actions of every region of the account (default: the default account)."""
+    seconds = float(body.get("advance_seconds") or 0)
+    if seconds < 0:
+        raise ControlError(400, "advance_seconds must be >= 0")
+    _CLOCK["offset_seconds"] += seconds
+    account = body.get("account") or DEFAULT_ACCOUNT_ID
+    expired = []
+    for region in list(autoscaling_backends[account].keys()):
+        expired += [a.to_json() for a in _expire_lapsed(autoscaling_backends[account][region])]
+    return {"now": _iso(_now()), "expired": expired}
+
+
+def control_container_instance(body: dict[str, Any]) -> dict[str, Any]:
+    """POST /_autopilot/container-instance {cluster, instance_id, agent_connected}: what
+    ECS shows when a host's agent loses (or regains) its connection."""
+    _require(body, "cluster", "instance_id")
+    from moto.ecs.models import ecs_backends
+
+    ecs = ecs_backends[body.get("account") or DEFAULT_ACCOUNT_ID][body.get("region") or DEFAULT_REGION]
+    for ci in ecs.container_instances.get(body["cluster"], {}).values():
+        if ci.ec2_instance_id == body["instance_id"]:
+            if "agent_connected" in body:
+                ci.agent_connected = bool(body["agent_connected"])
+            return {"container_instance_arn": ci.container_instance_arn, "agent_connected": ci.agent_connected,
+                    "status": ci.status}
+    raise ControlError(404, f"{body['instance_id']} is no container instance of {body['cluster']}")
+
+
+def _set_agent(backend: AutoScalingBackend, instance_id: str, connected: bool) -> None:
+    from moto.ecs.models import ecs_backends
+
+    ecs = ecs_backends[backend.account_id][backend.region_name]
+    for instances in ecs.container_instances.values():
+        for ci in instances.values():
+            if ci.ec2_instance_id == instance_id:
+                ci.agent_connected = connected
+
+
+def _patch_drain_test_bed() -> None:
+    """Installs the blocks above. Warm pools: a lifecycle action's "Origin" and
+    "Destination" are EC2, AutoScalingGroup or WarmPool
+    (https://docs.aws.amazon.com/autoscaling/ec2/userguide/warm-pool-events.html); an
+    instance in the pool is stopped (Warmed:Stopped), its ECS agent disconnected."""
+    import moto.autoscaling.models as asg_models
+
+    orig_hook_init = asg_models.LifecycleHook.__init__
+
+    def hook_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        orig_hook_init(self, *args, **kwargs)
+        self.global_timeout = _hook_global_timeout(self.heartbeat_timeout)
+
+    asg_models.LifecycleHook.__init__ = hook_init  # type: ignore[method-assign]
+
+    # Every lifecycle call and control read first lets lapsed actions expire.
+    for name, fn in PATCHED_ACTIONS.items():
+        if "lifecycle" in name:
+            def expiring(self: AutoScalingResponse, _fn: Any = fn) -> Any:
+                with _LOCK:
+                    _expire_lapsed(self.autoscaling_backend)
+                return _fn(self)
+
+            setattr(AutoScalingResponse, name, expiring)
+    g = globals()
+    orig_list = g["control_list_lifecycle_actions"]
+
+    def list_actions(query: dict[str, str]) -> dict[str, Any]:
+        _expire_lapsed(_backend(query))
+        return orig_list(query)
+
+    g["control_list_lifecycle_actions"] = list_actions
+
+    # Several hooks on one transition: each gets its own action, and the instance waits
+    # until every one is completed ("Amazon EC2 Auto Scaling waits for all lifecycle
+    # hooks to complete"); one ABANDON on a launch wins.
+    orig_create = g["control_create_lifecycle_action"]
+
+    def create(body: dict[str, Any]) -> dict[str, Any]:
+        for key in ("origin", "destination"):
+            if body.get(key) and body[key] not in PLACES:
+                raise ControlError(400, f"{key} must be one of {PLACES}")
+        backend = _backend(body)
+        instance_id = body.get("instance_id")
+        group = backend.autoscaling_groups.get(body.get("group") or "")
+        state = _instance_state(group, instance_id) if group is not None and instance_id else None
+        waiting = state is not None and any(
+            a.status == "active" and a.instance_id == instance_id and a.group == body.get("group")
+            and a.transition == body.get("transition") and a.hook != body.get("hook")
+            for a in _actions(backend)
+        )
+        if body.get("origin") == "WarmPool" and instance_id:
+            _set_agent(backend, instance_id, True)  # the host boots: its agent reconnects
+        saved = state.lifecycle_state if state is not None else None
+        if state is not None and (waiting or saved.startswith("Warmed:")):
+            state.lifecycle_state = "InService"  # what the creation checks; restored below
+        try:
+            result = orig_create({**body, "decrement": False} if waiting else body)
+        finally:
+            if waiting and state is not None:
+                state.lifecycle_state = saved
+        action = next(a for a in _actions(backend) if a.token == result["token"])
+        action.origin = body.get("origin")  # type: ignore[attr-defined]
+        action.destination = body.get("destination")  # type: ignore[attr-defined]
+        return action.to_json() | {"group_arn": result.get("group_arn")}
+
+    g["control_create_lifecycle_action"] = create
+
+    orig_to_json = LifecycleAction.to_json
+
+    def to_json(self: LifecycleAction) -> dict[str, Any]:
+        return orig_to_json(self) | {"origin": getattr(self, "origin", None),
+                                     "destination": getattr(self, "destination", None)}
+
+    LifecycleAction.to_json = to_json  # type: ignore[method-assign]
+
+    orig_apply = g["_apply_completion"]
+
+    def apply_completion(backend: AutoScalingBackend, action: LifecycleAction, result: str) -> None:
+        others = [a for a in _actions(backend) if a is not action and a.instance_id == action.instance_id
+                  and a.group == action.group and a.transition == action.transition
+                  and (a.status == "active" or (a.completed_at is not None and a.completed_at >= action.created_at))]
+        if any(a.status == "active" for a in others):
+            return  # the instance still waits for another hook
+        if action.transition == LAUNCHING and any(a.result == "ABANDON" for a in others):
+            result = "ABANDON"
+        if getattr(action, "destination", None) == "WarmPool" and (action.transition == TERMINATING or result == "CONTINUE"):
+            group = backend.autoscaling_groups.get(action.group)
+            state = _instance_state(group, action.instance_id) if group else None
+            if state is not None:
+                state.lifecycle_state = "Warmed:Stopped"
+                backend.ec2_backend.stop_instances([action.instance_id])
+                _set_agent(backend, action.instance_id, False)
+            return
+        orig_apply(backend, action, result)
+
+    g["_apply_completion"] = apply_completion
+
+    # SQS: a queue tagged emulator:skip-delays=true delivers delayed messages at once,
+    # so a test need not sleep through a drain's poll interval (DRAIN_POLL_SECONDS >= 5).
+    from moto.sqs.models import SQSBackend
+
+    orig_send = SQSBackend.send_message
+
+    def send_message(self: Any, queue_name: str, message_body: str, *args: Any, **kwargs: Any) -> Any:
+        queue = self.get_queue(queue_name)
+        if (getattr(queue, "tags", None) or {}).get("emulator:skip-delays") == "true":
+            if len(args) >= 2:
+                args = (args[0], 0, *args[2:])
+            else:
+                kwargs["delay_seconds"] = 0
+        return orig_send(self, queue_name, message_body, *args, **kwargs)
+
+    SQSBackend.send_message = send_message  # type: ignore[method-assign]
+
+
+EXTRA_ROUTES: dict[tuple[str, str], Any] = {
+    ("POST", "clock"): control_advance_clock,
+    ("POST", "container-instance"): control_container_instance,
+}
+
+
 def _json_ready(value: Any) -> Any:
     if isinstance(value, datetime):
         return _iso(value)
@@ -1440,6 +1649,8 @@ class ControlMiddleware:
                 return control_register_container_instances(body)
             if route == "images" and method == "POST":
                 return control_register_image(body)
+            if (method, route) in EXTRA_ROUTES:
+                return EXTRA_ROUTES[(method, route)](body if method == "POST" else query)
         raise ControlError(404, f"no route {method} /_autopilot/{route}")
 
 

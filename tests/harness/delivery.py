@@ -65,7 +65,8 @@ class FunctionQueue:
     dlq_url: str
 
     @classmethod
-    def create(cls, sqs: Any, prefix: str, max_receive: int = 2) -> "FunctionQueue":
+    def create(cls, sqs: Any, prefix: str, max_receive: int = 2,
+               tags: dict[str, str] | None = None) -> "FunctionQueue":
         import uuid
 
         name = f"{prefix}-{uuid.uuid4().hex[:10]}"
@@ -74,6 +75,7 @@ class FunctionQueue:
         url = sqs.create_queue(
             QueueName=name,
             Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive)})},
+            tags=tags or {},
         )["QueueUrl"]
         return cls(sqs, url, dlq)
 

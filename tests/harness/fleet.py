@@ -262,7 +262,8 @@ def seed_cluster(
     )
     terminate_hook = launch_hook = None
     if hooks:
-        terminate_hook, launch_hook = f"{name}-terminate", f"{name}-launch"
+        # instance-drain owns hooks named ecs-autopilot-* by default (LIFECYCLE_HOOK_NAMES).
+        terminate_hook, launch_hook = f"ecs-autopilot-{name}-terminate", f"ecs-autopilot-{name}-launch"
         asg.put_lifecycle_hook(
             LifecycleHookName=terminate_hook,
             AutoScalingGroupName=group_name,
@@ -547,8 +548,11 @@ def create_lifecycle_action(
     instance_id: str | None = None,
     token: str | None = None,
     decrement: bool = True,
+    origin: str | None = None,
+    destination: str | None = None,
 ) -> dict[str, Any]:
-    """POST /_autopilot/lifecycle-actions; returns the created action."""
+    """POST /_autopilot/lifecycle-actions; returns the created action. ``origin`` and
+    ``destination``: EC2, AutoScalingGroup or WarmPool (warm-pool moves)."""
     body: dict[str, Any] = {
         "region": region,
         "group": group,
@@ -560,6 +564,10 @@ def create_lifecycle_action(
         body["instance_id"] = instance_id
     if token:
         body["token"] = token
+    if origin:
+        body["origin"] = origin
+    if destination:
+        body["destination"] = destination
     return control(endpoint, "POST", "/_autopilot/lifecycle-actions", body)
 
 
@@ -572,8 +580,8 @@ def lifecycle_event(action: dict[str, Any], *, metadata: str | None = None) -> d
         "LifecycleHookName": action["hook"],
         "EC2InstanceId": action["instance_id"],
         "LifecycleTransition": action["transition"],
-        "Origin": "AutoScalingGroup" if terminating else "EC2",
-        "Destination": "EC2" if terminating else "AutoScalingGroup",
+        "Origin": action.get("origin") or ("AutoScalingGroup" if terminating else "EC2"),
+        "Destination": action.get("destination") or ("EC2" if terminating else "AutoScalingGroup"),
     }
     if metadata is not None:
         detail["NotificationMetadata"] = metadata
@@ -602,6 +610,8 @@ def fire_lifecycle(
     token: str | None = None,
     decrement: bool = True,
     metadata: str | None = None,
+    origin: str | None = None,
+    destination: str | None = None,
 ) -> dict[str, Any]:
     """Create a lifecycle action in the emulator and return the EventBridge
     event ("EC2 Instance-terminate Lifecycle Action" / "EC2 Instance-launch
@@ -631,6 +641,8 @@ def fire_lifecycle(
         instance_id=instance_id,
         token=token,
         decrement=decrement,
+        origin=origin,
+        destination=destination,
     )
     return lifecycle_event(action, metadata=metadata)
 

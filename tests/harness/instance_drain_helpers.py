@@ -20,6 +20,28 @@ from harness.runtime_api import LambdaProcess
 from harness.sqs_pump import pump
 
 
+# DRAIN_POLL_SECONDS is at least 5: the emulator delivers this queue's delayed messages
+# at once instead (tests/emulator/launcher.py, instance-drain test bed).
+SKIP_DELAYS = {"emulator:skip-delays": "true"}
+
+
+def advance_clock(endpoint: str, seconds: float) -> dict[str, Any]:
+    """Lets time pass for the emulator's lifecycle actions (lapsed hooks take their
+    DefaultResult)."""
+    from harness.fleet import control
+
+    return control(endpoint, "POST", "/_autopilot/clock", {"advance_seconds": seconds})
+
+
+def set_agent_connected(fleet: Fleet, instance: str | FleetInstance, connected: bool) -> dict[str, Any]:
+    from harness.fleet import control
+
+    instance_id = instance.ec2_instance_id if isinstance(instance, FleetInstance) else instance
+    return control(fleet.endpoint, "POST", "/_autopilot/container-instance",
+                   {"region": fleet.region, "cluster": fleet.cluster_name, "instance_id": instance_id,
+                    "agent_connected": connected})
+
+
 class Harness:
     """instance-drain running with its queue, DLQ and notification inbox."""
 
@@ -54,9 +76,10 @@ def start_drain(emulator: Any, binary: Any, *, endpoint: str | None = None, **en
     queue = sqs.create_queue(
         QueueName=name,
         Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"})},
+        tags=SKIP_DELAYS,
     )["QueueUrl"]
     inbox = Inbox.create(emulator, "drain-notify")
-    variables = {"NOTIFY_TOPIC_ARN": inbox.topic_arn, "DRAIN_QUEUE_URL": queue, "DRAIN_POLL_SECONDS": "0", **env}
+    variables = {"NOTIFY_TOPIC_ARN": inbox.topic_arn, "DRAIN_QUEUE_URL": queue, "DRAIN_POLL_SECONDS": "5", **env}
     if endpoint:
         variables["AWS_ENDPOINT_URL"] = endpoint
     fn = LambdaProcess(binary, env=emulator.env(**variables))

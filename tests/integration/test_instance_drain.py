@@ -16,7 +16,15 @@ from harness.fleet import (
     stop_tasks,
     tasks_on,
 )
-from harness.instance_drain_helpers import action_of, ci_status, hook_test_notification, spot_event, start_drain
+from harness.instance_drain_helpers import (
+    action_of,
+    advance_clock,
+    ci_status,
+    hook_test_notification,
+    set_agent_connected,
+    spot_event,
+    start_drain,
+)
 from harness.runtime_api import LambdaProcess
 
 
@@ -82,7 +90,7 @@ def test_a_second_delivery_of_a_finished_drain_is_already_done(drain, make_fleet
     again = h.fn.invoke(event)
     assert again.ok, again.error
     notes = by_action(h.inbox.read())
-    assert notes[-1] == ("complete-lifecycle", "already_done")
+    assert notes[-1] == ("heartbeat", "already_done")
 
 
 def test_standalone_tasks_are_stopped_after_the_grace_so_the_drain_can_finish(drain, make_fleet):
@@ -189,7 +197,8 @@ def test_an_unmanaged_group_is_never_touched(drain, make_fleet):
     assert h.fn.invoke(event).ok
     assert action_of(fleet, event)["status"] == "active"
     assert ci_status(fleet, fleet.instances[0]) == "ACTIVE"
-    assert by_action(h.inbox.read()) == [("lifecycle", "skipped")]
+    # Its own hook on a group that never opted in is a misconfiguration: a warning.
+    assert by_action(h.inbox.read()) == [("lifecycle", "warning")]
 
 
 def test_a_cluster_not_opted_in_is_not_drained_but_the_group_is_not_held_up(drain, make_fleet):
@@ -202,15 +211,17 @@ def test_a_cluster_not_opted_in_is_not_drained_but_the_group_is_not_held_up(drai
     assert by_action(h.inbox.read()) == [("complete-lifecycle", "warning")]
 
 
-def test_dry_run_decides_and_notifies_but_changes_nothing(drain, make_fleet):
+def test_dry_run_decides_and_notifies_changes_nothing_in_ecs_and_never_strands_the_hook(drain, make_fleet):
     fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1)
     h = drain(DRY_RUN="true")
     event = fire_lifecycle(fleet.endpoint, fleet, fleet.instances[0])
     h.send(event)
     h.check()
-    assert ci_status(fleet, fleet.instances[0]) == "ACTIVE"
     action = action_of(fleet, event)
-    assert action["status"] == "active" and action["heartbeats"] == 0
+    # Released at once with CONTINUE, as the group would without ecs-autopilot.
+    assert (action["status"], action["result"], action["completed_by"]) == (
+        "completed", "CONTINUE", "CompleteLifecycleAction")
+    assert action["heartbeats"] == 0
     assert h.queued() == 0
     notes = h.inbox.read()
     assert by_action(notes) == [("drain", "planned")]
@@ -245,3 +256,159 @@ def test_a_bad_setting_fails_the_cold_start_naming_the_variable(emulator, functi
         result = fn.invoke({"id": "x"}, timeout=10)
         assert not result.ok
         assert "DRAIN_POLL_SECONDS" in fn.output()
+
+
+# --------------------------------------------------------------------------
+# issue 12: a real account (own hooks, warm pools, faults, dead hosts, clocks)
+# --------------------------------------------------------------------------
+
+
+def test_an_action_of_another_hook_on_the_group_is_left_entirely_alone(drain, make_fleet):
+    fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1)
+    fleet.autoscaling.put_lifecycle_hook(
+        LifecycleHookName="log-shipper-flush", AutoScalingGroupName=fleet.asg_name,
+        LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING", HeartbeatTimeout=300, DefaultResult="CONTINUE")
+    h = drain()
+    victim = fleet.instances[0]
+    ours = fire_lifecycle(fleet.endpoint, fleet, victim)
+    theirs = fire_lifecycle(fleet.endpoint, fleet, victim, hook="log-shipper-flush")
+    h.send(theirs)
+    h.check()
+    other = action_of(fleet, theirs)
+    assert (other["status"], other["heartbeats"]) == ("active", 0)
+    assert ci_status(fleet, victim) == "ACTIVE"
+    assert h.inbox.read() == [] and h.queued() == 0
+    # Our own hook's action is drained; the instance still waits for the other hook.
+    h.send(ours)
+    h.check()
+    assert ci_status(fleet, victim) == "DRAINING"
+    assert action_of(fleet, theirs)["heartbeats"] == 0
+
+
+def test_with_ecs_managed_draining_on_the_group_its_own_hook_is_released_without_a_drain(drain, make_fleet):
+    fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1)
+    fleet.autoscaling.put_lifecycle_hook(
+        LifecycleHookName="ecs-managed-draining-termination-hook", AutoScalingGroupName=fleet.asg_name,
+        LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING", HeartbeatTimeout=3600, DefaultResult="CONTINUE")
+    h = drain()
+    victim = fleet.instances[0]
+    ours = fire_lifecycle(fleet.endpoint, fleet, victim)
+    ecs_hook = fire_lifecycle(fleet.endpoint, fleet, victim, hook="ecs-managed-draining-termination-hook")
+    h.send(ours)
+    h.check()
+    assert ci_status(fleet, victim) == "ACTIVE", "ECS drains the host, not instance-drain"
+    assert (action_of(fleet, ours)["status"], action_of(fleet, ours)["result"]) == ("completed", "CONTINUE")
+    assert action_of(fleet, ecs_hook)["status"] == "active", "Auto Scaling still waits for ECS's hook"
+    assert by_action(h.inbox.read()) == [("complete-lifecycle", "warning")]
+
+
+def test_describe_lifecycle_hooks_reports_the_hooks_timeouts(make_fleet):
+    fleet = make_fleet(instances=1, services=[], tasks_per_instance=0, heartbeat_timeout=300)
+    hooks = fleet.autoscaling.describe_lifecycle_hooks(AutoScalingGroupName=fleet.asg_name)["LifecycleHooks"]
+    assert {(x["HeartbeatTimeout"], x["GlobalTimeout"]) for x in hooks} == {(300, 30000)}
+
+
+def test_a_hook_whose_heartbeat_lapses_takes_its_default_result(make_fleet):
+    fleet = make_fleet(instances=2, services=[], tasks_per_instance=0, heartbeat_timeout=30)
+    event = fire_lifecycle(fleet.endpoint, fleet, fleet.instances[0], "launch")
+    advance_clock(fleet.endpoint, 31)
+    action = action_of(fleet, event)
+    assert (action["status"], action["result"], action["completed_by"]) == ("completed", "ABANDON", "HeartbeatTimeout")
+
+
+def test_a_long_drain_keeps_its_hook_alive_while_time_passes(drain, make_fleet):
+    fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1, heartbeat_timeout=60)
+    h = drain()
+    event = fire_lifecycle(fleet.endpoint, fleet, fleet.instances[0])
+    h.send(event)
+    for _ in range(4):
+        h.check()
+        advance_clock(fleet.endpoint, 25)  # under the 60 s heartbeat timeout per look
+    action = action_of(fleet, event)
+    assert action["status"] == "active" and action["heartbeats"] == 4
+
+
+def test_a_drain_ends_at_the_hooks_global_timeout_with_a_warning(drain, make_fleet):
+    fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1, heartbeat_timeout=30)
+    h = drain()  # DRAIN_TIMEOUT_SECONDS 7200 > the hook's 3000 s global timeout
+    event = fire_lifecycle(fleet.endpoint, fleet, fleet.instances[0])
+    event["time"] = (datetime.now(timezone.utc) - timedelta(seconds=2995)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    h.send(event)
+    h.check()
+    action = action_of(fleet, event)
+    assert (action["status"], action["result"]) == ("completed", "CONTINUE")
+    (drained, done) = h.inbox.read()
+    assert (done.context["action"], done.context["outcome"]) == ("complete-lifecycle", "warning")
+    details = json.loads(done.context["details"])
+    assert details["deadline"] == "hook_global_timeout" and len(details["tasks_left"]) == 1
+
+
+def test_a_host_whose_agent_is_disconnected_is_released_at_once_naming_its_tasks(drain, make_fleet):
+    fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=2)
+    victim = fleet.instances[0]
+    set_agent_connected(fleet, victim, False)
+    h = drain()
+    event = fire_lifecycle(fleet.endpoint, fleet, victim)
+    h.send(event)
+    h.check()
+    assert action_of(fleet, event)["result"] == "CONTINUE"
+    assert h.queued() == 0
+    notes = h.inbox.read()
+    assert by_action(notes) == [("drain", "done"), ("complete-lifecycle", "warning")]
+    assert len(json.loads(notes[1].context["details"])["tasks_left"]) == 2
+
+
+def test_an_instance_launched_into_the_warm_pool_is_let_in_without_waiting_for_ecs(drain, make_fleet):
+    fleet = make_fleet(instances=1, services=[], tasks_per_instance=0)
+    h = drain()
+    event = fire_lifecycle(fleet.endpoint, fleet, transition="launch", origin="EC2", destination="WarmPool")
+    assert (event["detail"]["Origin"], event["detail"]["Destination"]) == ("EC2", "WarmPool")
+    h.send(event)
+    h.check()
+    action = action_of(fleet, event)
+    assert (action["status"], action["result"]) == ("completed", "CONTINUE")
+    assert h.queued() == 0
+
+
+def test_a_quarantined_host_caught_by_a_scale_in_is_held_not_drained(drain, make_fleet):
+    fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1)
+    victim = fleet.instances[0]
+    fleet.ec2.create_tags(Resources=[victim.ec2_instance_id], Tags=[{"Key": "ecs-autopilot:quarantine", "Value": "f-1"}])
+    h = drain()
+    event = fire_lifecycle(fleet.endpoint, fleet, victim)
+    h.send(event)
+    h.check()
+    assert ci_status(fleet, victim) == "ACTIVE", "a quarantined host is not drained"
+    (held,) = h.inbox.read()
+    assert (held.context["action"], held.attributes["severity"]) == ("hold", "high")
+    assert "evidence" in held.title and "detach" in held.description
+    h.check(times=2)
+    action = action_of(fleet, event)
+    assert action["status"] == "active" and action["heartbeats"] == 3
+    assert h.queued() == 1
+    # Completed by hand once the evidence is saved: the hold ends.
+    fleet.autoscaling.complete_lifecycle_action(
+        AutoScalingGroupName=fleet.asg_name, LifecycleHookName=fleet.terminate_hook,
+        InstanceId=victim.ec2_instance_id, LifecycleActionResult="CONTINUE")
+    h.check()
+    assert h.queued() == 0
+    assert by_action(h.inbox.read()) == [("hold", "already_done")]
+
+
+def test_a_test_notification_inside_an_eventbridge_envelope_is_ignored(drain):
+    h = drain()
+    h.send({"version": "0", "id": "t", "detail-type": "EC2 Instance-launch Lifecycle Action",
+            "source": "aws.autoscaling", "account": "123456789012", "time": "2024-06-12T20:30:00Z",
+            "region": "us-east-1", "resources": [], "detail": hook_test_notification("g")})
+    (batch,) = h.check()
+    assert batch.failed_ids == [] and h.dead_letters() == []
+    assert h.inbox.read() == []
+
+
+def test_a_spot_warning_for_a_host_outside_managed_clusters_is_quiet(drain, make_fleet):
+    fleet = make_fleet(instances=1, services=["web"], tasks_per_instance=1, managed=False, group_tagged=False)
+    h = drain()
+    h.send(spot_event(fleet.instances[0]))
+    (batch,) = h.check()
+    assert batch.failed_ids == []
+    assert h.inbox.read() == []

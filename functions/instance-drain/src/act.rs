@@ -1,12 +1,15 @@
 //! The imperative shell: carries out a plan through the AWS adapters and reports every
-//! action with its real outcome. In dry run, nothing that changes state is called.
+//! action with its real outcome. In dry run, nothing that changes state is called,
+//! except that a lifecycle action is released with CONTINUE at once (what the group
+//! would do without ecs-autopilot) instead of being left to its timeout.
 
-use shared::aws::autoscaling::HookOutcome;
+use shared::aws::autoscaling::{HookOutcome, HookResult};
 use shared::events::autoscaling::LifecycleAction;
 use shared::events::Envelope;
 use shared::notify::{Notice, Outcome, Severity, Subject};
 use shared::Result;
 
+use crate::config::FUNCTION;
 use crate::decide::{Plan, Step};
 use crate::Deps;
 
@@ -25,6 +28,15 @@ fn finished(notice: &Notice) -> Outcome {
     }
 }
 
+/// Publishes a notification. One that can't be sent is logged and counted; the work it
+/// reports goes on (a chat message is never worth stranding a lifecycle action).
+pub async fn tell(deps: &Deps, subject: &Subject, action: &str, outcome: Outcome, notice: Notice) {
+    if let Err(e) = deps.reporter.report(subject, action, outcome, notice).await {
+        tracing::error!(event_id = %subject.event_id, action, error = %e, retryable = e.is_retryable(), "notification not sent; the plan goes on");
+        shared::metrics::emit(FUNCTION, "notify", "failed");
+    }
+}
+
 pub async fn execute(deps: &Deps, target: &Target<'_>, plan: Plan) -> Result<()> {
     tracing::info!(
         event_id = %target.event.id,
@@ -33,22 +45,26 @@ pub async fn execute(deps: &Deps, target: &Target<'_>, plan: Plan) -> Result<()>
         plan = %serde_json::to_string(&plan).unwrap_or_default(),
         "decided"
     );
+    let holds = plan
+        .iter()
+        .any(|s| matches!(s, Step::Complete { .. } | Step::Recheck { .. }));
     for step in plan {
-        let action = step.action();
-        match run(deps, target, step).await {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                deps.reporter.failure(&target.subject, action, &e).await;
-                return Err(e);
-            }
+        run(deps, target, step).await?;
+    }
+    if deps.reporter.dry_run() && holds {
+        if let Some(lifecycle) = target.lifecycle {
+            let outcome = deps
+                .asg
+                .complete_lifecycle_action(lifecycle, HookResult::Continue)
+                .await?;
+            tracing::info!(event_id = %target.event.id, outcome = ?outcome, "dry run: lifecycle action released with CONTINUE");
+            shared::metrics::emit(FUNCTION, "dry-run-release", "done");
         }
     }
     Ok(())
 }
 
-/// Runs one step; `Ok(false)` ends the plan early.
-async fn run(deps: &Deps, target: &Target<'_>, step: Step) -> Result<bool> {
+async fn run(deps: &Deps, target: &Target<'_>, step: Step) -> Result<()> {
     let dry = deps.reporter.dry_run();
     let subject = &target.subject;
     let action = step.action();
@@ -67,10 +83,19 @@ async fn run(deps: &Deps, target: &Target<'_>, step: Step) -> Result<bool> {
                 Outcome::Done
             };
             if let Some(notice) = notice {
-                deps.reporter
-                    .report(subject, action, outcome, notice)
+                tell(deps, subject, action, outcome, notice).await;
+            }
+        }
+        Step::SetActive {
+            cluster,
+            container_instance_arn,
+        } => {
+            if !dry {
+                deps.ecs
+                    .set_active(&cluster, &container_instance_arn)
                     .await?;
             }
+            tracing::info!(event_id = %target.event.id, container_instance = %container_instance_arn, dry_run = dry, "container instance set ACTIVE");
         }
         Step::StopTask {
             cluster,
@@ -88,27 +113,7 @@ async fn run(deps: &Deps, target: &Target<'_>, step: Step) -> Result<bool> {
                 task: Some(task_arn),
                 ..subject.clone()
             };
-            deps.reporter
-                .report(&subject, action, outcome, notice)
-                .await?;
-        }
-        Step::Heartbeat => {
-            let lifecycle = target
-                .lifecycle
-                .expect("heartbeat only for lifecycle actions");
-            if !dry && deps.asg.record_heartbeat(lifecycle).await? == HookOutcome::NoActiveAction {
-                let notice = Notice::info(
-                    format!("Stopped watching {}: lifecycle action already ended", lifecycle.instance_id),
-                    format!(
-                        "Auto Scaling has no active lifecycle action for `{}` any more (completed by an earlier delivery, or its heartbeat timeout ran out), so there is nothing left to wait for.",
-                        lifecycle.instance_id
-                    ),
-                );
-                deps.reporter
-                    .report(subject, action, Outcome::AlreadyDone, notice)
-                    .await?;
-                return Ok(false);
-            }
+            tell(deps, &subject, action, outcome, notice).await;
         }
         Step::Complete { result, notice } => {
             let lifecycle = target
@@ -127,9 +132,7 @@ async fn run(deps: &Deps, target: &Target<'_>, step: Step) -> Result<bool> {
                 }
             };
             let notice = notice.detail("result", result);
-            deps.reporter
-                .report(subject, action, outcome, notice)
-                .await?;
+            tell(deps, subject, action, outcome, notice).await;
         }
         Step::Recheck {
             delay_seconds,
@@ -137,21 +140,31 @@ async fn run(deps: &Deps, target: &Target<'_>, step: Step) -> Result<bool> {
         } => {
             tracing::info!(event_id = %target.event.id, delay_seconds, checks = progress.checks, dry_run = dry, "will check again");
             if !dry {
-                let mut again = target.event.clone();
-                again.carry = Some(serde_json::to_value(&progress).expect("progress serializes"));
-                let body = serde_json::to_string(&again).expect("an event serializes");
-                deps.queue.send_later(&body, delay_seconds).await?;
+                send_back(deps, target.event, &progress, delay_seconds).await?;
             }
         }
         Step::Report {
             action,
             outcome,
             notice,
-        } => {
-            deps.reporter
-                .report(subject, action, outcome, notice)
-                .await?
+        } => tell(deps, subject, action, outcome, notice).await,
+        Step::Quiet { action, reason } => {
+            tracing::debug!(event_id = %target.event.id, action, reason = %reason, "skipped: not opted in");
+            shared::metrics::emit(FUNCTION, action, "skipped");
         }
     }
-    Ok(true)
+    Ok(())
+}
+
+/// Sends the event back to the drain queue with `progress`, to be looked at again.
+pub async fn send_back(
+    deps: &Deps,
+    event: &Envelope,
+    progress: &crate::parse::Progress,
+    delay_seconds: u32,
+) -> Result<()> {
+    let mut again = event.clone();
+    again.carry = Some(serde_json::to_value(progress).expect("progress serializes"));
+    let body = serde_json::to_string(&again).expect("an event serializes");
+    deps.queue.send_later(&body, delay_seconds).await
 }

@@ -1,6 +1,6 @@
 //! instance-drain's knobs, read once at cold start.
 
-use shared::config::{Common, ConfigError, Env};
+use shared::config::{err, Common, ConfigError, Env};
 
 /// What to do with standalone tasks (not in a service): ECS never moves them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +23,39 @@ pub struct Config {
     pub launch_timeout_seconds: i64,
     pub standalone_tasks: StandaloneTasks,
     pub standalone_grace_seconds: i64,
+    /// The lifecycle hooks instance-drain owns; any other hook's action is left alone.
+    pub hooks: HookNames,
+}
+
+/// `LIFECYCLE_HOOK_NAMES`: exact names, or prefixes written with a trailing `*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookNames(Vec<String>);
+
+impl HookNames {
+    pub const DEFAULT: &'static str = "ecs-autopilot-*";
+
+    pub fn parse(items: &[String]) -> Result<Self, String> {
+        if items.is_empty() {
+            return Err("names no hook".into());
+        }
+        for item in items {
+            let stem = item.strip_suffix('*').unwrap_or(item);
+            if stem.is_empty() || stem.contains('*') {
+                return Err(format!(
+                    "{item:?}: a `*` may only end a name, after at least one character"
+                ));
+            }
+        }
+        Ok(HookNames(items.to_vec()))
+    }
+
+    /// Whether instance-drain owns the hook called `name`.
+    pub fn owns(&self, name: &str) -> bool {
+        self.0.iter().any(|item| match item.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix),
+            None => name == item,
+        })
+    }
 }
 
 pub const FUNCTION: &str = "instance-drain";
@@ -36,7 +69,9 @@ impl Config {
         Ok(Config {
             common: Common::from_env(FUNCTION, env)?,
             queue_url: env.required("DRAIN_QUEUE_URL")?,
-            poll_seconds: env.number_or("DRAIN_POLL_SECONDS", 30, 0, 900)?,
+            // 0 would re-check as fast as Lambda can take the message: a busy loop that
+            // costs calls and throttles the account; 900 is SQS's longest delay.
+            poll_seconds: env.number_or("DRAIN_POLL_SECONDS", 30, 5, 900)?,
             // A lifecycle hook can be kept for at most 48 hours.
             drain_timeout_seconds: env.number_or("DRAIN_TIMEOUT_SECONDS", 7200, 60, 172_800)?,
             launch_timeout_seconds: env.number_or("LAUNCH_TIMEOUT_SECONDS", 600, 60, 7200)?,
@@ -47,6 +82,13 @@ impl Config {
                 0,
                 172_800,
             )?,
+            hooks: {
+                let mut items = env.list("LIFECYCLE_HOOK_NAMES");
+                if items.is_empty() {
+                    items.push(HookNames::DEFAULT.to_string());
+                }
+                HookNames::parse(&items).map_err(|m| err("LIFECYCLE_HOOK_NAMES", &m))?
+            },
         })
     }
 }
@@ -86,6 +128,39 @@ mod tests {
         assert_eq!(
             Config::from_env(&Env::from_pairs(pairs)).unwrap_err().var,
             "DRAIN_POLL_SECONDS"
+        );
+    }
+
+    #[test]
+    fn a_zero_poll_is_refused_at_cold_start() {
+        let mut pairs = BASE.to_vec();
+        pairs.push(("DRAIN_POLL_SECONDS", "0"));
+        assert_eq!(
+            Config::from_env(&Env::from_pairs(pairs)).unwrap_err().var,
+            "DRAIN_POLL_SECONDS"
+        );
+    }
+
+    #[test]
+    fn hook_names_default_to_the_ecs_autopilot_prefix() {
+        let c = Config::from_env(&Env::from_pairs(BASE)).unwrap();
+        assert!(c.hooks.owns("ecs-autopilot-drain"));
+        assert!(!c.hooks.owns("ecs-managed-draining-termination-hook"));
+        assert!(!c.hooks.owns("log-shipper-flush"));
+    }
+
+    #[test]
+    fn hook_names_take_exact_names_and_prefixes() {
+        let h = HookNames::parse(&["drain".into(), "team-a-*".into()]).unwrap();
+        assert!(h.owns("drain") && !h.owns("drain-2"));
+        assert!(h.owns("team-a-") && h.owns("team-a-launch") && !h.owns("team-b-launch"));
+        assert!(HookNames::parse(&["*".into()]).is_err());
+        assert!(HookNames::parse(&["a*b".into()]).is_err());
+        let mut pairs = BASE.to_vec();
+        pairs.push(("LIFECYCLE_HOOK_NAMES", "x*y"));
+        assert_eq!(
+            Config::from_env(&Env::from_pairs(pairs)).unwrap_err().var,
+            "LIFECYCLE_HOOK_NAMES"
         );
     }
 

@@ -12,8 +12,16 @@ use shared::events::autoscaling::LifecycleAction;
 use shared::events::ec2::InstanceWarning;
 use shared::notify::{Notice, Outcome, Severity};
 
+use crate::aws::HostFacts;
 use crate::config::{Config, StandaloneTasks};
 use crate::parse::Progress;
+
+/// ECS's own terminate hook on a group whose capacity provider has managed draining.
+pub const ECS_MANAGED_DRAINING_HOOK: &str = "ecs-managed-draining-termination-hook";
+/// Auto Scaling ends any lifecycle action after 48 hours.
+const MAX_GLOBAL_TIMEOUT: i64 = 172_800;
+/// The function's timeout in template.yaml: the longest a look may take.
+pub const LOOK_SECONDS: i64 = 20;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
@@ -30,8 +38,11 @@ pub enum Step {
         reason: String,
         notice: Notice,
     },
-    /// Keep the lifecycle action alive while we wait.
-    Heartbeat,
+    /// Let ECS place tasks on the host again (back from a warm pool).
+    SetActive {
+        cluster: String,
+        container_instance_arn: String,
+    },
     /// Let the instance go (terminate) or in (launch), or abandon a launch.
     Complete { result: HookResult, notice: Notice },
     /// Look again after a delay, by sending the event back to our queue.
@@ -45,6 +56,11 @@ pub enum Step {
         outcome: Outcome,
         notice: Notice,
     },
+    /// Not ours: a debug log line and a metric, no notification.
+    Quiet {
+        action: &'static str,
+        reason: String,
+    },
 }
 
 impl Step {
@@ -53,10 +69,10 @@ impl Step {
         match self {
             Step::SetDraining { .. } => "drain",
             Step::StopTask { .. } => "stop-task",
-            Step::Heartbeat => "heartbeat",
+            Step::SetActive { .. } => "reactivate",
             Step::Complete { .. } => "complete-lifecycle",
             Step::Recheck { .. } => "recheck",
-            Step::Report { action, .. } => action,
+            Step::Report { action, .. } | Step::Quiet { action, .. } => action,
         }
     }
 }
@@ -72,6 +88,10 @@ pub struct HostState {
     pub tasks: Vec<Task>,
     /// Services on the host that use the DAEMON strategy.
     pub daemon_services: BTreeSet<String>,
+    /// Services whose tasks ECS can never move off a draining host (first look only).
+    pub cannot_move: BTreeSet<String>,
+    /// What EC2 says of the host (first look only).
+    pub facts: HostFacts,
 }
 
 impl HostState {
@@ -91,11 +111,51 @@ fn seconds_since(start: Option<DateTime<Utc>>, now: DateTime<Utc>) -> i64 {
     start.map(|s| (now - s).num_seconds().max(0)).unwrap_or(0)
 }
 
+/// The hook's global timeout: as DescribeLifecycleHooks reported it, or AWS's rule
+/// (100 × HeartbeatTimeout, at most 48 hours) where it did not.
+pub fn global_timeout(progress: &Progress) -> Option<i64> {
+    progress.global_timeout.or(progress
+        .heartbeat_timeout
+        .map(|hb| (100 * hb).min(MAX_GLOBAL_TIMEOUT)))
+}
+
+/// The delay before the next look: DRAIN_POLL_SECONDS, shortened so that a heartbeat
+/// goes out at least every half HeartbeatTimeout (the next look may take LOOK_SECONDS).
+pub fn poll_delay(config: &Config, progress: &Progress) -> u32 {
+    match progress.heartbeat_timeout {
+        Some(hb) => {
+            let room = (hb / 2 - LOOK_SECONDS).max(5);
+            config
+                .poll_seconds
+                .min(u32::try_from(room).unwrap_or(u32::MAX))
+        }
+        None => config.poll_seconds,
+    }
+}
+
+/// When a drain gives up, in seconds since the action began, and whether the hook's
+/// global timeout (rather than DRAIN_TIMEOUT_SECONDS) set it. The hook's limit is kept
+/// two polls early, so the release is ours and not the hook's DefaultResult.
+pub fn drain_deadline(config: &Config, progress: &Progress) -> (i64, bool) {
+    match global_timeout(progress) {
+        Some(global) => {
+            let ours = (global - 2 * i64::from(poll_delay(config, progress))).max(0);
+            if ours < config.drain_timeout_seconds {
+                (ours, true)
+            } else {
+                (config.drain_timeout_seconds, false)
+            }
+        }
+        None => (config.drain_timeout_seconds, false),
+    }
+}
+
 fn recheck(config: &Config, progress: &Progress) -> Step {
     Step::Recheck {
-        delay_seconds: config.poll_seconds,
+        delay_seconds: poll_delay(config, progress),
         progress: Progress {
             checks: progress.checks + 1,
+            failed_looks: 0,
             ..progress.clone()
         },
     }
@@ -116,6 +176,7 @@ pub fn trusted(progress: &Progress, group_cluster: &str) -> Progress {
     } else {
         Progress {
             started_at: progress.started_at,
+            failed_looks: progress.failed_looks,
             ..Progress::default()
         }
     }
@@ -123,8 +184,12 @@ pub fn trusted(progress: &Progress, group_cluster: &str) -> Progress {
 
 /// Whether a plan changes anything in ECS (which IAM cannot scope to managed clusters).
 pub fn writes_to_ecs(plan: &Plan) -> bool {
-    plan.iter()
-        .any(|s| matches!(s, Step::SetDraining { .. } | Step::StopTask { .. }))
+    plan.iter().any(|s| {
+        matches!(
+            s,
+            Step::SetDraining { .. } | Step::StopTask { .. } | Step::SetActive { .. }
+        )
+    })
 }
 
 /// A tagged group whose cluster is not opted in: let the instance go without touching
@@ -141,6 +206,23 @@ pub fn not_opted_in(action: &LifecycleAction, cluster: &str) -> Plan {
         )
         .next_step("Tag the cluster ecs-autopilot:managed=true to have its instances drained."),
     }]
+}
+
+fn task_arns(tasks: &[&Task]) -> Vec<String> {
+    tasks.iter().map(|t| t.arn.clone()).collect()
+}
+
+/// Why a host can no longer have its tasks confirmed stopped, if it can't.
+fn dead_reason(ci: &ContainerInstance, facts: &HostFacts) -> Option<String> {
+    if facts.impaired {
+        Some("its EC2 status checks report it impaired".into())
+    } else if facts.is_dead() {
+        Some(format!("its EC2 instance is {}", facts.state))
+    } else if !ci.agent_connected {
+        Some("its ECS agent is disconnected".into())
+    } else {
+        None
+    }
 }
 
 /// A terminating instance: drain, wait for its tasks to move, then let it go.
@@ -168,6 +250,7 @@ pub fn terminate(
     let mut progress = progress.clone();
     progress.cluster = Some(host.cluster.clone());
     progress.container_instance_arn = Some(ci.arn.clone());
+    let (deadline, hook_limit) = drain_deadline(config, &progress);
     let mut plan = vec![];
 
     if progress.checks == 0 {
@@ -177,7 +260,7 @@ pub fn terminate(
             format!("Draining {} ({} tasks to move)", action.instance_id, blocking.len()),
             format!(
                 "Auto Scaling group `{}` is terminating `{}`. Its container instance in cluster `{}` is set to DRAINING; the instance goes once its {} task(s) have moved (deadline {} s).",
-                action.group, action.instance_id, host.cluster, blocking.len(), config.drain_timeout_seconds
+                action.group, action.instance_id, host.cluster, blocking.len(), deadline
             ),
         )
         .detail("tasks", blocking.len())
@@ -194,6 +277,45 @@ pub fn terminate(
                 cluster: host.cluster.clone(),
                 container_instance_arn: ci.arn.clone(),
                 notice: Some(notice),
+            });
+        }
+        if let Some(why) = dead_reason(ci, &host.facts).filter(|_| !blocking.is_empty()) {
+            let left = task_arns(&blocking);
+            plan.push(Step::Complete {
+                result: HookResult::Continue,
+                notice: Notice::warning(
+                    format!("Released {} at once: host is dead, {} task(s) cut off", action.instance_id, left.len()),
+                    format!(
+                        "`{}` (cluster `{}`) cannot have its tasks confirmed stopped: {}. Waiting would only hold the group until the deadline, so the instance was let go now; the tasks it held stop with it, and ECS starts service tasks elsewhere.",
+                        action.instance_id, host.cluster, why
+                    ),
+                )
+                .detail("reason", &why)
+                .detail("tasks_left", &left)
+                .next_step("Check that the services of those tasks are back at their desired count."),
+            });
+            return plan;
+        }
+        let stuck: Vec<&str> = blocking
+            .iter()
+            .filter_map(|t| t.service())
+            .filter(|s| host.cannot_move.contains(*s))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if !stuck.is_empty() {
+            plan.push(Step::Report {
+                action: "drain",
+                outcome: Outcome::Warning,
+                notice: Notice::warning(
+                    format!("Drain of {} cannot finish: {} service(s) can never leave", action.instance_id, stuck.len()),
+                    format!(
+                        "The tasks of {} on `{}` can never be moved: with maximumPercent 100 and minimumHealthyPercent 100, ECS may neither start a replacement first nor stop a task first. The drain waits until its deadline ({} s) and then lets the instance go with those tasks.",
+                        stuck.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "), action.instance_id, deadline
+                    ),
+                )
+                .detail("services", &stuck)
+                .next_step("Lower minimumHealthyPercent or raise maximumPercent of those services so ECS can move their tasks."),
             });
         }
     }
@@ -217,27 +339,37 @@ pub fn terminate(
         return plan;
     }
 
-    if elapsed >= config.drain_timeout_seconds {
-        let left: Vec<&str> = blocking.iter().map(|t| t.arn.as_str()).collect();
+    if elapsed >= deadline {
+        let left = task_arns(&blocking);
+        let limit = if hook_limit {
+            format!(
+                "the lifecycle hook's global timeout ({} s, which Auto Scaling enforces whatever the heartbeats)",
+                global_timeout(&progress).unwrap_or_default()
+            )
+        } else {
+            format!("DRAIN_TIMEOUT_SECONDS ({} s)", config.drain_timeout_seconds)
+        };
         plan.push(Step::Complete {
             result: HookResult::Continue,
             notice: Notice::warning(
                 format!("Drain of {} timed out with {} task(s) left", action.instance_id, left.len()),
                 format!(
-                    "`{}` (cluster `{}`) still ran {} task(s) after {} s, past DRAIN_TIMEOUT_SECONDS ({} s). The instance was let go anyway; those tasks stop with it.",
-                    action.instance_id, host.cluster, left.len(), elapsed, config.drain_timeout_seconds
+                    "`{}` (cluster `{}`) still ran {} task(s) after {} s, at the drain's deadline: {}. The instance was let go anyway; those tasks stop with it.",
+                    action.instance_id, host.cluster, left.len(), elapsed, limit
                 ),
             )
             .detail("duration_seconds", elapsed)
+            .detail("deadline_seconds", deadline)
+            .detail("deadline", if hook_limit { "hook_global_timeout" } else { "drain_timeout" })
             .detail("tasks_left", &left)
             .detail("tasks_moved", progress.tasks_at_start.saturating_sub(left.len()))
             .next_step("Check why the tasks did not move: service deployment limits (minimumHealthyPercent), placement constraints, or capacity in the cluster.")
-            .next_step("Raise DRAIN_TIMEOUT_SECONDS if drains legitimately take longer."),
+            .next_step("Raise DRAIN_TIMEOUT_SECONDS (or the hook's HeartbeatTimeout, whose 100-fold is its global timeout) if drains legitimately take longer."),
         });
         return plan;
     }
 
-    progress.blocking_tasks = Some(blocking.iter().map(|t| t.arn.clone()).collect());
+    progress.blocking_tasks = Some(task_arns(&blocking));
     // What each service on the host is, so a re-check need not ask ECS again.
     progress.daemon_services = host.daemon_services.iter().cloned().collect();
     progress.replica_services = host
@@ -279,12 +411,113 @@ pub fn terminate(
         }
     }
 
-    plan.push(Step::Heartbeat);
     plan.push(recheck(config, &progress));
     plan
 }
 
+/// The group has ECS's managed-draining hook as well: ECS drains the host and Auto
+/// Scaling waits for its hook, so ours lets go at once instead of draining twice.
+pub fn ecs_drains(action: &LifecycleAction) -> Plan {
+    vec![Step::Complete {
+        result: HookResult::Continue,
+        notice: Notice::warning(
+            format!("{}: ECS managed draining owns this drain", action.instance_id),
+            format!(
+                "Group `{}` also has ECS's own terminate hook `{ECS_MANAGED_DRAINING_HOOK}` (a capacity provider with managed draining). instance-drain did not drain `{}` and completed its own hook `{}` with CONTINUE; Auto Scaling still waits for ECS's hook.",
+                action.group, action.instance_id, action.hook
+            ),
+        )
+        .next_step("Remove instance-drain's terminate hook from this group (keep the ecs-autopilot:cluster tag for ami-rollout), or turn managed draining off on the capacity provider."),
+    }]
+}
+
+/// A host guardduty-responder quarantined is caught by a terminate: hold it (heartbeats
+/// up to the hook's global timeout) so the evidence on it is not lost, and say how to
+/// keep it.
+pub fn hold_quarantined(
+    action: &LifecycleAction,
+    progress: &Progress,
+    cluster: &str,
+    config: &Config,
+) -> Plan {
+    let mut progress = progress.clone();
+    let mut plan = vec![];
+    if !progress.quarantined {
+        progress.quarantined = true;
+        let global = global_timeout(&progress).unwrap_or(MAX_GLOBAL_TIMEOUT);
+        plan.push(Step::Report {
+            action: "hold",
+            outcome: Outcome::Done,
+            notice: Notice::new(
+                Severity::High,
+                format!("Quarantined host {} is being terminated: evidence about to be lost", action.instance_id),
+                format!(
+                    "Auto Scaling group `{}` is terminating `{}`, which carries the `{}` tag: its disk and memory are evidence of a security finding. instance-drain does not drain it and holds the terminate lifecycle action with heartbeats for up to the hook's global timeout ({} s after it began); then Auto Scaling terminates the host. To keep it, detach it from the group; or complete the action by hand once the evidence is saved.",
+                    action.group, action.instance_id, crate::aws::QUARANTINE_TAG, global
+                ),
+            )
+            .detail("global_timeout_seconds", global)
+            .next_step(format!("Keep the host: detach it from the group (aws autoscaling detach-instances --instance-ids {} --auto-scaling-group-name {} --no-should-decrement-desired-capacity); the hold ends once it has left the group.", action.instance_id, action.group))
+            .next_step(format!("Or, once the evidence is saved, let it go: aws autoscaling complete-lifecycle-action --lifecycle-action-result CONTINUE --instance-id {} --lifecycle-hook-name {} --auto-scaling-group-name {}", action.instance_id, action.hook, action.group)),
+        });
+    }
+    progress.cluster = Some(cluster.to_string());
+    plan.push(recheck(config, &progress));
+    plan
+}
+
+/// The quarantined host left the group (detached to keep it): nothing left to hold.
+pub fn hold_ended(action: &LifecycleAction, why: &str) -> Plan {
+    vec![Step::Report {
+        action: "hold",
+        outcome: Outcome::AlreadyDone,
+        notice: Notice::info(
+            format!("Stopped holding quarantined host {}", action.instance_id),
+            format!("The hold on `{}` ended: {why}.", action.instance_id),
+        ),
+    }]
+}
+
+/// A heartbeat found no active lifecycle action: someone completed it, or its timeout
+/// ran out. Tasks still on the host were cut off without a drain.
+pub fn action_gone(action: &LifecycleAction, host: Option<&HostState>) -> Plan {
+    let left: Vec<String> = host
+        .map(|h| h.blocking().map(|t| t.arn.clone()).collect())
+        .unwrap_or_default();
+    let notice = if left.is_empty() {
+        Notice::info(
+            format!("Stopped watching {}: lifecycle action already ended", action.instance_id),
+            format!(
+                "Auto Scaling has no active lifecycle action for `{}` any more (completed by an earlier delivery, or its heartbeat timeout ran out), so there is nothing left to wait for.",
+                action.instance_id
+            ),
+        )
+    } else {
+        Notice::warning(
+            format!("Lifecycle action of {} ended with {} task(s) still on it", action.instance_id, left.len()),
+            format!(
+                "Auto Scaling has no active lifecycle action for `{}` any more (completed by someone else, or its timeout ran out) while {} task(s) still ran on it: they were cut off without finishing their drain.",
+                action.instance_id, left.len()
+            ),
+        )
+        .detail("tasks_left", &left)
+        .next_step("Check the services of those tasks, and who completed the action or why its heartbeats lapsed.")
+    };
+    let outcome = if left.is_empty() {
+        Outcome::AlreadyDone
+    } else {
+        Outcome::Warning
+    };
+    vec![Step::Report {
+        action: "heartbeat",
+        outcome,
+        notice,
+    }]
+}
+
 /// A launching instance: let it in once its ECS agent has joined the cluster.
+/// A host coming back from a warm pool kept the DRAINING status it was stopped with:
+/// it is set ACTIVE again, then admitted like any launch.
 pub fn launch(
     action: &LifecycleAction,
     progress: &Progress,
@@ -293,6 +526,25 @@ pub fn launch(
     config: &Config,
     now: DateTime<Utc>,
 ) -> Plan {
+    if let Some(c) = ci.filter(|c| c.status == "DRAINING" && c.agent_connected) {
+        let mut plan = vec![Step::SetActive {
+            cluster: cluster.to_string(),
+            container_instance_arn: c.arn.clone(),
+        }];
+        let active = ContainerInstance {
+            status: "ACTIVE".into(),
+            ..c.clone()
+        };
+        plan.extend(launch(
+            action,
+            progress,
+            cluster,
+            Some(&active),
+            config,
+            now,
+        ));
+        return plan;
+    }
     let elapsed = seconds_since(progress.started_at, now);
     match ci {
         Some(ci) if ci.status == "ACTIVE" && ci.agent_connected => vec![Step::Complete {
@@ -327,8 +579,57 @@ pub fn launch(
                 .next_step("If an AMI rollout is in progress, it may be rolling out a broken image: pause it with tag ecs-autopilot:rollout=paused."),
             }]
         }
-        _ => vec![Step::Heartbeat, recheck(config, progress)],
+        _ => vec![recheck(config, progress)],
     }
+}
+
+fn release(title: String, description: String) -> Plan {
+    vec![Step::Complete {
+        result: HookResult::Continue,
+        notice: Notice::info(title, description),
+    }]
+}
+
+/// An instance launched into a warm pool: it is stopped there and never registers with
+/// ECS (the agent runs with ECS_WARM_POOLS_CHECK=true), so there is nothing to wait for.
+/// Its admission is when it leaves the pool for the group.
+pub fn into_warm_pool(action: &LifecycleAction) -> Plan {
+    release(
+        format!("{} let into the warm pool", action.instance_id),
+        format!(
+            "`{}` was launched into the warm pool of `{}`; it joins ECS only when it moves into the group, where it is admitted then. The launch lifecycle action was completed with CONTINUE.",
+            action.instance_id, action.group
+        ),
+    )
+}
+
+/// A warm-pool instance that is terminated runs no tasks: let it go.
+pub fn out_of_warm_pool(action: &LifecycleAction) -> Plan {
+    release(
+        format!("{} released from the warm pool", action.instance_id),
+        format!(
+            "`{}` is terminated from the warm pool of `{}`, where it ran no tasks. The terminate lifecycle action was completed with CONTINUE.",
+            action.instance_id, action.group
+        ),
+    )
+}
+
+/// Our own hook on a group that did not opt in: a misconfiguration worth a warning. The
+/// action is left to the hook's DefaultResult (IAM lets instance-drain complete the
+/// actions of tagged groups only).
+pub fn untagged_group(action: &LifecycleAction) -> Plan {
+    vec![Step::Report {
+        action: "lifecycle",
+        outcome: Outcome::Warning,
+        notice: Notice::warning(
+            format!("Hook {} is on group {}, which has not opted in", action.hook, action.group),
+            format!(
+                "Auto Scaling group `{}` has instance-drain's lifecycle hook `{}` but no `ecs-autopilot:cluster` tag (or no longer exists), so instance-drain leaves the action for `{}` alone: it waits out the hook's heartbeat timeout and then takes its DefaultResult.",
+                action.group, action.hook, action.instance_id
+            ),
+        )
+        .next_step("Tag the group ecs-autopilot:cluster=CLUSTER_NAME, or remove the hook from it."),
+    }]
 }
 
 /// A spot interruption warning: drain at once; there is no hook to hold the instance.
@@ -354,7 +655,7 @@ pub fn spot(
             ),
         }];
     };
-    let notice = Notice::warning(
+    let mut notice = Notice::warning(
         format!("Spot interruption: draining {} ({} tasks)", warning.instance_id, tasks),
         format!(
             "AWS reclaims spot instance `{}` in about two minutes (action: {}). Its container instance in cluster `{}` is set to DRAINING so ECS starts replacements elsewhere now.",
@@ -363,6 +664,14 @@ pub fn spot(
     )
     .detail("tasks", tasks)
     .detail("container_instance", &ci.arn);
+    if matches!(warning.action.as_str(), "stop" | "hibernate") {
+        // The host comes back when Spot capacity returns, still DRAINING: nothing here
+        // watches for that, so the notice says what to do.
+        notice = notice.next_step(format!(
+            "The instance is {}, not terminated: once it runs again, its container instance stays DRAINING and gets no tasks until reactivated: aws ecs update-container-instances-state --cluster {} --container-instances {} --status ACTIVE",
+            if warning.action == "stop" { "stopped" } else { "hibernated" }, cluster, ci.arn
+        ));
+    }
     if ci.status == "DRAINING" {
         return vec![Step::Report {
             action: "drain",
@@ -384,6 +693,11 @@ pub fn skip(action: &'static str, title: String, reason: String) -> Plan {
         outcome: Outcome::Skipped,
         notice: Notice::info(title, reason),
     }]
+}
+
+/// About resources that never opted in: no notification, a debug line and a metric.
+pub fn quiet(action: &'static str, reason: String) -> Plan {
+    vec![Step::Quiet { action, reason }]
 }
 
 #[cfg(test)]
@@ -445,6 +759,8 @@ mod tests {
             container_instance: Some(ci("ACTIVE")),
             tasks,
             daemon_services: daemons.iter().map(|s| s.to_string()).collect(),
+            cannot_move: BTreeSet::new(),
+            facts: HostFacts::default(),
         }
     }
 
@@ -467,11 +783,11 @@ mod tests {
         let (p, now) = started(5, 0);
         let h = host(vec![task("t1", "service:web", "RUNNING", "RUNNING")], &[]);
         let plan = terminate(&action(Transition::Terminating), &p, &h, &config(), now);
-        assert_eq!(kinds(&plan), ["drain", "heartbeat", "recheck"]);
+        assert_eq!(kinds(&plan), ["drain", "recheck"]);
         let Step::Recheck {
             progress,
             delay_seconds,
-        } = &plan[2]
+        } = &plan[1]
         else {
             panic!()
         };
@@ -492,7 +808,7 @@ mod tests {
             &config(),
             now,
         );
-        assert_eq!(kinds(&plan), ["heartbeat", "recheck"]);
+        assert_eq!(kinds(&plan), ["recheck"]);
         let gone = task("t1", "service:web", "STOPPED", "STOPPED");
         let plan = terminate(
             &action(Transition::Terminating),
@@ -588,11 +904,11 @@ mod tests {
                 &config(),
                 now
             )),
-            ["heartbeat", "recheck"]
+            ["recheck"]
         );
         let (p, now) = started(301, 6);
         let plan = terminate(&action(Transition::Terminating), &p, &h, &config(), now);
-        assert_eq!(kinds(&plan), ["stop-task", "heartbeat", "recheck"]);
+        assert_eq!(kinds(&plan), ["stop-task", "recheck"]);
         let stopping = task("s1", "family:batch", "RUNNING", "STOPPED");
         let plan = terminate(
             &action(Transition::Terminating),
@@ -601,7 +917,7 @@ mod tests {
             &config(),
             now,
         );
-        assert_eq!(kinds(&plan), ["heartbeat", "recheck"]);
+        assert_eq!(kinds(&plan), ["recheck"]);
     }
 
     #[test]
@@ -618,7 +934,7 @@ mod tests {
                 &c,
                 now
             )),
-            ["heartbeat", "recheck"]
+            ["recheck"]
         );
     }
 
@@ -638,11 +954,11 @@ mod tests {
         disconnected.agent_connected = false;
         assert_eq!(
             kinds(&launch(&a, &p, "prod", Some(&disconnected), &config(), now)),
-            ["heartbeat", "recheck"]
+            ["recheck"]
         );
         assert_eq!(
             kinds(&launch(&a, &p, "prod", None, &config(), now)),
-            ["heartbeat", "recheck"]
+            ["recheck"]
         );
     }
 
@@ -763,5 +1079,143 @@ mod tests {
                 ..
             }]
         ));
+    }
+
+    #[test]
+    fn the_hooks_global_timeout_ends_a_drain_before_drain_timeout_seconds() {
+        let mut c = config();
+        c.drain_timeout_seconds = 7200;
+        let (mut p, now) = started(2990, 50);
+        p.heartbeat_timeout = Some(30);
+        // 100 x 30 s = 3000 s, kept two 5 s polls early.
+        assert_eq!(global_timeout(&p), Some(3000));
+        assert_eq!(poll_delay(&c, &p), 5);
+        assert_eq!(drain_deadline(&c, &p), (2990, true));
+        let h = host(vec![task("t1", "service:web", "RUNNING", "RUNNING")], &[]);
+        let plan = terminate(&action(Transition::Terminating), &p, &h, &c, now);
+        let [Step::Complete { notice, .. }] = &plan[..] else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(notice.details["deadline"], "hook_global_timeout");
+        // A reported GlobalTimeout wins over the rule; a longer one leaves DRAIN_TIMEOUT.
+        p.global_timeout = Some(172_800);
+        assert_eq!(drain_deadline(&c, &p), (7200, false));
+    }
+
+    #[test]
+    fn the_poll_keeps_a_heartbeat_within_half_the_heartbeat_timeout() {
+        let mut c = config();
+        c.poll_seconds = 900;
+        let mut p = Progress::default();
+        assert_eq!(poll_delay(&c, &p), 900);
+        p.heartbeat_timeout = Some(300);
+        assert_eq!(poll_delay(&c, &p), 130);
+        assert!(i64::from(poll_delay(&c, &p)) + LOOK_SECONDS <= 150);
+    }
+
+    #[test]
+    fn a_host_with_a_disconnected_agent_is_released_on_the_first_look_naming_its_tasks() {
+        let (p, now) = started(5, 0);
+        let mut h = host(vec![task("t1", "service:web", "RUNNING", "RUNNING")], &[]);
+        h.container_instance.as_mut().unwrap().agent_connected = false;
+        let plan = terminate(&action(Transition::Terminating), &p, &h, &config(), now);
+        assert_eq!(kinds(&plan), ["drain", "complete-lifecycle"]);
+        let Step::Complete { notice, result } = &plan[1] else {
+            panic!()
+        };
+        assert_eq!(*result, HookResult::Continue);
+        assert_eq!(notice.severity, Severity::Warning);
+        assert_eq!(notice.details["tasks_left"], serde_json::json!(["t1"]));
+        let mut stopped = host(vec![task("t1", "service:web", "RUNNING", "RUNNING")], &[]);
+        stopped.facts.state = "stopped".into();
+        let plan = terminate(
+            &action(Transition::Terminating),
+            &p,
+            &stopped,
+            &config(),
+            now,
+        );
+        assert_eq!(kinds(&plan), ["drain", "complete-lifecycle"]);
+    }
+
+    #[test]
+    fn a_service_that_can_never_leave_is_named_on_the_first_look() {
+        let (p, now) = started(5, 0);
+        let mut h = host(vec![task("t1", "service:web", "RUNNING", "RUNNING")], &[]);
+        h.cannot_move.insert("web".into());
+        let plan = terminate(&action(Transition::Terminating), &p, &h, &config(), now);
+        assert_eq!(kinds(&plan), ["drain", "drain", "recheck"]);
+        let Step::Report {
+            notice, outcome, ..
+        } = &plan[1]
+        else {
+            panic!()
+        };
+        assert_eq!(*outcome, Outcome::Warning);
+        assert_eq!(notice.details["services"], serde_json::json!(["web"]));
+    }
+
+    #[test]
+    fn a_host_back_from_the_warm_pool_is_reactivated_then_admitted() {
+        let (p, now) = started(5, 0);
+        let a = action(Transition::Launching);
+        let plan = launch(&a, &p, "prod", Some(&ci("DRAINING")), &config(), now);
+        assert_eq!(kinds(&plan), ["reactivate", "complete-lifecycle"]);
+        assert!(writes_to_ecs(&plan));
+        assert_eq!(kinds(&into_warm_pool(&a)), ["complete-lifecycle"]);
+    }
+
+    #[test]
+    fn a_quarantined_host_is_held_with_a_high_notice_once() {
+        let (p, _) = started(5, 0);
+        let a = action(Transition::Terminating);
+        let plan = hold_quarantined(&a, &p, "prod", &config());
+        assert_eq!(kinds(&plan), ["hold", "recheck"]);
+        let Step::Report { notice, .. } = &plan[0] else {
+            panic!()
+        };
+        assert_eq!(notice.severity, Severity::High);
+        let Step::Recheck { progress, .. } = &plan[1] else {
+            panic!()
+        };
+        assert!(progress.quarantined);
+        assert_eq!(
+            kinds(&hold_quarantined(&a, progress, "prod", &config())),
+            ["recheck"]
+        );
+        assert!(!writes_to_ecs(&plan));
+    }
+
+    #[test]
+    fn an_action_gone_with_tasks_still_on_the_host_is_a_warning_naming_them() {
+        let h = host(vec![task("t1", "service:web", "RUNNING", "RUNNING")], &[]);
+        let a = action(Transition::Terminating);
+        let [Step::Report {
+            outcome, notice, ..
+        }] = &action_gone(&a, Some(&h))[..]
+        else {
+            panic!()
+        };
+        assert_eq!(*outcome, Outcome::Warning);
+        assert_eq!(notice.details["tasks_left"], serde_json::json!(["t1"]));
+        let [Step::Report { outcome, .. }] = &action_gone(&a, None)[..] else {
+            panic!()
+        };
+        assert_eq!(*outcome, Outcome::AlreadyDone);
+    }
+
+    #[test]
+    fn a_spot_stop_says_how_to_reactivate_the_host() {
+        let w = InstanceWarning {
+            instance_id: "i-0aaa".into(),
+            action: "stop".into(),
+        };
+        let [Step::SetDraining {
+            notice: Some(n), ..
+        }] = &spot(&w, "prod", Some(&ci("ACTIVE")), 1)[..]
+        else {
+            panic!()
+        };
+        assert!(n.next_steps.iter().any(|s| s.contains("--status ACTIVE")));
     }
 }

@@ -5,12 +5,14 @@
 //! parse (event → intent) → observe (read the cluster) → decide (pure plan) → act.
 
 pub mod act;
+pub mod aws;
 pub mod config;
 pub mod decide;
 pub mod parse;
 
 use chrono::Utc;
-use shared::aws::autoscaling::AutoScaling;
+use shared::aws::autoscaling::{AutoScaling, HookOutcome};
+use shared::aws::ec2::Ec2;
 use shared::aws::ecs::Ecs;
 use shared::aws::sqs::Queue;
 use shared::events::autoscaling::{LifecycleAction, Transition};
@@ -20,17 +22,33 @@ use shared::notify::{Reporter, Subject};
 use shared::Result;
 
 use act::Target;
-use config::Config;
-use decide::{HostState, Step};
-use parse::{Intent, Progress};
+use config::{Config, FUNCTION};
+use decide::{HostState, Plan};
+use parse::{Intent, Place, Progress};
+
+/// Looks in a row that may fail after their heartbeat and be re-queued quickly; the
+/// next failure goes through the queue's redrive (and, in the end, its DLQ).
+pub const MAX_FAILED_LOOKS: u32 = 3;
+/// Delay before a look that failed after its heartbeat is tried again.
+pub const RETRY_DELAY_SECONDS: u32 = 10;
 
 /// Everything the handler needs from the world, built once per cold start.
 pub struct Deps {
     pub config: Config,
     pub ecs: Ecs,
     pub asg: AutoScaling,
+    pub ec2: Ec2,
     pub queue: Queue,
     pub reporter: Reporter,
+}
+
+/// What the look's first write, the heartbeat, found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Beat {
+    Alive,
+    Gone,
+    /// Not sent (dry run), or it failed (logged): the look goes on regardless.
+    Unknown,
 }
 
 pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
@@ -40,35 +58,120 @@ pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
         kind: intent.kind().to_string(),
         ..Subject::default()
     };
-    let (plan, lifecycle) = match &intent {
+    match &intent {
         Intent::Ignore(reason) => {
             tracing::info!(event_id = %event.id, reason = %reason, "ignored");
-            return Ok(());
+            Ok(())
         }
-        Intent::Lifecycle { action, progress } => {
+        Intent::Lifecycle {
+            action,
+            progress,
+            origin,
+            destination,
+        } => {
+            if !deps.config.hooks.owns(&action.hook) {
+                // Another tool's hook (ECS managed draining, a log shipper, ...): not
+                // ours to drain, heartbeat, complete or report.
+                tracing::debug!(event_id = %event.id, hook = %action.hook, group = %action.group, "not one of our hooks (LIFECYCLE_HOOK_NAMES)");
+                shared::metrics::emit(FUNCTION, "lifecycle", "foreign-hook");
+                return Ok(());
+            }
             subject.group = Some(action.group.clone());
             subject.instance = Some(action.instance_id.clone());
-            let plan = lifecycle_plan(deps, action, progress, &mut subject).await;
-            (plan, Some(action))
+            let beat = heartbeat(deps, action).await;
+            let look = async {
+                let plan = lifecycle_plan(
+                    deps,
+                    action,
+                    progress,
+                    (*origin, *destination),
+                    beat,
+                    &mut subject,
+                )
+                .await?;
+                let target = Target {
+                    event: &event,
+                    lifecycle: Some(action),
+                    subject: subject.clone(),
+                };
+                act::execute(deps, &target, plan).await
+            };
+            match look.await {
+                Ok(()) => Ok(()),
+                Err(e) if beat == Beat::Alive && progress.failed_looks < MAX_FAILED_LOOKS => {
+                    retry_soon(deps, &event, progress, &subject, e).await
+                }
+                Err(e) => {
+                    deps.reporter.failure(&subject, "lifecycle", &e).await;
+                    Err(e)
+                }
+            }
         }
         Intent::SpotInterruption(warning) => {
             subject.instance = Some(warning.instance_id.clone());
-            (spot_plan(deps, warning, &mut subject).await, None)
+            let plan = match spot_plan(deps, warning, &mut subject).await {
+                Ok(plan) => plan,
+                Err(e) => {
+                    deps.reporter.failure(&subject, "observe", &e).await;
+                    return Err(e);
+                }
+            };
+            let target = Target {
+                event: &event,
+                lifecycle: None,
+                subject,
+            };
+            let done = act::execute(deps, &target, plan).await;
+            if let Err(e) = &done {
+                deps.reporter.failure(&target.subject, "drain", e).await;
+            }
+            done
         }
-    };
-    let plan = match plan {
-        Ok(plan) => plan,
+    }
+}
+
+/// The first write of every look: it needs only the event, so no failed read can keep
+/// the action from being kept alive. A failure is logged and the look goes on.
+async fn heartbeat(deps: &Deps, action: &LifecycleAction) -> Beat {
+    if deps.reporter.dry_run() {
+        return Beat::Unknown;
+    }
+    match deps.asg.record_heartbeat(action).await {
+        Ok(HookOutcome::Done) => Beat::Alive,
+        Ok(HookOutcome::NoActiveAction) => Beat::Gone,
         Err(e) => {
-            deps.reporter.failure(&subject, "observe", &e).await;
-            return Err(e);
+            tracing::error!(instance = %action.instance_id, hook = %action.hook, error = %e, retryable = e.is_retryable(), "heartbeat failed; the look goes on");
+            shared::metrics::emit(FUNCTION, "heartbeat", "failed");
+            Beat::Unknown
         }
+    }
+}
+
+/// A look failed after its heartbeat: send the event back with a short delay rather
+/// than wait out the queue's visibility timeout, which may be longer than the hook's.
+async fn retry_soon(
+    deps: &Deps,
+    event: &Envelope,
+    progress: &Progress,
+    subject: &Subject,
+    error: shared::Error,
+) -> Result<()> {
+    let again = Progress {
+        failed_looks: progress.failed_looks + 1,
+        ..progress.clone()
     };
-    let target = Target {
-        event: &event,
-        lifecycle,
-        subject,
-    };
-    act::execute(deps, &target, plan).await
+    match act::send_back(deps, event, &again, RETRY_DELAY_SECONDS).await {
+        Ok(()) => {
+            tracing::error!(event_id = %event.id, error = %error, retryable = error.is_retryable(), failed_looks = again.failed_looks, "look failed after its heartbeat; re-queued");
+            shared::metrics::emit(FUNCTION, "lifecycle", "requeued");
+            Ok(())
+        }
+        Err(e) => {
+            tracing::error!(event_id = %event.id, error = %e, "could not re-queue the failed look");
+            deps.reporter.failure(subject, "lifecycle", &error).await;
+            Err(error)
+        }
+    }
 }
 
 /// Reads what the decision needs for a lifecycle action and decides.
@@ -76,45 +179,122 @@ async fn lifecycle_plan(
     deps: &Deps,
     action: &LifecycleAction,
     progress: &Progress,
+    (origin, destination): (Place, Place),
+    beat: Beat,
     subject: &mut Subject,
-) -> Result<Vec<Step>> {
+) -> Result<Plan> {
     let now = Utc::now();
     // Every look, re-checks too, reads the group: its tag is what opts it in, and what
     // a carried progress is checked against.
     let group = deps.asg.group(&action.group).await?;
     let Some(cluster) = group.as_ref().and_then(|g| g.cluster()).map(str::to_string) else {
-        return Ok(decide::skip(
-            "lifecycle",
-            format!("Ignored lifecycle action for unmanaged group {}", action.group),
-            format!(
-                "Auto Scaling group `{}` has no `ecs-autopilot:cluster` tag (or no longer exists), so instance-drain leaves its lifecycle action `{}` for `{}` alone.",
-                action.group, action.hook, action.instance_id
-            ),
-        ));
+        return Ok(decide::untagged_group(action));
     };
-    let progress = decide::trusted(progress, &cluster);
+    let mut progress = decide::trusted(progress, &cluster);
     subject.cluster = Some(cluster.clone());
-    match action.transition {
-        Transition::Launching => {
+    let terminating = action.transition == Transition::Terminating;
+    if beat == Beat::Gone {
+        let host = match terminating && !progress.quarantined {
+            true => Some(observe_host(deps, &cluster, &action.instance_id, &progress).await?),
+            false => None,
+        };
+        return Ok(match progress.quarantined {
+            true => decide::hold_ended(
+                action,
+                "the lifecycle action was completed (or its global timeout passed)",
+            ),
+            false => decide::action_gone(action, host.as_ref()),
+        });
+    }
+    if progress.quarantined {
+        // The hold's re-check: heartbeat (done), the group (read), the host's tag.
+        let in_group = group
+            .iter()
+            .flat_map(|g| &g.instances)
+            .any(|i| i.instance_id == action.instance_id);
+        if !in_group {
+            return Ok(decide::hold_ended(
+                action,
+                "the host was detached from the group",
+            ));
+        }
+        if aws::host_facts(&deps.ec2, &action.instance_id, false)
+            .await?
+            .quarantined
+        {
+            return Ok(decide::hold_quarantined(
+                action,
+                &progress,
+                &cluster,
+                &deps.config,
+            ));
+        }
+        // The tag was removed: drain it like any other host, from a first look.
+        progress = Progress {
+            started_at: progress.started_at,
+            heartbeat_timeout: progress.heartbeat_timeout,
+            global_timeout: progress.global_timeout,
+            ..Progress::default()
+        };
+    }
+    let first_look = progress.cluster.is_none() && progress.heartbeat_timeout.is_none();
+    if first_look {
+        // One DescribeLifecycleHooks: our hook's timeouts, and whether ECS drains too.
+        let hooks = aws::lifecycle_hooks(&deps.asg, &action.group).await?;
+        if let Some(own) = hooks.iter().find(|h| h.name == action.hook) {
+            progress.heartbeat_timeout = own.heartbeat_timeout;
+            progress.global_timeout = own.global_timeout;
+        }
+        if terminating
+            && hooks
+                .iter()
+                .any(|h| h.name == decide::ECS_MANAGED_DRAINING_HOOK)
+        {
+            let facts = aws::host_facts(&deps.ec2, &action.instance_id, false).await?;
+            if facts.quarantined {
+                return Ok(decide::hold_quarantined(
+                    action,
+                    &progress,
+                    &cluster,
+                    &deps.config,
+                ));
+            }
+            return Ok(decide::ecs_drains(action));
+        }
+    }
+    match (action.transition, origin, destination) {
+        (Transition::Launching, _, Place::WarmPool) => Ok(decide::into_warm_pool(action)),
+        (Transition::Terminating, Place::WarmPool, _) => Ok(decide::out_of_warm_pool(action)),
+        (Transition::Launching, _, _) => {
             let ci = deps
                 .ecs
                 .find_container_instance(&cluster, &action.instance_id)
                 .await?;
-            Ok(decide::launch(
-                action,
-                &progress,
-                &cluster,
-                ci.as_ref(),
-                &deps.config,
-                now,
-            ))
-        }
-        Transition::Terminating => {
-            let rechecking = progress.cluster.is_some();
-            if !rechecking && !deps.ecs.is_managed(&cluster).await? {
+            let plan = decide::launch(action, &progress, &cluster, ci.as_ref(), &deps.config, now);
+            if decide::writes_to_ecs(&plan) && !deps.ecs.is_managed(&cluster).await? {
                 return Ok(decide::not_opted_in(action, &cluster));
             }
-            let host = observe_host(deps, &cluster, &action.instance_id, &progress).await?;
+            Ok(plan)
+        }
+        (Transition::Terminating, _, _) => {
+            let rechecking = progress.cluster.is_some();
+            let mut facts = aws::HostFacts::default();
+            if !rechecking {
+                facts = aws::host_facts(&deps.ec2, &action.instance_id, true).await?;
+                if facts.quarantined {
+                    return Ok(decide::hold_quarantined(
+                        action,
+                        &progress,
+                        &cluster,
+                        &deps.config,
+                    ));
+                }
+                if !deps.ecs.is_managed(&cluster).await? {
+                    return Ok(decide::not_opted_in(action, &cluster));
+                }
+            }
+            let mut host = observe_host(deps, &cluster, &action.instance_id, &progress).await?;
+            host.facts = facts;
             let plan = decide::terminate(action, &progress, &host, &deps.config, now);
             // A re-check skipped the opt-in reads; they are made before it writes to ECS.
             if rechecking && decide::writes_to_ecs(&plan) {
@@ -196,24 +376,29 @@ async fn observe_host(
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
+    let mut cannot_move = std::collections::BTreeSet::new();
     if !unknown.is_empty() {
-        daemon_services.extend(deps.ecs.daemon_services(cluster, &unknown).await?);
+        for s in aws::services(&deps.ecs, cluster, &unknown).await? {
+            if s.daemon {
+                daemon_services.insert(s.name);
+            } else if s.cannot_move {
+                cannot_move.insert(s.name);
+            }
+        }
     }
     Ok(HostState {
         cluster: cluster.to_string(),
         container_instance: Some(ci),
         tasks,
         daemon_services,
+        cannot_move,
+        facts: aws::HostFacts::default(),
     })
 }
 
 /// Finds the cluster of a spot instance (its group's tag, or a managed cluster it is
 /// registered in) and decides.
-async fn spot_plan(
-    deps: &Deps,
-    warning: &InstanceWarning,
-    subject: &mut Subject,
-) -> Result<Vec<Step>> {
+async fn spot_plan(deps: &Deps, warning: &InstanceWarning, subject: &mut Subject) -> Result<Plan> {
     let mut clusters = vec![];
     if let Some(group_name) = deps.asg.group_of_instance(&warning.instance_id).await? {
         subject.group = Some(group_name.clone());
@@ -247,11 +432,10 @@ async fn spot_plan(
             return Ok(decide::spot(warning, &cluster, Some(&ci), tasks));
         }
     }
-    Ok(decide::skip(
+    Ok(decide::quiet(
         "drain",
-        format!("Spot interruption of {}: not in a managed cluster", warning.instance_id),
         format!(
-            "`{}` is not a container instance of any cluster tagged `ecs-autopilot:managed=true`; nothing to drain.",
+            "spot interruption of {}: not a container instance of any cluster tagged ecs-autopilot:managed=true",
             warning.instance_id
         ),
     ))

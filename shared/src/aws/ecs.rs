@@ -187,12 +187,37 @@ impl Ecs {
 
     /// Sets the container instance DRAINING; already DRAINING is success.
     pub async fn set_draining(&self, cluster: &str, container_instance_arn: &str) -> Result<()> {
+        self.set_state(
+            cluster,
+            container_instance_arn,
+            ContainerInstanceStatus::Draining,
+        )
+        .await
+    }
+
+    /// Sets the container instance ACTIVE again (a host back from a warm pool or a
+    /// stop); already ACTIVE is success.
+    pub async fn set_active(&self, cluster: &str, container_instance_arn: &str) -> Result<()> {
+        self.set_state(
+            cluster,
+            container_instance_arn,
+            ContainerInstanceStatus::Active,
+        )
+        .await
+    }
+
+    async fn set_state(
+        &self,
+        cluster: &str,
+        container_instance_arn: &str,
+        status: ContainerInstanceStatus,
+    ) -> Result<()> {
         let out = self
             .client
             .update_container_instances_state()
             .cluster(cluster)
             .container_instances(container_instance_arn)
-            .status(ContainerInstanceStatus::Draining)
+            .status(status)
             .send()
             .await
             .map_err(|e| aws("ecs", "UpdateContainerInstancesState", e))?;
