@@ -65,7 +65,6 @@ CROSS_DOCUMENTED = {"AmiRolloutMaxHealthyPercentage": "MinHealthyPercentage + 10
 
 # instance-drain's refusal of DRAIN_POLL_SECONDS < 5 is another branch's change (the
 # template already refuses it); the case passes once both are merged.
-PENDING = {("DrainPollSeconds", "4"): "instance-drain's config refuses < 5 in the issue-12 branch"}
 
 
 @dataclass(frozen=True)
@@ -148,8 +147,6 @@ def test_cross_parameter_constraints_are_described() -> None:
 
 @pytest.mark.parametrize("case", cases(), ids=lambda c: c.id)
 def test_the_template_accepts_exactly_what_the_function_starts_with(case: Case) -> None:
-    if (case.parameter, case.value) in PENDING:
-        pytest.xfail(PENDING[(case.parameter, case.value)])
     params = {case.parameter: case.value, **CROSS.get((case.parameter, case.value), {})}
     started, output = cold_start(case.function, params)
     if case.deploys:
