@@ -52,9 +52,13 @@ def test_sqs_fed_functions_keep_awss_six_times_visibility_rule(function: str) ->
 def test_sqs_fed_functions_fit_a_record_and_report_partial_failures(function: str) -> None:
     timeout = int(T.function_property(function, "Timeout"))
     props = sqs_event(function)
-    # One record's budget must fit in a fresh invocation, with room for the response.
-    assert timeout >= RECORD_BUDGET + 10, (function, timeout)
+    # One record's budget must fit in a fresh invocation, with room for the response,
+    # wherever a batch can hold a second record (the first is always taken): a shorter
+    # timeout would hand back every record after the first, each return a receive
+    # counted towards the DLQ.
     assert 1 <= int(props["BatchSize"]) <= 10
+    if int(props["BatchSize"]) > 1:
+        assert timeout >= RECORD_BUDGET + 10, (function, timeout)
     # Handed-back records are only retried alone if the function may report them.
     assert "ReportBatchItemFailures" in props["FunctionResponseTypes"]
 
