@@ -319,7 +319,6 @@ pub mod images {
     }
 }
 
-
 /// Evidence and isolation for a compromised host or task (guardduty-responder): EBS
 /// snapshots tagged with the finding, and network interfaces moved to a quarantine
 /// security group.

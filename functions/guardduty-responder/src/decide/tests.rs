@@ -448,9 +448,10 @@ fn only_our_own_stops_within_the_window_count_towards_the_breaker() {
     assert_eq!(recent_stops(&stopped, TASK, now, 30), 1);
     let mut seen = running();
     seen.service_stopped = stopped;
+    // Evidence first (SNAPSHOT_VOLUMES defaults to true), then the stop.
     assert_eq!(
-        actions(&respond(&high(), &seen, &config(&[]), now))[0],
-        "stop-task"
+        actions(&respond(&high(), &seen, &config(&[]), now))[..2],
+        ["snapshot-host", "stop-task"]
     );
 }
 
@@ -465,7 +466,7 @@ fn the_health_floor_holds_high_findings_for_a_person_but_critical_ones_stop_anyw
         .description
         .contains("below MIN_HEALTHY_TASKS (3)"));
     let plan = respond(&with_severity(9.2), &running(), &c, Utc::now());
-    assert_eq!(actions(&plan)[0], "stop-task");
+    assert_eq!(actions(&plan)[..2], ["snapshot-host", "stop-task"]);
     assert_eq!(plan.notice.severity, Severity::Critical);
     assert!(plan
         .notice
@@ -478,8 +479,8 @@ fn the_health_floor_holds_high_findings_for_a_person_but_critical_ones_stop_anyw
         Utc::now(),
     );
     assert_eq!(
-        actions(&plan)[0],
-        "stop-task",
+        actions(&plan)[..2],
+        ["snapshot-host", "stop-task"],
         "3 running, 2 left: at the floor"
     );
 }
@@ -489,8 +490,17 @@ fn a_group_not_opted_in_for_the_cluster_is_not_detached() {
     let mut seen = running();
     seen.host = Some(host("ACTIVE", Some(("other-cluster", "InService"))));
     let plan = respond(&high(), &seen, &config(&[]), Utc::now());
-    assert_eq!(actions(&plan), ["stop-task", "drain-host", "tag-host"]);
-    assert_eq!(notes(&plan), [("detach-host", Outcome::Warning)]);
+    assert_eq!(
+        actions(&plan),
+        ["snapshot-host", "stop-task", "drain-host", "tag-host"]
+    );
+    assert_eq!(
+        notes(&plan),
+        [
+            ("isolate-network", Outcome::Skipped),
+            ("detach-host", Outcome::Warning)
+        ]
+    );
 }
 
 #[test]
@@ -498,7 +508,10 @@ fn an_instance_already_terminating_is_not_detached_and_the_notice_says_why() {
     let mut seen = running();
     seen.host = Some(host("ACTIVE", Some(("prod", "Terminating:Wait"))));
     let plan = respond(&high(), &seen, &config(&[]), Utc::now());
-    assert_eq!(actions(&plan), ["stop-task", "drain-host", "tag-host"]);
+    assert_eq!(
+        actions(&plan),
+        ["snapshot-host", "stop-task", "drain-host", "tag-host"]
+    );
     let Some(Step::Note { why, .. }) = plan.steps.last() else {
         panic!()
     };
