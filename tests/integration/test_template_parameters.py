@@ -43,6 +43,12 @@ PROBES: dict[str, list[str]] = {
     ],
     "finding types": ["", "Execution:Runtime/", "Execution:Runtime/,CryptoCurrency:Runtime/ReverseShell"],
     "names": ["", "web", "web, ci-runner", "a_b-c"],
+    "hook names": ["ecs-autopilot-*", "ecs-autopilot-drain,ecs-autopilot-launch", "my-hook"],
+    "min healthy": ["", "0", "90", "100", "101"],
+    "max healthy": ["", "100", "150", "200", "201"],
+    "alarms": ["", "cpu-high", "cpu-high,errors"],
+    "bake time": ["", "0", "3600", "172800", "172801"],
+    "security group": ["", "sg-0123456789abcdef0", "sg-12345678"],
 }
 PROBE_SET = {
     "AmiRolloutMaintenanceWindow": "window",
@@ -53,18 +59,25 @@ PROBE_SET = {
     "GuardDutyFindingTypesDeny": "finding types",
     "GuardDutyExcludeServices": "names",
     "GuardDutyExcludeTaskFamilies": "names",
+    "LifecycleHookNames": "hook names",
+    "AmiRolloutMinHealthyPercentage": "min healthy",
+    "AmiRolloutMaxHealthyPercentage": "max healthy",
+    "AmiRolloutRollbackAlarms": "alarms",
+    "AmiRolloutBakeTimeSeconds": "bake time",
+    "GuardDutyQuarantineSecurityGroup": "security group",
 }
 
 # Constraints between two parameters a template can't express (CloudFormation rules
 # can't do arithmetic); the function refuses them at cold start and the parameters'
 # descriptions say so. Testing one bound, the other parameter is set so the pair holds.
 CROSS: dict[tuple[str, str], dict[str, str]] = {
+    ("AmiRolloutMaxHealthyPercentage", "100"): {"AmiRolloutMinHealthyPercentage": "90"},
+    ("AmiRolloutMaxHealthyPercentage", "150"): {"AmiRolloutMinHealthyPercentage": "90"},
     ("AmiRolloutMaxHealthyPercentage", "200"): {"AmiRolloutMinHealthyPercentage": "100"},
+    ("AmiRolloutMaxHealthyPercentage", "201"): {"AmiRolloutMinHealthyPercentage": "100"},
 }
 CROSS_DOCUMENTED = {"AmiRolloutMaxHealthyPercentage": "MinHealthyPercentage + 100"}
 
-# instance-drain's refusal of DRAIN_POLL_SECONDS < 5 is another branch's change (the
-# template already refuses it); the case passes once both are merged.
 
 
 @dataclass(frozen=True)
