@@ -35,6 +35,10 @@ FLEET_SERVICES = ("ecs", "autoscaling", "ec2", "ssm")
 _GENERIC = [
     (re.compile(r"\bi-[0-9a-f]{8,17}\b"), "i-?"),
     (re.compile(r"\bami-[0-9a-f]{8,17}\b"), "ami-?"),
+    # Interfaces, volumes and snapshots are made per world, like instances.
+    (re.compile(r"\beni-[0-9a-f]{8,17}\b"), "eni-?"),
+    (re.compile(r"\bvol-[0-9a-f]{8,17}\b"), "vol-?"),
+    (re.compile(r"\bsnap-[0-9a-f]{8,17}\b"), "snap-?"),
     (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"), "UUID"),
     (re.compile(r"\b[0-9a-f]{32}\b"), "HEX32"),
     (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)?"), "TIME"),

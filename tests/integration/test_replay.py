@@ -472,6 +472,19 @@ SCENARIOS = [
 ]
 
 
+# Known gaps, each strict (an xfail that starts passing fails the run): a repeated
+# delivery still sends a second notification here, though it changes nothing more.
+KNOWN_GAPS = {
+    "finding: high, EC2, isolated first":
+        "a redelivered finding reports the containment as done again (the host, detached by the first, has no group)",
+    "finding: attack sequence": "a redelivered attack sequence sends its critical notice again",
+}
+SCENARIO_PARAMS = [
+    pytest.param(s, id=str(s), marks=[pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[s.name])] if s.name in KNOWN_GAPS else [])
+    for s in SCENARIOS
+]
+
+
 @pytest.fixture(scope="module", autouse=True)
 def summary():
     yield SUMMARY
@@ -497,7 +510,7 @@ def differences(once: tuple, other: tuple) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
+@pytest.mark.parametrize("scenario", SCENARIO_PARAMS)
 def test_a_replayed_event_changes_nothing_more_than_one_delivery(scenario, emulator, function_binary, request):
     binary = function_binary(scenario.function)
     known_gap = request.node.get_closest_marker("xfail") is not None

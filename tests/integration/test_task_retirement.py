@@ -428,7 +428,8 @@ def test_many_hosts_of_a_group_retiring_in_the_same_window_are_replaced_one_at_a
     hosts = [i.ec2_instance_id for i in fleet.instances[:3]]
     sqs = emulator.client("sqs")
     env = retirement_env(emulator, inbox, queue, RETIREMENT_POLL_SECONDS="1")
-    with LambdaProcess(binary, env=env) as fn:
+    # The template's 60 s timeout: a batch takes a record only while its 40 s budget fits.
+    with LambdaProcess(binary, env=env, timeout=60) as fn:
         # One notice per host, as AWS sends them, all delivered at the same minute.
         for h in hosts:
             sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(ec2_retirement_event([h])))

@@ -78,7 +78,16 @@ pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
             }
             subject.group = Some(action.group.clone());
             subject.instance = Some(action.instance_id.clone());
-            let beat = heartbeat(deps, action).await;
+            // A re-check's group was found opted in by the first look, so its heartbeat
+            // needs only the event. A first look heartbeats only a group that carries
+            // the opt-in tag (a failed read still heartbeats: IAM refuses untagged
+            // groups, and a live action matters more than one read).
+            let first_look = progress.cluster.is_none() && progress.heartbeat_timeout.is_none();
+            let beat = if first_look && !opted_in(deps, action).await {
+                Beat::Unknown
+            } else {
+                heartbeat(deps, action).await
+            };
             let look = async {
                 let plan = lifecycle_plan(
                     deps,
@@ -127,6 +136,14 @@ pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
             }
             done
         }
+    }
+}
+
+/// Whether the action's group carries the opt-in tag; `true` when the read fails.
+async fn opted_in(deps: &Deps, action: &LifecycleAction) -> bool {
+    match deps.asg.group(&action.group).await {
+        Ok(group) => group.as_ref().and_then(|g| g.cluster()).is_some(),
+        Err(_) => true,
     }
 }
 
