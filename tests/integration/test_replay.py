@@ -475,8 +475,8 @@ SCENARIOS = [
 # Known gaps, each strict (an xfail that starts passing fails the run): a repeated
 # delivery still sends a second notification here, though it changes nothing more.
 KNOWN_GAPS = {
-    "finding: high, EC2, isolated first":
-        "a redelivered finding reports the containment as done again (the host, detached by the first, has no group)",
+    "finding: host itself (resourceType Instance)":
+        "a redelivered host finding reports the quarantine as done again (the host, detached by the first, has no group)",
     "finding: attack sequence": "a redelivered attack sequence sends its critical notice again",
 }
 SCENARIO_PARAMS = [
