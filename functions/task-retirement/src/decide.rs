@@ -2165,7 +2165,7 @@ mod tests {
         };
         let plan = retire(
             &r,
-            &[o.clone()],
+            std::slice::from_ref(&o),
             &Deferral::default(),
             &config(""),
             wednesday_noon(),
