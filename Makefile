@@ -56,11 +56,11 @@ integration: setup build
 
 # One cargo invocation for tests and binaries: the SDK crates are compiled once with the
 # dev-only features unified, instead of once for tests and again for the binaries.
-# The integration suite runs in PYTEST_WORKERS processes, each with its own emulator; the
-# replay file stays in one worker (its IAM check needs every scenario). The slowest tests
-# are printed at the end so a regression shows.
+# The integration suite runs in PYTEST_WORKERS processes, each with its own emulator, a
+# file per worker in file order (the replay file's IAM check runs after every scenario of
+# its file). The slowest tests are printed at the end so a regression shows.
 PYTEST_WORKERS ?= 3
-PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadgroup --durations=15
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile --durations=15
 
 test: setup
 	cargo build --workspace --all-targets

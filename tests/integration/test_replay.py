@@ -62,9 +62,8 @@ from harness.task_retirement_helpers import (
 REFRESH_PHASES.setdefault("started", "EC2 Auto Scaling Instance Refresh Started")
 REFRESH_PHASES.setdefault("checkpoint", "EC2 Auto Scaling Instance Refresh Checkpoint Reached")
 
-# The least-privilege check at the end needs every scenario's calls in one process: under
-# pytest-xdist (`make test` runs with --dist loadgroup) the whole file goes to one worker.
-pytestmark = pytest.mark.xdist_group("replay")
+# The least-privilege check at the end needs every scenario's calls in one process, run
+# before it: `make test` runs pytest-xdist with --dist loadfile (a file per worker, in order).
 
 # service:Operation of every AWS call each function made, for the IAM check at the end.
 CALLED: dict[str, set[str]] = {}

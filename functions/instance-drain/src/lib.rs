@@ -11,7 +11,7 @@ pub mod decide;
 pub mod parse;
 
 use chrono::Utc;
-use shared::aws::autoscaling::{AutoScaling, HookOutcome};
+use shared::aws::autoscaling::{AutoScaling, Group, HookOutcome};
 use shared::aws::ec2::Ec2;
 use shared::aws::ecs::Ecs;
 use shared::aws::sqs::Queue;
@@ -78,20 +78,26 @@ pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
             }
             subject.group = Some(action.group.clone());
             subject.instance = Some(action.instance_id.clone());
-            // A re-check's group was found opted in by the first look, so its heartbeat
-            // needs only the event. A first look heartbeats only a group that carries
-            // the opt-in tag (a failed read still heartbeats: IAM refuses untagged
-            // groups, and a live action matters more than one read).
-            let first_look = progress.cluster.is_none() && progress.heartbeat_timeout.is_none();
-            let beat = if first_look && !opted_in(deps, action).await {
-                Beat::Unknown
-            } else {
+            // Every look reads the group first and heartbeats only a group that carries
+            // the opt-in tag: a carried progress can be forged by anyone who can send to
+            // the queue. A failed read still heartbeats (IAM refuses untagged groups, and
+            // a live action matters more than one read); the look then fails and is
+            // re-queued.
+            let group = deps.asg.group(&action.group).await;
+            let opted_in = match &group {
+                Ok(g) => g.as_ref().and_then(|g| g.cluster()).is_some(),
+                Err(_) => true,
+            };
+            let beat = if opted_in {
                 heartbeat(deps, action).await
+            } else {
+                Beat::Unknown
             };
             let look = async {
                 let plan = lifecycle_plan(
                     deps,
                     action,
+                    group,
                     progress,
                     (*origin, *destination),
                     beat,
@@ -136,14 +142,6 @@ pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
             }
             done
         }
-    }
-}
-
-/// Whether the action's group carries the opt-in tag; `true` when the read fails.
-async fn opted_in(deps: &Deps, action: &LifecycleAction) -> bool {
-    match deps.asg.group(&action.group).await {
-        Ok(group) => group.as_ref().and_then(|g| g.cluster()).is_some(),
-        Err(_) => true,
     }
 }
 
@@ -195,15 +193,16 @@ async fn retry_soon(
 async fn lifecycle_plan(
     deps: &Deps,
     action: &LifecycleAction,
+    group: Result<Option<Group>>,
     progress: &Progress,
     (origin, destination): (Place, Place),
     beat: Beat,
     subject: &mut Subject,
 ) -> Result<Plan> {
     let now = Utc::now();
-    // Every look, re-checks too, reads the group: its tag is what opts it in, and what
-    // a carried progress is checked against.
-    let group = deps.asg.group(&action.group).await?;
+    // Every look, re-checks too, read the group (before the heartbeat): its tag is what
+    // opts it in, and what a carried progress is checked against.
+    let group = group?;
     let Some(cluster) = group.as_ref().and_then(|g| g.cluster()).map(str::to_string) else {
         return Ok(decide::untagged_group(action));
     };
