@@ -12,8 +12,12 @@ Sections (--only cold,warm,memory,size,fleet):
 
 * cold: spawn a release binary under a local Lambda Runtime API; time to its first poll
   for an event (init) and to its first response to a real event (init + first event).
+  The limit row is a bare `lambda_runtime` binary (bench/bare-runtime) built in the same
+  profile and spawned the same way: every init is also a ratio to it. Extra spawns with
+  AUTOPILOT_INIT_TIMING=1 show where init goes (shared/src/coldstart.rs).
 * warm: every event kind of every function through a counting proxy: latency, AWS calls
-  per event by operation, and the handler's own time (latency minus AWS round trips).
+  per event by operation, and the process's own CPU per event (user + system, read from
+  /proc around each event, so the proxy's and the emulator's work never counts).
 * memory: peak RSS (VmHWM) after --memory-events cheap, real events.
 * size: the zipped arm64 `bootstrap` that `cargo lambda build --release --arm64` makes.
 * fleet: ami-rollout's scheduled check over GROUPSxINSTANCES fleets.
@@ -63,6 +67,7 @@ from harness.task_retirement_helpers import closed_window, ec2_retirement_event,
 
 FUNCTIONS = ["instance-drain", "ami-rollout", "guardduty-responder", "task-retirement"]
 BASELINE = "python-baseline"
+LIMIT = "bare-runtime"
 BASELINE_DIR = REPO / "bench" / "baseline"
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target")
 
@@ -71,7 +76,11 @@ TARGETS = {
     "zip_mb": 4.0,  # zipped arm64 bootstrap, at most
     "peak_rss_mb": 32.0,  # over the memory run, at most
     "calls_per_drain_recheck": 4,  # AWS calls, at most
+    "init_vs_limit": 3.0,  # each function's init median / the bare runtime's, at most
+    "cpu_ms_per_event": 1.0,  # CPU per event, at most, plus ...
+    "cpu_ms_per_call": 0.2,  # ... this much per AWS call of the event
 }
+INIT_PHASES = ["tracing", "config", "aws_config", "clients"]
 
 
 class BenchError(RuntimeError):
@@ -114,15 +123,16 @@ class Subject:
         return LambdaProcess(self.path, env=env, args=self.args, function_name=self.name, timeout=120, start=start)
 
 
-def find_binaries(smoke: bool) -> tuple[dict[str, Subject], str]:
-    """Release binaries (debug ones too in a smoke run when release ones are missing)."""
+def find_binaries(smoke: bool) -> tuple[dict[str, Subject], Subject, str]:
+    """Release binaries (debug ones too in a smoke run when release ones are missing), and
+    the bare runtime of the same profile."""
     profiles = ["release", "debug"] if smoke else ["release"]
     for profile in profiles:
-        paths = {name: TARGET / profile / name for name in FUNCTIONS}
+        paths = {name: TARGET / profile / name for name in [*FUNCTIONS, LIMIT]}
         if all(p.is_file() for p in paths.values()):
-            subjects = {name: Subject(name, p) for name, p in paths.items()}
+            subjects = {name: Subject(name, paths[name]) for name in FUNCTIONS}
             subjects[BASELINE] = Subject(BASELINE, Path(sys.executable), [str(BASELINE_DIR / "bootstrap.py")])
-            return subjects, profile
+            return subjects, Subject(LIMIT, paths[LIMIT]), profile
     raise BenchError(
         f"function binaries not found in {TARGET}/{'{release,debug}' if smoke else 'release'}: "
         "run `cargo build --release --workspace --bins` (make bench does)"
@@ -359,29 +369,55 @@ def invoke_ok(fn: LambdaProcess, event: dict[str, Any]) -> Any:
 # --------------------------------------------------------------------------
 
 
-def bench_cold(bed: Bed, subjects: dict[str, Subject], spawns: int) -> dict[str, Any]:
+def cold_spawn(bed: Bed, subject: Subject, env: dict[str, str], event: dict[str, Any]) -> tuple[float, float, dict[str, int]]:
+    """One cold start: (init ms, init + first event ms, init phases in µs when timed)."""
+    fn = subject.process(bed.env(False, **env), start=False)
+    try:
+        started = time.perf_counter()
+        fn.start()
+        assert fn.api is not None
+        if not fn.api.polling.wait(60):
+            raise BenchError(f"{subject.name} never polled for an event:\n{fn.output()}")
+        ready = time.perf_counter()
+        result = invoke_ok(fn, event)
+    finally:
+        fn.stop()
+    phases = next((json.loads(line["init_phases_us"]) for line in fn.json_logs() if line.get("message") == "init phases"), {})
+    init = (ready - started) * 1000
+    return init, init + result.duration_ms, phases
+
+
+def bench_cold(bed: Bed, subjects: dict[str, Subject], limit: Subject, spawns: int) -> dict[str, Any]:
+    """Spawns alternate between the functions and the limit, so a busy moment of the
+    machine falls on all of them alike. Then spawns with AUTOPILOT_INIT_TIMING=1 say where
+    a function's init goes (kept apart: the timed spawns are not in the medians)."""
     out: dict[str, Any] = {}
+    runs: dict[str, tuple[Subject, dict[str, str], str, dict[str, Any]]] = {LIMIT: (limit, {}, "any event (answers {})", {"bench": "limit"})}
     for name, subject in subjects.items():
         env, kind, event = steady(bed, name)
         with subject.process(bed.env(False, **env)) as fn:
             invoke_ok(fn, event)  # the world settles (the host is DRAINING), so every spawn sees the same
-        inits, firsts = [], []
-        for _ in range(spawns):
-            fn = subject.process(bed.env(False, **env), start=False)
-            try:
-                started = time.perf_counter()
-                fn.start()
-                assert fn.api is not None
-                if not fn.api.polling.wait(60):
-                    raise BenchError(f"{name} never polled for an event:\n{fn.output()}")
-                ready = time.perf_counter()
-                result = invoke_ok(fn, event)
-            finally:
-                fn.stop()
-            inits.append((ready - started) * 1000)
-            firsts.append((ready - started) * 1000 + result.duration_ms)
+        runs[name] = (subject, env, kind, event)
+    samples: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in runs}
+    for _ in range(spawns):
+        for name, (subject, env, _, event) in runs.items():
+            init, first, _ = cold_spawn(bed, subject, env, event)
+            samples[name][0].append(init)
+            samples[name][1].append(first)
+    for name, (subject, env, kind, event) in runs.items():
+        inits, firsts = samples[name]
         out[name] = {"event": kind, "init_ms": summary(inits), "init_plus_first_event_ms": summary(firsts)}
-        log(f"cold start {name}: init {out[name]['init_ms']['median']} ms, +first event {out[name]['init_plus_first_event_ms']['median']} ms")
+    bare = out[LIMIT]["init_ms"]["median"]
+    for name, (subject, env, kind, event) in runs.items():
+        out[name]["init_vs_limit"] = round(out[name]["init_ms"]["median"] / max(bare, 0.01), 1)
+        if name in FUNCTIONS:
+            timed = [cold_spawn(bed, subject, {**env, "AUTOPILOT_INIT_TIMING": "1"}, event) for _ in range(max(3, spawns // 2))]
+            phases = {p: statistics.median(t[2].get(p, 0) for t in timed) / 1000 for p in INIT_PHASES}
+            init = statistics.median(t[0] for t in timed)
+            phases["outside main (exec, runtime, first poll)"] = init - sum(phases.values())
+            out[name]["init_phases_ms"] = {p: round(ms, 2) for p, ms in phases.items()}
+        log(f"cold start {name}: init {out[name]['init_ms']['median']} ms ({out[name]['init_vs_limit']}× the limit), "
+            f"+first event {out[name]['init_plus_first_event_ms']['median']} ms")
     return out
 
 
@@ -405,6 +441,50 @@ def aws_seconds(calls: list[Any]) -> float:
     return total
 
 
+CLOCK_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def stat_cpu_seconds(pid: int) -> float:
+    """User + system CPU of the whole process (all its threads, exited ones too), from
+    /proc/<pid>/stat: fields 14 and 15, in clock ticks (1/100 s here)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICK
+
+
+def thread_cpu_ns(pid: int) -> dict[str, int]:
+    """Each thread's time on a CPU (user + system) in nanoseconds, from
+    /proc/<pid>/task/<tid>/schedstat: the same clock as /proc/<pid>/stat, unrounded."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out[task.name] = int((task / "schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            pass  # the thread ended while we looked
+    return out
+
+
+class CpuMeter:
+    """The CPU one process spends on one event, read around it. Per event the threads'
+    nanosecond clocks are compared (a thread born during the event counts from zero); the
+    tick-rounded total of /proc/<pid>/stat over all events of a kind checks their sum."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def __enter__(self) -> "CpuMeter":
+        self.threads, self.ticks = thread_cpu_ns(self.pid), stat_cpu_seconds(self.pid)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        after = thread_cpu_ns(self.pid)
+        self.ms = sum(ns - self.threads.get(tid, 0) for tid, ns in after.items()) / 1e6
+        self.stat_ms = (stat_cpu_seconds(self.pid) - self.ticks) * 1000
+
+
+def cpu_budget_ms(calls_per_event: float) -> float:
+    return TARGETS["cpu_ms_per_event"] + TARGETS["cpu_ms_per_call"] * calls_per_event
+
+
 def bench_warm(bed: Bed, subjects: dict[str, Subject], n: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, subject in subjects.items():
@@ -412,27 +492,36 @@ def bench_warm(bed: Bed, subjects: dict[str, Subject], n: int) -> dict[str, Any]
         kinds = KINDS[name](bed, n + 1, env)  # the first event of each kind is a warm-up
         out[name] = {}
         with subject.process(bed.env(True, **env)) as fn:
+            assert fn.proc is not None
             for kind, events_of in kinds:
                 events = events_of()
                 samples = []
                 for event in events:
                     bed.proxy.clear_calls()
-                    result = invoke_ok(fn, event)
+                    with CpuMeter(fn.proc.pid) as cpu:
+                        result = invoke_ok(fn, event)
                     calls = bed.proxy.calls()
                     aws_ms = aws_seconds(calls) * 1000
-                    samples.append((result.duration_ms, aws_ms, Counter(f"{c.service}:{c.operation}" for c in calls)))
+                    samples.append((result.duration_ms, aws_ms, Counter(f"{c.service}:{c.operation}" for c in calls), cpu))
                 samples = samples[1:]
                 per_op: Counter = Counter()
-                for _, _, ops in samples:
+                for _, _, ops, _ in samples:
                     per_op.update(ops)
+                calls_per_event = round(sum(per_op.values()) / len(samples), 2)
+                cpu_ms = [s[3].ms for s in samples]
                 out[name][kind] = {
                     "latency_ms": summary([s[0] for s in samples]),
                     "aws_ms": summary([s[1] for s in samples]),
-                    "handler_ms": summary([max(0.0, s[0] - s[1]) for s in samples]),
-                    "calls_per_event": round(sum(per_op.values()) / len(samples), 2),
+                    "wall_minus_aws_ms": summary([max(0.0, s[0] - s[1]) for s in samples]),
+                    "cpu_ms": summary(cpu_ms),
+                    "cpu_ms_mean": round(statistics.fmean(cpu_ms), 3),
+                    "stat_cpu_ms_mean": round(statistics.fmean(s[3].stat_ms for s in samples), 2),
+                    "cpu_budget_ms": round(cpu_budget_ms(calls_per_event), 2),
+                    "calls_per_event": calls_per_event,
                     "calls": {op: round(c / len(samples), 2) for op, c in sorted(per_op.items())},
                 }
-                log(f"warm {name} / {kind}: {out[name][kind]['latency_ms']['median']} ms, {out[name][kind]['calls_per_event']} calls")
+                log(f"warm {name} / {kind}: {out[name][kind]['latency_ms']['median']} ms, {calls_per_event} calls, "
+                    f"CPU {out[name][kind]['cpu_ms']['median']} ms")
     return out
 
 
@@ -581,6 +670,16 @@ def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         mb = mem["peak_rss_kb"] / 1024
         checks.append({"target": f"{name} peak RSS ≤ 32 MB over {mem['events']} events", "value": round(mb, 1),
                        "unit": "MB", "pass": mb <= TARGETS["peak_rss_mb"]})
+    for name, c in (cold or {}).items():
+        if name in FUNCTIONS and "init_vs_limit" in c:
+            checks.append({"target": f"{name} init ≤ 3× the bare runtime's (median)", "value": c["init_vs_limit"], "unit": "×",
+                           "pass": c["init_vs_limit"] <= TARGETS["init_vs_limit"]})
+    for name, kinds in (results.get("warm") or {}).items():
+        if name not in FUNCTIONS:
+            continue
+        for kind, w in kinds.items():
+            checks.append({"target": f"{name} / {kind}: CPU ≤ 1 ms + 0.2 ms × {w['calls_per_event']:g} calls (median)",
+                           "value": w["cpu_ms"]["median"], "unit": "ms", "pass": w["cpu_ms"]["median"] <= w["cpu_budget_ms"]})
     recheck = ((results.get("warm") or {}).get("instance-drain") or {}).get("terminate: re-check")
     if recheck:
         calls = recheck["calls_per_event"]
@@ -613,17 +712,26 @@ def report(results: dict[str, Any]) -> str:
         note = (f"Python baseline vs instance-drain: init **{cmp_['init_ratio']}×** slower, init + first event "
                 f"**{cmp_['init_plus_first_event_ratio']}×** slower ({cold[BASELINE]['init_ms']['n']} spawns each).") if cmp_ else ""
         lines += table("Cold start (spawn → first poll = init; → first response = init + first event)",
-                       ["Function", "Event", "Init median / p90 (ms)", "Init + first event median / p90 (ms)"],
-                       [[name, c["event"], mid(c["init_ms"]), mid(c["init_plus_first_event_ms"])] for name, c in cold.items()],
+                       ["Function", "Event", "Init median / p90 (ms)", "× limit", "Init + first event median / p90 (ms)"],
+                       [[f"**{name}** (limit)" if name == LIMIT else name, c["event"], mid(c["init_ms"]), c.get("init_vs_limit", ""),
+                         mid(c["init_plus_first_event_ms"])] for name, c in cold.items()],
                        note)
+        timed = {name: c["init_phases_ms"] for name, c in cold.items() if "init_phases_ms" in c}
+        if timed:
+            phases = list(next(iter(timed.values())))
+            lines += table("Where init goes (median ms of spawns with AUTOPILOT_INIT_TIMING=1)", ["Function", *phases],
+                           [[name, *(p[k] for k in phases)] for name, p in timed.items()])
     warm = results.get("warm")
     if warm:
         lines += table("Warm events (through the counting proxy)",
-                       ["Function", "Event kind", "Latency median / p90 (ms)", "AWS round trips (ms)", "Handler's own (ms)",
-                        "AWS calls / event", "Calls"],
-                       [[name, kind, mid(w["latency_ms"]), w["aws_ms"]["median"], w["handler_ms"]["median"], f"{w['calls_per_event']:g}",
-                         ", ".join(f"{op.split(':')[1]} {n:g}" for op, n in w["calls"].items())]
-                        for name, kinds in warm.items() for kind, w in kinds.items()])
+                       ["Function", "Event kind", "Latency median / p90 (ms)", "AWS round trips (ms)",
+                        "CPU / event median / p90 (ms)", "CPU budget (ms)", "AWS calls / event", "Calls"],
+                       [[name, kind, mid(w["latency_ms"]), w["aws_ms"]["median"], mid(w["cpu_ms"]), w["cpu_budget_ms"],
+                         f"{w['calls_per_event']:g}", ", ".join(f"{op.split(':')[1]} {n:g}" for op, n in w["calls"].items())]
+                        for name, kinds in warm.items() for kind, w in kinds.items()],
+                       "CPU: user + system time of the function's process around each event (per-thread schedstat clocks; "
+                       "/proc/<pid>/stat's tick-rounded total agrees, see stat_cpu_ms_mean in the JSON). "
+                       "Budget: 1 ms + 0.2 ms per AWS call.")
     size = results.get("size")
     if size:
         lines += table("Artifact size", ["Function", "Artifact", "Zipped (MB)", "Unzipped (MB)"],
@@ -690,7 +798,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown section(s) {sorted(unknown)}; choose from {SECTIONS}")
 
-    subjects, profile = find_binaries(args.smoke)
+    subjects, limit, profile = find_binaries(args.smoke)
     results: dict[str, Any] = {
         "meta": {
             "started_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -699,7 +807,7 @@ def main(argv: list[str] | None = None) -> int:
             "host": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
             "args": {"spawns": args.spawns, "events": args.events, "memory_events": args.memory_events,
                      "memory_seconds": args.memory_seconds, "fleet": args.fleet},
-            "subjects": {name: " ".join([str(s.path), *s.args]) for name, s in subjects.items()},
+            "subjects": {name: " ".join([str(s.path), *s.args]) for name, s in [*subjects.items(), (LIMIT, limit)]},
         },
         "targets_definition": TARGETS,
     }
@@ -708,7 +816,7 @@ def main(argv: list[str] | None = None) -> int:
     with EmulatorProcess() as emulator, AwsProxy(emulator.url) as proxy:
         bed = Bed(emulator, proxy, subjects)
         steps: list[tuple[str, str, Callable[[], Any]]] = [
-            ("cold", "cold_start", lambda: bench_cold(bed, subjects, args.spawns)),
+            ("cold", "cold_start", lambda: bench_cold(bed, subjects, limit, args.spawns)),
             ("size", "size", lambda: bench_size(subjects)),
             ("warm", "warm", lambda: bench_warm(bed, subjects, args.events)),
             ("fleet", "fleet", lambda: bench_fleet(bed, subjects, parse_sizes(args.fleet))),

@@ -3,6 +3,7 @@
 //! function uses it.
 
 pub mod aws;
+pub mod coldstart;
 pub mod config;
 pub mod error;
 pub mod events;

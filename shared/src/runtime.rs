@@ -24,6 +24,7 @@ where
     H: Fn(Envelope) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Result<(), Error>> + Send,
 {
+    crate::coldstart::report("clients");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = handler.clone();
         let home = Home::of(&event.context);
@@ -232,6 +233,7 @@ fn log_failure(message_id: Option<&str>, event_id: Option<&str>, e: &Error) {
 
 /// Structured JSON logs on stderr-free stdout, level from [`log_directive`].
 pub fn init_tracing() {
+    crate::coldstart::mark("start");
     let directive = log_directive(
         std::env::var("RUST_LOG").ok().as_deref(),
         std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref(),
@@ -247,6 +249,7 @@ pub fn init_tracing() {
         .with_target(false)
         .with_ansi(false)
         .init();
+    crate::coldstart::mark("tracing");
 }
 
 /// The tracing filter: `RUST_LOG` when set, else Lambda's application log level
@@ -517,6 +520,7 @@ where
     H: Fn(Envelope) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Result<(), Error>> + Send,
 {
+    crate::coldstart::report("clients");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = handler.clone();
         let translate = translate.clone();

@@ -11,6 +11,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 FUNCTIONS = ["instance-drain", "ami-rollout", "guardduty-responder", "task-retirement"]
 BASELINE = "python-baseline"
+LIMIT = "bare-runtime"
+PHASES = {"tracing", "config", "aws_config", "clients", "outside main (exec, runtime, first poll)"}
 
 
 def test_the_bench_smoke_run_fills_every_section(tmp_path, function_binary):
@@ -27,10 +29,17 @@ def test_the_bench_smoke_run_fills_every_section(tmp_path, function_binary):
     assert "## Cold start" in run.stdout and "## Targets" in run.stdout
 
     cold = results["cold_start"]
-    assert set(cold) == {*FUNCTIONS, BASELINE}
+    assert set(cold) == {*FUNCTIONS, BASELINE, LIMIT}
     for c in cold.values():
         assert c["init_ms"]["n"] == 3
         assert 0 < c["init_ms"]["median"] <= c["init_plus_first_event_ms"]["median"] < 60_000
+        assert c["init_vs_limit"] == round(c["init_ms"]["median"] / cold[LIMIT]["init_ms"]["median"], 1)
+    for name in FUNCTIONS:
+        phases = cold[name]["init_phases_ms"]  # the functions report their phases when asked
+        assert set(phases) == PHASES, phases
+        assert phases["aws_config"] > 0 and phases["clients"] > 0
+    assert "init_phases_ms" not in cold[LIMIT]
+    assert "| **bare-runtime** (limit) |" in run.stdout and "## Where init goes" in run.stdout
     assert results["baseline_comparison"]["init_ratio"] > 1, "a Rust binary starts faster than Python importing boto3"
 
     warm = results["warm"]
@@ -39,7 +48,9 @@ def test_the_bench_smoke_run_fills_every_section(tmp_path, function_binary):
     for kinds in warm.values():
         for w in kinds.values():
             assert w["latency_ms"]["median"] > 0 and w["calls_per_event"] >= 1
-            assert w["handler_ms"]["median"] <= w["latency_ms"]["median"]
+            assert 0 < w["cpu_ms"]["min"] <= w["cpu_ms"]["median"], "the process's own CPU, read around each event"
+            assert w["cpu_ms"]["median"] <= w["latency_ms"]["median"] * 4  # at most the threads' parallel time
+            assert w["cpu_budget_ms"] == round(1 + 0.2 * w["calls_per_event"], 2)
             assert abs(sum(w["calls"].values()) - w["calls_per_event"]) < 0.05
     recheck = warm["instance-drain"]["terminate: re-check"]["calls"]
     assert recheck.get("autoscaling:RecordLifecycleActionHeartbeat") == 1
@@ -56,4 +67,6 @@ def test_the_bench_smoke_run_fills_every_section(tmp_path, function_binary):
 
     names = {t["target"] for t in results["targets"]}
     assert any("cold start" in n for n in names) and any("re-check" in n for n in names)
+    assert sum("the bare runtime's" in n for n in names) == len(FUNCTIONS)
+    assert sum("CPU ≤ 1 ms + 0.2 ms" in n for n in names) == sum(len(warm[f]) for f in FUNCTIONS)
     assert all(isinstance(t["pass"], bool) for t in results["targets"])

@@ -48,7 +48,10 @@ pub struct Aws(SdkConfig);
 
 impl Aws {
     pub async fn load() -> Self {
-        Aws(sdk_config().await)
+        crate::coldstart::mark("config");
+        let aws = Aws(sdk_config().await);
+        crate::coldstart::mark("aws_config");
+        aws
     }
 
     pub fn ecs(&self) -> ecs::Ecs {
