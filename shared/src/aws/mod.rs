@@ -4,6 +4,7 @@
 pub mod autoscaling;
 pub mod ec2;
 pub mod ecs;
+pub mod https;
 pub mod sns;
 pub mod sqs;
 pub mod ssm;
@@ -18,8 +19,13 @@ use aws_config::{BehaviorVersion, SdkConfig};
 /// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` variables, so the same binary talks
 /// to AWS or to an emulator. Throttles and server faults are retried with exponential
 /// backoff and jitter (the SDK's standard mode) before an error reaches a handler.
+///
+/// Every SDK client shares one HTTPS client whose trust roots load on the first request
+/// (see [`https`]).
 pub async fn sdk_config() -> SdkConfig {
+    https::prefer_ca_bundle();
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https::shared_client())
         .retry_config(
             RetryConfig::standard()
                 .with_max_attempts(5)
