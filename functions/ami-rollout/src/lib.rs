@@ -75,8 +75,8 @@ pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
 }
 
 /// Observes the groups a check is about (all managed groups, or those following
-/// `parameter`) and decides.
-async fn check_plan(deps: &Deps, parameter: Option<&str>) -> Result<decide::Plan> {
+/// `parameter`) and decides. The CLI's `plan` calls it too (reads only).
+pub async fn check_plan(deps: &Deps, parameter: Option<&str>) -> Result<decide::Plan> {
     let now = Utc::now();
     let managed: Vec<GroupDetails> = deps
         .asg
@@ -172,8 +172,8 @@ async fn check_plan(deps: &Deps, parameter: Option<&str>) -> Result<decide::Plan
 /// them, and parameters of `targets`, batched: one list and one describe per hundred
 /// container instances of each cluster, one DescribeImages per 200 images, one
 /// GetParameters per ten parameters. With `changed`, only the groups following that
-/// parameter are kept.
-async fn observe_groups(
+/// parameter are kept. The CLI's `status` reads drift through it.
+pub async fn observe_groups(
     deps: &Deps,
     targets: &[&GroupDetails],
     changed: Option<&str>,

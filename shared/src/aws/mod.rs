@@ -19,6 +19,12 @@ use aws_config::{BehaviorVersion, SdkConfig};
 /// to AWS or to an emulator. Throttles and server faults are retried with exponential
 /// backoff and jitter (the SDK's standard mode) before an error reaches a handler.
 pub async fn sdk_config() -> SdkConfig {
+    sdk_defaults().load().await
+}
+
+/// The loader [`sdk_config`] uses (retries, timeouts), for a caller that sets more
+/// before loading (the CLI's `--region` and `--profile`).
+pub fn sdk_defaults() -> aws_config::ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
         .retry_config(
             RetryConfig::standard()
@@ -31,8 +37,6 @@ pub async fn sdk_config() -> SdkConfig {
                 .operation_timeout(Duration::from_secs(40))
                 .build(),
         )
-        .load()
-        .await
 }
 
 /// Splits `items` into chunks an API accepts at once (DescribeTasks takes 100, ...).
@@ -49,6 +53,11 @@ pub struct Aws(SdkConfig);
 impl Aws {
     pub async fn load() -> Self {
         Aws(sdk_config().await)
+    }
+
+    /// The adapters over an SDK configuration the caller loaded itself.
+    pub fn from_sdk_config(config: SdkConfig) -> Self {
+        Aws(config)
     }
 
     pub fn ecs(&self) -> ecs::Ecs {
