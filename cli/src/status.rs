@@ -116,13 +116,7 @@ pub async fn status(
     now: DateTime<Utc>,
 ) -> Result<std::result::Result<Status, NothingManaged>> {
     let managed_clusters = deps.ecs.managed_clusters().await?;
-    let groups: Vec<GroupDetails> = deps
-        .asg
-        .managed_groups()
-        .await?
-        .into_iter()
-        .filter(|g| g.group.cluster().is_some())
-        .collect();
+    let groups = ami_rollout::opted_in_groups(&deps.asg).await?;
     if managed_clusters.is_empty() && groups.is_empty() {
         return Ok(Err(NothingManaged));
     }
