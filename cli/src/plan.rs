@@ -196,3 +196,46 @@ pub fn rollout_plan(
     plan.steps = steps;
     plan
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::notify::{Notice, Outcome};
+
+    #[test]
+    fn the_waiting_summary_and_group_reports_land_in_their_lists() {
+        let waiting = Notice::info("2 drifted group(s) waiting to be rolled", "…")
+            .detail("waiting_for_window", ["a"])
+            .detail("waiting_for_budget", ["b"])
+            .detail("refreshing", ["c"]);
+        let steps = vec![
+            Step::Report {
+                action: "rollout",
+                outcome: Outcome::Skipped,
+                group: Some("p".into()),
+                cluster: Some("cl".into()),
+                notice: Notice::info("p drifted but rollouts are paused", "…"),
+            },
+            Step::Report {
+                action: "rollout",
+                outcome: Outcome::Skipped,
+                group: None,
+                cluster: None,
+                notice: waiting,
+            },
+        ];
+        let plan = rollout_plan(steps, "always".into(), true, Utc::now(), 1);
+        assert_eq!(plan.waiting_for_window, ["a"]);
+        assert_eq!(plan.waiting_for_budget, ["b"]);
+        assert_eq!(plan.refreshing, ["c"]);
+        assert!(plan.rollouts.is_empty());
+        assert_eq!(
+            plan.other
+                .iter()
+                .map(|o| (o.group.as_str(), o.outcome.as_str()))
+                .collect::<Vec<_>>(),
+            [("p", "skipped")]
+        );
+        assert_eq!(plan.steps.len(), 2, "the raw plan is kept");
+    }
+}

@@ -178,3 +178,18 @@ def test_bad_usage_prints_the_usage(cli):
     out = cli("stats")
     assert out.returncode == 2 and "Usage:" in out.stderr and "unexpected argument" in out.stderr
     assert cli("--help").stdout.startswith("ecs-autopilot:")
+
+
+def test_status_and_plan_only_read(emulator, make_fleet, region, cli, proxy):
+    fleet, _, _, _ = drifted(emulator, make_fleet, region)
+    fl.create_lifecycle_action(emulator.url, region=region, group=fleet.asg_name, hook=fleet.terminate_hook,
+                               transition="terminate", instance_id=fleet.instances[0].ec2_instance_id)
+    env = emulator.env(AWS_ENDPOINT_URL=proxy.url)
+    for command in ("status", "plan"):
+        proxy.clear_calls()
+        out = cli(command, "--json", "--region", region, env=env)
+        assert out.returncode == 0, out.stderr
+        assert proxy.calls(), "the calls went through the proxy"
+        assert proxy.mutations() == [], [(c.service, c.operation) for c in proxy.mutations()]
+    # plan ran ami-rollout's check up to its decision: the drifted group would roll.
+    assert [r["group"] for r in json.loads(out.stdout)["ami_rollout"]["rollouts"]] == [fleet.asg_name]
