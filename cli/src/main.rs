@@ -135,7 +135,7 @@ async fn run(args: &args::Args) -> Result<String, Failure> {
         Ok(s) => s,
         Err(status::NothingManaged) => {
             return Err(Failure::NothingManaged(format!(
-                "nothing managed in {region}: no ECS cluster is tagged ecs-autopilot:managed=true and no Auto Scaling group is tagged ecs-autopilot:cluster. Wrong --region or --profile? (docs/deploy.md: opting in)"
+                "nothing managed in {region}: no ECS cluster is tagged ecs-autopilot:managed=true and no Auto Scaling group is tagged ecs-autopilot:cluster. Wrong --region or --profile? (README: Opt-in tags)"
             )))
         }
     };
