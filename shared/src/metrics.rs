@@ -34,9 +34,64 @@ pub fn emit(function: &str, action: &str, outcome: &str) {
     println!("{line}");
 }
 
+/// The metric line for one look at a drain in progress: `DrainsInProgress` (1 per look;
+/// a drain is looked at every `DRAIN_POLL_SECONDS`, so a minute's sum times the poll
+/// over 60 is the number of drains under way) and `DrainAgeSeconds` (how long ago the
+/// lifecycle action began: a stuck drain's age keeps growing on the graph).
+pub fn drain_line(function: &str, age_seconds: i64, timestamp_ms: i64) -> Value {
+    json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["function"]],
+                "Metrics": [
+                    {"Name": "DrainsInProgress", "Unit": "Count"},
+                    {"Name": "DrainAgeSeconds", "Unit": "Seconds"}
+                ]
+            }]
+        },
+        "function": function,
+        "DrainsInProgress": 1,
+        "DrainAgeSeconds": age_seconds.max(0)
+    })
+}
+
+/// Writes the metric line for a look at a drain that began at `started_at`.
+pub fn emit_drain(
+    function: &str,
+    started_at: Option<chrono::DateTime<chrono::Utc>>,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    let age = started_at.map_or(0, |s| (now - s).num_seconds());
+    println!("{}", drain_line(function, age, now.timestamp_millis()));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn drain_line_carries_both_metrics_and_never_a_negative_age() {
+        let l = drain_line("instance-drain", 125, 1);
+        let dims = &l["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0];
+        assert_eq!(dims, &json!(["function"]));
+        for m in l["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+        {
+            assert!(l.get(m["Name"].as_str().unwrap()).is_some(), "{m}");
+        }
+        assert_eq!(
+            (
+                l["DrainsInProgress"].as_i64(),
+                l["DrainAgeSeconds"].as_i64()
+            ),
+            (Some(1), Some(125))
+        );
+        // A clock skewed behind the event's time is no negative age.
+        assert_eq!(drain_line("instance-drain", -3, 1)["DrainAgeSeconds"], 0);
+    }
 
     #[test]
     fn line_declares_the_dimensions_it_carries() {

@@ -14,12 +14,15 @@ from finding_demo import run_finding_demo  # noqa: E402
 from harness.emulator import EmulatorProcess  # noqa: E402
 from retirement_demo import run_retirement_demo  # noqa: E402
 from rollout_demo import run_rollout_demo  # noqa: E402
+from status_demo import run_status_demo  # noqa: E402
 
 STORIES = [
     ("instance-drain: a busy host leaves its Auto Scaling group", run_drain_demo),
     ("ami-rollout: a new AMI is published and rolled out", run_rollout_demo),
     ("guardduty-responder: a reverse shell in a task", run_finding_demo),
     ("task-retirement: AWS schedules a task retirement", run_retirement_demo),
+    # Last: the operator's view of the fleet the stories left.
+    ("ecs-autopilot status: what the operator sees now", run_status_demo),
 ]
 
 

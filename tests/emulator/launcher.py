@@ -16,8 +16,9 @@ until SIGTERM/SIGINT. Or use it in-process::
 What the patch adds to moto (5.2.x) before the server starts:
 
 * Auto Scaling ``CompleteLifecycleAction``, ``RecordLifecycleActionHeartbeat``,
-  ``StartInstanceRefresh``, ``DescribeInstanceRefreshes`` and
-  ``CancelInstanceRefresh``, with state kept on moto's per account/region
+  ``StartInstanceRefresh``, ``DescribeInstanceRefreshes``,
+  ``CancelInstanceRefresh`` and ``DescribeScalingActivities`` (one activity per
+  lifecycle action), with state kept on moto's per account/region
   Auto Scaling backend (so ``POST /moto-api/reset`` clears it too) and the
   Query-protocol error responses AWS sends.
 * Test-control endpoints under ``/_autopilot/``, because moto never creates
@@ -499,7 +500,46 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def describe_scaling_activities(self: AutoScalingResponse) -> ActionResult:
+    """moto answers no activities at all. AWS records one per instance launched or
+    terminated; while a lifecycle hook holds the instance its StatusCode is
+    ``MidLifecycleAction`` and its StartTime is when the transition began, which is how
+    an operator tells how long a hook has held it
+    (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_Activity.html,
+    https://docs.aws.amazon.com/autoscaling/ec2/userguide/lifecycle-hooks.html). Here:
+    one activity per lifecycle action of the group, newest first."""
+    group_name = self._get_param("AutoScalingGroupName")
+    ids = self._get_param("ActivityIds") or []
+    max_records = min(int(self._get_param("MaxRecords") or 100), 100)
+    backend = self.autoscaling_backend
+    with _LOCK:
+        _expire_lapsed(backend)
+        activities = []
+        for action in _actions(backend):
+            if group_name and action.group != group_name:
+                continue
+            verb = "Terminating EC2 instance" if action.transition == TERMINATING else "Launching a new EC2 instance"
+            status = {"active": "MidLifecycleAction"}.get(action.status, "Successful")
+            activity = {
+                "ActivityId": str(uuid.uuid5(uuid.NAMESPACE_URL, action.token)),
+                "AutoScalingGroupName": action.group,
+                "Description": f"{verb}: {action.instance_id}",
+                "Cause": f"At {_iso(action.created_at)} an instance was moved by a lifecycle transition.",
+                "StartTime": action.created_at,
+                "StatusCode": status,
+                "Progress": 50 if status == "MidLifecycleAction" else 100,
+            }
+            if action.completed_at is not None:
+                activity["EndTime"] = action.completed_at
+            activities.append(activity)
+        if ids:
+            activities = [a for a in activities if a["ActivityId"] in ids]
+        activities.sort(key=lambda a: a["StartTime"], reverse=True)
+    return ActionResult({"Activities": activities[:max_records]})
+
+
 PATCHED_ACTIONS = {
+    "describe_scaling_activities": describe_scaling_activities,
     "complete_lifecycle_action": complete_lifecycle_action,
     "record_lifecycle_action_heartbeat": record_lifecycle_action_heartbeat,
     "start_instance_refresh": start_instance_refresh,

@@ -11,7 +11,7 @@ from run_demo import STORIES  # noqa: E402
 
 
 def test_every_demo_story_runs_and_the_drain_story_releases_the_host(emulator, function_binary):
-    for name in ("instance-drain", "ami-rollout", "guardduty-responder", "task-retirement"):
+    for name in ("instance-drain", "ami-rollout", "guardduty-responder", "task-retirement", "ecs-autopilot"):
         function_binary(name)  # skips when a binary is not built
     emulator.reset()  # `make demo` starts from an empty emulator; other tests leave groups behind
     lines: list[str] = []
@@ -22,3 +22,11 @@ def test_every_demo_story_runs_and_the_drain_story_releases_the_host(emulator, f
     order = results[2]["order"]
     assert order.index("isolate-network") < order.index("snapshot-host") < order.index("stop-task") < order.index(
         "drain-host"), order
+    # `make demo` ends with the operator's status table of the simulated fleet.
+    assert STORIES[-1][0].startswith("ecs-autopilot status")
+    tables = results[-1]
+    for region, (code, text) in tables.items():
+        assert code == 0, (region, text)
+        assert text.splitlines()[2].split()[:3] == ["CLUSTER", "GROUP", "IN"], text
+    assert results[0]["fleet"].asg_name in tables["us-east-1"][1]
+    assert results[1]["fleet"].asg_name in tables["eu-west-1"][1]

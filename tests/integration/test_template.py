@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -251,3 +252,68 @@ def test_sam_deploy_without_a_build_stops_before_uploading_anything(tmp_path: Pa
     assert run.returncode != 0, out
     assert ".aws-sam/build/template.yaml" in out, out
     assert "Uploading" not in out and "Initiating deployment" not in out, out
+
+
+# -- issue 17: the operator dashboard and the drain-age alarm ----------------------------
+
+DEAD_LETTER_QUEUES = ["DrainDeadLetterQueue", "AmiRolloutDeadLetterQueue", "GuardDutyDeadLetterQueue",
+                      "RetirementDeadLetterQueue"]
+
+
+def dashboard() -> list[dict[str, Any]]:
+    """The dashboard's widgets, its Fn::Sub variables replaced by `<Name>` stand-ins."""
+    body = T.resources["OperatorDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    assert isinstance(body, str)
+    names = set(re.findall(r"\$\{([A-Za-z0-9:.]+)\}", body))
+    for name in names:
+        assert name.startswith("AWS::") or name.split(".")[0] in T.resources or name in T.parameters, name
+    text = re.sub(r"\$\{([A-Za-z0-9:.]+)\}", lambda m: "60" if m.group(1) in T.parameters else f"<{m.group(1)}>", body)
+    return json.loads(text)["widgets"]
+
+
+def test_the_dashboard_answers_each_question_the_readme_says_it_does() -> None:
+    widgets = dashboard()
+    text = json.dumps(widgets)
+    # Actions by function and outcome: the EMF metric's namespace and dimensions
+    # (shared::metrics::action_line), one widget per function.
+    for function in FUNCTIONS:
+        assert (f"SEARCH('{{ecs-autopilot,function,action,outcome}} MetricName=\\\"Actions\\\" "
+                f"function=\\\"{function}\\\"'") in text, function
+    for outcome in ("failed", "warning"):
+        assert f'MetricName=\\"Actions\\" outcome=\\"{outcome}\\"' in text, outcome
+    for queue in DEAD_LETTER_QUEUES:
+        assert ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", f"<{queue}.QueueName>"] in [
+            m[:4] for w in widgets for m in w["properties"].get("metrics", [])], queue
+    lambda_metrics = {(m[1], m[3]) for w in widgets for m in w["properties"].get("metrics", []) if m[0] == "AWS/Lambda"}
+    for resource in FUNCTIONS.values():
+        for metric in ("Errors", "Throttles", "Duration"):
+            assert (metric, f"<{resource}>") in lambda_metrics, (metric, resource)
+    drain = [m for w in widgets for m in w["properties"].get("metrics", []) if m[0] == "ecs-autopilot"]
+    assert {m[1] for m in drain} == {"DrainsInProgress", "DrainAgeSeconds"}
+    # Every widget fits the 24-column grid, and none overlaps another.
+    cells = set()
+    for w in widgets:
+        assert w["x"] + w["width"] <= 24 and w["properties"].get("title") or w["type"] == "text", w
+        for x in range(w["x"], w["x"] + w["width"]):
+            for y in range(w["y"], w["y"] + w["height"]):
+                assert (x, y) not in cells, w
+                cells.add((x, y))
+
+
+def test_a_stuck_drain_alarms_on_the_metric_instance_drain_writes() -> None:
+    alarm = T.resources["DrainAgeAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("ecs-autopilot", "DrainAgeSeconds")
+    assert alarm["Dimensions"] == [{"Name": "function", "Value": "instance-drain"}]
+    assert (alarm["Statistic"], alarm["ComparisonOperator"]) == ("Maximum", "GreaterThanThreshold")
+    assert alarm["Threshold"] == {"Ref": "DrainAgeAlarmSeconds"}
+    assert alarm["AlarmActions"] == [{"Ref": "NotifyTopic"}] and alarm["TreatMissingData"] == "notBreaching"
+    # The alarm must fire before instance-drain gives the drain up.
+    assert int(T.defaults()["DrainAgeAlarmSeconds"]) < int(T.defaults()["DrainTimeoutSeconds"])
+    # The metric and dimension are the ones shared::metrics::drain_line writes.
+    source = (REPO / "shared" / "src" / "metrics.rs").read_text()
+    assert '"DrainAgeSeconds"' in source and '"Dimensions": [["function"]]' in source
+
+
+def test_the_stack_outputs_link_the_dashboard() -> None:
+    url = T.doc["Outputs"]["DashboardUrl"]["Value"]["Fn::Sub"]
+    assert "#dashboards/dashboard/${OperatorDashboard}" in url and url.startswith("https://${AWS::Region}.console.")

@@ -46,6 +46,30 @@ pub struct Deps {
     pub reporter: Reporter,
 }
 
+impl Deps {
+    /// The adapters built from one SDK configuration, with the function's settings.
+    pub fn new(aws: &shared::aws::Aws, config: Config) -> Self {
+        Deps {
+            ecs: aws.ecs(),
+            asg: aws.autoscaling(),
+            ec2: aws.ec2(),
+            ssm: aws.ssm(),
+            reporter: aws.reporter(&config.common),
+            config,
+        }
+    }
+}
+
+/// Every group tagged `ecs-autopilot:cluster` with a non-empty cluster name.
+pub async fn opted_in_groups(asg: &AutoScaling) -> Result<Vec<GroupDetails>> {
+    Ok(asg
+        .managed_groups()
+        .await?
+        .into_iter()
+        .filter(|g| g.group.cluster().is_some())
+        .collect())
+}
+
 pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
     let intent = parse::intent(&event)?;
     let subject = Subject {
@@ -75,16 +99,10 @@ pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
 }
 
 /// Observes the groups a check is about (all managed groups, or those following
-/// `parameter`) and decides.
-async fn check_plan(deps: &Deps, parameter: Option<&str>) -> Result<decide::Plan> {
+/// `parameter`) and decides. The CLI's `plan` calls it too (reads only).
+pub async fn check_plan(deps: &Deps, parameter: Option<&str>) -> Result<decide::Plan> {
     let now = Utc::now();
-    let managed: Vec<GroupDetails> = deps
-        .asg
-        .managed_groups()
-        .await?
-        .into_iter()
-        .filter(|g| g.group.cluster().is_some())
-        .collect();
+    let managed = opted_in_groups(&deps.asg).await?;
     // A group whose parameter depends on its image may follow the changed one; the
     // choice is made once the images are read, and the rest dropped then.
     let targets: Vec<&GroupDetails> = managed
@@ -172,8 +190,8 @@ async fn check_plan(deps: &Deps, parameter: Option<&str>) -> Result<decide::Plan
 /// them, and parameters of `targets`, batched: one list and one describe per hundred
 /// container instances of each cluster, one DescribeImages per 200 images, one
 /// GetParameters per ten parameters. With `changed`, only the groups following that
-/// parameter are kept.
-async fn observe_groups(
+/// parameter are kept. The CLI's `status` reads drift through it.
+pub async fn observe_groups(
     deps: &Deps,
     targets: &[&GroupDetails],
     changed: Option<&str>,

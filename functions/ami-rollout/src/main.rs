@@ -14,14 +14,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env(&Env::process())
         .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
     let aws = Aws::load().await;
-    let deps = Arc::new(Deps {
-        ecs: aws.ecs(),
-        asg: aws.autoscaling(),
-        ec2: aws.ec2(),
-        ssm: aws.ssm(),
-        reporter: aws.reporter(&config.common),
-        config,
-    });
+    let deps = Arc::new(Deps::new(&aws, config));
     // The ECS-optimized AMI release notification arrives SNS-shaped.
     shared::runtime::serve_translating(sns_records_to_envelopes, move |event| {
         let deps = deps.clone();

@@ -312,6 +312,7 @@ async fn lifecycle_plan(
             let mut host = observe_host(deps, &cluster, &action.instance_id, &progress).await?;
             host.facts = facts;
             let plan = decide::terminate(action, &progress, &host, &deps.config, now);
+            shared::metrics::emit_drain(FUNCTION, progress.started_at, now);
             // A re-check skipped the opt-in reads; they are made before it writes to ECS.
             if rechecking && decide::writes_to_ecs(&plan) {
                 if !deps.ecs.is_managed(&cluster).await? {

@@ -23,6 +23,12 @@ use aws_config::{BehaviorVersion, SdkConfig};
 /// Every SDK client shares one HTTPS client whose trust roots load on the first request
 /// (see [`https`]).
 pub async fn sdk_config() -> SdkConfig {
+    sdk_defaults().load().await
+}
+
+/// The loader [`sdk_config`] uses (retries, timeouts, the shared HTTPS client), for a
+/// caller that sets more before loading (the CLI's `--region` and `--profile`).
+pub fn sdk_defaults() -> aws_config::ConfigLoader {
     https::prefer_ca_bundle();
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(https::shared_client())
@@ -37,8 +43,6 @@ pub async fn sdk_config() -> SdkConfig {
                 .operation_timeout(Duration::from_secs(40))
                 .build(),
         )
-        .load()
-        .await
 }
 
 /// Splits `items` into chunks an API accepts at once (DescribeTasks takes 100, ...).
@@ -58,6 +62,11 @@ impl Aws {
         let aws = Aws(sdk_config().await);
         crate::coldstart::mark("aws_config");
         aws
+    }
+
+    /// The adapters over an SDK configuration the caller loaded itself.
+    pub fn from_sdk_config(config: SdkConfig) -> Self {
+        Aws(config)
     }
 
     pub fn ecs(&self) -> ecs::Ecs {
