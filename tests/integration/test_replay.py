@@ -471,13 +471,9 @@ SCENARIOS = [
 ]
 
 
-# Known gaps, each strict (an xfail that starts passing fails the run): a repeated
-# delivery still sends a second notification here, though it changes nothing more.
-KNOWN_GAPS = {
-    "finding: host itself (resourceType Instance)":
-        "a redelivered host finding reports the quarantine as done again (the host, detached by the first, has no group)",
-    "finding: attack sequence": "a redelivered attack sequence sends its critical notice again",
-}
+# Known gaps, each strict (an xfail that starts passing fails the run): scenario name ->
+# what a repeated delivery still does wrong. None now.
+KNOWN_GAPS: dict[str, str] = {}
 SCENARIO_PARAMS = [
     pytest.param(s, id=str(s), marks=[pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[s.name])] if s.name in KNOWN_GAPS else [])
     for s in SCENARIOS
