@@ -451,8 +451,11 @@ SCENARIOS = [
     Scenario("finding: sample", "guardduty-responder", responder_world(), [finding(1, sample=True)]),
     Scenario("finding: high, EC2, isolated first", "guardduty-responder", responder_world(isolate=True), [finding(1)]),
     Scenario("finding: host itself (resourceType Instance)", "guardduty-responder", responder_world(isolate=True),
-             [host_finding]),
-    Scenario("finding: attack sequence", "guardduty-responder", responder_world(), [attack_sequence]),
+             [host_finding], modes=("twice", "late")),
+    Scenario("finding: attack sequence", "guardduty-responder", responder_world(), [attack_sequence],
+             modes=("twice", "late")),
+    Scenario("finding: attack sequence, isolated first", "guardduty-responder", responder_world(isolate=True),
+             [attack_sequence]),
     # task-retirement
     Scenario("retirement: ECS task patching (an update, the notice, the update again)", "task-retirement",
              retirement_world(), [ecs_notice(0)], modes=("reordered",), reordered=[ecs_notice(1), ecs_notice(0), ecs_notice(1)]),
