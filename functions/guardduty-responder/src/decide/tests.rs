@@ -653,3 +653,118 @@ fn a_host_finding_with_every_step_switched_off_is_only_reported() {
     assert_eq!(plan.outcome, Outcome::Skipped);
     assert!(plan.notice.title.contains("nothing done on the host"));
 }
+
+/// The documented fixture `name`, mutated in one to three places, as the decision sees it
+/// when it still parses (shared::events::fuzz strategies).
+fn mutated_fixture(name: &str) -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+    let (_, v) = shared::events::fuzz::fixtures()
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .unwrap();
+    shared::events::fuzz::mutated(v)
+}
+
+#[test]
+fn any_host_finding_shape_stops_no_task_and_touches_only_the_host_ecs_placed() {
+    let c = config(&[("QUARANTINE_SECURITY_GROUP", QUARANTINE_SG)]);
+    let seen = Observed {
+        host: Some(host("ACTIVE", Some(("prod", "InService")))),
+        ..Observed::default()
+    };
+    let ours = "i-0abc123def4567890";
+    let planned = std::cell::Cell::new(0);
+    shared::events::fuzz::check(
+        "respond_host over mutated host findings",
+        mutated_fixture("guardduty-host-new-binary-instance.json"),
+        |v| {
+            let Ok(e) = Envelope::parse(v) else { return };
+            let Ok(Intent::Host(h)) = intent(&e) else {
+                return;
+            };
+            let threat = Threat {
+                finding: h.finding,
+                cluster: "prod".into(),
+                cluster_ref: "arn:aws:ecs:us-east-1:123456789012:cluster/prod".into(),
+            };
+            if screen(&threat, true, &c).is_some() {
+                return;
+            }
+            let plan = respond_host(&threat, &seen, &c);
+            planned.set(planned.get() + 1);
+            for step in &plan.steps {
+                match step {
+                    Step::StopTask { .. } => panic!("a host finding stopped a task: {step:?}"),
+                    Step::Snapshot { instance_id, .. }
+                    | Step::TagInstance { instance_id, .. }
+                    | Step::Protect { instance_id, .. }
+                    | Step::Detach { instance_id, .. } => assert_eq!(instance_id, ours),
+                    Step::Isolate {
+                        network_interface_id,
+                        security_group,
+                    } => assert_eq!(
+                        (network_interface_id.as_str(), security_group.as_str()),
+                        ("eni-host0", QUARANTINE_SG)
+                    ),
+                    Step::SetDraining {
+                        container_instance_arn,
+                        ..
+                    } => assert_eq!(container_instance_arn, "arn:ci/1"),
+                    Step::Note { .. } => {}
+                }
+            }
+        },
+    );
+    assert!(planned.get() > 0, "no mutated finding reached the decision");
+}
+
+#[test]
+fn any_attack_sequence_shape_gets_one_notice_listing_every_resource_it_names() {
+    use crate::sequence::{notice, Contained};
+    let outcomes = [
+        Outcome::Done,
+        Outcome::AlreadyDone,
+        Outcome::Skipped,
+        Outcome::Warning,
+        Outcome::Failed,
+    ];
+    let noticed = std::cell::Cell::new(0);
+    shared::events::fuzz::check(
+        "sequence::notice over mutated attack sequences",
+        mutated_fixture("guardduty-attack-sequence-ecs.json"),
+        |v| {
+            let Ok(e) = Envelope::parse(v) else { return };
+            let Ok(Intent::Sequence(s)) = intent(&e) else {
+                return;
+            };
+            let named: Vec<(&'static str, String)> = s
+                .tasks
+                .iter()
+                .map(|t| ("task", task_arn(&t.finding).unwrap_or_default().to_string()))
+                .chain(s.hosts.iter().map(|h| ("host", h.clone())))
+                .collect();
+            let contained: Vec<Contained> = named
+                .iter()
+                .enumerate()
+                .map(|(i, (kind, resource))| Contained {
+                    kind,
+                    resource: resource.clone(),
+                    outcome: outcomes[(i + resource.len()) % outcomes.len()],
+                })
+                .collect();
+            let (outcome, n) = notice(&s, &contained);
+            noticed.set(noticed.get() + 1);
+            assert_eq!(
+                n.details["containment"].as_array().map(Vec::len),
+                Some(named.len())
+            );
+            assert_eq!(
+                n.severity == Severity::Info,
+                outcome == Outcome::AlreadyDone,
+                "Critical unless a redelivery found everything contained"
+            );
+            assert!(n.title.chars().count() <= 400, "{}", n.title.len());
+            assert!(!n.title.contains('\n'));
+        },
+    );
+    assert!(noticed.get() > 0, "no mutated sequence reached the notice");
+}
