@@ -651,3 +651,64 @@ def test_a_host_caught_by_a_scale_in_is_snapshotted_tagged_and_then_held_by_inst
         assert [(n.context["action"], n.context["outcome"]) for n in h.inbox.read()] == [("hold", "already_done")]
     finally:
         h.fn.stop()
+
+
+def _responder_statements() -> dict[str, dict]:
+    import yaml
+
+    from harness.iam import TEMPLATE, _Loader
+
+    doc = yaml.load(TEMPLATE.read_text(), Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    role = doc["Resources"]["GuardDutyResponderRole"]["Properties"]
+    return {s["Sid"]: s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]}
+
+
+def _numbered(params: dict, prefix: str) -> list[str]:
+    """Values of a Query-protocol list (`Prefix.1`, `Prefix.2`, ...) as recorded."""
+    return [v for k, v in sorted(params.items()) if k.startswith(prefix + ".") and k.count(".") == prefix.count(".") + 1]
+
+
+def test_the_responders_ec2_writes_fit_the_conditions_its_role_sets(run, fleet, inbox, proxy):
+    """The emulator does not evaluate IAM: the calls a full containment made (isolation,
+    snapshots, the quarantine tag) are held here against the conditions of the role's
+    statements in template.yaml, so a call that IAM would refuse in a real account fails
+    this test instead."""
+    statements = _responder_statements()
+    host = fleet.instances[0]
+    group = quarantine_group(fleet, host.ec2_instance_id)
+    event = finding_event(fleet, service_task_on(fleet, host))
+    assert run(event, QUARANTINE_SECURITY_GROUP=group, AWS_ENDPOINT_URL=proxy.url).ok
+    note = one(inbox)
+    assert note.outcome == "done", note.details["actions"]
+
+    # Isolation: the only group an interface may be moved to is the quarantine group.
+    isolate = statements["IsolateIntoQuarantineSecurityGroup"]
+    groups = [r for r in isolate["Resource"] if ":security-group/" in r]
+    assert groups == ["arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:security-group/${GuardDutyQuarantineSecurityGroup}"]
+    modified = proxy.calls("ec2", "ModifyNetworkInterfaceAttribute")
+    assert modified
+    for call in modified:
+        assert _numbered(call.params, "SecurityGroupId") == [group], call.params
+
+    # Snapshots: created only carrying the finding tag (aws:RequestTag), tagged only on create.
+    carry = statements["SnapshotsCarryTheFindingTag"]["Condition"]["StringLike"]
+    assert carry == {"aws:RequestTag/ecs-autopilot:finding": "?*"}
+    assert statements["TagSnapshotsOnCreate"]["Condition"] == {"StringEquals": {"ec2:CreateAction": "CreateSnapshots"}}
+    created = proxy.calls("ec2", "CreateSnapshots")
+    assert created
+    for call in created:
+        p = call.params
+        assert p.get("TagSpecification.1.ResourceType") == "snapshot", p
+        tags = {p[k]: p[k[: -len("Key")] + "Value"] for k in p
+                if k.startswith("TagSpecification.1.Tag.") and k.endswith(".Key")}
+        assert tags.get("ecs-autopilot:finding") == event["detail"]["id"], p
+
+    # Instance tags: only the quarantine keys.
+    allowed = set(statements["TagQuarantinedInstances"]["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"])
+    tagged = proxy.calls("ec2", "CreateTags")
+    assert tagged
+    for call in tagged:
+        p = call.params
+        keys = {p[k] for k in p if k.startswith("Tag.") and k.endswith(".Key")}
+        assert keys and keys <= allowed, p
+        assert all(r.startswith("i-") for r in _numbered(p, "ResourceId")), p
