@@ -433,17 +433,6 @@ def test_an_attack_sequence_is_a_critical_notice_and_contains_its_tasks_and_host
     assert snapshots_for(fleet, event["detail"]["id"]), "one set of snapshots for the sequence"
 
 
-def test_an_attack_sequence_keeps_the_health_floor_rail(run, make_fleet, inbox):
-    fleet = make_fleet(instances=1, services=["web"], tasks_per_instance=2)
-    task = service_task_on(fleet, fleet.instances[0])
-    event = sequence_event(fleet, [task], [], severity=8.5)
-    result = run(event, MIN_HEALTHY_TASKS="2", QUARANTINE_HOST="false")
-    assert result.ok, result.error
-    assert running(fleet, task), "a High sequence does not override the floor"
-    notes = inbox.read()
-    assert any("health floor" in n.title for n in notes), [n.title for n in notes]
-
-
 def test_the_rule_delivers_task_host_and_attack_sequence_findings_and_nothing_else():
     """The EventBridge rule of template.yaml, matched by the emulator's EventBridge."""
     import json
@@ -552,15 +541,23 @@ def test_an_attack_sequence_contains_only_what_is_in_opted_in_clusters(run, flee
     assert len(skipped) == 2 and all("not opted in" in t for t in skipped), skipped
 
 
-def test_a_critical_attack_sequence_overrides_the_health_floor(run, make_fleet, inbox):
+@pytest.mark.parametrize("severity, stopped", [(8.5, False), (9.5, True)], ids=["high holds", "critical overrides"])
+def test_an_attack_sequence_keeps_the_health_floor_which_only_critical_overrides(run, make_fleet, inbox, severity,
+                                                                                stopped):
     fleet = make_fleet(instances=1, services=["web"], tasks_per_instance=2)
     task = service_task_on(fleet, fleet.instances[0])
-    event = sequence_event(fleet, [task], [], severity=9.5)
+    event = sequence_event(fleet, [task], [], severity=severity)
     result = run(event, MIN_HEALTHY_TASKS="2", QUARANTINE_HOST="false")
     assert result.ok, result.error
-    assert task_of(fleet, task)["lastStatus"] == "STOPPED", "Critical overrides the floor"
-    contained = next(n for n in inbox.read() if n.action == "contain")
-    assert "stopped anyway" in contained.description and "[CRITICAL]" in contained.subject
+    assert task_of(fleet, task)["lastStatus"] == ("STOPPED" if stopped else "RUNNING")
+    notes = inbox.read()
+    summary = next(n for n in notes if n.action == "attack-sequence")
+    assert summary.outcome == ("done" if stopped else "skipped")
+    if stopped:
+        contained = next(n for n in notes if n.action == "contain")
+        assert "stopped anyway" in contained.description and "[CRITICAL]" in contained.subject
+    else:
+        assert any("health floor" in n.title for n in notes), [n.title for n in notes]
 
 
 @pytest.mark.parametrize(
