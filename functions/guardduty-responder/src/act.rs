@@ -458,6 +458,44 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn evidence_an_earlier_delivery_kept_is_named_in_the_record() {
+        let (deps, published) = deps(&[], &[], false);
+        let target = Target {
+            event: &event(),
+            subject: Subject::default(),
+        };
+        let kept = |action, refs: &[&str]| Step::Note {
+            action,
+            outcome: Outcome::AlreadyDone,
+            why: "earlier".into(),
+            refs: refs.iter().map(|r| r.to_string()).collect(),
+        };
+        let mut plan = plan(vec![
+            kept("isolate-network", &["eni-1"]),
+            kept("snapshot-host", &["snap-1", "snap-2"]),
+        ]);
+        plan.outcome = Outcome::AlreadyDone;
+        assert_eq!(
+            execute(&deps, &target, plan).await.unwrap(),
+            Outcome::AlreadyDone
+        );
+        let m: serde_json::Value = serde_json::from_str(&published.lock().unwrap()[0]).unwrap();
+        let details: serde_json::Value = serde_json::from_str(
+            m["metadata"]["additionalContext"]["details"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        let taken = &details["evidence_taken"];
+        assert_eq!(taken["snapshots"], serde_json::json!(["snap-1", "snap-2"]));
+        assert_eq!(
+            taken["isolated_network_interfaces"],
+            serde_json::json!(["eni-1"])
+        );
+        assert_eq!(taken["snapshot_outcome"], "already_done");
+    }
+
+    #[tokio::test]
     async fn dry_run_calls_nothing_and_reports_the_plan() {
         let stop_rule =
             mock!(aws_sdk_ecs::Client::stop_task).then_output(|| StopTaskOutput::builder().build());
