@@ -164,6 +164,8 @@ def test_duplicate_finding_is_already_contained_and_acts_once(run, fleet, inbox)
     assert note.outcome == "already_done"
     assert "already contained" in note.title
     assert "[HIGH]" not in note.subject
+    snaps = sorted(s["SnapshotId"] for s in snapshots_for(fleet, event["detail"]["id"]))
+    assert snaps and sorted(note.details["evidence_taken"]["snapshots"]) == snaps, "the first delivery's evidence"
 
 
 def test_task_stopped_by_someone_else_is_already_contained(run, fleet, inbox):

@@ -287,6 +287,14 @@ pub fn respond(threat: &Threat, seen: &Observed, config: &Config, now: DateTime<
                 FIELD_MAX
             )
         );
+        // The snapshots an earlier delivery took stay on the record (no new one: the
+        // workload is gone, and someone else may have stopped it).
+        let kept: Vec<Step> = seen
+            .host
+            .iter()
+            .filter(|h| !h.snapshots.is_empty() && config.snapshot_volumes)
+            .map(|_| snapshot(threat, seen, config))
+            .collect();
         if !host_steps.iter().any(Step::changes_something) {
             let mut plan = with_evidence(
                 notify(threat, Severity::Info, "already contained", why),
@@ -294,11 +302,12 @@ pub fn respond(threat: &Threat, seen: &Observed, config: &Config, now: DateTime<
             );
             plan.action = "contain";
             plan.outcome = Outcome::AlreadyDone;
-            plan.steps = host_steps;
+            plan.steps = kept.into_iter().chain(host_steps).collect();
             return plan;
         }
         // An earlier delivery stopped the task but did not finish the quarantine.
-        let mut steps = vec![note("stop-task", Outcome::AlreadyDone, &why)];
+        let mut steps = kept;
+        steps.push(note("stop-task", Outcome::AlreadyDone, &why));
         steps.extend(host_steps);
         return contain(threat, seen, level, steps, why);
     }

@@ -376,6 +376,28 @@ fn a_duplicate_finding_for_a_stopped_task_on_a_quarantined_host_is_already_conta
 }
 
 #[test]
+fn a_duplicate_finding_names_the_snapshots_taken_earlier_and_takes_none() {
+    let mut seen = running();
+    seen.task = Some(stopped_by_us(TASK, 2, Utc::now()));
+    let mut h = quarantined();
+    h.snapshots = vec!["snap-1".into()];
+    seen.host = Some(h);
+    let plan = respond(&high(), &seen, &config(&[]), Utc::now());
+    assert!(!plan.changes_something());
+    assert_eq!(
+        notes(&plan),
+        [
+            ("snapshot-host", Outcome::AlreadyDone),
+            ("quarantine-host", Outcome::AlreadyDone)
+        ]
+    );
+    let Step::Note { refs, .. } = &plan.steps[0] else {
+        panic!()
+    };
+    assert_eq!(refs, &["snap-1"]);
+}
+
+#[test]
 fn a_retry_after_a_partial_quarantine_finishes_the_host_without_stopping_again() {
     let mut seen = running();
     seen.task = Some(stopped_by_us(TASK, 1, Utc::now()));
