@@ -12,7 +12,10 @@ and prints the timeline and every notification, in the containment order: the ho
 network moved to a quarantine security group (cut off, memory intact), its EBS volumes
 snapshotted (tagged with the finding), only then the task stopped, and the host DRAINING,
 tagged, detached from its group (which launches a replacement) and still running for
-forensics.
+forensics. Then an `AttackSequence:ECS/CompromisedCluster` (Critical) names a task on the
+other host and that host: both are contained under the same rails, and one Critical
+notice lists the signals, the tasks and hosts and what became of each; delivered again,
+it finds them contained and says so without a second alarm.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from harness.guardduty_responder_helpers import (  # noqa: E402
     interface_groups,
     quarantine_group,
     responder_env,
+    sequence_event,
     service_task_on,
     task_of,
 )
@@ -65,6 +69,11 @@ def run_finding_demo(
             out(f"    -> {n.subject}")
             for a in n.details.get("actions", []):
                 out(f"       {a['action']:<16} {a.get('target', ''):<40} {a['outcome']}")
+            for c in n.details.get("containment", []):
+                out(f"       {c['kind']:<16} {c['resource'].rsplit('/', 1)[-1]:<40} {c['outcome']}")
+            if n.details.get("sequence"):
+                signals = [g["name"] for g in n.details["sequence"]["signals"]]
+                out(f"       signals: {', '.join(signals)}")
             if n.details.get("evidence"):
                 images = [f"{c['name']}={c.get('image')}" for c in n.details["evidence"]["containers"]]
                 out(f"       evidence: {', '.join(images)}")
@@ -108,7 +117,24 @@ def run_finding_demo(
         result = fn.invoke(again)
         step(f"responder: {'ok' if result.ok else result.error}")
         show(inbox.read())
-    return {"fleet": fleet, "task": task, "instance": iid, "order": order}
+
+        other = fleet.instances[1]
+        other_task = service_task_on(fleet, other)
+        sequence = sequence_event(fleet, [other_task], [other.ec2_instance_id])
+        step(f"GuardDuty: {sequence['detail']['type']} severity {sequence['detail']['severity']}: "
+             f"task {other_task.rsplit('/', 1)[-1]} and host {other.ec2_instance_id}")
+        result = fn.invoke(sequence)
+        step(f"responder: {'ok' if result.ok else result.error}")
+        notes = inbox.read()
+        show(notes)
+        summary = next(n for n in notes if n.action == "attack-sequence")
+        step("the same attack sequence delivered again")
+        assert fn.invoke(sequence).ok
+        again_notes = inbox.read()
+        show(again_notes)
+        repeat = next(n for n in again_notes if n.action == "attack-sequence")
+    return {"fleet": fleet, "task": task, "instance": iid, "order": order,
+            "sequence": (summary.outcome, summary.attributes.get("severity"), repeat.outcome)}
 
 
 def main() -> int:

@@ -225,7 +225,9 @@ def acted(keys: list[tuple[str, str, str, str]]) -> Counter:
 _TARGET_FIELDS = re.compile(
     r"^(cluster|containerInstances|containerInstance|task|service|resourceArn|"
     r"AutoScalingGroupName|InstanceId|InstanceIds(\.member\.\d+)?|ResourceId(\.\d+)?|"
-    r"Tags\.member\.\d+\.ResourceId|LaunchTemplateId|LaunchTemplateName)$"
+    r"Tags\.member\.\d+\.ResourceId|LaunchTemplateId|LaunchTemplateName|"
+    # guardduty-responder's evidence and isolation: CreateSnapshots, ModifyNetworkInterfaceAttribute
+    r"InstanceSpecification\.InstanceId|NetworkInterfaceId)$"
 )
 
 

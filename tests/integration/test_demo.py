@@ -22,6 +22,7 @@ def test_every_demo_story_runs_and_the_drain_story_releases_the_host(emulator, f
     order = results[2]["order"]
     assert order.index("isolate-network") < order.index("snapshot-host") < order.index("stop-task") < order.index(
         "drain-host"), order
+    assert results[2]["sequence"] == ("done", "critical", "already_done"), "an attack sequence alarms once"
     # `make demo` ends with the operator's status table of the simulated fleet.
     assert STORIES[-1][0].startswith("ecs-autopilot status")
     tables = results[-1]

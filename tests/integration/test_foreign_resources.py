@@ -22,7 +22,7 @@ cluster, and a task-retirement deferral carried for an unmanaged service.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -41,7 +41,14 @@ from harness.ami_rollout_helpers import (
     team_parameter,
 )
 from harness.aws_proxy import AwsProxy, Call
-from harness.guardduty_responder_helpers import finding_event, responder_env, service_task_on
+from harness.guardduty_responder_helpers import (
+    finding_event,
+    host_finding_event,
+    quarantine_group,
+    responder_env,
+    sequence_event,
+    service_task_on,
+)
 from harness.instance_drain_helpers import action_of, ci_status, spot_event, start_drain
 from harness.notifications import Inbox
 from harness.replay_helpers import FLEET_SERVICES, call_targets
@@ -70,6 +77,7 @@ class Side:
     ecs_forbidden: bool  # its cluster is not opted in
     group_forbidden: bool  # its group is not opted in
     half: bool = False  # tagged group, unmanaged cluster
+    interfaces: set[str] = field(default_factory=set)  # its hosts' network interfaces, read once
 
     def identifiers(self) -> dict[str, set[str]]:
         f = self.fleet
@@ -80,6 +88,11 @@ class Side:
             ecs |= set(tasks)
             ecs |= {t.rsplit("/", 1)[-1] for t in tasks}
         instances = {i.ec2_instance_id for i in f.instances}
+        if not self.interfaces:
+            self.interfaces = {n["NetworkInterfaceId"] for r in f.ec2.describe_instances(InstanceIds=sorted(instances))[
+                "Reservations"] for i in r["Instances"] for n in i.get("NetworkInterfaces", [])}
+        # A host's interfaces are the host's (isolation).
+        instances |= self.interfaces
         group = {f.asg_name, f.asg_arn}
         return {"ecs": ecs, "instances": instances, "group": group,
                 "template": {f.launch_template_id, f.launch_template_name}}
@@ -272,16 +285,33 @@ def test_ami_rollout_never_touches_unmanaged_resources(emulator, function_binary
 
 
 def test_guardduty_responder_never_touches_unmanaged_resources(emulator, function_binary):
+    """Task findings, host findings (naming the cluster or not) and an attack sequence
+    about every side's tasks and hosts, with isolation on: only the managed fleet's
+    task, host, interfaces and volumes are changed."""
     managed, sides = seed_sides(emulator, emulator.region, instances=2, services=["web"], tasks_per_instance=1)
     inbox = Inbox.create(emulator, prefix="gd")
+    sg = quarantine_group(managed, managed.instances[0].ec2_instance_id)
     events = [finding_event(s.fleet, service_task_on(s.fleet, s.fleet.instances[0]), severity=9.5) for s in sides]
+    for s in sides:
+        iid = s.fleet.instances[1].ec2_instance_id
+        events += [host_finding_event(s.fleet, iid, severity=9.0),
+                   host_finding_event(s.fleet, iid, with_cluster=False, severity=9.0)]
+    events.append(sequence_event(sides[0].fleet,
+                                 [service_task_on(s.fleet, s.fleet.instances[1]) for s in sides],
+                                 [s.fleet.instances[0].ec2_instance_id for s in sides], severity=9.5))
     events.append(finding_event(managed, service_task_on(managed, managed.instances[0])))
+    events.append(host_finding_event(managed, managed.instances[1].ec2_instance_id, with_cluster=False))
     problems, changes = deliver(emulator, function_binary("guardduty-responder"), lambda url: responder_env(
-        emulator, inbox.topic_arn, AWS_ENDPOINT_URL=url), events, sides)
-    stopped = [c for c in changes if c.operation == "StopTask"]
+        emulator, inbox.topic_arn, AWS_ENDPOINT_URL=url, QUARANTINE_SECURITY_GROUP=sg), events, sides)
     assert not problems, "\n".join(problems)
+    stopped = [c for c in changes if c.operation == "StopTask"]
     clusters = {c.params["cluster"] for c in stopped}
     assert managed.cluster_name in clusters or managed.cluster_arn in clusters
+    ours = {i.ec2_instance_id for i in managed.instances}
+    snapped = {c.params.get("InstanceSpecification.InstanceId") for c in changes if c.operation == "CreateSnapshots"}
+    opted_in = ours | {i.ec2_instance_id for s in sides if not s.ecs_forbidden for i in s.fleet.instances}
+    assert ours <= snapped <= opted_in, "both managed hosts (the task's and the host finding's), only opted-in clusters'"
+    assert any(c.operation == "ModifyNetworkInterfaceAttribute" for c in changes)
 
 
 # --------------------------------------------------------------------------

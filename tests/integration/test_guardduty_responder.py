@@ -164,6 +164,8 @@ def test_duplicate_finding_is_already_contained_and_acts_once(run, fleet, inbox)
     assert note.outcome == "already_done"
     assert "already contained" in note.title
     assert "[HIGH]" not in note.subject
+    snaps = sorted(s["SnapshotId"] for s in snapshots_for(fleet, event["detail"]["id"]))
+    assert snaps and sorted(note.details["evidence_taken"]["snapshots"]) == snaps, "the first delivery's evidence"
 
 
 def test_task_stopped_by_someone_else_is_already_contained(run, fleet, inbox):
@@ -297,6 +299,11 @@ def test_malformed_finding_fails_as_a_bad_event_and_changes_nothing(run, fleet, 
     assert inbox.read() == []
 
 
+def changes(proxy) -> list[str]:
+    """The state-changing AWS calls a function made (notifications aside)."""
+    return [f"{c.service}:{c.operation}" for c in proxy.mutations() if c.service != "sns"]
+
+
 def order_of(note) -> list[str]:
     return [a["action"] for a in note.details["actions"]]
 
@@ -428,17 +435,6 @@ def test_an_attack_sequence_is_a_critical_notice_and_contains_its_tasks_and_host
     assert snapshots_for(fleet, event["detail"]["id"]), "one set of snapshots for the sequence"
 
 
-def test_an_attack_sequence_keeps_the_health_floor_rail(run, make_fleet, inbox):
-    fleet = make_fleet(instances=1, services=["web"], tasks_per_instance=2)
-    task = service_task_on(fleet, fleet.instances[0])
-    event = sequence_event(fleet, [task], [], severity=8.5)
-    result = run(event, MIN_HEALTHY_TASKS="2", QUARANTINE_HOST="false")
-    assert result.ok, result.error
-    assert running(fleet, task), "a High sequence does not override the floor"
-    notes = inbox.read()
-    assert any("health floor" in n.title for n in notes), [n.title for n in notes]
-
-
 def test_the_rule_delivers_task_host_and_attack_sequence_findings_and_nothing_else():
     """The EventBridge rule of template.yaml, matched by the emulator's EventBridge."""
     import json
@@ -459,3 +455,259 @@ def test_the_rule_delivers_task_host_and_attack_sequence_findings_and_nothing_el
     low = fixture(HOST_FINDING)
     low["detail"]["severity"] = 2.0
     assert not pattern.matches_event(low), "Low findings never invoke the function"
+
+
+# --------------------------------------------------------------------------
+# redeliveries, attack sequence rails, and a scale-in catching a quarantined host
+# --------------------------------------------------------------------------
+
+
+def test_a_redelivered_host_finding_changes_nothing_and_says_already_contained(run, fleet, inbox, proxy):
+    host = fleet.instances[0]
+    iid = host.ec2_instance_id
+    group = quarantine_group(fleet, iid)
+    event = host_finding_event(fleet, iid)  # naming its (managed) cluster this time
+    finding_id = event["detail"]["id"]
+    assert run(event, QUARANTINE_SECURITY_GROUP=group).ok
+    first = one(inbox)
+    assert (first.action, first.outcome) == ("contain", "done")
+    snaps = sorted(s["SnapshotId"] for s in snapshots_for(fleet, finding_id))
+    enis = sorted(host_interfaces(fleet, iid))
+
+    again = host_finding_event(fleet, iid, finding_id=finding_id)
+    result = run(again, QUARANTINE_SECURITY_GROUP=group, AWS_ENDPOINT_URL=proxy.url)
+
+    assert result.ok, result.error
+    assert proxy.calls("ec2", "DescribeInstances"), "the second delivery looked (through the proxy)"
+    assert changes(proxy) == []
+    note = one(inbox)
+    assert (note.action, note.outcome) == ("contain", "already_done")
+    assert "already contained" in note.title and "[HIGH]" not in note.subject
+    assert finding_id in note.description
+    outcomes = {a["action"]: a["outcome"] for a in note.details["actions"]}
+    assert outcomes == {"isolate-network": "already_done", "snapshot-host": "already_done",
+                        "quarantine-host": "already_done"}
+    taken = note.details["evidence_taken"]
+    assert sorted(taken["snapshots"]) == snaps, "the evidence kept by the first delivery is named again"
+    assert sorted(taken["isolated_network_interfaces"]) == enis
+    assert taken["quarantine_security_group"] == group
+
+
+def test_a_redelivered_attack_sequence_raises_no_second_critical_alarm(run, fleet, inbox, proxy):
+    host = fleet.instances[0]
+    iid = host.ec2_instance_id
+    task = service_task_on(fleet, host)
+    event = sequence_event(fleet, [task], [iid])
+    assert run(event).ok
+    first = [n for n in inbox.read() if n.action == "attack-sequence"]
+    assert [(n.outcome, n.attributes["severity"]) for n in first] == [("done", "critical")]
+    assert [(c["kind"], c["resource"], c["outcome"]) for c in first[0].details["containment"]] == [
+        ("task", task, "done"), ("host", iid, "already_done")]
+    snaps = len(snapshots_for(fleet, event["detail"]["id"]))
+
+    again = sequence_event(fleet, [task], [iid], finding_id=event["detail"]["id"])
+    result = run(again, AWS_ENDPOINT_URL=proxy.url)
+
+    assert result.ok, result.error
+    assert proxy.calls("ec2", "DescribeInstances"), "the second delivery looked (through the proxy)"
+    assert changes(proxy) == []
+    assert len(snapshots_for(fleet, event["detail"]["id"])) == snaps
+    notes = inbox.read()
+    assert sorted((n.action, n.outcome) for n in notes) == [
+        ("attack-sequence", "already_done"), ("contain", "already_done"), ("contain", "already_done")]
+    summary = next(n for n in notes if n.action == "attack-sequence")
+    assert summary.attributes["severity"] == "info" and "already contained" in summary.title
+
+
+def test_an_attack_sequence_contains_only_what_is_in_opted_in_clusters(run, fleet, make_fleet, inbox):
+    theirs = make_fleet(instances=1, services=["web"], managed=False)
+    ours_task = service_task_on(fleet, fleet.instances[0])
+    their_task = service_task_on(theirs, theirs.instances[0])
+    their_host = theirs.instances[0].ec2_instance_id
+    event = sequence_event(fleet, [ours_task, their_task], [their_host])
+
+    result = run(event)
+
+    assert result.ok, result.error
+    assert task_of(fleet, ours_task)["lastStatus"] == "STOPPED"
+    assert running(theirs, their_task), "a cluster that did not opt in is never touched"
+    assert container_instance_status(theirs, theirs.instances[0]) == "ACTIVE"
+    assert group_of(theirs, their_host) == theirs.asg_name
+    assert QUARANTINE_TAG not in instance_tags(theirs, their_host)
+    notes = inbox.read()
+    summary = next(n for n in notes if n.action == "attack-sequence")
+    assert summary.outcome == "done" and summary.attributes["severity"] == "critical"
+    assert {c["resource"]: c["outcome"] for c in summary.details["containment"]} == {
+        ours_task: "done", their_task: "skipped", their_host: "skipped"}
+    skipped = sorted(n.title for n in notes if n.action == "notify")
+    assert len(skipped) == 2 and all("not opted in" in t for t in skipped), skipped
+
+
+@pytest.mark.parametrize("severity, stopped", [(8.5, False), (9.5, True)], ids=["high holds", "critical overrides"])
+def test_an_attack_sequence_keeps_the_health_floor_which_only_critical_overrides(run, make_fleet, inbox, severity,
+                                                                                stopped):
+    fleet = make_fleet(instances=1, services=["web"], tasks_per_instance=2)
+    task = service_task_on(fleet, fleet.instances[0])
+    event = sequence_event(fleet, [task], [], severity=severity)
+    result = run(event, MIN_HEALTHY_TASKS="2", QUARANTINE_HOST="false")
+    assert result.ok, result.error
+    assert task_of(fleet, task)["lastStatus"] == ("STOPPED" if stopped else "RUNNING")
+    notes = inbox.read()
+    summary = next(n for n in notes if n.action == "attack-sequence")
+    assert summary.outcome == ("done" if stopped else "skipped")
+    if stopped:
+        contained = next(n for n in notes if n.action == "contain")
+        assert "stopped anyway" in contained.description and "[CRITICAL]" in contained.subject
+    else:
+        assert any("health floor" in n.title for n in notes), [n.title for n in notes]
+
+
+@pytest.mark.parametrize(
+    "env, severity, hosts, verdict",
+    [
+        ({"MIN_SEVERITY": "9"}, 8.0, True, "below MIN_SEVERITY"),
+        ({"FINDING_TYPES_DENY": "AttackSequence:"}, 9.5, True, "type denied"),
+        ({"FINDING_TYPES_ALLOW": "Execution:"}, 9.5, True, "type not allowed"),
+        # Service exclusions are about tasks; a host named too would still be quarantined.
+        ({"ACTION_EXCLUDE_SERVICES": "web"}, 9.5, False, "service excluded"),
+        ({"ACTION_EXCLUDE_TASK_FAMILIES": "web"}, 9.5, False, "family excluded"),
+    ],
+    ids=["severity", "deny list", "allow list", "excluded service", "excluded family"],
+)
+def test_an_attack_sequence_keeps_the_rails_of_single_findings(run, fleet, inbox, env, severity, hosts, verdict):
+    host = fleet.instances[0]
+    task = service_task_on(fleet, host)
+    family = task_of(fleet, task)["taskDefinitionArn"].rsplit("/", 1)[-1].split(":")[0]
+    env = {k: (family if v == "web" and k == "ACTION_EXCLUDE_TASK_FAMILIES" else v) for k, v in env.items()}
+    event = sequence_event(fleet, [task], [host.ec2_instance_id] if hosts else [], severity=severity)
+
+    result = run(event, **env)
+
+    assert result.ok, result.error
+    assert running(fleet, task)
+    assert container_instance_status(fleet, host) == "ACTIVE"
+    assert group_of(fleet, host.ec2_instance_id) == fleet.asg_name
+    assert snapshots_for(fleet, event["detail"]["id"]) == []
+    notes = inbox.read()
+    held = [n for n in notes if n.action == "notify"]
+    assert held and all(verdict in n.title for n in held), [n.title for n in held]
+    summary = next(n for n in notes if n.action == "attack-sequence")
+    assert summary.outcome == "skipped" and summary.attributes["severity"] == "critical"
+    assert "needs a person" in summary.title
+
+
+def test_an_attack_sequence_keeps_the_crash_loop_breaker(run, fleet, inbox):
+    tasks = [t["taskArn"] for t in fl.all_tasks(fleet) if fl.service_of(t) == "web"]
+    env = {"MAX_STOPS_PER_SERVICE": "1", "QUARANTINE_HOST": "false"}
+    assert run(finding_event(fleet, tasks[0]), **env).ok
+    inbox.read()
+
+    result = run(sequence_event(fleet, [tasks[1]], [], severity=9.5), **env)
+
+    assert result.ok, result.error
+    assert running(fleet, tasks[1]), "even a Critical sequence does not stop past the breaker"
+    notes = inbox.read()
+    held = next(n for n in notes if n.action == "notify")
+    assert "crash-loop breaker" in held.title and "[CRITICAL]" in held.subject
+
+
+def test_a_host_caught_by_a_scale_in_is_snapshotted_tagged_and_then_held_by_instance_drain(
+        run, emulator, function_binary, make_fleet, inbox):
+    """The two functions together: a scale-in has already picked the host (its terminate
+    action is waiting) when its finding arrives. guardduty-responder cannot detach a
+    terminating instance, so it keeps what it can (snapshots, DRAINING, the quarantine
+    tag) and says so; instance-drain then sees the tag, does not let the terminate go on
+    quietly, and holds it until a person completes the action."""
+    from harness.instance_drain_helpers import action_of, start_drain
+
+    fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1)
+    victim = fleet.instances[0]
+    iid = victim.ec2_instance_id
+    lifecycle = fl.fire_lifecycle(fleet.endpoint, fleet, victim)
+    event = host_finding_event(fleet, iid, with_cluster=False)
+
+    assert run(event).ok
+    assert instance_tags(fleet, iid)[QUARANTINE_TAG] == event["detail"]["id"]
+    assert snapshots_for(fleet, event["detail"]["id"]), "the disk is kept before the terminate goes on"
+    note = one(inbox)
+    assert note.outcome == "warning"
+    detach = next(a for a in note.details["actions"] if a["action"] == "detach-host")
+    assert detach["outcome"] == "warning" and "Terminating:Wait" in detach["why"]
+
+    h = start_drain(emulator, function_binary("instance-drain"))
+    try:
+        h.send(lifecycle)
+        h.check()
+        (held,) = h.inbox.read()
+        assert (held.context["action"], held.attributes["severity"]) == ("hold", "high")
+        action = action_of(fleet, lifecycle)
+        assert action["status"] == "active" and action["heartbeats"] >= 1
+        assert instance_state(fleet, iid) == "running"
+        fleet.autoscaling.complete_lifecycle_action(
+            AutoScalingGroupName=fleet.asg_name, LifecycleHookName=fleet.terminate_hook,
+            InstanceId=iid, LifecycleActionResult="CONTINUE")
+        h.check()
+        assert [(n.context["action"], n.context["outcome"]) for n in h.inbox.read()] == [("hold", "already_done")]
+    finally:
+        h.fn.stop()
+
+
+def _responder_statements() -> dict[str, dict]:
+    import yaml
+
+    from harness.iam import TEMPLATE, _Loader
+
+    doc = yaml.load(TEMPLATE.read_text(), Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    role = doc["Resources"]["GuardDutyResponderRole"]["Properties"]
+    return {s["Sid"]: s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]}
+
+
+def _numbered(params: dict, prefix: str) -> list[str]:
+    """Values of a Query-protocol list (`Prefix.1`, `Prefix.2`, ...) as recorded."""
+    return [v for k, v in sorted(params.items()) if k.startswith(prefix + ".") and k.count(".") == prefix.count(".") + 1]
+
+
+def test_the_responders_ec2_writes_fit_the_conditions_its_role_sets(run, fleet, inbox, proxy):
+    """The emulator does not evaluate IAM: the calls a full containment made (isolation,
+    snapshots, the quarantine tag) are held here against the conditions of the role's
+    statements in template.yaml, so a call that IAM would refuse in a real account fails
+    this test instead."""
+    statements = _responder_statements()
+    host = fleet.instances[0]
+    group = quarantine_group(fleet, host.ec2_instance_id)
+    event = finding_event(fleet, service_task_on(fleet, host))
+    assert run(event, QUARANTINE_SECURITY_GROUP=group, AWS_ENDPOINT_URL=proxy.url).ok
+    note = one(inbox)
+    assert note.outcome == "done", note.details["actions"]
+
+    # Isolation: the only group an interface may be moved to is the quarantine group.
+    isolate = statements["IsolateIntoQuarantineSecurityGroup"]
+    groups = [r for r in isolate["Resource"] if ":security-group/" in r]
+    assert groups == ["arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:security-group/${GuardDutyQuarantineSecurityGroup}"]
+    modified = proxy.calls("ec2", "ModifyNetworkInterfaceAttribute")
+    assert modified
+    for call in modified:
+        assert _numbered(call.params, "SecurityGroupId") == [group], call.params
+
+    # Snapshots: created only carrying the finding tag (aws:RequestTag), tagged only on create.
+    carry = statements["SnapshotsCarryTheFindingTag"]["Condition"]["StringLike"]
+    assert carry == {"aws:RequestTag/ecs-autopilot:finding": "?*"}
+    assert statements["TagSnapshotsOnCreate"]["Condition"] == {"StringEquals": {"ec2:CreateAction": "CreateSnapshots"}}
+    created = proxy.calls("ec2", "CreateSnapshots")
+    assert created
+    for call in created:
+        p = call.params
+        assert p.get("TagSpecification.1.ResourceType") == "snapshot", p
+        tags = {p[k]: p[k[: -len("Key")] + "Value"] for k in p
+                if k.startswith("TagSpecification.1.Tag.") and k.endswith(".Key")}
+        assert tags.get("ecs-autopilot:finding") == event["detail"]["id"], p
+
+    # Instance tags: only the quarantine keys.
+    allowed = set(statements["TagQuarantinedInstances"]["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"])
+    tagged = proxy.calls("ec2", "CreateTags")
+    assert tagged
+    for call in tagged:
+        p = call.params
+        keys = {p[k] for k in p if k.startswith("Tag.") and k.endswith(".Key")}
+        assert keys and keys <= allowed, p
+        assert all(r.startswith("i-") for r in _numbered(p, "ResourceId")), p

@@ -451,8 +451,11 @@ SCENARIOS = [
     Scenario("finding: sample", "guardduty-responder", responder_world(), [finding(1, sample=True)]),
     Scenario("finding: high, EC2, isolated first", "guardduty-responder", responder_world(isolate=True), [finding(1)]),
     Scenario("finding: host itself (resourceType Instance)", "guardduty-responder", responder_world(isolate=True),
-             [host_finding]),
-    Scenario("finding: attack sequence", "guardduty-responder", responder_world(), [attack_sequence]),
+             [host_finding], modes=("twice", "late")),
+    Scenario("finding: attack sequence", "guardduty-responder", responder_world(), [attack_sequence],
+             modes=("twice", "late")),
+    Scenario("finding: attack sequence, isolated first", "guardduty-responder", responder_world(isolate=True),
+             [attack_sequence]),
     # task-retirement
     Scenario("retirement: ECS task patching (an update, the notice, the update again)", "task-retirement",
              retirement_world(), [ecs_notice(0)], modes=("reordered",), reordered=[ecs_notice(1), ecs_notice(0), ecs_notice(1)]),
@@ -471,13 +474,9 @@ SCENARIOS = [
 ]
 
 
-# Known gaps, each strict (an xfail that starts passing fails the run): a repeated
-# delivery still sends a second notification here, though it changes nothing more.
-KNOWN_GAPS = {
-    "finding: host itself (resourceType Instance)":
-        "a redelivered host finding reports the quarantine as done again (the host, detached by the first, has no group)",
-    "finding: attack sequence": "a redelivered attack sequence sends its critical notice again",
-}
+# Known gaps, each strict (an xfail that starts passing fails the run): scenario name ->
+# what a repeated delivery still does wrong. None now.
+KNOWN_GAPS: dict[str, str] = {}
 SCENARIO_PARAMS = [
     pytest.param(s, id=str(s), marks=[pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[s.name])] if s.name in KNOWN_GAPS else [])
     for s in SCENARIOS

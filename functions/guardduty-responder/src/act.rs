@@ -30,7 +30,9 @@ pub struct StepResult {
     pub made: Vec<String>,
 }
 
-pub async fn execute(deps: &Deps, target: &Target<'_>, plan: Plan) -> Result<()> {
+/// Runs the plan and reports it; returns the response's overall outcome (what the
+/// notification says), or the error that fails the event.
+pub async fn execute(deps: &Deps, target: &Target<'_>, plan: Plan) -> Result<Outcome> {
     let dry = deps.reporter.dry_run();
     tracing::info!(
         event_id = %target.event.id,
@@ -98,7 +100,14 @@ pub async fn execute(deps: &Deps, target: &Target<'_>, plan: Plan) -> Result<()>
             .next_step("The event will be retried (the steps already done are recognised as done) and, if it keeps failing, dead-lettered: finish the remaining steps by hand.");
     }
     let notice = notice
-        .detail("evidence_taken", evidence_taken(&plan.steps, &results))
+        .detail(
+            "evidence_taken",
+            evidence_taken(
+                &plan.steps,
+                &results,
+                deps.config.quarantine_security_group.as_deref(),
+            ),
+        )
         .detail("actions", &results);
     let reported = deps
         .reporter
@@ -111,7 +120,9 @@ pub async fn execute(deps: &Deps, target: &Target<'_>, plan: Plan) -> Result<()>
             }
             Err(e)
         }
-        None => reported,
+        // An unpublished response fails the event: the retry finds the steps done and
+        // reports them (already_done), so people hear of the finding at least once.
+        None => reported.map(|()| outcome),
     }
 }
 
@@ -122,7 +133,11 @@ fn is_evidence(step: &Step) -> bool {
 /// The machine-readable record of the evidence this response kept: the task described
 /// before the stop, the snapshots (new or from an earlier delivery) and the isolated
 /// network interfaces.
-fn evidence_taken(steps: &[Step], results: &[StepResult]) -> serde_json::Value {
+fn evidence_taken(
+    steps: &[Step],
+    results: &[StepResult],
+    quarantine_group: Option<&str>,
+) -> serde_json::Value {
     let ok = |r: &StepResult| {
         matches!(
             r.outcome,
@@ -141,6 +156,22 @@ fn evidence_taken(steps: &[Step], results: &[StepResult]) -> serde_json::Value {
             } if ok(r) => {
                 isolated.push(network_interface_id.clone());
                 group = Some(security_group.clone());
+            }
+            // Kept by an earlier delivery: still evidence of this response.
+            Step::Note {
+                action: "snapshot-host",
+                outcome: Outcome::AlreadyDone,
+                refs,
+                ..
+            } => snapshots.extend(refs.iter().cloned()),
+            Step::Note {
+                action: "isolate-network",
+                outcome: Outcome::AlreadyDone,
+                refs,
+                ..
+            } => {
+                isolated.extend(refs.iter().cloned());
+                group = quarantine_group.map(str::to_string);
             }
             _ => {}
         }
@@ -424,6 +455,44 @@ mod tests {
             !published[0].contains("drain-host"),
             "later steps never ran"
         );
+    }
+
+    #[tokio::test]
+    async fn evidence_an_earlier_delivery_kept_is_named_in_the_record() {
+        let (deps, published) = deps(&[], &[], false);
+        let target = Target {
+            event: &event(),
+            subject: Subject::default(),
+        };
+        let kept = |action, refs: &[&str]| Step::Note {
+            action,
+            outcome: Outcome::AlreadyDone,
+            why: "earlier".into(),
+            refs: refs.iter().map(|r| r.to_string()).collect(),
+        };
+        let mut plan = plan(vec![
+            kept("isolate-network", &["eni-1"]),
+            kept("snapshot-host", &["snap-1", "snap-2"]),
+        ]);
+        plan.outcome = Outcome::AlreadyDone;
+        assert_eq!(
+            execute(&deps, &target, plan).await.unwrap(),
+            Outcome::AlreadyDone
+        );
+        let m: serde_json::Value = serde_json::from_str(&published.lock().unwrap()[0]).unwrap();
+        let details: serde_json::Value = serde_json::from_str(
+            m["metadata"]["additionalContext"]["details"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        let taken = &details["evidence_taken"];
+        assert_eq!(taken["snapshots"], serde_json::json!(["snap-1", "snap-2"]));
+        assert_eq!(
+            taken["isolated_network_interfaces"],
+            serde_json::json!(["eni-1"])
+        );
+        assert_eq!(taken["snapshot_outcome"], "already_done");
     }
 
     #[tokio::test]

@@ -8,12 +8,13 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
+use shared::aws::ec2::evidence::Interface;
 use shared::aws::ecs::{ContainerInstance, TaskEvidence};
 use shared::events::guardduty::{Finding, Level};
 use shared::notify::{escape, Notice, Outcome, Severity};
 
 use crate::config::Config;
-use crate::parse::{SequenceThreat, Threat};
+use crate::parse::Threat;
 
 /// Every task this function stops carries this at the start of its stop reason, which is
 /// how the crash-loop breaker finds our earlier stops in ECS's own task history.
@@ -27,7 +28,7 @@ pub const QUARANTINE_TYPE_TAG: &str = "ecs-autopilot:quarantine-type";
 pub const FINDING_TAG: &str = "ecs-autopilot:finding";
 
 /// Longest piece of attacker-controlled text we put in front of a person.
-const FIELD_MAX: usize = 200;
+pub(crate) const FIELD_MAX: usize = 200;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
@@ -67,6 +68,10 @@ pub enum Step {
         action: &'static str,
         outcome: Outcome,
         why: String,
+        /// What it is about, when that is evidence kept earlier (snapshot ids, isolated
+        /// network interfaces): the notification's record lists it with the new.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        refs: Vec<String>,
     },
 }
 
@@ -102,7 +107,7 @@ impl Step {
             Step::Protect { group, instance_id } | Step::Detach { group, instance_id } => {
                 format!("{instance_id} in {group}")
             }
-            Step::Note { .. } => String::new(),
+            Step::Note { refs, .. } => refs.join(", "),
         }
     }
 
@@ -135,10 +140,14 @@ pub struct Host {
     pub container_instance: ContainerInstance,
     /// `None` when the instance is in no Auto Scaling group (detached already, or never).
     pub group: Option<HostGroup>,
-    /// The instance's network interfaces (what bridge and host networking tasks use).
-    pub network_interfaces: Vec<String>,
+    /// The instance's network interfaces (what bridge and host networking tasks use),
+    /// with the security groups they are in now.
+    pub network_interfaces: Vec<Interface>,
     /// Our snapshots already tagged with this finding's id.
     pub snapshots: Vec<String>,
+    /// The instance's `ecs-autopilot:quarantine` tag: the finding it was quarantined
+    /// for, by an earlier delivery or an earlier finding.
+    pub quarantined_for: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -278,6 +287,14 @@ pub fn respond(threat: &Threat, seen: &Observed, config: &Config, now: DateTime<
                 FIELD_MAX
             )
         );
+        // The snapshots an earlier delivery took stay on the record (no new one: the
+        // workload is gone, and someone else may have stopped it).
+        let kept: Vec<Step> = seen
+            .host
+            .iter()
+            .filter(|h| !h.snapshots.is_empty() && config.snapshot_volumes)
+            .map(|_| snapshot(threat, seen, config))
+            .collect();
         if !host_steps.iter().any(Step::changes_something) {
             let mut plan = with_evidence(
                 notify(threat, Severity::Info, "already contained", why),
@@ -285,15 +302,12 @@ pub fn respond(threat: &Threat, seen: &Observed, config: &Config, now: DateTime<
             );
             plan.action = "contain";
             plan.outcome = Outcome::AlreadyDone;
-            plan.steps = host_steps;
+            plan.steps = kept.into_iter().chain(host_steps).collect();
             return plan;
         }
         // An earlier delivery stopped the task but did not finish the quarantine.
-        let mut steps = vec![Step::Note {
-            action: "stop-task",
-            outcome: Outcome::AlreadyDone,
-            why: why.clone(),
-        }];
+        let mut steps = kept;
+        steps.push(note("stop-task", Outcome::AlreadyDone, &why));
         steps.extend(host_steps);
         return contain(threat, seen, level, steps, why);
     }
@@ -419,6 +433,29 @@ pub fn respond_host(threat: &Threat, seen: &Observed, config: &Config) -> Plan {
     let mut steps = isolation(seen, config);
     steps.push(snapshot(threat, seen, config));
     steps.extend(quarantine_host(threat, Some(host), config));
+    let done_before = steps.iter().any(|s| {
+        matches!(
+            s,
+            Step::Note {
+                outcome: Outcome::AlreadyDone,
+                ..
+            }
+        )
+    });
+    if !steps.iter().any(Step::changes_something) && !done_before {
+        let mut plan = with_evidence(
+            notify(
+                threat,
+                level,
+                "nothing done on the host",
+                "No step applies (see the actions: isolation, snapshots and the quarantine are switched off or not possible here), so the host is only reported.".into(),
+            ),
+            seen,
+        );
+        plan.steps = steps;
+        return plan
+            .with_step("Review the finding in the GuardDuty console and act on the host by hand.");
+    }
     if !steps.iter().any(Step::changes_something) {
         let mut plan = with_evidence(
             notify(
@@ -426,8 +463,12 @@ pub fn respond_host(threat: &Threat, seen: &Observed, config: &Config) -> Plan {
                 Severity::Info,
                 "already contained",
                 format!(
-                    "Host {} is already quarantined for this finding.",
-                    host.instance_id
+                    "Host {} is already contained{}: nothing was left to do (see the actions).",
+                    host.instance_id,
+                    host.quarantined_for
+                        .as_deref()
+                        .map(|f| format!(" (quarantined for finding {})", escape(f, FIELD_MAX)))
+                        .unwrap_or_default()
                 ),
             ),
             seen,
@@ -448,6 +489,9 @@ pub fn respond_host(threat: &Threat, seen: &Observed, config: &Config) -> Plan {
 
 /// The task's own network interface (awsvpc, Fargate included), else the host's (bridge
 /// and host networking share the host's interfaces), moved to QUARANTINE_SECURITY_GROUP.
+/// An interface already in that group alone (an earlier delivery moved it) is noted as
+/// done, not moved again: its current groups are known for the host's interfaces (which
+/// include an awsvpc task's own on EC2, unless trunked).
 pub fn isolation(seen: &Observed, config: &Config) -> Vec<Step> {
     let Some(group) = &config.quarantine_security_group else {
         return vec![note(
@@ -456,6 +500,10 @@ pub fn isolation(seen: &Observed, config: &Config) -> Vec<Step> {
             "QUARANTINE_SECURITY_GROUP is not set: the network is left as it is.",
         )];
     };
+    let host_interfaces: &[Interface] = seen
+        .host
+        .as_ref()
+        .map_or(&[], |h| h.network_interfaces.as_slice());
     let task_enis: Vec<String> = seen
         .task
         .iter()
@@ -468,10 +516,7 @@ pub fn isolation(seen: &Observed, config: &Config) -> Vec<Step> {
     } else if is_fargate(seen) {
         vec![]
     } else {
-        seen.host
-            .as_ref()
-            .map(|h| h.network_interfaces.clone())
-            .unwrap_or_default()
+        host_interfaces.iter().map(|i| i.id.clone()).collect()
     };
     if enis.is_empty() {
         return vec![note(
@@ -481,9 +526,22 @@ pub fn isolation(seen: &Observed, config: &Config) -> Vec<Step> {
         )];
     }
     enis.into_iter()
-        .map(|eni| Step::Isolate {
-            network_interface_id: eni,
-            security_group: group.clone(),
+        .map(|eni| {
+            let isolated = host_interfaces
+                .iter()
+                .any(|i| i.id == eni && i.groups == std::slice::from_ref(group));
+            match isolated {
+                true => note_on(
+                    "isolate-network",
+                    Outcome::AlreadyDone,
+                    "Already in the quarantine security group alone.",
+                    vec![eni],
+                ),
+                false => Step::Isolate {
+                    network_interface_id: eni,
+                    security_group: group.clone(),
+                },
+            }
         })
         .collect()
 }
@@ -510,13 +568,11 @@ pub fn snapshot(threat: &Threat, seen: &Observed, config: &Config) -> Step {
             Outcome::Warning,
             "The host is unknown (its container instance is no longer registered), so no snapshot was taken.",
         ),
-        Some(h) if !h.snapshots.is_empty() => note(
+        Some(h) if !h.snapshots.is_empty() => note_on(
             "snapshot-host",
             Outcome::AlreadyDone,
-            &format!(
-                "Snapshots {} were already taken for this finding.",
-                h.snapshots.join(", ")
-            ),
+            "Already taken for this finding.",
+            h.snapshots.clone(),
         ),
         Some(h) => Step::Snapshot {
             instance_id: h.instance_id.clone(),
@@ -573,13 +629,14 @@ fn quarantine_host(threat: &Threat, host: Option<&Host>, config: &Config) -> Vec
         )];
     };
     let draining = host.container_instance.status == "DRAINING";
-    if draining && host.group.is_none() {
+    if let (true, None, Some(marked)) = (draining, &host.group, &host.quarantined_for) {
         return vec![note(
             "quarantine-host",
             Outcome::AlreadyDone,
             &format!(
-                "Host {} is already DRAINING and outside any Auto Scaling group.",
-                host.instance_id
+                "Host {} is already DRAINING, outside any Auto Scaling group and tagged {QUARANTINE_TAG}={}.",
+                host.instance_id,
+                escape(marked, FIELD_MAX)
             ),
         )];
     }
@@ -596,16 +653,28 @@ fn quarantine_host(threat: &Threat, host: Option<&Host>, config: &Config) -> Vec
             container_instance_arn: host.container_instance.arn.clone(),
         });
     }
-    steps.push(Step::TagInstance {
-        instance_id: host.instance_id.clone(),
-        tags: vec![
-            (QUARANTINE_TAG.into(), threat.finding.id.clone()),
-            (
-                QUARANTINE_TYPE_TAG.into(),
-                threat.finding.finding_type.clone(),
+    // The first finding that quarantined the host keeps its mark: its snapshots and
+    // notices carry that id, and a retry finds its own tag already there.
+    match &host.quarantined_for {
+        Some(marked) => steps.push(note(
+            "tag-host",
+            Outcome::AlreadyDone,
+            &format!(
+                "Already tagged {QUARANTINE_TAG}={}.",
+                escape(marked, FIELD_MAX)
             ),
-        ],
-    });
+        )),
+        None => steps.push(Step::TagInstance {
+            instance_id: host.instance_id.clone(),
+            tags: vec![
+                (QUARANTINE_TAG.into(), threat.finding.id.clone()),
+                (
+                    QUARANTINE_TYPE_TAG.into(),
+                    threat.finding.finding_type.clone(),
+                ),
+            ],
+        }),
+    }
     match &host.group {
         None => steps.push(note(
             "detach-host",
@@ -643,105 +712,6 @@ fn quarantine_host(threat: &Threat, host: Option<&Host>, config: &Config) -> Vec
         }
     }
     steps
-}
-
-/// The Critical notification of an attack sequence: what GuardDuty correlated (its
-/// signals) and the tasks and hosts involved. Containment follows, one notification per
-/// resource, under the same rails as single findings.
-pub fn sequence_notice(seq: &SequenceThreat) -> Notice {
-    let f = &seq.finding;
-    let Some(s) = f.sequence() else {
-        return Notice::new(
-            Severity::Critical,
-            escape(&f.finding_type, FIELD_MAX),
-            String::new(),
-        );
-    };
-    let signals: Vec<Value> = s
-        .signals
-        .iter()
-        .take(20)
-        .map(|sig| {
-            json!({
-                "name": sig.name.as_deref().map(|n| escape(n, FIELD_MAX)),
-                "type": sig.signal_type.as_deref().map(|t| escape(t, 40)),
-                "severity": sig.severity,
-                "count": sig.count,
-                "description": sig.description.as_deref().map(|d| escape(d, FIELD_MAX)),
-                "resources": sig.resource_uids.iter().take(10).map(|r| escape(r, FIELD_MAX)).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    let tasks: Vec<String> = seq
-        .tasks
-        .iter()
-        .filter_map(|t| t.finding.task()?.arn.clone())
-        .collect();
-    let clusters: Vec<String> = s.clusters().iter().map(|c| escape(c, FIELD_MAX)).collect();
-    let mut description = format!(
-        "GuardDuty correlated {} signal(s) into **{}** (severity {}, finding {}).",
-        s.signals.len(),
-        escape(&f.finding_type, FIELD_MAX),
-        f.severity,
-        escape(&f.id, 100)
-    );
-    if let Some(d) = &s.description {
-        description.push_str(&format!("\n\n{}", escape(d, 1000)));
-    }
-    description.push_str("\n\n**Signals:**");
-    for sig in s.signals.iter().take(20) {
-        description.push_str(&format!(
-            "\n- {} ({}, severity {}, seen {} time(s))",
-            escape(sig.name.as_deref().unwrap_or("?"), FIELD_MAX),
-            escape(sig.signal_type.as_deref().unwrap_or("?"), 40),
-            sig.severity.map_or("?".into(), |v| v.to_string()),
-            sig.count.unwrap_or(1)
-        ));
-    }
-    let list = |items: &[String]| {
-        if items.is_empty() {
-            "none".to_string()
-        } else {
-            items
-                .iter()
-                .map(|i| escape(i, FIELD_MAX))
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-    };
-    description.push_str(&format!(
-        "\n\n**Tasks:** {}\n**Hosts:** {}\n**Clusters:** {}",
-        list(&tasks),
-        list(&seq.hosts),
-        list(&clusters)
-    ));
-    description.push_str("\n\nThe tasks and hosts in opted-in clusters are contained next under the usual rails (severity, allow/deny lists, health floor, crash-loop breaker); each gets its own notification.");
-    Notice::new(
-        Severity::Critical,
-        format!(
-            "{} {}: {} task(s), {} host(s)",
-            f.level().as_str(),
-            escape(&f.finding_type, FIELD_MAX),
-            tasks.len(),
-            seq.hosts.len()
-        ),
-        description,
-    )
-    .detail("finding", finding_record(f))
-    .detail(
-        "sequence",
-        json!({
-            "uid": s.uid.as_deref().map(|u| escape(u, 100)),
-            "signals": signals,
-            "tasks": tasks,
-            "hosts": seq.hosts,
-            "clusters": clusters,
-            "actors": s.actors.len(),
-            "endpoints": s.endpoints.len(),
-        }),
-    )
-    .next_step("Open the attack sequence in the GuardDuty console: it shows the order of the signals, the actors (credentials used) and the network endpoints.")
-    .next_step("Rotate the credentials the actors used (task roles, access keys): stopping tasks does not revoke credentials already taken.")
 }
 
 /// How many tasks of the service this function stopped within the window, from ECS's
@@ -787,10 +757,16 @@ fn level_severity(level: Level) -> Severity {
 }
 
 fn note(action: &'static str, outcome: Outcome, why: &str) -> Step {
+    note_on(action, outcome, why, vec![])
+}
+
+/// A note about evidence an earlier delivery kept (`refs`: its ids).
+fn note_on(action: &'static str, outcome: Outcome, why: &str, refs: Vec<String>) -> Step {
     Step::Note {
         action,
         outcome,
         why: why.to_string(),
+        refs,
     }
 }
 
@@ -906,7 +882,9 @@ fn contain(
     if let (true, Some(h)) = (quarantined, &seen.host) {
         plan = plan.with_step(&format!(
             "Host {} is DRAINING, tagged {}={} and out of its Auto Scaling group (a replacement is launched). {taken} Capture memory if your tooling allows, and terminate it when the investigation is done.",
-            h.instance_id, QUARANTINE_TAG, threat.finding.id
+            h.instance_id,
+            QUARANTINE_TAG,
+            escape(h.quarantined_for.as_deref().unwrap_or(&threat.finding.id), FIELD_MAX)
         ));
     }
     if evidence.is_some() {
@@ -1029,7 +1007,7 @@ fn task_text(e: &TaskEvidence, host: Option<&Host>) -> String {
     text
 }
 
-fn finding_record(f: &Finding) -> Value {
+pub(crate) fn finding_record(f: &Finding) -> Value {
     json!({
         "id": f.id,
         "type": f.finding_type,

@@ -11,6 +11,7 @@ pub mod act;
 pub mod config;
 pub mod decide;
 pub mod parse;
+pub mod sequence;
 
 use chrono::Utc;
 use shared::aws::autoscaling::AutoScaling;
@@ -24,6 +25,8 @@ use act::Target;
 use config::Config;
 use decide::{Host, HostGroup, Observed, Plan};
 use parse::{HostThreat, Intent, SequenceThreat, Threat};
+use sequence::Contained;
+use shared::aws::ec2::evidence::HostNetwork;
 use shared::aws::ecs::ContainerInstance;
 use shared::events::guardduty::InstanceDetails;
 use shared::notify::Outcome;
@@ -43,13 +46,13 @@ pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
             tracing::info!(event_id = %event.id, reason = %reason, "ignored");
             Ok(())
         }
-        Intent::Respond(threat) => respond_task(deps, &event, &threat).await,
-        Intent::Host(host) => respond_host(deps, &event, &host).await,
+        Intent::Respond(threat) => respond_task(deps, &event, &threat).await.map(drop),
+        Intent::Host(host) => respond_host(deps, &event, &host).await.map(drop),
         Intent::Sequence(seq) => respond_sequence(deps, &event, &seq).await,
     }
 }
 
-async fn respond_task(deps: &Deps, event: &Envelope, threat: &Threat) -> Result<()> {
+async fn respond_task(deps: &Deps, event: &Envelope, threat: &Threat) -> Result<Outcome> {
     let f = &threat.finding;
     let mut subject = Subject {
         event_id: event.id.clone(),
@@ -73,7 +76,12 @@ async fn respond_task(deps: &Deps, event: &Envelope, threat: &Threat) -> Result<
 }
 
 /// Runs a plan, or reports why none could be made (a failed read).
-async fn finish(deps: &Deps, event: &Envelope, subject: Subject, plan: Result<Plan>) -> Result<()> {
+async fn finish(
+    deps: &Deps,
+    event: &Envelope,
+    subject: Subject,
+    plan: Result<Plan>,
+) -> Result<Outcome> {
     let plan = match plan {
         Ok(plan) => plan,
         Err(e) => {
@@ -87,7 +95,7 @@ async fn finish(deps: &Deps, event: &Envelope, subject: Subject, plan: Result<Pl
 
 /// A finding about a host itself: find its cluster (named in the finding, else among
 /// the managed clusters), then isolate, snapshot and quarantine it if it is ours.
-async fn respond_host(deps: &Deps, event: &Envelope, host: &HostThreat) -> Result<()> {
+async fn respond_host(deps: &Deps, event: &Envelope, host: &HostThreat) -> Result<Outcome> {
     let mut subject = Subject {
         event_id: event.id.clone(),
         kind: "guardduty-host-finding".into(),
@@ -157,9 +165,11 @@ async fn locate_host(
     Ok((threat(none.clone(), none), false, None))
 }
 
-/// An attack sequence: one Critical notification with its signals, tasks and hosts,
-/// then each task and host goes through the same rails as its own finding would. Every
-/// resource is tried; the first failure fails the event (for a retry) at the end.
+/// An attack sequence: each task and host it names goes through the same rails as its
+/// own finding would (one notification each), then one Critical notification lists the
+/// signals, the tasks and hosts and what became of each (see [`sequence`] for why it
+/// comes last). Every resource is tried; the first failure fails the event (for a
+/// retry) at the end.
 async fn respond_sequence(deps: &Deps, event: &Envelope, seq: &SequenceThreat) -> Result<()> {
     let f = &seq.finding;
     tracing::info!(
@@ -171,25 +181,26 @@ async fn respond_sequence(deps: &Deps, event: &Envelope, seq: &SequenceThreat) -
         hosts = seq.hosts.len(),
         "attack sequence"
     );
-    let subject = Subject {
-        event_id: event.id.clone(),
-        kind: "guardduty-attack-sequence".into(),
-        cluster: seq.tasks.first().map(|t| t.cluster.clone()),
-        ..Subject::default()
-    };
-    let notice = decide::sequence_notice(seq);
-    if let Err(e) = deps
-        .reporter
-        .report(&subject, "attack-sequence", Outcome::Warning, notice)
-        .await
-    {
-        tracing::error!(error = %e, "could not publish the attack sequence notification");
-    }
+    let mut contained = vec![];
     let mut first_error = None;
-    for threat in &seq.tasks {
-        if let Err(e) = respond_task(deps, event, threat).await {
+    let mut record = |kind, resource: &str, result: Result<Outcome>| {
+        let outcome = result.unwrap_or_else(|e| {
             first_error.get_or_insert(e);
-        }
+            Outcome::Failed
+        });
+        contained.push(Contained {
+            kind,
+            resource: resource.to_string(),
+            outcome,
+        });
+    };
+    for threat in &seq.tasks {
+        let arn = threat.finding.task().and_then(|t| t.arn.as_deref());
+        record(
+            "task",
+            arn.unwrap_or_default(),
+            respond_task(deps, event, threat).await,
+        );
     }
     for instance_id in &seq.hosts {
         let mut finding = f.clone();
@@ -204,13 +215,27 @@ async fn respond_sequence(deps: &Deps, event: &Envelope, seq: &SequenceThreat) -
             instance_id: instance_id.clone(),
             cluster: None,
         };
-        if let Err(e) = respond_host(deps, event, &host).await {
-            first_error.get_or_insert(e);
-        }
+        record("host", instance_id, respond_host(deps, event, &host).await);
     }
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(()),
+    let subject = Subject {
+        event_id: event.id.clone(),
+        kind: "guardduty-attack-sequence".into(),
+        cluster: seq.tasks.first().map(|t| t.cluster.clone()),
+        ..Subject::default()
+    };
+    let (outcome, notice) = sequence::notice(seq, &contained);
+    let reported = deps
+        .reporter
+        .report(&subject, "attack-sequence", outcome, notice)
+        .await;
+    match (first_error, reported) {
+        (Some(e), reported) => {
+            if let Err(r) = reported {
+                tracing::error!(error = %r, "could not publish the attack sequence notification");
+            }
+            Err(e)
+        }
+        (None, reported) => reported,
     }
 }
 
@@ -285,8 +310,9 @@ async fn observe(deps: &Deps, threat: &Threat, subject: &mut Subject) -> Result<
 }
 
 /// A host as the rails need it: its group (for the quarantine), its network interfaces
-/// (for isolation) and the snapshots already taken for this finding. Each read only
-/// when the configuration uses it.
+/// with their groups (for isolation), its quarantine tag and the snapshots already taken
+/// for this finding (what an earlier delivery did). Each read only when the
+/// configuration uses it.
 async fn observe_host(
     deps: &Deps,
     threat: &Threat,
@@ -296,9 +322,9 @@ async fn observe_host(
     let c = &deps.config;
     let instance_id = ci.ec2_instance_id.clone();
     subject.instance = Some(instance_id.clone());
-    let network_interfaces = match c.quarantine_security_group {
-        Some(_) => deps.ec2.instance_network_interfaces(&instance_id).await?,
-        None => vec![],
+    let network = match c.quarantine_security_group.is_some() || c.quarantine_host {
+        true => deps.ec2.host_network(&instance_id).await?,
+        false => HostNetwork::default(),
     };
     let snapshots = match c.snapshot_volumes {
         true => {
@@ -308,37 +334,30 @@ async fn observe_host(
         }
         false => vec![],
     };
-    if !c.quarantine_host {
-        return Ok(Host {
-            instance_id,
-            container_instance: ci,
-            group: None,
-            network_interfaces,
-            snapshots,
-        });
-    }
-    let group = match deps.asg.group_of_instance(&instance_id).await? {
-        None => None,
-        Some(name) => {
-            let g = deps.asg.group(&name).await?;
-            subject.group = Some(name.clone());
-            Some(HostGroup {
-                cluster_tag: g.as_ref().and_then(|g| g.cluster()).map(str::to_string),
-                lifecycle_state: g.as_ref().and_then(|g| {
-                    g.instances
-                        .iter()
-                        .find(|i| i.instance_id == instance_id)
-                        .map(|i| i.lifecycle_state.clone())
-                }),
-                name,
-            })
-        }
-    };
-    Ok(Host {
+    let mut host = Host {
+        quarantined_for: network.tags.get(decide::QUARANTINE_TAG).cloned(),
+        network_interfaces: network.interfaces,
         instance_id,
         container_instance: ci,
-        group,
-        network_interfaces,
+        group: None,
         snapshots,
-    })
+    };
+    if !c.quarantine_host {
+        return Ok(host);
+    }
+    if let Some(name) = deps.asg.group_of_instance(&host.instance_id).await? {
+        let g = deps.asg.group(&name).await?;
+        subject.group = Some(name.clone());
+        host.group = Some(HostGroup {
+            cluster_tag: g.as_ref().and_then(|g| g.cluster()).map(str::to_string),
+            lifecycle_state: g.as_ref().and_then(|g| {
+                g.instances
+                    .iter()
+                    .find(|i| i.instance_id == host.instance_id)
+                    .map(|i| i.lifecycle_state.clone())
+            }),
+            name,
+        });
+    }
+    Ok(host)
 }

@@ -327,8 +327,24 @@ pub mod evidence {
         CopyTagsFromSource, Filter, InstanceSpecification, ResourceType, Tag, TagSpecification,
     };
 
+    use std::collections::BTreeMap;
+
     use super::Ec2;
     use crate::error::{aws, Result};
+
+    /// A network interface and the security groups it is in now.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct Interface {
+        pub id: String,
+        pub groups: Vec<String>,
+    }
+
+    /// What isolating and quarantining a host needs to know of it.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct HostNetwork {
+        pub interfaces: Vec<Interface>,
+        pub tags: BTreeMap<String, String>,
+    }
 
     impl Ec2 {
         /// Our snapshots carrying tag `key=value` (a finding id): how a redelivered
@@ -392,9 +408,11 @@ pub mod evidence {
                 .collect())
         }
 
-        /// The network interfaces attached to an instance (bridge and host networking
-        /// share them with every task on it).
-        pub async fn instance_network_interfaces(&self, instance_id: &str) -> Result<Vec<String>> {
+        /// An instance's network interfaces with their security groups (bridge and host
+        /// networking share them with every task on it), and its tags: whether it is
+        /// already isolated or marked quarantined. An instance EC2 does not know has
+        /// neither.
+        pub async fn host_network(&self, instance_id: &str) -> Result<HostNetwork> {
             let out = self
                 .client
                 .describe_instances()
@@ -402,14 +420,35 @@ pub mod evidence {
                 .send()
                 .await
                 .map_err(|e| aws("ec2", "DescribeInstances", e))?;
-            Ok(out
+            let Some(instance) = out
                 .reservations()
                 .iter()
                 .flat_map(|r| r.instances())
-                .filter(|i| i.instance_id() == Some(instance_id))
-                .flat_map(|i| i.network_interfaces())
-                .filter_map(|n| n.network_interface_id().map(str::to_string))
-                .collect())
+                .find(|i| i.instance_id() == Some(instance_id))
+            else {
+                return Ok(HostNetwork::default());
+            };
+            Ok(HostNetwork {
+                interfaces: instance
+                    .network_interfaces()
+                    .iter()
+                    .filter_map(|n| {
+                        Some(Interface {
+                            id: n.network_interface_id()?.to_string(),
+                            groups: n
+                                .groups()
+                                .iter()
+                                .filter_map(|g| g.group_id().map(str::to_string))
+                                .collect(),
+                        })
+                    })
+                    .collect(),
+                tags: instance
+                    .tags()
+                    .iter()
+                    .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+                    .collect(),
+            })
         }
 
         /// Replaces the security groups of a network interface.

@@ -89,8 +89,22 @@ fn host(status: &str, group: Option<(&str, &str)>) -> Host {
             cluster_tag: Some(tag.into()),
             lifecycle_state: Some(state.into()),
         }),
-        network_interfaces: vec!["eni-host0".into()],
+        network_interfaces: vec![Interface {
+            id: "eni-host0".into(),
+            groups: vec!["sg-0aaaaaaaaaaaaaaa0".into()],
+        }],
         snapshots: vec![],
+        quarantined_for: None,
+    }
+}
+
+const FINDING: &str = "c6c7e4a1f2b3d4e5a6b7c8d9e0f1a2b3";
+
+/// The host as an earlier delivery left it: DRAINING, detached and tagged.
+fn quarantined() -> Host {
+    Host {
+        quarantined_for: Some(FINDING.into()),
+        ..host("DRAINING", None)
     }
 }
 
@@ -353,12 +367,34 @@ fn a_finding_without_a_task_is_only_notified() {
 fn a_duplicate_finding_for_a_stopped_task_on_a_quarantined_host_is_already_contained() {
     let mut seen = running();
     seen.task = Some(stopped_by_us(TASK, 2, Utc::now()));
-    seen.host = Some(host("DRAINING", None));
+    seen.host = Some(quarantined());
     let plan = respond(&high(), &seen, &config(&[]), Utc::now());
     assert!(!plan.changes_something());
     assert_eq!(plan.outcome, Outcome::AlreadyDone);
     assert_eq!(plan.notice.severity, Severity::Info);
     assert!(plan.notice.title.contains("already contained"));
+}
+
+#[test]
+fn a_duplicate_finding_names_the_snapshots_taken_earlier_and_takes_none() {
+    let mut seen = running();
+    seen.task = Some(stopped_by_us(TASK, 2, Utc::now()));
+    let mut h = quarantined();
+    h.snapshots = vec!["snap-1".into()];
+    seen.host = Some(h);
+    let plan = respond(&high(), &seen, &config(&[]), Utc::now());
+    assert!(!plan.changes_something());
+    assert_eq!(
+        notes(&plan),
+        [
+            ("snapshot-host", Outcome::AlreadyDone),
+            ("quarantine-host", Outcome::AlreadyDone)
+        ]
+    );
+    let Step::Note { refs, .. } = &plan.steps[0] else {
+        panic!()
+    };
+    assert_eq!(refs, &["snap-1"]);
 }
 
 #[test]
@@ -381,7 +417,7 @@ fn a_retry_after_a_partial_quarantine_finishes_the_host_without_stopping_again()
 fn a_task_being_stopped_counts_as_stopped() {
     let mut seen = running();
     seen.task = Some(evidence(TASK, "RUNNING", "STOPPED"));
-    seen.host = Some(host("DRAINING", None));
+    seen.host = Some(quarantined());
     let plan = respond(&high(), &seen, &config(&[]), Utc::now());
     assert_eq!(plan.outcome, Outcome::AlreadyDone);
 }
@@ -543,4 +579,214 @@ fn attacker_controlled_runtime_fields_come_out_escaped() {
 fn all_escaped(text: &str, raw: &str) -> bool {
     text.match_indices(raw)
         .all(|(at, _)| text[..at].ends_with('\\'))
+}
+
+fn host_threat() -> Threat {
+    threat_from("guardduty-host-new-binary-instance.json", |_| {})
+}
+
+const QUARANTINE_SG: &str = "sg-0123456789abcdef0";
+
+#[test]
+fn a_redelivered_host_finding_finds_the_host_contained_and_changes_nothing() {
+    let c = config(&[("QUARANTINE_SECURITY_GROUP", QUARANTINE_SG)]);
+    let mut h = quarantined();
+    h.network_interfaces[0].groups = vec![QUARANTINE_SG.into()];
+    h.snapshots = vec!["snap-1".into(), "snap-2".into()];
+    let seen = Observed {
+        host: Some(h),
+        ..Observed::default()
+    };
+    let plan = respond_host(&host_threat(), &seen, &c);
+    assert!(!plan.changes_something(), "{:?}", plan.steps);
+    assert_eq!(plan.outcome, Outcome::AlreadyDone);
+    assert_eq!(plan.notice.severity, Severity::Info);
+    assert!(plan.notice.title.contains("already contained"));
+    assert!(plan.notice.description.contains(FINDING));
+    assert_eq!(
+        notes(&plan),
+        [
+            ("isolate-network", Outcome::AlreadyDone),
+            ("snapshot-host", Outcome::AlreadyDone),
+            ("quarantine-host", Outcome::AlreadyDone)
+        ]
+    );
+    // The evidence kept earlier is named, for the notification's record.
+    let Step::Note { refs, .. } = &plan.steps[1] else {
+        panic!()
+    };
+    assert_eq!(refs, &["snap-1", "snap-2"]);
+}
+
+#[test]
+fn an_interface_in_other_groups_too_is_isolated_again() {
+    let c = config(&[("QUARANTINE_SECURITY_GROUP", QUARANTINE_SG)]);
+    let mut h = quarantined();
+    h.network_interfaces[0].groups = vec![QUARANTINE_SG.into(), "sg-0aaaaaaaaaaaaaaa0".into()];
+    let seen = Observed {
+        host: Some(h),
+        ..Observed::default()
+    };
+    let plan = respond_host(&host_threat(), &seen, &c);
+    assert_eq!(actions(&plan), ["isolate-network", "snapshot-host"]);
+}
+
+#[test]
+fn a_host_quarantined_for_an_earlier_finding_keeps_that_finding_on_its_tag() {
+    let mut h = host("DRAINING", Some(("prod", "InService")));
+    h.quarantined_for = Some("earlier-finding".into());
+    let seen = Observed {
+        host: Some(h),
+        ..Observed::default()
+    };
+    let plan = respond_host(&host_threat(), &seen, &config(&[]));
+    assert_eq!(
+        actions(&plan),
+        ["snapshot-host", "protect-host", "detach-host"],
+        "the snapshots are this finding's; the tag stays the first finding's"
+    );
+    assert!(notes(&plan).contains(&("tag-host", Outcome::AlreadyDone)));
+    assert!(plan
+        .notice
+        .next_steps
+        .iter()
+        .any(|s| s.contains("ecs-autopilot:quarantine=earlier-finding")));
+}
+
+#[test]
+fn a_detached_draining_host_without_the_tag_is_tagged() {
+    let seen = Observed {
+        host: Some(host("DRAINING", None)),
+        ..Observed::default()
+    };
+    let plan = respond_host(&host_threat(), &seen, &config(&[]));
+    assert_eq!(actions(&plan), ["snapshot-host", "tag-host"]);
+}
+
+#[test]
+fn a_host_finding_with_every_step_switched_off_is_only_reported() {
+    let c = config(&[("QUARANTINE_HOST", "false"), ("SNAPSHOT_VOLUMES", "false")]);
+    let seen = Observed {
+        host: Some(host("ACTIVE", Some(("prod", "InService")))),
+        ..Observed::default()
+    };
+    let plan = respond_host(&host_threat(), &seen, &c);
+    assert!(!plan.changes_something());
+    assert_eq!(plan.outcome, Outcome::Skipped);
+    assert!(plan.notice.title.contains("nothing done on the host"));
+}
+
+/// The documented fixture `name`, mutated in one to three places, as the decision sees it
+/// when it still parses (shared::events::fuzz strategies).
+fn mutated_fixture(name: &str) -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+    let (_, v) = shared::events::fuzz::fixtures()
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .unwrap();
+    shared::events::fuzz::mutated(v)
+}
+
+#[test]
+fn any_host_finding_shape_stops_no_task_and_touches_only_the_host_ecs_placed() {
+    let c = config(&[("QUARANTINE_SECURITY_GROUP", QUARANTINE_SG)]);
+    let seen = Observed {
+        host: Some(host("ACTIVE", Some(("prod", "InService")))),
+        ..Observed::default()
+    };
+    let ours = "i-0abc123def4567890";
+    let planned = std::cell::Cell::new(0);
+    shared::events::fuzz::check(
+        "respond_host over mutated host findings",
+        mutated_fixture("guardduty-host-new-binary-instance.json"),
+        |v| {
+            let Ok(e) = Envelope::parse(v) else { return };
+            let Ok(Intent::Host(h)) = intent(&e) else {
+                return;
+            };
+            let threat = Threat {
+                finding: h.finding,
+                cluster: "prod".into(),
+                cluster_ref: "arn:aws:ecs:us-east-1:123456789012:cluster/prod".into(),
+            };
+            if screen(&threat, true, &c).is_some() {
+                return;
+            }
+            let plan = respond_host(&threat, &seen, &c);
+            planned.set(planned.get() + 1);
+            for step in &plan.steps {
+                match step {
+                    Step::StopTask { .. } => panic!("a host finding stopped a task: {step:?}"),
+                    Step::Snapshot { instance_id, .. }
+                    | Step::TagInstance { instance_id, .. }
+                    | Step::Protect { instance_id, .. }
+                    | Step::Detach { instance_id, .. } => assert_eq!(instance_id, ours),
+                    Step::Isolate {
+                        network_interface_id,
+                        security_group,
+                    } => assert_eq!(
+                        (network_interface_id.as_str(), security_group.as_str()),
+                        ("eni-host0", QUARANTINE_SG)
+                    ),
+                    Step::SetDraining {
+                        container_instance_arn,
+                        ..
+                    } => assert_eq!(container_instance_arn, "arn:ci/1"),
+                    Step::Note { .. } => {}
+                }
+            }
+        },
+    );
+    assert!(planned.get() > 0, "no mutated finding reached the decision");
+}
+
+#[test]
+fn any_attack_sequence_shape_gets_one_notice_listing_every_resource_it_names() {
+    use crate::sequence::{notice, Contained};
+    let outcomes = [
+        Outcome::Done,
+        Outcome::AlreadyDone,
+        Outcome::Skipped,
+        Outcome::Warning,
+        Outcome::Failed,
+    ];
+    let noticed = std::cell::Cell::new(0);
+    shared::events::fuzz::check(
+        "sequence::notice over mutated attack sequences",
+        mutated_fixture("guardduty-attack-sequence-ecs.json"),
+        |v| {
+            let Ok(e) = Envelope::parse(v) else { return };
+            let Ok(Intent::Sequence(s)) = intent(&e) else {
+                return;
+            };
+            let named: Vec<(&'static str, String)> = s
+                .tasks
+                .iter()
+                .map(|t| ("task", task_arn(&t.finding).unwrap_or_default().to_string()))
+                .chain(s.hosts.iter().map(|h| ("host", h.clone())))
+                .collect();
+            let contained: Vec<Contained> = named
+                .iter()
+                .enumerate()
+                .map(|(i, (kind, resource))| Contained {
+                    kind,
+                    resource: resource.clone(),
+                    outcome: outcomes[(i + resource.len()) % outcomes.len()],
+                })
+                .collect();
+            let (outcome, n) = notice(&s, &contained);
+            noticed.set(noticed.get() + 1);
+            assert_eq!(
+                n.details["containment"].as_array().map(Vec::len),
+                Some(named.len())
+            );
+            assert_eq!(
+                n.severity == Severity::Info,
+                outcome == Outcome::AlreadyDone,
+                "Critical unless a redelivery found everything contained"
+            );
+            assert!(n.title.chars().count() <= 400, "{}", n.title.len());
+            assert!(!n.title.contains('\n'));
+        },
+    );
+    assert!(noticed.get() > 0, "no mutated sequence reached the notice");
 }
