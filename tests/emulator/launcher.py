@@ -31,6 +31,11 @@ What the patch adds to moto (5.2.x) before the server starts:
   - ``POST /_autopilot/ssm-parameter``: write any SSM parameter, incl. /aws/service/...
   - ``POST /_autopilot/container-instances``: register a group's instances in a cluster
     at once, as their ECS agents would at boot (fast seeding of large fleets)
+  - ``POST /_autopilot/images``: make an AMI id describable
+  - ``POST /_autopilot/clock``: move the lifecycle actions' clock (lapsed hooks take
+    their DefaultResult)
+  - ``POST /_autopilot/container-instance``: connect or disconnect a host's ECS agent
+  - ``POST /_autopilot/instance-status``: set a host's EC2 status checks (impaired)
   - ``GET  /_autopilot/health``
 
 * ECS closer to AWS (turn off with ``--plain-moto-ecs``): ``ListTasks`` with
