@@ -251,3 +251,24 @@ def test_sam_deploy_without_a_build_stops_before_uploading_anything(tmp_path: Pa
     assert run.returncode != 0, out
     assert ".aws-sam/build/template.yaml" in out, out
     assert "Uploading" not in out and "Initiating deployment" not in out, out
+
+
+def test_no_drain_goes_longer_than_half_its_heartbeat_timeout_without_a_heartbeat() -> None:
+    """Issue 12 item 4, the arithmetic docs/instance-drain.md writes down: a crashed or
+    timed-out look is retried after the visibility timeout, and that retry's heartbeat
+    comes within one more invocation: under half the shortest recommended HeartbeatTimeout
+    (300 s). A successful look's delay is decide.rs's poll_delay, which assumes a look lasts
+    at most LOOK_SECONDS: the function's timeout."""
+    timeout = int(T.function_property("instance-drain", "Timeout"))
+    props = sqs_event("instance-drain")
+    batch, window = int(props["BatchSize"]), int(props.get("MaximumBatchingWindowInSeconds", 0))
+    visibility = int(T.resources["DrainQueue"]["Properties"]["VisibilityTimeout"])
+    assert (batch, window) == (1, 0), "one record per invocation: no record waits behind another"
+    assert visibility + timeout <= 300 // 2, (visibility, timeout)
+    decide = (REPO / "functions" / "instance-drain" / "src" / "decide.rs").read_text()
+    (look,) = re.findall(r"pub const LOOK_SECONDS: i64 = (\d+);", decide)
+    assert int(look) == timeout, "poll_delay must assume the template's function timeout"
+    docs = (REPO / "docs" / "instance-drain.md").read_text()
+    for written in (f"`Timeout` {timeout} s", f"`BatchSize` {batch}", f"`VisibilityTimeout` {visibility} s",
+                    f"{visibility} s + {timeout} s = {visibility + timeout} s"):
+        assert written in docs, f"docs/instance-drain.md should say {written!r}"
