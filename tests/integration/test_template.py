@@ -272,3 +272,18 @@ def test_no_drain_goes_longer_than_half_its_heartbeat_timeout_without_a_heartbea
     for written in (f"`Timeout` {timeout} s", f"`BatchSize` {batch}", f"`VisibilityTimeout` {visibility} s",
                     f"{visibility} s + {timeout} s = {visibility + timeout} s"):
         assert written in docs, f"docs/instance-drain.md should say {written!r}"
+
+
+@pytest.mark.parametrize("names, prefixes", [
+    ("ecs-autopilot-*", {"ecs-autopilot-"}),
+    ("team-a-*", {"team-a-"}),
+    ("drain-exact,team-b-*", {"drain-exact", "team-b-"}),
+    ("a*,b*,c,d-*", {"a", "b", "c", "d-"}),
+])
+def test_the_lifecycle_rule_forwards_the_hooks_lifecycle_hook_names_owns(names: str, prefixes: set[str]) -> None:
+    """Issue 12 item 1: the EventBridge rule filters on detail.LifecycleHookName with the
+    same names the function owns (one prefix per entry), for the default and custom ones."""
+    rule = T.resources["AutoScalingLifecycleRule"]["Properties"]["EventPattern"]
+    patterns = T.resolve(rule["detail"]["LifecycleHookName"], {"LifecycleHookNames": names})
+    assert {p["prefix"] for p in patterns} == prefixes
+    assert T.function_env("instance-drain", {"LifecycleHookNames": names})["LIFECYCLE_HOOK_NAMES"] == names
