@@ -50,6 +50,11 @@ def by_action(notes):
     return [(n.context["action"], n.context["outcome"]) for n in notes]
 
 
+def metrics(fn, function="instance-drain"):
+    """The (action, outcome) of every CloudWatch metric line the function wrote."""
+    return [(j["action"], j["outcome"]) for j in fn.json_logs() if "_aws" in j and j.get("function") == function]
+
+
 def test_a_terminating_instance_is_drained_then_released_after_its_tasks_move(drain, make_fleet):
     fleet = make_fleet(instances=3, services=["web", "api"], tasks_per_instance=2, daemon=True)
     h = drain()
@@ -226,6 +231,7 @@ def test_dry_run_decides_and_notifies_changes_nothing_in_ecs_and_never_strands_t
         "completed", "CONTINUE", "CompleteLifecycleAction")
     assert action["heartbeats"] == 0
     assert h.queued() == 0
+    assert ci_status(fleet, fleet.instances[0]) == "ACTIVE", "no ECS write in a dry run"
     notes = h.inbox.read()
     assert by_action(notes) == [("drain", "planned")]
     assert "[dry run]" in notes[0].subject and notes[0].context["dry_run"] == "true"
@@ -282,6 +288,7 @@ def test_an_action_of_another_hook_on_the_group_is_left_entirely_alone(drain, ma
     assert (other["status"], other["heartbeats"]) == ("active", 0)
     assert ci_status(fleet, victim) == "ACTIVE"
     assert h.inbox.read() == [] and h.queued() == 0
+    assert ("lifecycle", "foreign-hook") in metrics(h.fn), "a debug log line and a metric only"
     # Our own hook's action is drained; the instance still waits for the other hook.
     h.send(ours)
     h.check()
@@ -416,6 +423,8 @@ def test_a_spot_warning_for_a_host_outside_managed_clusters_is_quiet(drain, make
     (batch,) = h.check()
     assert batch.failed_ids == []
     assert h.inbox.read() == []
+    assert ("drain", "skipped") in metrics(h.fn), "a debug log line and a metric only"
+    assert ci_status(fleet, fleet.instances[0]) == "ACTIVE"
 
 
 def test_an_impaired_host_is_released_on_its_first_look_naming_its_tasks(drain, make_fleet):
@@ -636,3 +645,16 @@ def test_a_drain_recheck_costs_at_most_four_aws_calls(emulator, function_binary,
             assert len(ops) <= 4
         finally:
             h.fn.stop()
+
+
+def test_an_instance_terminated_from_the_warm_pool_is_let_go_without_a_drain(drain, make_fleet):
+    fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1)
+    victim = fleet.instances[0]
+    h = drain()
+    event = fire_lifecycle(fleet.endpoint, fleet, victim, origin="WarmPool", destination="EC2")
+    h.send(event)
+    h.check()
+    assert action_of(fleet, event)["result"] == "CONTINUE"
+    assert h.queued() == 0
+    (note,) = h.inbox.read()
+    assert (note.action, note.outcome) == ("complete-lifecycle", "done") and "warm pool" in note.title
