@@ -182,16 +182,11 @@ pub async fn task_definition_constraints(
     ecs: &Ecs,
     task_definition: &str,
 ) -> Result<Vec<Constraint>> {
-    let out = ecs
-        .client()
-        .describe_task_definition()
+    Ok(ecs
         .task_definition(task_definition)
-        .send()
-        .await
-        .map_err(|e| aws("ecs", "DescribeTaskDefinition", e))?;
-    Ok(out
-        .task_definition()
-        .map(|t| t.placement_constraints())
+        .await?
+        .map(|t| t.placement_constraints)
+        .unwrap_or_default()
         .unwrap_or_default()
         .iter()
         .filter_map(|c| Constraint::from_api(c.r#type()?.as_str(), c.expression()))
