@@ -221,8 +221,13 @@ def test_a_cluster_not_opted_in_is_not_drained_but_the_group_is_not_held_up(drai
 
 def test_dry_run_decides_and_notifies_changes_nothing_in_ecs_and_never_strands_the_hook(drain, make_fleet):
     fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1)
+    # Another tool's hook keeps the host (and its container instance) after ours completes.
+    fleet.autoscaling.put_lifecycle_hook(
+        LifecycleHookName="log-shipper-flush", AutoScalingGroupName=fleet.asg_name,
+        LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING", HeartbeatTimeout=300, DefaultResult="CONTINUE")
     h = drain(DRY_RUN="true")
     event = fire_lifecycle(fleet.endpoint, fleet, fleet.instances[0])
+    fire_lifecycle(fleet.endpoint, fleet, fleet.instances[0], hook="log-shipper-flush")
     h.send(event)
     h.check()
     action = action_of(fleet, event)
