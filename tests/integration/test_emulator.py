@@ -406,7 +406,9 @@ def test_seeded_fleet_shape(emulator, make_fleet, unique_name):
 
     for filters in ([{"Name": "tag-key", "Values": [fl.CLUSTER_TAG]}],
                     [{"Name": f"tag:{fl.CLUSTER_TAG}", "Values": [name]}]):
-        groups = asg.describe_auto_scaling_groups(Filters=filters)["AutoScalingGroups"]
+        # Paged: an emulator shared by several test files holds more than a page of groups.
+        pages = asg.get_paginator("describe_auto_scaling_groups").paginate(Filters=filters)
+        groups = [g for page in pages for g in page["AutoScalingGroups"]]
         assert fleet.asg_name in [g["AutoScalingGroupName"] for g in groups]
     assert asg.describe_auto_scaling_groups(
         Filters=[{"Name": f"tag:{fl.CLUSTER_TAG}", "Values": [name + "-x"]}]
