@@ -298,7 +298,7 @@ pub fn terminate(
                 notice: Notice::warning(
                     format!("Drain of {} cannot finish: {} service(s) can never leave", action.instance_id, stuck.len()),
                     format!(
-                        "ECS can start the tasks of {} on no other host than `{}`: {}. They stay until the drain's deadline ({} s), and then the instance goes with them (a service whose minimumHealthyPercent is below 100 may instead have its tasks stopped without replacement).",
+                        "The tasks of {} can never be moved off `{}`: {}. They stay until the drain's deadline ({} s), and then the instance goes with them (where no other host qualifies, a service whose minimumHealthyPercent is below 100 may instead have its tasks stopped without replacement).",
                         names.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "),
                         action.instance_id,
                         stuck.iter().map(|(s, why)| format!("`{s}`: {why}")).collect::<Vec<_>>().join("; "),
