@@ -32,6 +32,11 @@ What the patch adds to moto (5.2.x) before the server starts:
   - ``POST /_autopilot/ssm-parameter``: write any SSM parameter, incl. /aws/service/...
   - ``POST /_autopilot/container-instances``: register a group's instances in a cluster
     at once, as their ECS agents would at boot (fast seeding of large fleets)
+  - ``POST /_autopilot/images``: make an AMI id describable
+  - ``POST /_autopilot/clock``: move the lifecycle actions' clock (lapsed hooks take
+    their DefaultResult)
+  - ``POST /_autopilot/container-instance``: connect or disconnect a host's ECS agent
+  - ``POST /_autopilot/instance-status``: set a host's EC2 status checks (impaired)
   - ``GET  /_autopilot/health``
 
 * ECS closer to AWS (turn off with ``--plain-moto-ecs``): ``ListTasks`` with
@@ -1617,10 +1622,95 @@ def _patch_drain_test_bed() -> None:
 
     SQSBackend.send_message = send_message  # type: ignore[method-assign]
 
+    _patch_placement_facts()
+
+
+def _patch_placement_facts() -> None:
+    """What instance-drain reads to tell whether a service can leave a host.
+
+    * CreateService keeps ``placementConstraints`` and DescribeServices returns them
+      ("placementConstraints: An array of placement constraint objects to use for tasks
+      in your service", API_CreateService.html); moto dropped them. UpdateService already
+      stores them (moto sets every given property).
+    * A container instance has the ``ecs.cpu-architecture`` attribute (x86_64 or arm64,
+      "Amazon ECS container instance attributes", task-placement-constraints.html);
+      moto registered none. It follows the instance's AMI architecture.
+    * DescribeInstanceStatus reports a host's status checks as set by
+      ``POST /_autopilot/instance-status`` (``impaired``, ``insufficient-data``, ...):
+      "impaired" is what a failed system or instance reachability check shows
+      (monitoring-system-instance-status-check.html); moto always said ``ok``.
+    """
+    from moto.ec2.models.instances import Instance
+    from moto.ecs import models as ecs_models
+    from moto.ecs import responses as ecs_responses
+
+    response_cls = ecs_responses.EC2ContainerServiceResponse
+    orig_create = response_cls.create_service
+
+    def create_service(self: Any) -> Any:
+        result = orig_create(self)
+        constraints = self._get_param("placementConstraints")
+        if constraints:
+            service = self.ecs_backend._get_service(self._get_param("cluster", "default"), self._get_param("serviceName"))
+            service.placement_constraints = constraints
+        return result
+
+    response_cls.create_service = create_service  # type: ignore[method-assign]
+
+    orig_ci_init = ecs_models.ContainerInstance.__init__
+
+    def ci_init(ci: Any, *args: Any, **kwargs: Any) -> None:
+        orig_ci_init(ci, *args, **kwargs)
+        from moto.ec2.models import ec2_backends
+
+        ec2 = ec2_backends[ci._account_id][ci.region_name]
+        instance = ec2.get_instance(ci.ec2_instance_id)
+        arch = getattr(instance, "architecture", None) or "x86_64"
+        ci.attributes.setdefault("ecs.cpu-architecture", "arm64" if arch == "arm64" else "x86_64")
+
+    ecs_models.ContainerInstance.__init__ = ci_init  # type: ignore[method-assign]
+
+    def checked(kind: str) -> Any:
+        orig = getattr(Instance, kind)
+
+        def status(self: Any) -> dict[str, Any]:
+            given = self.__dict__.get("_autopilot_status_checks", {}).get(kind)
+            if given is None or self.state_code != 16:
+                return orig.fget(self)
+            detail = "failed" if given == "impaired" else ("passed" if given == "ok" else given)
+            return {"Details": [{"Name": "reachability", "Status": detail}], "Status": given}
+
+        return property(status)
+
+    Instance.instance_status = checked("instance_status")  # type: ignore[method-assign,assignment]
+    Instance.system_status = checked("system_status")  # type: ignore[method-assign,assignment]
+
+
+STATUS_CHECK_VALUES = ("ok", "impaired", "insufficient-data", "initializing")
+
+
+def control_instance_status(body: dict[str, Any]) -> dict[str, Any]:
+    """POST /_autopilot/instance-status {instance_id, instance_status?, system_status?}:
+    what EC2's status checks report for a running instance."""
+    _require(body, "instance_id")
+    from moto.ec2.models import ec2_backends
+
+    ec2 = ec2_backends[body.get("account") or DEFAULT_ACCOUNT_ID][body.get("region") or DEFAULT_REGION]
+    instance = ec2.get_instance(body["instance_id"])
+    checks = instance.__dict__.setdefault("_autopilot_status_checks", {})
+    for kind in ("instance_status", "system_status"):
+        if kind in body:
+            if body[kind] not in STATUS_CHECK_VALUES:
+                raise ControlError(400, f"{kind} must be one of {STATUS_CHECK_VALUES}")
+            checks[kind] = body[kind]
+    return {"instance_id": instance.id, "instance_status": instance.instance_status["Status"],
+            "system_status": instance.system_status["Status"]}
+
 
 EXTRA_ROUTES: dict[tuple[str, str], Any] = {
     ("POST", "clock"): control_advance_clock,
     ("POST", "container-instance"): control_container_instance,
+    ("POST", "instance-status"): control_instance_status,
 }
 
 

@@ -42,6 +42,20 @@ def set_agent_connected(fleet: Fleet, instance: str | FleetInstance, connected: 
                     "agent_connected": connected})
 
 
+def set_status_checks(fleet: Fleet, instance: str | FleetInstance, *, instance_status: str | None = None,
+                      system_status: str | None = None) -> dict[str, Any]:
+    """What EC2's status checks report for a running host (``impaired``, ``ok``, ...)."""
+    from harness.fleet import control
+
+    instance_id = instance.ec2_instance_id if isinstance(instance, FleetInstance) else instance
+    body: dict[str, Any] = {"region": fleet.region, "instance_id": instance_id}
+    if instance_status:
+        body["instance_status"] = instance_status
+    if system_status:
+        body["system_status"] = system_status
+    return control(fleet.endpoint, "POST", "/_autopilot/instance-status", body)
+
+
 class Harness:
     """instance-drain running with its queue, DLQ and notification inbox."""
 

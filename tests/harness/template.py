@@ -7,8 +7,8 @@ function gets, without deploying anything.
     t.condition("AmiRolloutSubscribes", {"AmiRolloutSubscribeToAmiReleases": "true"}, region="eu-west-1")
 
 Intrinsics that name resources resolve to stand-ins (`RESOURCE_STANDINS`); the rest
-(`Ref`, `Fn::If`, `Fn::FindInMap`, `Fn::Equals`/`Not`/`And`/`Or`, `Condition`) are
-evaluated.
+(`Ref`, `Fn::If`, `Fn::FindInMap`, `Fn::Equals`/`Not`/`And`/`Or`, `Condition`,
+`Fn::Split`, `Fn::Select`, a string `Fn::Sub` of parameters) are evaluated.
 """
 
 from __future__ import annotations
@@ -154,4 +154,14 @@ class _Context:
         if key == "Fn::FindInMap":
             m, top, second = (str(self.value(x)) for x in arg)
             return self.template.doc["Mappings"][m][top][second]
+        if key == "Fn::Split":
+            sep, text = arg
+            return str(self.value(text)).split(sep)
+        if key == "Fn::Select":
+            index, items = arg
+            return self.value(items)[int(self.value(index))]
+        if key == "Fn::Sub" and isinstance(arg, str):
+            import re
+
+            return re.sub(r"\$\{([A-Za-z0-9]+)\}", lambda m: str(self.ref(m.group(1))), arg)
         return {key: self.value(arg)}

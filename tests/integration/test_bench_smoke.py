@@ -54,6 +54,9 @@ def test_the_bench_smoke_run_fills_every_section(tmp_path, function_binary):
             assert abs(sum(w["calls"].values()) - w["calls_per_event"]) < 0.05
     recheck = warm["instance-drain"]["terminate: re-check"]["calls"]
     assert recheck.get("autoscaling:RecordLifecycleActionHeartbeat") == 1
+    assert warm["instance-drain"]["terminate: re-check"]["calls_per_event"] <= 4, recheck
+    assert "autoscaling:DescribeLifecycleHooks" in warm["instance-drain"]["terminate: first look"]["calls"]
+    assert "autoscaling:DescribeLifecycleHooks" not in recheck, "it belongs to the first look"
     assert "autoscaling:CompleteLifecycleAction" in warm["instance-drain"]["terminate: completion"]["calls"]
 
     for name in FUNCTIONS:

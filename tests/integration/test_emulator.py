@@ -406,7 +406,9 @@ def test_seeded_fleet_shape(emulator, make_fleet, unique_name):
 
     for filters in ([{"Name": "tag-key", "Values": [fl.CLUSTER_TAG]}],
                     [{"Name": f"tag:{fl.CLUSTER_TAG}", "Values": [name]}]):
-        groups = asg.describe_auto_scaling_groups(Filters=filters)["AutoScalingGroups"]
+        # Paged: an emulator shared by several test files holds more than a page of groups.
+        pages = asg.get_paginator("describe_auto_scaling_groups").paginate(Filters=filters)
+        groups = [g for page in pages for g in page["AutoScalingGroups"]]
         assert fleet.asg_name in [g["AutoScalingGroupName"] for g in groups]
     assert asg.describe_auto_scaling_groups(
         Filters=[{"Name": f"tag:{fl.CLUSTER_TAG}", "Values": [name + "-x"]}]
@@ -668,3 +670,41 @@ def test_publish_recommended_ecs_ami(emulator):
     assert blob["image_id"] == NEW_AMI and "ecs_agent_version" in blob
     by_path = ssm.get_parameters_by_path(Path=name)["Parameters"]
     assert {p["Name"]: p["Value"] for p in by_path}[f"{name}/image_id"] == NEW_AMI
+
+
+# --------------------------------------------------------------------------
+# the README documents the emulator's control endpoints, and the test bed's facts
+# --------------------------------------------------------------------------
+
+
+def test_every_control_endpoint_is_documented_in_the_readme():
+    import re
+
+    emulator_dir = Path(__file__).resolve().parents[1] / "emulator"
+    source = (emulator_dir / "launcher.py").read_text()
+    readme = (emulator_dir / "README.md").read_text()
+    routes = set(re.findall(r'route == "([a-z/-]+)" and method == "(GET|POST)"', source))
+    routes |= {(r, m) for m, r in re.findall(r'\("(GET|POST)", "([a-z/-]+)"\): control_', source)}
+    assert {r for r, _ in routes} >= {"health", "lifecycle-actions", "clock", "container-instance", "instance-status"}
+    undocumented = sorted(f"{m} /_autopilot/{r}" for r, m in routes
+                          if not re.search(rf"### `{m} /_autopilot/{re.escape(r)}[`?]", readme))
+    assert not undocumented, f"document these in tests/emulator/README.md: {undocumented}"
+
+
+def test_status_checks_and_placement_facts_are_what_a_drain_reads(emulator, make_fleet):
+    fleet = make_fleet(instances=1, services=["web"], tasks_per_instance=0)
+    host = fleet.instances[0].ec2_instance_id
+    fl.control(emulator.url, "POST", "/_autopilot/instance-status",
+               {"region": fleet.region, "instance_id": host, "instance_status": "impaired"})
+    (status,) = fleet.ec2.describe_instance_status(InstanceIds=[host], IncludeAllInstances=True)["InstanceStatuses"]
+    assert (status["InstanceStatus"]["Status"], status["SystemStatus"]["Status"]) == ("impaired", "ok")
+    with pytest.raises(fl.ControlError):
+        fl.control(emulator.url, "POST", "/_autopilot/instance-status",
+                   {"region": fleet.region, "instance_id": host, "system_status": "broken"})
+    constraint = [{"type": "memberOf", "expression": "attribute:ecs.cpu-architecture == x86_64"}]
+    fleet.ecs.create_service(cluster=fleet.cluster_name, serviceName="placed", desiredCount=0,
+                             taskDefinition=fleet.task_definitions["web"], placementConstraints=constraint)
+    (svc,) = fleet.ecs.describe_services(cluster=fleet.cluster_name, services=["placed"])["services"]
+    assert svc["placementConstraints"] == constraint
+    (ci,) = fleet.container_instances()
+    assert {"name": "ecs.cpu-architecture", "value": "x86_64"} in ci["attributes"]

@@ -226,6 +226,8 @@ def test_with_sns_down_a_drain_still_heartbeats_drains_and_checks_again(emulator
             assert ci["containerInstances"][0]["status"] == "DRAINING", "a failed notification aborts nothing"
             assert fx.queue.queued() == 1, "the drain is checked again"
             assert proxy.calls("sns", "Publish"), "the notification was tried"
+            failed = [j for j in fx.fn.json_logs() if "_aws" in j and (j.get("action"), j.get("outcome")) == ("notify", "failed")]
+            assert failed, "a failed notification is counted"
         finally:
             fx.stop()
 

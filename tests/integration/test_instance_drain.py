@@ -16,12 +16,15 @@ from harness.fleet import (
     stop_tasks,
     tasks_on,
 )
+from harness.aws_proxy import AwsProxy
+from harness.fleet import expire_lifecycle_action
 from harness.instance_drain_helpers import (
     action_of,
     advance_clock,
     ci_status,
     hook_test_notification,
     set_agent_connected,
+    set_status_checks,
     spot_event,
     start_drain,
 )
@@ -45,6 +48,11 @@ def drain(emulator, function_binary):
 
 def by_action(notes):
     return [(n.context["action"], n.context["outcome"]) for n in notes]
+
+
+def metrics(fn, function="instance-drain"):
+    """The (action, outcome) of every CloudWatch metric line the function wrote."""
+    return [(j["action"], j["outcome"]) for j in fn.json_logs() if "_aws" in j and j.get("function") == function]
 
 
 def test_a_terminating_instance_is_drained_then_released_after_its_tasks_move(drain, make_fleet):
@@ -213,8 +221,13 @@ def test_a_cluster_not_opted_in_is_not_drained_but_the_group_is_not_held_up(drai
 
 def test_dry_run_decides_and_notifies_changes_nothing_in_ecs_and_never_strands_the_hook(drain, make_fleet):
     fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1)
+    # Another tool's hook keeps the host (and its container instance) after ours completes.
+    fleet.autoscaling.put_lifecycle_hook(
+        LifecycleHookName="log-shipper-flush", AutoScalingGroupName=fleet.asg_name,
+        LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING", HeartbeatTimeout=300, DefaultResult="CONTINUE")
     h = drain(DRY_RUN="true")
     event = fire_lifecycle(fleet.endpoint, fleet, fleet.instances[0])
+    fire_lifecycle(fleet.endpoint, fleet, fleet.instances[0], hook="log-shipper-flush")
     h.send(event)
     h.check()
     action = action_of(fleet, event)
@@ -223,6 +236,7 @@ def test_dry_run_decides_and_notifies_changes_nothing_in_ecs_and_never_strands_t
         "completed", "CONTINUE", "CompleteLifecycleAction")
     assert action["heartbeats"] == 0
     assert h.queued() == 0
+    assert ci_status(fleet, fleet.instances[0]) == "ACTIVE", "no ECS write in a dry run"
     notes = h.inbox.read()
     assert by_action(notes) == [("drain", "planned")]
     assert "[dry run]" in notes[0].subject and notes[0].context["dry_run"] == "true"
@@ -249,9 +263,10 @@ def test_a_malformed_event_fails_clearly_and_ends_in_the_dead_letter_queue(drain
     assert h.fn.alive, "a bad event never crashes the function"
 
 
-def test_a_bad_setting_fails_the_cold_start_naming_the_variable(emulator, function_binary):
+@pytest.mark.parametrize("poll", ["5000", "0"])
+def test_a_bad_setting_fails_the_cold_start_naming_the_variable(emulator, function_binary, poll):
     env = emulator.env(NOTIFY_TOPIC_ARN="arn:aws:sns:us-east-1:123456789012:t", DRAIN_QUEUE_URL="http://q",
-                       DRAIN_POLL_SECONDS="5000")
+                       DRAIN_POLL_SECONDS=poll)
     with LambdaProcess(function_binary("instance-drain"), env=env) as fn:
         result = fn.invoke({"id": "x"}, timeout=10)
         assert not result.ok
@@ -278,6 +293,7 @@ def test_an_action_of_another_hook_on_the_group_is_left_entirely_alone(drain, ma
     assert (other["status"], other["heartbeats"]) == ("active", 0)
     assert ci_status(fleet, victim) == "ACTIVE"
     assert h.inbox.read() == [] and h.queued() == 0
+    assert ("lifecycle", "foreign-hook") in metrics(h.fn), "a debug log line and a metric only"
     # Our own hook's action is drained; the instance still waits for the other hook.
     h.send(ours)
     h.check()
@@ -412,3 +428,238 @@ def test_a_spot_warning_for_a_host_outside_managed_clusters_is_quiet(drain, make
     (batch,) = h.check()
     assert batch.failed_ids == []
     assert h.inbox.read() == []
+    assert ("drain", "skipped") in metrics(h.fn), "a debug log line and a metric only"
+    assert ci_status(fleet, fleet.instances[0]) == "ACTIVE"
+
+
+def test_an_impaired_host_is_released_on_its_first_look_naming_its_tasks(drain, make_fleet):
+    fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=2)
+    victim = fleet.instances[0]
+    held = sorted(t["taskArn"] for t in tasks_on(fleet, victim))
+    set_status_checks(fleet, victim, system_status="impaired")
+    h = drain()
+    event = fire_lifecycle(fleet.endpoint, fleet, victim)
+    h.send(event)
+    h.check()
+    action = action_of(fleet, event)
+    assert (action["status"], action["result"]) == ("completed", "CONTINUE")
+    assert h.queued() == 0, "no second look is needed"
+    notes = h.inbox.read()
+    assert by_action(notes) == [("drain", "done"), ("complete-lifecycle", "warning")]
+    details = notes[1].details
+    assert sorted(details["tasks_left"]) == held
+    assert "impaired" in details["reason"]
+
+
+def test_a_stopped_host_is_released_on_its_first_look_naming_its_tasks(drain, make_fleet):
+    fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1)
+    victim = fleet.instances[0]
+    fleet.ec2.stop_instances(InstanceIds=[victim.ec2_instance_id])
+    h = drain()
+    event = fire_lifecycle(fleet.endpoint, fleet, victim)
+    h.send(event)
+    h.check()
+    assert action_of(fleet, event)["result"] == "CONTINUE"
+    (_, released) = h.inbox.read()
+    assert (released.action, released.outcome) == ("complete-lifecycle", "warning")
+    assert "stopped" in released.details["reason"] and len(released.details["tasks_left"]) == 1
+
+
+def test_a_service_with_no_room_to_replace_is_named_on_the_first_look(drain, make_fleet):
+    fleet = make_fleet(instances=2, services=["web", "api"], tasks_per_instance=1)
+    fleet.ecs.update_service(cluster=fleet.cluster_name, service="web",
+                             deploymentConfiguration={"maximumPercent": 100, "minimumHealthyPercent": 100})
+    h = drain()
+    event = fire_lifecycle(fleet.endpoint, fleet, fleet.instances[0])
+    h.send(event)
+    h.check()
+    assert action_of(fleet, event)["status"] == "active", "the drain goes on, up to its deadline"
+    notes = h.inbox.read()
+    assert by_action(notes) == [("drain", "done"), ("drain", "warning")]
+    stuck = notes[1]
+    assert stuck.details["services"] == ["web"], "api can move: not named"
+    assert "maximumPercent 100" in stuck.details["reasons"]["web"]
+    h.check()  # a re-check does not warn again
+    assert h.inbox.read() == []
+
+
+def _constrain(fleet, service, *, service_constraints=None, task_constraints=None):
+    ecs = fleet.ecs
+    if task_constraints:
+        td = ecs.register_task_definition(
+            family=f"{fleet.cluster_name}-{service}-placed",
+            containerDefinitions=[{"name": "app", "image": "public.ecr.aws/nginx/nginx:1", "memory": 64}],
+            placementConstraints=task_constraints,
+        )["taskDefinition"]["taskDefinitionArn"]
+        ecs.update_service(cluster=fleet.cluster_name, service=service, taskDefinition=td)
+    if service_constraints:
+        ecs.update_service(cluster=fleet.cluster_name, service=service, placementConstraints=service_constraints)
+
+
+def test_services_whose_placement_constraints_no_other_host_meets_are_named_on_the_first_look(drain, make_fleet):
+    fleet = make_fleet(instances=3, services=["web", "api", "db", "cache", "batch"], tasks_per_instance=1)
+    victim = fleet.instances[0]
+    # Only the victim carries the custom attribute db's task definition asks for.
+    fleet.ecs.put_attributes(cluster=fleet.cluster_name, attributes=[
+        {"name": "stack", "value": "special", "targetId": fleet.container_instance_arn(victim)}])
+    # web: one task per host (3 wanted), and only 2 other hosts remain.
+    _constrain(fleet, "web", service_constraints=[{"type": "distinctInstance"}])
+    # api: every host is an m5.large, the other two included: it can move.
+    _constrain(fleet, "api", service_constraints=[
+        {"type": "memberOf", "expression": "attribute:ecs.instance-type =~ m5.* and attribute:ecs.os-type == linux"}])
+    # db: its task definition wants stack == special, which no other host has.
+    _constrain(fleet, "db", task_constraints=[{"type": "memberOf", "expression": "attribute:stack == special"}])
+    # cache: an expression the drain can't judge (task groups) is never a claim.
+    _constrain(fleet, "cache", service_constraints=[{"type": "memberOf", "expression": "task:group == service:db"}])
+    # batch: in another zone list than every host's: no other host qualifies.
+    _constrain(fleet, "batch", service_constraints=[
+        {"type": "memberOf", "expression": "attribute:ecs.availability-zone in [eu-west-1a, eu-west-1b]"}])
+    h = drain()
+    event = fire_lifecycle(fleet.endpoint, fleet, victim)
+    h.send(event)
+    h.check()
+    notes = h.inbox.read()
+    assert by_action(notes) == [("drain", "done"), ("drain", "warning")]
+    stuck = notes[1]
+    assert stuck.details["services"] == ["batch", "db", "web"]
+    reasons = stuck.details["reasons"]
+    assert "distinctInstance" in reasons["web"] and "2 other" in reasons["web"]
+    assert "stack == special" in reasons["db"]
+    assert "eu-west-1a" in reasons["batch"]
+    assert "`web`" in stuck.description and "`api`" not in stuck.description
+    assert action_of(fleet, event)["status"] == "active" and h.queued() == 1
+
+
+def test_a_heartbeat_that_finds_the_action_gone_with_tasks_left_warns_naming_them(drain, make_fleet):
+    fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=2)
+    # A second terminate hook keeps the instance (and its tasks) once ours has lapsed.
+    fleet.autoscaling.put_lifecycle_hook(
+        LifecycleHookName="log-shipper-flush", AutoScalingGroupName=fleet.asg_name,
+        LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING", HeartbeatTimeout=3600, DefaultResult="CONTINUE")
+    victim = fleet.instances[0]
+    h = drain()
+    event = fire_lifecycle(fleet.endpoint, fleet, victim)
+    fire_lifecycle(fleet.endpoint, fleet, victim, hook="log-shipper-flush")
+    h.send(event)
+    h.check()
+    h.inbox.read()
+    expire_lifecycle_action(fleet.endpoint, event["detail"]["LifecycleActionToken"], fleet.region)
+    h.check()  # the re-check's heartbeat finds no active action; two tasks still run
+    assert h.queued() == 0
+    (gone,) = h.inbox.read()
+    assert (gone.action, gone.outcome) == ("heartbeat", "warning")
+    assert sorted(gone.details["tasks_left"]) == sorted(t["taskArn"] for t in tasks_on(fleet, victim))
+    assert len(gone.details["tasks_left"]) == 2
+
+
+def test_a_scale_in_into_the_warm_pool_drains_and_the_host_comes_back_active(drain, make_fleet):
+    fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1)
+    victim = fleet.instances[0]
+    h = drain()
+    into_pool = fire_lifecycle(fleet.endpoint, fleet, victim, origin="AutoScalingGroup", destination="WarmPool")
+    h.send(into_pool)
+    h.check()
+    assert ci_status(fleet, victim) == "DRAINING", "drained like a terminate"
+    assert action_of(fleet, into_pool)["status"] == "active"
+    play_scheduler(fleet, stop_daemons=False)
+    h.check()
+    assert action_of(fleet, into_pool)["result"] == "CONTINUE"
+    state = fleet.ec2.describe_instances(InstanceIds=[victim.ec2_instance_id])
+    assert state["Reservations"][0]["Instances"][0]["State"]["Name"] == "stopped", "kept, stopped, in the pool"
+    h.inbox.read()
+    # Out of the pool into the group: the host boots, is set ACTIVE again and admitted.
+    out_of_pool = fire_lifecycle(fleet.endpoint, fleet, victim, "launch", origin="WarmPool",
+                                 destination="AutoScalingGroup")
+    h.send(out_of_pool)
+    h.check()
+    assert ci_status(fleet, victim) == "ACTIVE"
+    assert action_of(fleet, out_of_pool)["result"] == "CONTINUE"
+    assert [n.title.split(" ")[0] for n in h.inbox.read()][-1] == "Admitted"
+
+
+def test_dry_run_admits_a_launch_at_once_without_waiting_for_ecs(drain, make_fleet):
+    fleet = make_fleet(instances=1, services=["web"], tasks_per_instance=0)
+    h = drain(DRY_RUN="true")
+    event = fire_lifecycle(fleet.endpoint, fleet, transition="launch")  # never registers with ECS
+    h.send(event)
+    h.check()
+    action = action_of(fleet, event)
+    assert (action["status"], action["result"], action["heartbeats"]) == ("completed", "CONTINUE", 0)
+    assert h.queued() == 0
+
+
+def test_lifecycle_hook_names_chooses_the_hooks_it_owns(drain, make_fleet):
+    fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1)
+    fleet.autoscaling.put_lifecycle_hook(
+        LifecycleHookName="team-a-drain", AutoScalingGroupName=fleet.asg_name,
+        LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING", HeartbeatTimeout=300, DefaultResult="CONTINUE")
+    h = drain(LIFECYCLE_HOOK_NAMES="team-a-*,other-exact")
+    victim = fleet.instances[0]
+    default_named = fire_lifecycle(fleet.endpoint, fleet, victim)  # ecs-autopilot-drain: not listed
+    ours = fire_lifecycle(fleet.endpoint, fleet, victim, hook="team-a-drain")
+    h.send(default_named)
+    h.check()
+    assert action_of(fleet, default_named)["heartbeats"] == 0 and ci_status(fleet, victim) == "ACTIVE"
+    assert h.inbox.read() == []
+    h.send(ours)
+    h.check()
+    assert action_of(fleet, ours)["heartbeats"] == 1 and ci_status(fleet, victim) == "DRAINING"
+
+
+def test_a_spot_stop_drains_and_says_how_to_reactivate_the_host(drain, make_fleet):
+    fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1)
+    victim = fleet.instances[0]
+    h = drain()
+    event = spot_event(victim, fleet.region)
+    event["detail"]["instance-action"] = "stop"
+    assert h.fn.invoke(event).ok
+    assert ci_status(fleet, victim) == "DRAINING"
+    (note,) = h.inbox.read()
+    assert any("update-container-instance" in s and "--status ACTIVE" in s for s in note.next_steps), note
+
+
+def test_the_poll_is_kept_under_half_the_hooks_heartbeat_timeout(emulator, function_binary, make_fleet):
+    fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1, heartbeat_timeout=60)
+    with AwsProxy(emulator.url) as proxy:
+        h = start_drain(emulator, function_binary("instance-drain"), endpoint=proxy.url, DRAIN_POLL_SECONDS="900")
+        try:
+            h.send(fire_lifecycle(fleet.endpoint, fleet, fleet.instances[0]))
+            h.check()
+            (requeue,) = proxy.calls("sqs", "SendMessage")
+            # min(900, max(5, 60 / 2 - 20)): the next look heartbeats within 30 s.
+            assert int(requeue.params["DelaySeconds"]) == 10
+        finally:
+            h.fn.stop()
+
+
+def test_a_drain_recheck_costs_at_most_four_aws_calls(emulator, function_binary, make_fleet):
+    """The budget `make bench` measures (calls_per_drain_recheck), counted without timing."""
+    fleet = make_fleet(instances=3, services=["web", "api"], tasks_per_instance=1, daemon=True)
+    with AwsProxy(emulator.url) as proxy:
+        h = start_drain(emulator, function_binary("instance-drain"), endpoint=proxy.url)
+        try:
+            h.send(fire_lifecycle(fleet.endpoint, fleet, fleet.instances[0]))
+            h.check()  # the first look reads more (DescribeLifecycleHooks, the services, ...)
+            assert "DescribeLifecycleHooks" in [c.operation for c in proxy.calls()]
+            proxy.clear_calls()
+            h.check()  # the re-check: nothing moved yet
+            ops = [f"{c.service}:{c.operation}" for c in proxy.calls()]
+            # The group read (its opt-in tag), the heartbeat, the tasks left, the re-queue.
+            assert sorted(ops) == ["autoscaling:DescribeAutoScalingGroups", "autoscaling:RecordLifecycleActionHeartbeat",
+                                   "ecs:DescribeTasks", "sqs:SendMessage"], ops
+            assert len(ops) <= 4
+        finally:
+            h.fn.stop()
+
+
+def test_an_instance_terminated_from_the_warm_pool_is_let_go_without_a_drain(drain, make_fleet):
+    fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1)
+    victim = fleet.instances[0]
+    h = drain()
+    event = fire_lifecycle(fleet.endpoint, fleet, victim, origin="WarmPool", destination="EC2")
+    h.send(event)
+    h.check()
+    assert action_of(fleet, event)["result"] == "CONTINUE"
+    assert h.queued() == 0
+    (note,) = h.inbox.read()
+    assert (note.action, note.outcome) == ("complete-lifecycle", "done") and "warm pool" in note.title

@@ -317,3 +317,39 @@ def test_a_stuck_drain_alarms_on_the_metric_instance_drain_writes() -> None:
 def test_the_stack_outputs_link_the_dashboard() -> None:
     url = T.doc["Outputs"]["DashboardUrl"]["Value"]["Fn::Sub"]
     assert "#dashboards/dashboard/${OperatorDashboard}" in url and url.startswith("https://${AWS::Region}.console.")
+
+
+def test_no_drain_goes_longer_than_half_its_heartbeat_timeout_without_a_heartbeat() -> None:
+    """Issue 12 item 4, the arithmetic docs/instance-drain.md writes down: a crashed or
+    timed-out look is retried after the visibility timeout, and that retry's heartbeat
+    comes within one more invocation: under half the shortest recommended HeartbeatTimeout
+    (300 s). A successful look's delay is decide.rs's poll_delay, which assumes a look lasts
+    at most LOOK_SECONDS: the function's timeout."""
+    timeout = int(T.function_property("instance-drain", "Timeout"))
+    props = sqs_event("instance-drain")
+    batch, window = int(props["BatchSize"]), int(props.get("MaximumBatchingWindowInSeconds", 0))
+    visibility = int(T.resources["DrainQueue"]["Properties"]["VisibilityTimeout"])
+    assert (batch, window) == (1, 0), "one record per invocation: no record waits behind another"
+    assert visibility + timeout <= 300 // 2, (visibility, timeout)
+    decide = (REPO / "functions" / "instance-drain" / "src" / "decide.rs").read_text()
+    (look,) = re.findall(r"pub const LOOK_SECONDS: i64 = (\d+);", decide)
+    assert int(look) == timeout, "poll_delay must assume the template's function timeout"
+    docs = (REPO / "docs" / "instance-drain.md").read_text()
+    for written in (f"`Timeout` {timeout} s", f"`BatchSize` {batch}", f"`VisibilityTimeout` {visibility} s",
+                    f"{visibility} s + {timeout} s = {visibility + timeout} s"):
+        assert written in docs, f"docs/instance-drain.md should say {written!r}"
+
+
+@pytest.mark.parametrize("names, prefixes", [
+    ("ecs-autopilot-*", {"ecs-autopilot-"}),
+    ("team-a-*", {"team-a-"}),
+    ("drain-exact,team-b-*", {"drain-exact", "team-b-"}),
+    ("a*,b*,c,d-*", {"a", "b", "c", "d-"}),
+])
+def test_the_lifecycle_rule_forwards_the_hooks_lifecycle_hook_names_owns(names: str, prefixes: set[str]) -> None:
+    """Issue 12 item 1: the EventBridge rule filters on detail.LifecycleHookName with the
+    same names the function owns (one prefix per entry), for the default and custom ones."""
+    rule = T.resources["AutoScalingLifecycleRule"]["Properties"]["EventPattern"]
+    patterns = T.resolve(rule["detail"]["LifecycleHookName"], {"LifecycleHookNames": names})
+    assert {p["prefix"] for p in patterns} == prefixes
+    assert T.function_env("instance-drain", {"LifecycleHookNames": names})["LIFECYCLE_HOOK_NAMES"] == names

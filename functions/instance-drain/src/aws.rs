@@ -1,12 +1,14 @@
 //! The reads only instance-drain makes, as thin adapters over the SDK clients the
 //! shared crate builds.
 
-use aws_sdk_ecs::types::SchedulingStrategy;
+use aws_sdk_ecs::types::{ContainerInstanceStatus, SchedulingStrategy};
 use serde::Serialize;
 use shared::aws::autoscaling::AutoScaling;
 use shared::aws::ec2::Ec2;
 use shared::aws::ecs::Ecs;
 use shared::error::{aws, Result};
+
+use crate::placement::{Candidate, Constraint};
 
 /// The tag guardduty-responder puts on an EC2 instance it quarantined.
 pub const QUARANTINE_TAG: &str = "ecs-autopilot:quarantine";
@@ -132,6 +134,11 @@ pub struct ServiceFacts {
     /// ECS can neither start a replacement first (maximumPercent 100) nor stop a task
     /// first (minimumHealthyPercent 100): its tasks never leave a draining host.
     pub cannot_move: bool,
+    pub desired_count: i32,
+    /// The service's current task definition (its replacements' placement constraints).
+    pub task_definition: Option<String>,
+    /// The service's own placement constraints.
+    pub constraints: Vec<Constraint>,
 }
 
 pub async fn services(ecs: &Ecs, cluster: &str, names: &[String]) -> Result<Vec<ServiceFacts>> {
@@ -156,8 +163,77 @@ pub async fn services(ecs: &Ecs, cluster: &str, names: &[String]) -> Result<Vec<
                 name: s.service_name().unwrap_or_default().to_string(),
                 daemon,
                 cannot_move: !daemon && s.desired_count() > 0 && max <= 100 && min >= 100,
+                desired_count: s.desired_count(),
+                task_definition: s.task_definition().map(str::to_string),
+                constraints: s
+                    .placement_constraints()
+                    .iter()
+                    .filter_map(|c| Constraint::from_api(c.r#type()?.as_str(), c.expression()))
+                    .collect(),
             }
         }));
     }
     Ok(facts)
+}
+
+/// A task definition's placement constraints (memberOf only: ECS allows no other kind
+/// there).
+pub async fn task_definition_constraints(
+    ecs: &Ecs,
+    task_definition: &str,
+) -> Result<Vec<Constraint>> {
+    Ok(ecs
+        .task_definition(task_definition)
+        .await?
+        .map(|t| t.placement_constraints)
+        .unwrap_or_default()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|c| Constraint::from_api(c.r#type()?.as_str(), c.expression()))
+        .collect())
+}
+
+/// The cluster's other ACTIVE container instances whose agent is connected: the hosts
+/// ECS could start a draining host's tasks on. ListContainerInstances (pages of 100)
+/// and one DescribeContainerInstances per 100.
+pub async fn other_hosts(ecs: &Ecs, cluster: &str, except_arn: &str) -> Result<Vec<Candidate>> {
+    let arns: Vec<String> = ecs
+        .client()
+        .list_container_instances()
+        .cluster(cluster)
+        .status(ContainerInstanceStatus::Active)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .await
+        .map_err(|e| aws("ecs", "ListContainerInstances", e))?
+        .into_iter()
+        .filter(|a| a != except_arn)
+        .collect();
+    let mut hosts = vec![];
+    for batch in arns.chunks(100) {
+        let out = ecs
+            .client()
+            .describe_container_instances()
+            .cluster(cluster)
+            .set_container_instances(Some(batch.to_vec()))
+            .send()
+            .await
+            .map_err(|e| aws("ecs", "DescribeContainerInstances", e))?;
+        hosts.extend(
+            out.container_instances()
+                .iter()
+                .filter(|ci| ci.agent_connected() && ci.status() == Some("ACTIVE"))
+                .map(|ci| Candidate {
+                    ec2_instance_id: ci.ec2_instance_id().unwrap_or_default().to_string(),
+                    attributes: ci
+                        .attributes()
+                        .iter()
+                        .filter_map(|a| Some((a.name().to_string(), a.value()?.to_string())))
+                        .collect(),
+                }),
+        );
+    }
+    Ok(hosts)
 }

@@ -33,10 +33,20 @@ pub struct HookNames(Vec<String>);
 
 impl HookNames {
     pub const DEFAULT: &'static str = "ecs-autopilot-*";
+    /// The EventBridge rule in template.yaml forwards the actions of this many names
+    /// (one `prefix` pattern each).
+    pub const MAX: usize = 4;
 
     pub fn parse(items: &[String]) -> Result<Self, String> {
         if items.is_empty() {
             return Err("names no hook".into());
+        }
+        if items.len() > Self::MAX {
+            return Err(format!(
+                "names {} hooks; the EventBridge rule forwards at most {}",
+                items.len(),
+                Self::MAX
+            ));
         }
         for item in items {
             let stem = item.strip_suffix('*').unwrap_or(item);
@@ -156,6 +166,9 @@ mod tests {
         assert!(h.owns("team-a-") && h.owns("team-a-launch") && !h.owns("team-b-launch"));
         assert!(HookNames::parse(&["*".into()]).is_err());
         assert!(HookNames::parse(&["a*b".into()]).is_err());
+        let five: Vec<String> = ["a", "b", "c", "d", "e"].map(String::from).to_vec();
+        assert!(HookNames::parse(&five[..4]).is_ok());
+        assert!(HookNames::parse(&five).is_err());
         let mut pairs = BASE.to_vec();
         pairs.push(("LIFECYCLE_HOOK_NAMES", "x*y"));
         assert_eq!(

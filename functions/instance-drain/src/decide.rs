@@ -2,7 +2,7 @@
 //! what to do. No AWS calls here; the plan is data, so it is logged, dry-run and
 //! asserted in tests.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -88,8 +88,9 @@ pub struct HostState {
     pub tasks: Vec<Task>,
     /// Services on the host that use the DAEMON strategy.
     pub daemon_services: BTreeSet<String>,
-    /// Services whose tasks ECS can never move off a draining host (first look only).
-    pub cannot_move: BTreeSet<String>,
+    /// Services whose tasks ECS can never move off a draining host, and why (first look
+    /// only).
+    pub cannot_move: BTreeMap<String, String>,
     /// What EC2 says of the host (first look only).
     pub facts: HostFacts,
 }
@@ -252,6 +253,7 @@ pub fn terminate(
     progress.container_instance_arn = Some(ci.arn.clone());
     let (deadline, hook_limit) = drain_deadline(config, &progress);
     let mut plan = vec![];
+    let dead = dead_reason(ci, &host.facts).filter(|_| !blocking.is_empty());
 
     if progress.checks == 0 {
         progress.tasks_at_start = blocking.len();
@@ -279,47 +281,54 @@ pub fn terminate(
                 notice: Some(notice),
             });
         }
-        if let Some(why) = dead_reason(ci, &host.facts).filter(|_| !blocking.is_empty()) {
-            let left = task_arns(&blocking);
-            plan.push(Step::Complete {
-                result: HookResult::Continue,
-                notice: Notice::warning(
-                    format!("Released {} at once: host is dead, {} task(s) cut off", action.instance_id, left.len()),
-                    format!(
-                        "`{}` (cluster `{}`) cannot have its tasks confirmed stopped: {}. Waiting would only hold the group until the deadline, so the instance was let go now; the tasks it held stop with it, and ECS starts service tasks elsewhere.",
-                        action.instance_id, host.cluster, why
-                    ),
-                )
-                .detail("reason", &why)
-                .detail("tasks_left", &left)
-                .next_step("Check that the services of those tasks are back at their desired count."),
-            });
-            return plan;
-        }
-        let stuck: Vec<&str> = blocking
+        let stuck: Vec<(&str, &str)> = blocking
             .iter()
             .filter_map(|t| t.service())
-            .filter(|s| host.cannot_move.contains(*s))
+            .filter_map(|s| host.cannot_move.get_key_value(s))
+            .map(|(s, why)| (s.as_str(), why.as_str()))
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        if !stuck.is_empty() {
+        if !stuck.is_empty() && dead.is_none() {
+            let names: Vec<&str> = stuck.iter().map(|(s, _)| *s).collect();
+            let reasons: BTreeMap<&str, &str> = stuck.iter().copied().collect();
             plan.push(Step::Report {
                 action: "drain",
                 outcome: Outcome::Warning,
                 notice: Notice::warning(
                     format!("Drain of {} cannot finish: {} service(s) can never leave", action.instance_id, stuck.len()),
                     format!(
-                        "The tasks of {} on `{}` can never be moved: with maximumPercent 100 and minimumHealthyPercent 100, ECS may neither start a replacement first nor stop a task first. The drain waits until its deadline ({} s) and then lets the instance go with those tasks.",
-                        stuck.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "), action.instance_id, deadline
+                        "The tasks of {} can never be moved off `{}`: {}. They stay until the drain's deadline ({} s), and then the instance goes with them (where no other host qualifies, a service whose minimumHealthyPercent is below 100 may instead have its tasks stopped without replacement).",
+                        names.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "),
+                        action.instance_id,
+                        stuck.iter().map(|(s, why)| format!("`{s}`: {why}")).collect::<Vec<_>>().join("; "),
+                        deadline
                     ),
                 )
-                .detail("services", &stuck)
-                .next_step("Lower minimumHealthyPercent or raise maximumPercent of those services so ECS can move their tasks."),
+                .detail("services", &names)
+                .detail("reasons", &reasons)
+                .next_step("Lower minimumHealthyPercent or raise maximumPercent of those services, or relax their placement constraints (or add hosts that meet them), so ECS can move their tasks."),
             });
         }
     }
 
+    if let Some(why) = dead {
+        let left = task_arns(&blocking);
+        plan.push(Step::Complete {
+            result: HookResult::Continue,
+            notice: Notice::warning(
+                format!("Released {} without waiting: host is dead, {} task(s) cut off", action.instance_id, left.len()),
+                format!(
+                    "`{}` (cluster `{}`) cannot have its tasks confirmed stopped: {}. Waiting would only hold the group until the deadline, so the instance was let go now; the tasks it held stop with it, and ECS starts service tasks elsewhere.",
+                    action.instance_id, host.cluster, why
+                ),
+            )
+            .detail("reason", &why)
+            .detail("tasks_left", &left)
+            .next_step("Check that the services of those tasks are back at their desired count."),
+        });
+        return plan;
+    }
     if blocking.is_empty() {
         let moved = progress.tasks_at_start;
         plan.push(Step::Complete {
@@ -759,7 +768,7 @@ mod tests {
             container_instance: Some(ci("ACTIVE")),
             tasks,
             daemon_services: daemons.iter().map(|s| s.to_string()).collect(),
-            cannot_move: BTreeSet::new(),
+            cannot_move: BTreeMap::new(),
             facts: HostFacts::default(),
         }
     }
@@ -1142,7 +1151,8 @@ mod tests {
     fn a_service_that_can_never_leave_is_named_on_the_first_look() {
         let (p, now) = started(5, 0);
         let mut h = host(vec![task("t1", "service:web", "RUNNING", "RUNNING")], &[]);
-        h.cannot_move.insert("web".into());
+        h.cannot_move
+            .insert("web".into(), "maximumPercent 100".into());
         let plan = terminate(&action(Transition::Terminating), &p, &h, &config(), now);
         assert_eq!(kinds(&plan), ["drain", "drain", "recheck"]);
         let Step::Report {

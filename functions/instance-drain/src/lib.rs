@@ -9,6 +9,7 @@ pub mod aws;
 pub mod config;
 pub mod decide;
 pub mod parse;
+pub mod placement;
 
 use chrono::Utc;
 use shared::aws::autoscaling::{AutoScaling, Group, HookOutcome};
@@ -349,7 +350,8 @@ async fn observe_host(
     progress: &Progress,
 ) -> Result<HostState> {
     let container_instance = match &progress.container_instance_arn {
-        // On a re-check the instance is known; its tasks are all we need to read.
+        // On a re-check the instance is known; its tasks are all we need to read (a
+        // re-check has four calls: heartbeat, the group, DescribeTasks, the re-queue).
         Some(arn) => Some(shared::aws::ecs::ContainerInstance {
             arn: arn.clone(),
             ec2_instance_id: instance_id.to_string(),
@@ -393,13 +395,42 @@ async fn observe_host(
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    let mut cannot_move = std::collections::BTreeSet::new();
+    let mut cannot_move = std::collections::BTreeMap::new();
+    let mut constrained = vec![];
     if !unknown.is_empty() {
         for s in aws::services(&deps.ecs, cluster, &unknown).await? {
             if s.daemon {
                 daemon_services.insert(s.name);
             } else if s.cannot_move {
-                cannot_move.insert(s.name);
+                cannot_move.insert(s.name, "maximumPercent 100 with minimumHealthyPercent 100: ECS may neither start a replacement first nor stop a task first".to_string());
+            } else if s.desired_count > 0 {
+                constrained.push(s);
+            }
+        }
+    }
+    // Placement constraints, on the first look only: the service's, its task
+    // definition's, against the cluster's other hosts (read once, if any service has one).
+    if progress.container_instance_arn.is_none() && !constrained.is_empty() {
+        let mut others: Option<Vec<placement::Candidate>> = None;
+        for mut s in constrained {
+            if let Some(td) = &s.task_definition {
+                s.constraints
+                    .extend(aws::task_definition_constraints(&deps.ecs, td).await?);
+            }
+            if s.constraints.is_empty() {
+                continue;
+            }
+            if others.is_none() {
+                others = Some(aws::other_hosts(&deps.ecs, cluster, &ci.arn).await?);
+            }
+            let hosts = others.as_deref().unwrap_or_default();
+            match placement::never_placed(&s.constraints, s.desired_count, hosts) {
+                Some(why) => {
+                    cannot_move.insert(s.name, format!("placement constraints {why}"));
+                }
+                None => {
+                    tracing::debug!(service = %s.name, constraints = ?s.constraints, "placement constraints: another host can take its tasks, or that can't be told")
+                }
             }
         }
     }

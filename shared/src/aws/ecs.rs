@@ -491,11 +491,11 @@ impl Ecs {
         self.describe_tasks(cluster, &arns).await
     }
 
-    /// The images a task definition's containers name.
-    pub async fn task_definition_images(
+    /// DescribeTaskDefinition, as the SDK gives it (`None` if the answer has none).
+    pub async fn task_definition(
         &self,
         task_definition: &str,
-    ) -> Result<Vec<ContainerImage>> {
+    ) -> Result<Option<aws_sdk_ecs::types::TaskDefinition>> {
         let out = self
             .client
             .describe_task_definition()
@@ -503,8 +503,17 @@ impl Ecs {
             .send()
             .await
             .map_err(|e| aws("ecs", "DescribeTaskDefinition", e))?;
-        Ok(out
-            .task_definition()
+        Ok(out.task_definition)
+    }
+
+    /// The images a task definition's containers name.
+    pub async fn task_definition_images(
+        &self,
+        task_definition: &str,
+    ) -> Result<Vec<ContainerImage>> {
+        Ok(self
+            .task_definition(task_definition)
+            .await?
             .map(|td| {
                 td.container_definitions()
                     .iter()
