@@ -5,7 +5,7 @@ use shared::aws::autoscaling::rollout::{LaunchTemplateRef, RefreshStart};
 use shared::notify::{Notice, Outcome, Subject};
 use shared::{Error, Result};
 
-use crate::decide::{Plan, RollMode, Step};
+use crate::decide::{halted_value, Plan, RollMode, Step, REFRESH_TAG};
 use crate::Deps;
 
 /// Runs every step, even after one fails (one broken group must not hold up the
@@ -27,7 +27,7 @@ pub async fn execute(deps: &Deps, subject: &Subject, plan: Plan) -> Result<()> {
             continue;
         }
         let subject = match &step {
-            Step::Roll { group, cluster, .. } => Subject {
+            Step::Roll { group, cluster, .. } | Step::Halt { group, cluster, .. } => Subject {
                 group: Some(group.clone()),
                 cluster: Some(cluster.clone()),
                 ..subject.clone()
@@ -65,6 +65,45 @@ async fn run(deps: &Deps, subject: &Subject, step: Step) -> Result<()> {
                 .tag_group(&group, crate::decide::REPORTED_TAG, &refresh_id)
                 .await
         }
+        Step::Halt {
+            group,
+            refresh_id,
+            notice,
+            ..
+        } => {
+            if deps.reporter.dry_run() {
+                return deps
+                    .reporter
+                    .report(subject, action, Outcome::Planned, notice)
+                    .await;
+            }
+            if !deps.asg.cancel_instance_refresh(&group).await? {
+                let notice = Notice {
+                    title: format!("{group}'s refresh had already ended"),
+                    description: format!(
+                        "{} Auto Scaling answered that no refresh is in progress any more (it ended since the guard looked), so there was nothing to halt.",
+                        notice.description
+                    ),
+                    ..notice
+                };
+                return deps
+                    .reporter
+                    .report(subject, action, Outcome::AlreadyDone, notice)
+                    .await;
+            }
+            deps.asg
+                .tag_group(&group, REFRESH_TAG, &halted_value(&refresh_id))
+                .await
+                .map_err(|e| {
+                    already_done(
+                        e,
+                        &format!("refresh {refresh_id} was cancelled, but is not marked halted, so the next window will not resume it"),
+                    )
+                })?;
+            deps.reporter
+                .report(subject, action, Outcome::Done, notice)
+                .await
+        }
         Step::Roll {
             group,
             mode,
@@ -84,6 +123,7 @@ async fn run(deps: &Deps, subject: &Subject, step: Step) -> Result<()> {
                 template_id,
                 source_version,
                 image_id,
+                target_ami,
                 pin,
             } = &mode
             {
@@ -93,6 +133,7 @@ async fn run(deps: &Deps, subject: &Subject, step: Step) -> Result<()> {
                         template_id,
                         *source_version,
                         image_id,
+                        target_ami,
                         &format!(
                             "ecs-autopilot ami-rollout: {image_id} (from version {source_version})"
                         ),
@@ -123,6 +164,16 @@ async fn run(deps: &Deps, subject: &Subject, step: Step) -> Result<()> {
                 })?;
             let (outcome, notice) = match started {
                 RefreshStart::Started { refresh_id } => {
+                    // The window guard halts only refreshes marked as ami-rollout's.
+                    deps.asg
+                        .tag_group(&group, REFRESH_TAG, &refresh_id)
+                        .await
+                        .map_err(|e| {
+                            already_done(
+                                e,
+                                &format!("instance refresh {refresh_id} was started, but not marked as ami-rollout's, so the window guard will not halt it at the window's close"),
+                            )
+                        })?;
                     (Outcome::Done, notice.detail("refresh_id", refresh_id))
                 }
                 RefreshStart::AlreadyInProgress => (
