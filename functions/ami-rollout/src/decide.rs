@@ -664,6 +664,32 @@ pub fn check(observed: &Observed, config: &Config, now: DateTime<Utc>) -> Plan {
 
 fn drift_facts(state: &GroupState, target: &AmiParameter, stale: &BTreeMap<&str, &str>) -> String {
     let old: BTreeSet<&str> = stale.values().copied().collect();
+    if !state.lanes.is_empty() {
+        // A lane group: each lane against its own template's parameter.
+        let lanes: Vec<String> = state
+            .lanes
+            .iter()
+            .filter_map(|l| {
+                let expected = state.expected.get(l.instances.first()?)?;
+                let n = l.instances.iter().filter(|i| stale.contains_key(i.as_str())).count();
+                Some(format!(
+                    "{n} of the {} instance(s) launched from template `{}` run another AMI than `{expected}`, which parameter `{}` names",
+                    l.instances.len(),
+                    l.template.label(),
+                    shared::notify::escape(&l.parameter, 200)
+                ))
+            })
+            .collect();
+        return format!(
+            "{} of {} in-service instance(s) of mixed instances group `{}` (cluster `{}`) run an older AMI ({}): {}.",
+            stale.len(),
+            state.running.len(),
+            state.name(),
+            state.cluster,
+            old.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", "),
+            lanes.join("; ")
+        );
+    }
     format!(
         "{} of {} in-service instance(s) of group `{}` (cluster `{}`) run {} instead of `{}`, which parameter `{}` (version {}) names.",
         stale.len(),
@@ -1185,18 +1211,22 @@ fn roll_step(c: Candidate<'_>) -> Step {
     };
     let s = &c.request.settings;
     let old: BTreeSet<&str> = c.stale.values().copied().collect();
+    // What the stale instances are rolled to (a lane group: each lane's AMI).
+    let to: BTreeSet<&str> = c
+        .stale
+        .keys()
+        .map(|i| c.state.expected_ami(i, &c.target.image_id))
+        .collect();
+    let to = to.into_iter().collect::<Vec<_>>().join(", ");
     let (title, resumed) = match c.resumed {
         Some(h) => (
-            format!("Resuming the rollout of {} to {}", c.state.name(), c.target.image_id),
+            format!("Resuming the rollout of {} to {to}", c.state.name()),
             format!(
                 " It resumes instance refresh `{}`, which ami-rollout halted when the maintenance window closed: the instances it already replaced run that launch template version and are skipped.",
                 h.id
             ),
         ),
-        None => (
-            format!("Rolling {} to {}", c.state.name(), c.target.image_id),
-            String::new(),
-        ),
+        None => (format!("Rolling {} to {to}", c.state.name()), String::new()),
     };
     let notice = Notice::info(
         title,
@@ -1232,6 +1262,7 @@ fn roll_step(c: Candidate<'_>) -> Step {
     .detail("stale_amis", &old)
     .detail("mode", &c.mode)
     .detail("resumed_refresh_id", c.resumed.map(|h| h.id.as_str()))
+    .detail("lanes", &c.state.lanes)
     .next_step(format!(
         "To stop it: aws autoscaling cancel-instance-refresh --auto-scaling-group-name {} and tag the group {ROLLOUT_TAG}=paused.",
         c.state.name()

@@ -169,6 +169,8 @@ async fn check_plan(
             if let Some(target) = observed.parameters.found.get(&g.parameter) {
                 ids.extend(g.stale(&target.image_id).into_values().map(str::to_string));
                 ids.insert(target.image_id.clone());
+                // A lane group's instances are compared with their lane's AMI.
+                ids.extend(g.expected.values().cloned());
             }
         }
         let missing: Vec<String> = ids
