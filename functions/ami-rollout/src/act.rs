@@ -52,6 +52,16 @@ pub async fn execute(deps: &Deps, subject: &Subject, plan: Plan) -> Result<()> {
 
 async fn run(deps: &Deps, subject: &Subject, step: Step) -> Result<()> {
     let action = step.action();
+    // Dry run: a step that would change a group says what it would do, and does nothing.
+    let step = match step {
+        Step::Roll { notice, .. } | Step::Halt { notice, .. } if deps.reporter.dry_run() => {
+            return deps
+                .reporter
+                .report(subject, action, Outcome::Planned, notice)
+                .await;
+        }
+        other => other,
+    };
     match step {
         Step::Report {
             outcome, notice, ..
@@ -71,12 +81,6 @@ async fn run(deps: &Deps, subject: &Subject, step: Step) -> Result<()> {
             notice,
             ..
         } => {
-            if deps.reporter.dry_run() {
-                return deps
-                    .reporter
-                    .report(subject, action, Outcome::Planned, notice)
-                    .await;
-            }
             if !deps.asg.cancel_instance_refresh(&group).await? {
                 let notice = Notice {
                     title: format!("{group}'s refresh had already ended"),
@@ -111,12 +115,6 @@ async fn run(deps: &Deps, subject: &Subject, step: Step) -> Result<()> {
             mut notice,
             ..
         } => {
-            if deps.reporter.dry_run() {
-                return deps
-                    .reporter
-                    .report(subject, action, Outcome::Planned, notice)
-                    .await;
-            }
             // What this step changed before a later call fails: the failure says it.
             let mut done_before = None;
             if let RollMode::NewVersion {
