@@ -785,9 +785,9 @@ def test_a_fleet_check_uses_batched_calls(make_fleet, emulator, binary):
     assert calls["ssm:GetParameters"] == 1
     assert calls["ecs:DescribeContainerInstances"] == groups * -(-per_group // 100)
     assert calls["autoscaling:StartInstanceRefresh"] == 1
-    # The started refresh is marked as ami-rollout's (for the window guard): per check,
-    # not per group.
-    assert calls["autoscaling:CreateOrUpdateTags"] == 1
+    # The started refresh is marked as ami-rollout's (for the window guard), before and
+    # after the start: per started refresh, not per group.
+    assert calls["autoscaling:CreateOrUpdateTags"] == 2
     # Templates are read in drift order only until the budget is filled.
     assert calls["ec2:DescribeLaunchTemplateVersions"] == 1
     assert sum(len(refreshes(emulator, region, f.asg_name)) for f in seeded) == 1

@@ -5,7 +5,7 @@ use shared::aws::autoscaling::rollout::{LaunchTemplateRef, RefreshStart};
 use shared::notify::{Notice, Outcome, Subject};
 use shared::{Error, Result};
 
-use crate::decide::{halted_value, Plan, RollMode, Step, REFRESH_TAG};
+use crate::decide::{halted_value, starting_value, Plan, RollMode, Step, REFRESH_TAG};
 use crate::Deps;
 
 /// Runs every step, even after one fails (one broken group must not hold up the
@@ -115,6 +115,11 @@ async fn run(deps: &Deps, subject: &Subject, step: Step) -> Result<()> {
             mut notice,
             ..
         } => {
+            // Marked first: if this write fails nothing has changed yet, and a refresh
+            // that starts but can't be marked with its id is still known as ours.
+            deps.asg
+                .tag_group(&group, REFRESH_TAG, &starting_value(chrono::Utc::now()))
+                .await?;
             // What this step changed before a later call fails: the failure says it.
             let mut done_before = None;
             if let RollMode::NewVersion {
@@ -162,16 +167,11 @@ async fn run(deps: &Deps, subject: &Subject, step: Step) -> Result<()> {
                 })?;
             let (outcome, notice) = match started {
                 RefreshStart::Started { refresh_id } => {
-                    // The window guard halts only refreshes marked as ami-rollout's.
-                    deps.asg
-                        .tag_group(&group, REFRESH_TAG, &refresh_id)
-                        .await
-                        .map_err(|e| {
-                            already_done(
-                                e,
-                                &format!("instance refresh {refresh_id} was started, but not marked as ami-rollout's, so the window guard will not halt it at the window's close"),
-                            )
-                        })?;
+                    // The window guard halts only ami-rollout's own refreshes. If the id
+                    // can't be written, the "starting" mark still tells it this one.
+                    if let Err(e) = deps.asg.tag_group(&group, REFRESH_TAG, &refresh_id).await {
+                        tracing::warn!(group = %group, refresh_id = %refresh_id, error = %e, "refresh started; its id could not be written on the group (the starting mark identifies it)");
+                    }
                     (Outcome::Done, notice.detail("refresh_id", refresh_id))
                 }
                 RefreshStart::AlreadyInProgress => (

@@ -28,25 +28,55 @@ pub const ROLLOUT_TAG: &str = "ecs-autopilot:rollout";
 /// The instance refresh whose outcome was last reported, written on the group after the
 /// report: a repeated outcome event is then "already reported", not a second report.
 pub const REPORTED_TAG: &str = "ecs-autopilot:reported-refresh";
-/// The instance refresh ami-rollout started last on the group, written right after the
-/// start: `<id>` while it may run, `halted:<id>` once the window guard cancelled it at
-/// the window's close (the next window resumes it).
+/// The instance refresh ami-rollout started last on the group: `starting:<time>` just
+/// before the start (nothing is changed if that write fails, and a refresh that started
+/// but could not be tagged is still known as its own), `<id>` right after, `halted:<id>`
+/// once the window guard cancelled it at the window's close (the next window resumes it).
 pub const REFRESH_TAG: &str = "ecs-autopilot:rollout-refresh";
 const HALTED: &str = "halted:";
+const STARTING: &str = "starting:";
 
 /// What the group's `REFRESH_TAG` says about ami-rollout's own refresh.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OwnRefresh<'a> {
+    /// About to start at that time (the id was not written yet).
+    Starting(DateTime<Utc>),
     Started(&'a str),
     Halted(&'a str),
 }
 
 pub fn own_refresh(details: &GroupDetails) -> Option<OwnRefresh<'_>> {
     let value = tag(details, REFRESH_TAG)?;
+    if let Some(at) = value.strip_prefix(STARTING) {
+        return DateTime::parse_from_rfc3339(at)
+            .ok()
+            .map(|t| OwnRefresh::Starting(t.with_timezone(&Utc)));
+    }
     Some(match value.strip_prefix(HALTED) {
         Some(id) => OwnRefresh::Halted(id),
         None => OwnRefresh::Started(value),
     })
+}
+
+/// The `REFRESH_TAG` value written just before a start.
+pub fn starting_value(now: DateTime<Utc>) -> String {
+    format!(
+        "{STARTING}{}",
+        now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    )
+}
+
+/// Whether `refresh` is the one ami-rollout started on the group: the id it wrote, or —
+/// the id not written — a refresh that started after the function was about to start
+/// one (a minute's clock skew allowed).
+pub fn is_own(details: &GroupDetails, refresh: &InstanceRefresh) -> bool {
+    match own_refresh(details) {
+        Some(OwnRefresh::Started(id)) => refresh.id == id,
+        Some(OwnRefresh::Starting(at)) => refresh
+            .start_time
+            .is_some_and(|t| t >= at - chrono::Duration::minutes(1)),
+        _ => false,
+    }
 }
 
 /// The `REFRESH_TAG` value of a refresh the window guard halted.
@@ -1348,9 +1378,10 @@ fn waiting(
 /// What the window guard looks at next, from the groups carrying `REFRESH_TAG`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GuardLook {
-    /// The window is about to close (or closed): read these refreshes (group, id),
-    /// ami-rollout's own whose end was not reported yet, and halt the running ones.
-    Halt(Vec<(String, String)>),
+    /// The window is about to close (or closed): read these refreshes (group, id; no id:
+    /// the group's newest), ami-rollout's own whose end was not reported yet, and halt
+    /// the running ones.
+    Halt(Vec<(String, Option<String>)>),
     /// The window allows rollouts: check these halted groups, to resume them.
     Resume(BTreeSet<String>),
 }
@@ -1367,8 +1398,9 @@ pub fn guard_look(groups: &[GroupDetails], config: &Config, now: DateTime<Utc>) 
     GuardLook::Halt(
         ours.filter_map(|g| match own_refresh(g) {
             Some(OwnRefresh::Started(id)) if tag(g, REPORTED_TAG) != Some(id) => {
-                Some((g.group.name.clone(), id.to_string()))
+                Some((g.group.name.clone(), Some(id.to_string())))
             }
+            Some(OwnRefresh::Starting(_)) => Some((g.group.name.clone(), None)),
             _ => None,
         })
         .collect(),
@@ -1383,7 +1415,7 @@ pub fn halt_plan(
     config: &Config,
     now: DateTime<Utc>,
 ) -> Option<Step> {
-    if !matches!(refresh.status.as_str(), "Pending" | "InProgress") {
+    if !matches!(refresh.status.as_str(), "Pending" | "InProgress") || !is_own(group, refresh) {
         return None;
     }
     let name = &group.group.name;
@@ -2234,12 +2266,13 @@ mod tests {
         let closing = bounded("Tue 02:00-03:20");
         assert_eq!(
             guard_look(&groups, &closing, now()),
-            GuardLook::Halt(vec![("mine".into(), "r-1".into())])
+            GuardLook::Halt(vec![("mine".into(), Some("r-1".into()))])
         );
         assert_eq!(
             guard_look(&groups, &bounded("Tue 02:00-06:00"), now()),
             GuardLook::Resume(BTreeSet::from(["waiting".to_string()]))
         );
+        mine.group.tags.insert(REFRESH_TAG.into(), "r-mine".into());
         let Some(Step::Halt {
             refresh_id, notice, ..
         }) = halt_plan(&mine, &refresh("mine", "InProgress", 20), &closing, now())
@@ -2247,6 +2280,15 @@ mod tests {
             panic!()
         };
         assert_eq!(refresh_id, "r-mine");
+        // Someone else's refresh is never halted.
+        assert!(halt_plan(&mine, &refresh("other", "InProgress", 20), &closing, now()).is_none());
+        // Tagged "starting" only (the id write failed): a refresh started since is its own.
+        mine.group.tags.insert(
+            REFRESH_TAG.into(),
+            starting_value(now() - Duration::minutes(30)),
+        );
+        assert!(halt_plan(&mine, &refresh("mine", "InProgress", 20), &closing, now()).is_some());
+        assert!(halt_plan(&mine, &refresh("mine", "InProgress", 90), &closing, now()).is_none());
         assert_eq!(notice.details["window_closes"], "2024-01-02T03:20:00Z");
         assert_eq!(notice.details["resumes_at"], "2024-01-09T02:00:00Z");
         // Baking replaces nothing more; a rollback is AWS's own.

@@ -93,8 +93,9 @@ async fn guard_plan(deps: &Deps) -> Result<decide::Plan> {
             let found = concurrently(reads, |(group, id)| {
                 let asg = deps.asg.clone();
                 async move {
+                    let ids: Vec<String> = id.into_iter().collect();
                     let refresh = asg
-                        .instance_refreshes(&group, std::slice::from_ref(&id), 1)
+                        .instance_refreshes(&group, &ids, 1)
                         .await?
                         .into_iter()
                         .next();
