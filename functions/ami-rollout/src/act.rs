@@ -113,6 +113,7 @@ async fn run(deps: &Deps, subject: &Subject, step: Step) -> Result<()> {
             mode,
             mut request,
             mut notice,
+            previous_mark,
             ..
         } => {
             // Marked first: if this write fails nothing has changed yet, and a refresh
@@ -130,7 +131,7 @@ async fn run(deps: &Deps, subject: &Subject, step: Step) -> Result<()> {
                 pin,
             } = &mode
             {
-                let created = deps
+                let created = match deps
                     .ec2
                     .create_version_with_image(
                         template_id,
@@ -138,10 +139,17 @@ async fn run(deps: &Deps, subject: &Subject, step: Step) -> Result<()> {
                         image_id,
                         target_ami,
                         &format!(
-                            "ecs-autopilot ami-rollout: {image_id} (from version {source_version})"
+                            "ecs-autopilot ami-rollout: {target_ami} (from version {source_version})"
                         ),
                     )
-                    .await?;
+                    .await
+                {
+                    Ok(created) => created,
+                    Err(e) => {
+                        restore_mark(deps, &group, previous_mark.as_deref()).await;
+                        return Err(e);
+                    }
+                };
                 request.desired_template = Some(LaunchTemplateRef {
                     id: Some(created.template_id.clone()),
                     name: None,
@@ -157,14 +165,19 @@ async fn run(deps: &Deps, subject: &Subject, step: Step) -> Result<()> {
                     created.version, created.template_id
                 ));
             }
-            let started = deps
-                .asg
-                .start_instance_refresh(&group, &request)
-                .await
-                .map_err(|e| match &done_before {
-                    Some(done) => already_done(e, done),
-                    None => e,
-                })?;
+            let started = match deps.asg.start_instance_refresh(&group, &request).await {
+                Ok(started) => started,
+                Err(e) => {
+                    restore_mark(deps, &group, previous_mark.as_deref()).await;
+                    return Err(match &done_before {
+                        Some(done) => already_done(e, done),
+                        None => e,
+                    });
+                }
+            };
+            if started == RefreshStart::AlreadyInProgress {
+                restore_mark(deps, &group, previous_mark.as_deref()).await;
+            }
             let (outcome, notice) = match started {
                 RefreshStart::Started { refresh_id } => {
                     // The window guard halts only ami-rollout's own refreshes. If the id
@@ -188,6 +201,19 @@ async fn run(deps: &Deps, subject: &Subject, step: Step) -> Result<()> {
             };
             deps.reporter.report(subject, action, outcome, notice).await
         }
+    }
+}
+
+/// Puts the group's refresh mark back when no refresh of ours started (best effort: a
+/// stale `starting` mark only makes the window guard look at the group's newest
+/// refresh, and halt it only if it started after the mark).
+async fn restore_mark(deps: &Deps, group: &str, previous: Option<&str>) {
+    if let Err(e) = deps
+        .asg
+        .tag_group(group, REFRESH_TAG, previous.unwrap_or_default())
+        .await
+    {
+        tracing::warn!(group = %group, error = %e, "could not put the refresh mark back");
     }
 }
 

@@ -289,6 +289,9 @@ pub enum Step {
         /// Boxed: it is most of the step's size.
         request: Box<RefreshRequest>,
         notice: Notice,
+        /// The group's `REFRESH_TAG` before this step marks it: put back if no refresh
+        /// of ours starts (a halted one stays resumable, nobody else's looks like ours).
+        previous_mark: Option<String>,
     },
     /// Only tell people (a skip, a finding, or an outcome).
     Report {
@@ -1303,6 +1306,7 @@ fn roll_step(c: Candidate<'_>) -> Step {
         mode: c.mode,
         request: Box::new(c.request),
         notice,
+        previous_mark: tag(&c.state.details, REFRESH_TAG).map(str::to_string),
     }
 }
 
