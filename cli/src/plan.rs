@@ -87,7 +87,7 @@ pub struct RetirementPlan {
 }
 
 pub async fn plan(deps: &Deps, status: &Status, now: DateTime<Utc>) -> Result<Plan> {
-    let steps = ami_rollout::check_plan(deps, None).await?;
+    let steps = ami_rollout::check_plan(deps, None, None).await?;
     let config = &deps.config;
     Ok(Plan {
         region: status.region.clone(),
@@ -188,6 +188,19 @@ pub fn rollout_plan(
                 cluster: cluster.clone(),
                 action: action.to_string(),
                 outcome: outcome.as_str().to_string(),
+                title: notice.title.clone(),
+            }),
+            // The window guard's, not the check's; listed if it ever comes.
+            Step::Halt {
+                group,
+                cluster,
+                notice,
+                ..
+            } => plan.other.push(Other {
+                group: group.clone(),
+                cluster: Some(cluster.clone()),
+                action: step.action().to_string(),
+                outcome: "planned".to_string(),
                 title: notice.title.clone(),
             }),
             Step::MarkReported { .. } => {}

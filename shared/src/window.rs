@@ -107,6 +107,29 @@ impl MaintenanceWindow {
     }
 }
 
+impl MaintenanceWindow {
+    /// When the window next closes, if it is open now: `None` when it is closed, or
+    /// never closes (always open, or spans that cover the whole week).
+    pub fn closes_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if self.is_always() || !self.is_open(now) {
+            return None;
+        }
+        // Spans are minute-granular: step to each following minute boundary.
+        let start = now
+            - Duration::seconds(i64::from(now.second()))
+            - Duration::nanoseconds(i64::from(now.nanosecond()));
+        (1..=i64::from(8 * MINUTES_PER_DAY))
+            .map(|m| start + Duration::minutes(m))
+            .find(|t| !self.is_open(*t))
+    }
+
+    /// Whether the window is open now and stays open for at least `margin`: work that
+    /// may run that long (a refresh's next replacement, and its drain) may start.
+    pub fn open_for(&self, now: DateTime<Utc>, margin: Duration) -> bool {
+        self.is_open(now) && self.closes_at(now).is_none_or(|close| close > now + margin)
+    }
+}
+
 impl fmt::Display for MaintenanceWindow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_always() {
@@ -267,6 +290,32 @@ mod tests {
         assert_eq!(
             w.next_open(at("2024-01-06T13:00:00Z")),
             at("2024-01-08T02:00:00Z")
+        );
+    }
+
+    #[test]
+    fn the_close_is_the_first_closed_minute_and_open_for_keeps_a_margin() {
+        let w = MaintenanceWindow::parse("Mon-Fri 02:00-05:00").unwrap();
+        // 2024-01-01 is a Monday.
+        assert_eq!(
+            w.closes_at(at("2024-01-01T04:10:30Z")),
+            Some(at("2024-01-01T05:00:00Z"))
+        );
+        assert_eq!(w.closes_at(at("2024-01-01T06:00:00Z")), None);
+        assert!(w.open_for(at("2024-01-01T04:10:00Z"), Duration::minutes(30)));
+        assert!(!w.open_for(at("2024-01-01T04:40:00Z"), Duration::minutes(30)));
+        assert!(!w.open_for(at("2024-01-01T06:00:00Z"), Duration::minutes(0)));
+        // Spans that join across midnight close only where the last one ends.
+        let nights = MaintenanceWindow::parse("Mon 22:00-24:00; Tue 00:00-02:00").unwrap();
+        assert_eq!(
+            nights.closes_at(at("2024-01-01T23:00:00Z")),
+            Some(at("2024-01-02T02:00:00Z"))
+        );
+        let always = MaintenanceWindow::parse("Mon-Sun 00:00-24:00").unwrap();
+        assert_eq!(always.closes_at(at("2024-01-01T23:00:00Z")), None);
+        assert!(always.open_for(at("2024-01-01T23:00:00Z"), Duration::hours(5)));
+        assert!(
+            MaintenanceWindow::always().open_for(at("2024-01-01T23:00:00Z"), Duration::hours(5))
         );
     }
 

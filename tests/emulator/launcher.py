@@ -429,14 +429,16 @@ def start_instance_refresh(self: AutoScalingResponse) -> ActionResult:
         refreshes = _refreshes(backend).setdefault(group_name, [])
         if any(r["Status"] in REFRESH_ACTIVE for r in refreshes):
             raise InstanceRefreshInProgress()
+        to_replace = _instances_to_replace(backend, group, desired, _plain(preferences) if preferences else {})
         refresh: dict[str, Any] = {
             "InstanceRefreshId": str(uuid.uuid4()),
             "AutoScalingGroupName": group_name,
             "Status": "Pending",
             "StartTime": _now(),
             "PercentageComplete": 0,
-            "InstancesToUpdate": len(group.instance_states),
+            "InstancesToUpdate": len(to_replace),
             "Strategy": strategy,
+            "_to_replace": to_replace,
         }
         if preferences:
             refresh["Preferences"] = _plain(preferences)
@@ -444,6 +446,43 @@ def start_instance_refresh(self: AutoScalingResponse) -> ActionResult:
             refresh["DesiredConfiguration"] = desired
         refreshes.append(refresh)
     return ActionResult({"InstanceRefreshId": refresh["InstanceRefreshId"]})
+
+
+def _concrete_version(template: Any, version: Any) -> str:
+    try:
+        return str(template.get_version(version or "$Default").number)
+    except Exception:
+        return str(version)
+
+
+def _instances_to_replace(backend: AutoScalingBackend, group: Any, desired: dict[str, Any] | None,
+                          preferences: dict[str, Any]) -> list[str]:
+    """The in-service instances a refresh replaces. With SkipMatching, instances already
+    launched from the desired launch template version (or, without a desired
+    configuration, from the group's own) are left alone: "it only replaces the instances
+    that don't match your desired configuration" — AWS compares launch template and
+    version, not the AMI an instance runs ("Use an instance refresh with skip matching",
+    https://docs.aws.amazon.com/autoscaling/ec2/userguide/asg-instance-refresh-skip-matching.html).
+    So an instance launched from a `resolve:ssm:` template before the parameter changed
+    matches too."""
+    in_service = [s for s in group.instance_states if s.lifecycle_state == "InService"]
+    if str(preferences.get("SkipMatching", "false")).lower() != "true":
+        return [s.instance.id for s in in_service]
+    spec = (desired or {}).get("LaunchTemplate")
+    if spec:
+        template = _resolve_launch_template(backend, spec)
+        version = _concrete_version(template, spec.get("Version"))
+    elif group.ec2_launch_template is not None:
+        template = group.ec2_launch_template
+        version = _concrete_version(template, group.launch_template_version)
+    else:
+        return [s.instance.id for s in in_service]
+
+    def matches(state: Any) -> bool:
+        stamp = getattr(state, "_autopilot_launch_template", None) or {}
+        return stamp.get("LaunchTemplateId") == template.id and str(stamp.get("Version")) == version
+
+    return [s.instance.id for s in in_service if not matches(s)]
 
 
 def describe_instance_refreshes(self: AutoScalingResponse) -> ActionResult:
@@ -768,6 +807,7 @@ def patch_moto(ecs_fidelity: bool = True) -> None:
     _patch_image_lookup()
     _patch_image_platform_details()
     _patch_mixed_group_launch_template()
+    _patch_group_launches()
     _patch_instance_index()
     _patch_ec2_evidence()
     _patch_capacity_rebalance_update()
@@ -1055,6 +1095,85 @@ def _patch_mixed_group_launch_template() -> None:
     FakeAutoScalingGroup.launch_template = property(launch_template)  # type: ignore[assignment,method-assign]
 
 
+def _patch_group_launches() -> None:
+    """How Auto Scaling launches an instance, where moto differs:
+
+    * **`resolve:ssm:` ImageIds** are resolved at launch: EC2 reads the parameter (its
+      latest version, or `NAME:version`) every time it launches from the template
+      ("Use AWS Systems Manager parameters instead of AMI IDs in launch templates",
+      https://docs.aws.amazon.com/autoscaling/ec2/userguide/using-systems-manager-parameters.html).
+      moto launched the instance with the literal string as its ImageId.
+    * **Mixed instances policies** launch each instance as one of the overrides, from the
+      override's own `LaunchTemplateSpecification` if it has one, else the policy's
+      template, with the override's `InstanceType` ("Use multiple launch templates",
+      https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-mixed-instances-groups-launch-template-overrides.html).
+      moto launched every instance from the policy's template. The emulator spreads
+      launches over the overrides: each new instance goes to the override with the fewest
+      in-service or pending instances (ties: the first), instead of AWS's allocation
+      strategies."""
+    from moto.autoscaling.models import FakeAutoScalingGroup
+    from moto.ssm.models import ssm_backends
+
+    orig_image = FakeAutoScalingGroup.image_id
+    orig_type = FakeAutoScalingGroup.instance_type
+    orig_replace = FakeAutoScalingGroup.replace_autoscaling_group_instances
+
+    def image_id(self: Any) -> Any:
+        value = orig_image.fget(self)  # type: ignore[union-attr]
+        if isinstance(value, str) and value.startswith("resolve:ssm:"):
+            name = value[len("resolve:ssm:"):]
+            backend = ssm_backends[self.autoscaling_backend.account_id][self.autoscaling_backend.region_name]
+            try:
+                found = backend.get_parameter(name)
+            except Exception:
+                found = None
+            if found is not None:
+                return found.value
+        return value
+
+    def instance_type(self: Any) -> Any:
+        forced = self.__dict__.get("_autopilot_instance_type")
+        return forced or orig_type.fget(self)  # type: ignore[union-attr]
+
+    def replace_autoscaling_group_instances(self: Any, count_needed: int, propagated_tags: dict[str, str]) -> None:
+        overrides = ((self.mixed_instances_policy or {}).get("LaunchTemplate") or {}).get("Overrides") or []
+        if not overrides:
+            return orig_replace(self, count_needed, propagated_tags)
+        ec2 = self.autoscaling_backend.ec2_backend
+        policy = (self.ec2_launch_template, self.launch_template_version)
+
+        def count(n: int) -> int:
+            return sum(
+                1 for st in self.instance_states
+                if st.lifecycle_state in ("InService", "Pending", "Pending:Wait")
+                and getattr(st, "_autopilot_override", None) == n
+            )
+
+        for _ in range(count_needed):
+            n = min(range(len(overrides)), key=lambda i: (count(i), i))
+            o = overrides[n]
+            spec = o.get("LaunchTemplateSpecification")
+            before = {id(st) for st in self.instance_states}
+            try:
+                if spec:
+                    tid, name = spec.get("LaunchTemplateId"), spec.get("LaunchTemplateName")
+                    self.ec2_launch_template = ec2.get_launch_template(tid) if tid else ec2.get_launch_template_by_name(name)
+                    self.launch_template_version = spec.get("Version") or "$Default"
+                if o.get("InstanceType"):
+                    self.__dict__["_autopilot_instance_type"] = o["InstanceType"]
+                orig_replace(self, 1, dict(propagated_tags))
+            finally:
+                self.ec2_launch_template, self.launch_template_version = policy
+                self.__dict__.pop("_autopilot_instance_type", None)
+            for st in self.instance_states:
+                if id(st) not in before:
+                    st._autopilot_override = n
+
+    FakeAutoScalingGroup.image_id = property(image_id)  # type: ignore[assignment,method-assign]
+    FakeAutoScalingGroup.instance_type = property(instance_type)  # type: ignore[assignment,method-assign]
+    FakeAutoScalingGroup.replace_autoscaling_group_instances = replace_autoscaling_group_instances  # type: ignore[method-assign]
+
+
 def control_register_image(body: dict[str, Any]) -> dict[str, Any]:
     """Make an AMI with a chosen id exist (RegisterImage picks its own id), with the
     fields DescribeImages reports: name, description, architecture (default x86_64),
@@ -1322,6 +1441,11 @@ def control_set_instance_refresh(body: dict[str, Any]) -> dict[str, Any]:
     else:
         refresh.pop("EndTime", None)
     replaced: list[dict[str, str]] = []
+    group = backend.autoscaling_groups.get(body["group"])
+    if body.get("replace") and status not in REFRESH_TERMINAL and group is not None:
+        # Part of the refresh is done: the next N instances it replaces are replaced now,
+        # launched from its desired configuration (the group keeps its own until success).
+        replaced = _replace_from(backend, group, refresh, int(body["replace"]))
     if status == "Successful" and not refresh.get("_applied"):
         refresh["_applied"] = True
         group = backend.autoscaling_groups.get(body["group"])
@@ -1330,6 +1454,27 @@ def control_set_instance_refresh(body: dict[str, Any]) -> dict[str, Any]:
     view = _json_ready(_refresh_view(refresh))
     view["replaced_instances"] = replaced
     return view
+
+
+def _replace_from(backend: AutoScalingBackend, group: Any, refresh: dict[str, Any], count: int) -> list[dict[str, str]]:
+    """Replace up to `count` instances still to be replaced by `refresh`, launching from
+    its desired launch template version if it has one."""
+    live = {s.instance.id for s in group.instance_states if s.lifecycle_state == "InService"}
+    old = [i for i in refresh.get("_to_replace", sorted(live)) if i in live][:count]
+    if not old:
+        return []
+    lt_spec = (refresh.get("DesiredConfiguration") or {}).get("LaunchTemplate")
+    saved = (group.ec2_launch_template, group.launch_template_version)
+    if lt_spec:
+        group.ec2_launch_template = _resolve_launch_template(backend, lt_spec)
+        group.launch_template_version = lt_spec.get("Version") or "$Default"
+    try:
+        _remove_and_terminate(backend, group, old)
+        new = _launch_instances(group, len(old))
+    finally:
+        group.ec2_launch_template, group.launch_template_version = saved
+    refresh["_to_replace"] = [i for i in refresh.get("_to_replace", []) if i not in old]
+    return [{"old": o, "new": n.instance.id} for o, n in zip(old, new)]
 
 
 def _apply_refresh(backend: AutoScalingBackend, group: Any, refresh: dict[str, Any], replace: bool) -> list[dict[str, str]]:
@@ -1343,7 +1488,9 @@ def _apply_refresh(backend: AutoScalingBackend, group: Any, refresh: dict[str, A
         group.launch_config = None
     if not replace:
         return []
-    old = [s.instance.id for s in group.instance_states if s.lifecycle_state == "InService"]
+    live = [s.instance.id for s in group.instance_states if s.lifecycle_state == "InService"]
+    # Only what the refresh still had to replace (skip matching left the rest).
+    old = [i for i in refresh.get("_to_replace", live) if i in live]
     if not old:
         return []
     _remove_and_terminate(backend, group, old)

@@ -68,6 +68,26 @@ def scheduled_event(region: str) -> dict[str, Any]:
     }
 
 
+def window_guard_event(region: str) -> dict[str, Any]:
+    """What AmiRolloutWindowGuardRule's input transformer delivers: a Scheduled Event
+    whose detail is {"check": "window"}."""
+    event = scheduled_event(region)
+    event["resources"] = [f"arn:aws:events:{region}:{fl.ACCOUNT}:rule/ami-rollout-window-guard"]
+    event["detail"] = {"check": "window"}
+    return event
+
+
+def window_around_now(opened_minutes_ago: int, closes_in_minutes: int) -> str:
+    """A MAINTENANCE_WINDOW that opened `opened_minutes_ago` and closes in
+    `closes_in_minutes` (UTC; a span past midnight belongs to the day it starts)."""
+    now = time.time()
+    start = time.gmtime(now - opened_minutes_ago * 60)
+    end = time.gmtime(now + closes_in_minutes * 60)
+    day = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"][start.tm_wday]
+    end_text = f"{end.tm_hour:02d}:{end.tm_min:02d}"
+    return f"{day} {start.tm_hour:02d}:{start.tm_min:02d}-{end_text}"
+
+
 def parameter_event(region: str, name: str, operation: str = "Update") -> dict[str, Any]:
     return {
         "version": "0", "id": str(uuid.uuid4()), "detail-type": "Parameter Store Change",

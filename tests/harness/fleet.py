@@ -668,11 +668,15 @@ def set_refresh_status(
     status_reason: Any = ...,
     percentage: int | None = None,
     replace_instances: bool = True,
+    replace: int | None = None,
 ) -> dict[str, Any]:
     """POST /_autopilot/instance-refresh: move a refresh (default: the latest)
     to ``status``. ``status_reason``: leave as is (default), a string, or None
-    to remove it."""
+    to remove it. ``replace``: with a running status, replace that many of the
+    instances the refresh still has to replace now."""
     body: dict[str, Any] = {"region": region, "group": group, "status": status, "replace_instances": replace_instances}
+    if replace is not None:
+        body["replace"] = replace
     if refresh_id:
         body["id"] = refresh_id
     if status_reason is not ...:

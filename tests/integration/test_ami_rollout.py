@@ -36,12 +36,15 @@ from harness.ami_rollout_helpers import (
     set_template_image,
     team_parameter,
     template_versions,
+    window_around_now,
+    window_guard_event,
 )
 
-# A window that is closed now: a two-hour slot on the day after tomorrow.
+# A window that is closed now: a four-hour slot on the day after tomorrow (longer than the
+# default WINDOW_END_MARGIN_SECONDS, 2 h 20 min).
 def closed_window() -> str:
     day = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"][(time.gmtime().tm_wday + 2) % 7]
-    return f"{day} 02:00-04:00"
+    return f"{day} 02:00-06:00"
 
 
 @pytest.fixture
@@ -415,16 +418,153 @@ def test_a_successful_refresh_that_left_drift_is_reported_and_not_started_again(
 
 
 # --------------------------------------------------------------------------
-# issue 13: mixed instances
+# issue 13 item 4: the window bounds the rollout, not only its start
+# --------------------------------------------------------------------------
+
+MARGIN = "1800"  # WINDOW_END_MARGIN_SECONDS in these tests: 30 minutes
+
+
+def in_window(**extra: str) -> dict[str, str]:
+    """A window open for three more hours."""
+    return {"MAINTENANCE_WINDOW": window_around_now(60, 180), "WINDOW_END_MARGIN_SECONDS": MARGIN,
+            "MAX_CONCURRENT_ROLLOUTS": "1000", **extra}
+
+
+def closing(**extra: str) -> dict[str, str]:
+    """A window that closes in 20 minutes: inside the 30-minute margin."""
+    return {"MAINTENANCE_WINDOW": window_around_now(200, 20), "WINDOW_END_MARGIN_SECONDS": MARGIN,
+            "MAX_CONCURRENT_ROLLOUTS": "1000", **extra}
+
+
+def group_ids(fleet) -> set[str]:
+    return set(fleet.group_instance_ids("InService"))
+
+
+def halt_and_resume(emulator, region, run, inbox, fleet, new) -> tuple[dict, set[str]]:
+    """The rollout's refresh replaces half the group, the window guard halts it at the
+    close, and the guard resumes it in the next window. Returns the resumed refresh and
+    the instances already replaced when it was halted."""
+    [first] = refreshes(emulator, region, fleet.asg_name)
+    before = group_ids(fleet)
+    fl.set_refresh_status(emulator.url, fleet.asg_name, "InProgress", region=region, percentage=50, replace=2)
+    fl.register_new_instances(fleet)
+    replaced = group_ids(fleet) - before
+    assert len(replaced) == 2 and running_amis(fleet)[new] == 2
+    inbox.read()
+
+    # The window is about to close: the guard halts the refresh ami-rollout started.
+    assert run(window_guard_event(region), **closing()).ok
+    [halted] = refreshes(emulator, region, fleet.asg_name)
+    assert halted["Status"] == "Cancelling"
+    note = only(inbox.read(), "window-halt")
+    assert note.outcome == "done" and note.details["refresh_id"] == first["InstanceRefreshId"]
+    assert "resumes_at" in note.details and "window_closes" in note.details
+    # A second guard run finds nothing more to halt.
+    assert run(window_guard_event(region), **closing()).ok
+    assert inbox.read() == []
+    # AWS finishes cancelling; the outcome event reports the halt and when it resumes.
+    fl.set_refresh_status(emulator.url, fleet.asg_name, "Cancelled", region=region)
+    assert run(refresh_event(region, fleet.asg_name, first["InstanceRefreshId"], "cancelled"), **closing()).ok
+    note = only(inbox.read(), "refresh-outcome")
+    assert note.outcome == "done" and "halted for the maintenance window" in note.title
+    # Outside the window nothing is resumed.
+    assert run(scheduled_event(region), MAINTENANCE_WINDOW=closed_window()).ok
+    assert len(refreshes(emulator, region, fleet.asg_name)) == 1
+    inbox.read()
+
+    # The next window: the guard resumes it, skipping the instances already replaced.
+    assert run(window_guard_event(region), **in_window()).ok
+    resumed = refreshes(emulator, region, fleet.asg_name)[-1]
+    assert resumed["InstanceRefreshId"] != first["InstanceRefreshId"]
+    assert str(resumed["Preferences"]["SkipMatching"]).lower() == "true"
+    assert resumed["InstancesToUpdate"] == len(before) - 2
+    note = only(inbox.read(), "rollout")
+    assert note.outcome == "done" and note.details["resumed_refresh_id"] == first["InstanceRefreshId"]
+    assert "Resuming" in note.title
+    return resumed, replaced
+
+
+def test_a_refresh_is_halted_when_the_window_closes_and_resumed_in_the_next_without_replacing_twice(
+        drifted, emulator, region, run, inbox):
+    fleet, param, new = drifted(instances=4)
+    # Too close to the window's end: nothing starts.
+    assert run(scheduled_event(region), **closing()).ok
+    assert refreshes(emulator, region, fleet.asg_name) == []
+    assert only(inbox.read(), "rollout").details["waiting_for_window"] == [fleet.asg_name]
+    assert run(scheduled_event(region), **in_window()).ok
+    [first] = refreshes(emulator, region, fleet.asg_name)
+    assert first["DesiredConfiguration"]["LaunchTemplate"]["Version"] == "$Latest"
+    resumed, replaced = halt_and_resume(emulator, region, run, inbox, fleet, new)
+    assert resumed["DesiredConfiguration"] == first["DesiredConfiguration"]
+    # The resumed refresh finishes: the instances replaced before the halt are still there.
+    complete_refresh(emulator, fleet)
+    assert replaced <= group_ids(fleet)
+    assert running_amis(fleet) == {new: 4}
+
+
+def test_a_resolve_ssm_group_in_a_bounded_window_resumes_without_replacing_twice(
+        drifted, emulator, region, run, inbox):
+    """AWS's skip matching compares launch template versions, and a resolve:ssm template
+    doesn't change when its parameter does: in a bounded window ami-rollout refreshes
+    such a group to a copy of its version (still resolve:ssm), so the instances the
+    halted refresh launched carry that version and the resumed one skips them."""
+    fleet, param, new = drifted(instances=4)
+    set_template_image(fleet, f"resolve:ssm:{param}")  # version 2; the group follows $Latest
+    assert run(scheduled_event(region), **in_window()).ok
+    [first] = refreshes(emulator, region, fleet.asg_name)
+    versions = template_versions(fleet)
+    assert len(versions) == 3
+    newest = max(versions, key=lambda v: int(v["VersionNumber"]))
+    assert newest["LaunchTemplateData"]["ImageId"] == f"resolve:ssm:{param}"
+    assert str(first["Preferences"]["SkipMatching"]).lower() == "true"
+    assert str(first["Preferences"]["AutoRollback"]).lower() == "false"
+    resumed, replaced = halt_and_resume(emulator, region, run, inbox, fleet, new)
+    assert len(template_versions(fleet)) == 3  # the resume made no other copy
+    complete_refresh(emulator, fleet)
+    assert replaced <= group_ids(fleet)
+    assert running_amis(fleet) == {new: 4}
+
+
+def test_without_a_window_the_guard_makes_no_calls_and_refreshes_of_others_are_never_halted(
+        drifted, emulator, region, binary, inbox, run):
+    from harness.runtime_api import LambdaProcess
+
+    fleet, param, new = drifted()
+    # Someone else's refresh: not marked as ami-rollout's, never halted.
+    fleet.autoscaling.start_instance_refresh(AutoScalingGroupName=fleet.asg_name)
+    assert run(window_guard_event(region), **closing()).ok
+    assert refreshes(emulator, region, fleet.asg_name)[0]["Status"] == "Pending"
+    assert inbox.read() == []
+    proxy = CountingProxy(emulator.url)
+    try:
+        env = rollout_env(emulator, region, inbox, AWS_ENDPOINT_URL=proxy.url)
+        with LambdaProcess(binary, env=env) as fn:
+            assert fn.invoke(window_guard_event(region), timeout=60).ok
+    finally:
+        proxy.stop()
+    assert proxy.total() == 0
+
+
+# --------------------------------------------------------------------------
+# issue 13 item 2: mixed instances groups judged per override template
 # --------------------------------------------------------------------------
 
 
-def test_a_mixed_instances_group_whose_overrides_use_other_templates_is_reported_not_rolled(drifted, emulator, region, run, inbox):
-    fleet, param, new = drifted()
+def mixed_fleet(make_fleet, emulator, region, *, arm_image: str | None = None, **seed):
+    """A mixed instances group of two instances: m5.large from the group's template
+    (resolve:ssm of an x86_64 parameter) and m7g.large from an override template (by
+    default resolve:ssm of an arm64 parameter; `arm_image`: that literal AMI)."""
+    x86, arm = ami("x86"), ami("arm")
+    fl.register_image(emulator.url, arm, region, architecture="arm64")
+    x86_param, arm_param = team_parameter(emulator, region, x86), team_parameter(emulator, region, arm)
+    fleet = make_fleet(region=region, instances=0, ami=x86, services=(), hooks=False, max_size=4, **seed)
+    set_template_image(fleet, f"resolve:ssm:{x86_param}")
     arm_template = fleet.ec2.create_launch_template(
-        LaunchTemplateName=f"{fleet.cluster_name}-arm64", LaunchTemplateData={"ImageId": ami("arm")})["LaunchTemplate"]
+        LaunchTemplateName=f"{fleet.cluster_name}-arm64",
+        LaunchTemplateData={"ImageId": arm_image or f"resolve:ssm:{arm_param}", "InstanceType": "m7g.large"},
+    )["LaunchTemplate"]
     fleet.autoscaling.update_auto_scaling_group(
-        AutoScalingGroupName=fleet.asg_name,
+        AutoScalingGroupName=fleet.asg_name, MinSize=2, MaxSize=4, DesiredCapacity=2,
         MixedInstancesPolicy={"LaunchTemplate": {
             "LaunchTemplateSpecification": {"LaunchTemplateId": fleet.launch_template_id, "Version": "$Latest"},
             "Overrides": [
@@ -432,13 +572,70 @@ def test_a_mixed_instances_group_whose_overrides_use_other_templates_is_reported
                 {"InstanceType": "m7g.large", "LaunchTemplateSpecification": {
                     "LaunchTemplateId": arm_template["LaunchTemplateId"], "Version": "$Latest"}},
             ]}})
-    group = fleet.group()
-    assert "MixedInstancesPolicy" in group and "LaunchTemplate" not in group
+    fl.register_new_instances(fleet)
+    assert sorted(running_amis(fleet)) == sorted([x86, arm if arm_image is None else arm_image])
+    return fleet, x86_param, arm_param, arm_template
+
+
+def test_a_mixed_group_whose_lanes_match_their_parameters_is_not_rolled_and_holds_no_slot(
+        make_fleet, drifted, emulator, region, run, inbox):
+    fleet, *_ = mixed_fleet(make_fleet, emulator, region)
+    other, _, _ = drifted()
+    # One free slot (other tests' refreshes in this region hold theirs). The mixed
+    # group's parameters are older: had it drifted, it would have taken the slot.
+    active = [r for r in fl.instance_refreshes(emulator.url, region)
+              if r["Status"] in ("Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking")]
+    assert run(scheduled_event(region), MAX_CONCURRENT_ROLLOUTS=str(len(active) + 1)).ok
+    assert refreshes(emulator, region, fleet.asg_name) == []
+    assert of_group(inbox.read(), fleet) == []
+    # The fleet's single slot went to the drifted group.
+    assert len(refreshes(emulator, region, other.asg_name)) == 1
+
+
+def test_drift_on_the_arm64_override_template_rolls_the_mixed_group(make_fleet, emulator, region, run, inbox):
+    fleet, x86_param, arm_param, _ = mixed_fleet(make_fleet, emulator, region)
+    newer_arm = ami("newer-arm")
+    fl.register_image(emulator.url, newer_arm, region, architecture="arm64")
+    time.sleep(1.1)
+    team_parameter(emulator, region, newer_arm, name=arm_param)
+    assert run(parameter_event(region, arm_param), MAX_CONCURRENT_ROLLOUTS="1000").ok
+    [refresh] = refreshes(emulator, region, fleet.asg_name)
+    assert "DesiredConfiguration" not in refresh  # each lane resolves its own parameter
+    note = only(of_group(inbox.read(), fleet), "rollout")
+    assert note.outcome == "done" and note.details["stale_instances"] == 1
+    assert newer_arm in note.description and arm_param in note.description
+    assert [l["parameter"] for l in note.details["lanes"]] == [x86_param, arm_param]
+
+
+def test_a_mixed_group_that_cannot_be_judged_is_reported_not_rolled(make_fleet, emulator, region, run, inbox):
+    arm_literal = ami("arm-literal")
+    fl.register_image(emulator.url, arm_literal, region, architecture="arm64")
+    fleet, *_ = mixed_fleet(make_fleet, emulator, region, arm_image=arm_literal)
     for _ in range(2):
         assert run(scheduled_event(region)).ok
         assert refreshes(emulator, region, fleet.asg_name) == []
-        note = only(inbox.read(), "rollout")
-        assert note.outcome == "skipped" and arm_template["LaunchTemplateId"] in note.description
+        note = only(of_group(inbox.read(), fleet), "check")
+        assert note.outcome == "skipped" and "no AMI parameter fits" in note.title
+        assert f"{PARAMETER_TAG}:arm64" in note.description and arm_literal in note.description
+
+
+def test_a_literal_arm64_override_follows_the_per_architecture_tag(make_fleet, emulator, region, run, inbox):
+    arm_literal = ami("arm-literal")
+    fl.register_image(emulator.url, arm_literal, region, architecture="arm64")
+    newer_arm = ami("newer-arm")
+    fl.register_image(emulator.url, newer_arm, region, architecture="arm64")
+    tagged = team_parameter(emulator, region, arm_literal)
+    fleet, *_ = mixed_fleet(make_fleet, emulator, region, arm_image=arm_literal,
+                            extra_group_tags={f"{PARAMETER_TAG}:arm64": tagged})
+    assert run(scheduled_event(region), MAX_CONCURRENT_ROLLOUTS="1000").ok
+    assert of_group(inbox.read(), fleet) == []  # judged: both lanes on their AMI
+    time.sleep(1.1)
+    team_parameter(emulator, region, newer_arm, name=tagged)
+    assert run(scheduled_event(region), MAX_CONCURRENT_ROLLOUTS="1000").ok
+    # Judged and drifted, but a literal AMI in a mixed policy is not rewritten: reported.
+    assert refreshes(emulator, region, fleet.asg_name) == []
+    note = only(of_group(inbox.read(), fleet), "rollout")
+    assert note.outcome == "skipped" and "literal AMI" in note.description
 
 
 # --------------------------------------------------------------------------
@@ -588,6 +785,9 @@ def test_a_fleet_check_uses_batched_calls(make_fleet, emulator, binary):
     assert calls["ssm:GetParameters"] == 1
     assert calls["ecs:DescribeContainerInstances"] == groups * -(-per_group // 100)
     assert calls["autoscaling:StartInstanceRefresh"] == 1
+    # The started refresh is marked as ami-rollout's (for the window guard), before and
+    # after the start: per started refresh, not per group.
+    assert calls["autoscaling:CreateOrUpdateTags"] == 2
     # Templates are read in drift order only until the budget is filled.
     assert calls["ec2:DescribeLaunchTemplateVersions"] == 1
     assert sum(len(refreshes(emulator, region, f.asg_name)) for f in seeded) == 1

@@ -308,6 +308,56 @@ def test_cancel_instance_refresh(emulator, make_fleet):
     asg.start_instance_refresh(AutoScalingGroupName=fleet.asg_name)
 
 
+def test_skip_matching_leaves_instances_launched_from_the_desired_version(emulator, make_fleet):
+    """AWS compares launch template versions: a refresh half done (two instances
+    replaced from version 2) and resumed with skip matching replaces only the rest."""
+    fleet = make_fleet(instances=4, services=[])
+    asg = emulator.client("autoscaling")
+    version = fl.new_ami_version(fleet, NEW_AMI)
+    desired = {"LaunchTemplate": {"LaunchTemplateId": fleet.launch_template_id, "Version": version}}
+    asg.start_instance_refresh(AutoScalingGroupName=fleet.asg_name, DesiredConfiguration=desired,
+                               Preferences={"SkipMatching": True})
+    before = set(fleet.group_instance_ids("InService"))
+    view = fl.set_refresh_status(emulator.url, fleet.asg_name, "InProgress", replace=2)
+    assert len(view["replaced_instances"]) == 2
+    replaced = set(fleet.group_instance_ids("InService")) - before
+    group = fleet.group()
+    assert {i["LaunchTemplate"]["Version"] for i in group["Instances"] if i["InstanceId"] in replaced} == {version}
+    assert group["LaunchTemplate"]["Version"] == "$Latest"  # the group keeps its own until success
+    asg.cancel_instance_refresh(AutoScalingGroupName=fleet.asg_name)
+    fl.set_refresh_status(emulator.url, fleet.asg_name, "Cancelled")
+    asg.start_instance_refresh(AutoScalingGroupName=fleet.asg_name, DesiredConfiguration=desired,
+                               Preferences={"SkipMatching": True})
+    resumed = asg.describe_instance_refreshes(AutoScalingGroupName=fleet.asg_name)["InstanceRefreshes"][0]
+    assert resumed["InstancesToUpdate"] == 2
+    fl.set_refresh_status(emulator.url, fleet.asg_name, "Successful")
+    assert replaced <= set(fleet.group_instance_ids("InService"))
+    # Without skip matching every instance is replaced.
+    asg.start_instance_refresh(AutoScalingGroupName=fleet.asg_name, DesiredConfiguration=desired)
+    assert asg.describe_instance_refreshes(AutoScalingGroupName=fleet.asg_name)["InstanceRefreshes"][0][
+        "InstancesToUpdate"] == 4
+
+
+def test_resolve_ssm_images_and_mixed_overrides_are_launched_as_aws_does(emulator, make_fleet):
+    ssm, ec2 = emulator.client("ssm"), emulator.client("ec2")
+    arm = "ami-0000000000000a641"
+    arm_param = f"/emu/{uuid.uuid4().hex[:8]}/arm"
+    ssm.put_parameter(Name=arm_param, Value=arm, Type="String")
+    fleet = make_fleet(instances=0, services=[], max_size=4)
+    arm_lt = ec2.create_launch_template(LaunchTemplateName=f"{fleet.cluster_name}-arm", LaunchTemplateData={
+        "ImageId": f"resolve:ssm:{arm_param}", "InstanceType": "m7g.large"})["LaunchTemplate"]
+    fleet.autoscaling.update_auto_scaling_group(
+        AutoScalingGroupName=fleet.asg_name, DesiredCapacity=2, MinSize=2,
+        MixedInstancesPolicy={"LaunchTemplate": {
+            "LaunchTemplateSpecification": {"LaunchTemplateId": fleet.launch_template_id, "Version": "$Latest"},
+            "Overrides": [{"InstanceType": "m5.large"}, {"InstanceType": "m7g.large", "LaunchTemplateSpecification": {
+                "LaunchTemplateId": arm_lt["LaunchTemplateId"], "Version": "$Latest"}}]}})
+    ids = fleet.group_instance_ids()
+    described = ec2.describe_instances(InstanceIds=ids)["Reservations"]
+    got = sorted((i["InstanceType"], i["ImageId"]) for r in described for i in r["Instances"])
+    assert got == sorted([("m5.large", fleet.ami), ("m7g.large", arm)])
+
+
 def test_start_instance_refresh_unknown_group(emulator, unique_name):
     asg = emulator.client("autoscaling")
     name = unique_name("nogroup")

@@ -31,7 +31,10 @@ from harness.ami_rollout_helpers import (
     refresh_event,
     rollout_env,
     scheduled_event,
+    set_group_tag,
     team_parameter,
+    window_around_now,
+    window_guard_event,
 )
 from harness.aws_proxy import AwsProxy
 from harness.guardduty_responder_helpers import (
@@ -307,6 +310,16 @@ def param_change(w: World) -> dict:
     return parameter_event(w.region, w.extra["parameter"])
 
 
+def window_closes(w: World) -> dict:
+    """A refresh ami-rollout started (marked with its refresh tag) is running when the
+    window guard finds the window about to close."""
+    if "refresh" not in w.extra:
+        w.extra["refresh"] = w.fleet.autoscaling.start_instance_refresh(
+            AutoScalingGroupName=w.fleet.asg_name)["InstanceRefreshId"]
+        set_group_tag(w.fleet, "ecs-autopilot:rollout-refresh", w.extra["refresh"])
+    return window_guard_event(w.region)
+
+
 def refresh_phase(phase: str, status: str | None = None) -> Prepare:
     def prepare(w: World) -> dict:
         if "refresh" not in w.extra:
@@ -442,6 +455,9 @@ SCENARIOS = [
              [refresh_phase("started"), refresh_phase("checkpoint"), refresh_phase("succeeded", "Successful")],
              modes=("twice", "reversed")),
     Scenario("rollout: refresh failed", "ami-rollout", rollout_world(), [refresh_phase("failed", "Failed")]),
+    Scenario("rollout: the window guard halts a refresh at the close", "ami-rollout",
+             rollout_world(MAINTENANCE_WINDOW=window_around_now(200, 20), WINDOW_END_MARGIN_SECONDS="1800"),
+             [window_closes]),
     # guardduty-responder
     Scenario("finding: high, EC2 (count 1; then 1, 3, 2)", "guardduty-responder", responder_world(),
              [finding(1)], modes=("reordered",), reordered=[finding(1), finding(3), finding(2)]),

@@ -76,8 +76,15 @@ CROSS: dict[tuple[str, str], dict[str, str]] = {
     ("AmiRolloutMaxHealthyPercentage", "150"): {"AmiRolloutMinHealthyPercentage": "90"},
     ("AmiRolloutMaxHealthyPercentage", "200"): {"AmiRolloutMinHealthyPercentage": "100"},
     ("AmiRolloutMaxHealthyPercentage", "201"): {"AmiRolloutMinHealthyPercentage": "100"},
+    # Spans shorter than the default end margin (2 h 20 min) would never allow a rollout.
+    ("AmiRolloutMaintenanceWindow", "Fri-Mon 23:00-01:00"): {"AmiRolloutWindowEndMarginSeconds": "600"},
+    ("AmiRolloutMaintenanceWindow", "monday 01:00-02:00"): {"AmiRolloutWindowEndMarginSeconds": "600"},
+    ("AmiRolloutMaintenanceWindow", "MON 01:00-02:00;"): {"AmiRolloutWindowEndMarginSeconds": "600"},
 }
-CROSS_DOCUMENTED = {"AmiRolloutMaxHealthyPercentage": "MinHealthyPercentage + 100"}
+CROSS_DOCUMENTED = {
+    "AmiRolloutMaxHealthyPercentage": "MinHealthyPercentage + 100",
+    "AmiRolloutWindowEndMarginSeconds": "Every span of the window must be longer",
+}
 
 
 

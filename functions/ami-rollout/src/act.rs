@@ -5,7 +5,7 @@ use shared::aws::autoscaling::rollout::{LaunchTemplateRef, RefreshStart};
 use shared::notify::{Notice, Outcome, Subject};
 use shared::{Error, Result};
 
-use crate::decide::{Plan, RollMode, Step};
+use crate::decide::{halted_value, starting_value, Plan, RollMode, Step, REFRESH_TAG};
 use crate::Deps;
 
 /// Runs every step, even after one fails (one broken group must not hold up the
@@ -27,7 +27,7 @@ pub async fn execute(deps: &Deps, subject: &Subject, plan: Plan) -> Result<()> {
             continue;
         }
         let subject = match &step {
-            Step::Roll { group, cluster, .. } => Subject {
+            Step::Roll { group, cluster, .. } | Step::Halt { group, cluster, .. } => Subject {
                 group: Some(group.clone()),
                 cluster: Some(cluster.clone()),
                 ..subject.clone()
@@ -52,6 +52,16 @@ pub async fn execute(deps: &Deps, subject: &Subject, plan: Plan) -> Result<()> {
 
 async fn run(deps: &Deps, subject: &Subject, step: Step) -> Result<()> {
     let action = step.action();
+    // Dry run: a step that would change a group says what it would do, and does nothing.
+    let step = match step {
+        Step::Roll { notice, .. } | Step::Halt { notice, .. } if deps.reporter.dry_run() => {
+            return deps
+                .reporter
+                .report(subject, action, Outcome::Planned, notice)
+                .await;
+        }
+        other => other,
+    };
     match step {
         Step::Report {
             outcome, notice, ..
@@ -65,39 +75,81 @@ async fn run(deps: &Deps, subject: &Subject, step: Step) -> Result<()> {
                 .tag_group(&group, crate::decide::REPORTED_TAG, &refresh_id)
                 .await
         }
+        Step::Halt {
+            group,
+            refresh_id,
+            notice,
+            ..
+        } => {
+            if !deps.asg.cancel_instance_refresh(&group).await? {
+                let notice = Notice {
+                    title: format!("{group}'s refresh had already ended"),
+                    description: format!(
+                        "{} Auto Scaling answered that no refresh is in progress any more (it ended since the guard looked), so there was nothing to halt.",
+                        notice.description
+                    ),
+                    ..notice
+                };
+                return deps
+                    .reporter
+                    .report(subject, action, Outcome::AlreadyDone, notice)
+                    .await;
+            }
+            deps.asg
+                .tag_group(&group, REFRESH_TAG, &halted_value(&refresh_id))
+                .await
+                .map_err(|e| {
+                    already_done(
+                        e,
+                        &format!("refresh {refresh_id} was cancelled, but is not marked halted, so the next window will not resume it"),
+                    )
+                })?;
+            deps.reporter
+                .report(subject, action, Outcome::Done, notice)
+                .await
+        }
         Step::Roll {
             group,
             mode,
             mut request,
             mut notice,
+            previous_mark,
             ..
         } => {
-            if deps.reporter.dry_run() {
-                return deps
-                    .reporter
-                    .report(subject, action, Outcome::Planned, notice)
-                    .await;
-            }
+            // Marked first: if this write fails nothing has changed yet, and a refresh
+            // that starts but can't be marked with its id is still known as ours.
+            deps.asg
+                .tag_group(&group, REFRESH_TAG, &starting_value(chrono::Utc::now()))
+                .await?;
             // What this step changed before a later call fails: the failure says it.
             let mut done_before = None;
             if let RollMode::NewVersion {
                 template_id,
                 source_version,
                 image_id,
+                target_ami,
                 pin,
             } = &mode
             {
-                let created = deps
+                let created = match deps
                     .ec2
                     .create_version_with_image(
                         template_id,
                         *source_version,
                         image_id,
+                        target_ami,
                         &format!(
-                            "ecs-autopilot ami-rollout: {image_id} (from version {source_version})"
+                            "ecs-autopilot ami-rollout: {target_ami} (from version {source_version})"
                         ),
                     )
-                    .await?;
+                    .await
+                {
+                    Ok(created) => created,
+                    Err(e) => {
+                        restore_mark(deps, &group, previous_mark.as_deref()).await;
+                        return Err(e);
+                    }
+                };
                 request.desired_template = Some(LaunchTemplateRef {
                     id: Some(created.template_id.clone()),
                     name: None,
@@ -113,16 +165,26 @@ async fn run(deps: &Deps, subject: &Subject, step: Step) -> Result<()> {
                     created.version, created.template_id
                 ));
             }
-            let started = deps
-                .asg
-                .start_instance_refresh(&group, &request)
-                .await
-                .map_err(|e| match &done_before {
-                    Some(done) => already_done(e, done),
-                    None => e,
-                })?;
+            let started = match deps.asg.start_instance_refresh(&group, &request).await {
+                Ok(started) => started,
+                Err(e) => {
+                    restore_mark(deps, &group, previous_mark.as_deref()).await;
+                    return Err(match &done_before {
+                        Some(done) => already_done(e, done),
+                        None => e,
+                    });
+                }
+            };
+            if started == RefreshStart::AlreadyInProgress {
+                restore_mark(deps, &group, previous_mark.as_deref()).await;
+            }
             let (outcome, notice) = match started {
                 RefreshStart::Started { refresh_id } => {
+                    // The window guard halts only ami-rollout's own refreshes. If the id
+                    // can't be written, the "starting" mark still tells it this one.
+                    if let Err(e) = deps.asg.tag_group(&group, REFRESH_TAG, &refresh_id).await {
+                        tracing::warn!(group = %group, refresh_id = %refresh_id, error = %e, "refresh started; its id could not be written on the group (the starting mark identifies it)");
+                    }
                     (Outcome::Done, notice.detail("refresh_id", refresh_id))
                 }
                 RefreshStart::AlreadyInProgress => (
@@ -139,6 +201,19 @@ async fn run(deps: &Deps, subject: &Subject, step: Step) -> Result<()> {
             };
             deps.reporter.report(subject, action, outcome, notice).await
         }
+    }
+}
+
+/// Puts the group's refresh mark back when no refresh of ours started (best effort: a
+/// stale `starting` mark only makes the window guard look at the group's newest
+/// refresh, and halt it only if it started after the mark).
+async fn restore_mark(deps: &Deps, group: &str, previous: Option<&str>) {
+    if let Err(e) = deps
+        .asg
+        .tag_group(group, REFRESH_TAG, previous.unwrap_or_default())
+        .await
+    {
+        tracing::warn!(group = %group, error = %e, "could not put the refresh mark back");
     }
 }
 

@@ -6,6 +6,10 @@ use shared::window::MaintenanceWindow;
 
 pub const FUNCTION: &str = "ami-rollout";
 
+/// instance-drain's default DrainTimeoutSeconds (2 h), the window guard's default
+/// interval (10 min) and 10 min for the launch that goes with the last replacement.
+pub const DEFAULT_WINDOW_END_MARGIN: i64 = 8_400;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub common: Common,
@@ -20,6 +24,39 @@ pub struct Config {
     pub max_concurrent_rollouts: usize,
     /// Outside it, drift is reported but nothing is rolled.
     pub window: MaintenanceWindow,
+    /// How long before the window closes ami-rollout stops its refreshes (and starts
+    /// none): a replacement in flight (its drain) still finishes after the cancel, and
+    /// the window guard runs only every few minutes.
+    pub window_end_margin: chrono::Duration,
+}
+
+impl Config {
+    /// Whether a refresh of ami-rollout's may replace instances now: the window is open
+    /// and stays open beyond the margin.
+    pub fn may_replace(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        self.window.open_for(now, self.window_end_margin)
+    }
+
+    /// When ami-rollout may next start replacing instances: `now` if it may now, else
+    /// the next opening of the window that stays open beyond the margin (`None`: no
+    /// opening in the coming weeks does).
+    pub fn next_rollout_start(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        let mut at = now;
+        // A window repeats weekly: a few dozen openings cover every span.
+        for _ in 0..64 {
+            if self.may_replace(at) {
+                return Some(at);
+            }
+            at = match self.window.closes_at(at) {
+                Some(close) => self.window.next_open(close),
+                None => self.window.next_open(at),
+            };
+        }
+        None
+    }
 }
 
 impl Config {
@@ -30,7 +67,13 @@ impl Config {
         let checkpoint_delay = optional_number(env, "CHECKPOINT_DELAY_SECONDS", 0, 172_800)?;
         let window = MaintenanceWindow::parse(&env.string_or("MAINTENANCE_WINDOW", ""))
             .map_err(|m| err("MAINTENANCE_WINDOW", &m))?;
-        Ok(Config {
+        let window_end_margin = chrono::Duration::seconds(env.number_or(
+            "WINDOW_END_MARGIN_SECONDS",
+            DEFAULT_WINDOW_END_MARGIN,
+            0,
+            172_800,
+        )?);
+        let config = Config {
             common: Common::from_env(FUNCTION, env)?,
             default_parameter: env.string_or("DEFAULT_AMI_PARAMETER", ""),
             refresh: RefreshSettings {
@@ -53,7 +96,19 @@ impl Config {
             },
             max_concurrent_rollouts: env.number_or("MAX_CONCURRENT_ROLLOUTS", 1, 1, 1000)?,
             window,
-        })
+            window_end_margin,
+        };
+        if config.next_rollout_start(chrono::Utc::now()).is_none() {
+            return Err(err(
+                "MAINTENANCE_WINDOW",
+                &format!(
+                    "no span of {} is longer than WINDOW_END_MARGIN_SECONDS ({} s), so nothing would ever be rolled",
+                    config.window,
+                    config.window_end_margin.num_seconds()
+                ),
+            ));
+        }
+        Ok(config)
     }
 }
 

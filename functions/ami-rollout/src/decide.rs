@@ -28,6 +28,61 @@ pub const ROLLOUT_TAG: &str = "ecs-autopilot:rollout";
 /// The instance refresh whose outcome was last reported, written on the group after the
 /// report: a repeated outcome event is then "already reported", not a second report.
 pub const REPORTED_TAG: &str = "ecs-autopilot:reported-refresh";
+/// The instance refresh ami-rollout started last on the group: `starting:<time>` just
+/// before the start (nothing is changed if that write fails, and a refresh that started
+/// but could not be tagged is still known as its own), `<id>` right after, `halted:<id>`
+/// once the window guard cancelled it at the window's close (the next window resumes it).
+pub const REFRESH_TAG: &str = "ecs-autopilot:rollout-refresh";
+const HALTED: &str = "halted:";
+const STARTING: &str = "starting:";
+
+/// What the group's `REFRESH_TAG` says about ami-rollout's own refresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnRefresh<'a> {
+    /// About to start at that time (the id was not written yet).
+    Starting(DateTime<Utc>),
+    Started(&'a str),
+    Halted(&'a str),
+}
+
+pub fn own_refresh(details: &GroupDetails) -> Option<OwnRefresh<'_>> {
+    let value = tag(details, REFRESH_TAG)?;
+    if let Some(at) = value.strip_prefix(STARTING) {
+        return DateTime::parse_from_rfc3339(at)
+            .ok()
+            .map(|t| OwnRefresh::Starting(t.with_timezone(&Utc)));
+    }
+    Some(match value.strip_prefix(HALTED) {
+        Some(id) => OwnRefresh::Halted(id),
+        None => OwnRefresh::Started(value),
+    })
+}
+
+/// The `REFRESH_TAG` value written just before a start.
+pub fn starting_value(now: DateTime<Utc>) -> String {
+    format!(
+        "{STARTING}{}",
+        now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    )
+}
+
+/// Whether `refresh` is the one ami-rollout started on the group: the id it wrote, or —
+/// the id not written — a refresh that started after the function was about to start
+/// one (a minute's clock skew allowed).
+pub fn is_own(details: &GroupDetails, refresh: &InstanceRefresh) -> bool {
+    match own_refresh(details) {
+        Some(OwnRefresh::Started(id)) => refresh.id == id,
+        Some(OwnRefresh::Starting(at)) => refresh
+            .start_time
+            .is_some_and(|t| t >= at - chrono::Duration::minutes(1)),
+        _ => false,
+    }
+}
+
+/// The `REFRESH_TAG` value of a refresh the window guard halted.
+pub fn halted_value(refresh_id: &str) -> String {
+    format!("{HALTED}{refresh_id}")
+}
 
 /// How many group names a summary lists before it says "and N more".
 const LIST_MAX: usize = 20;
@@ -42,8 +97,15 @@ pub struct GroupState {
     /// The parameter the group follows (its tags, else the default, else the one AWS
     /// publishes for its image's family); empty when `no_parameter` says why not.
     pub parameter: String,
-    /// Why no parameter could be chosen: the group is reported, never rolled.
+    /// Why no parameter could be chosen (a sentence about the group): the group is
+    /// reported, never rolled.
     pub no_parameter: Option<String>,
+    /// Mixed instances groups whose overrides launch from other templates: each launch
+    /// template the group launches from, with the parameter it follows. Empty otherwise.
+    pub lanes: Vec<Lane>,
+    /// Instance → the AMI its lane's parameter names (lane groups only; any other
+    /// instance is compared with the group's parameter).
+    pub expected: BTreeMap<String, String>,
     /// In-service instance → the AMI its container instance reports (`None`: not
     /// registered in the cluster, or no `ecs.ami-id` attribute).
     pub running: BTreeMap<String, Option<String>>,
@@ -58,14 +120,30 @@ impl GroupState {
         is_paused(&self.details)
     }
 
-    /// In-service instances running another AMI than `target`, with that AMI.
+    /// In-service instances running another AMI than `target` (or, in a lane group,
+    /// than their lane's parameter names), with that AMI.
     pub fn stale(&self, target: &str) -> BTreeMap<&str, &str> {
         self.running
             .iter()
             .filter_map(|(i, ami)| Some((i.as_str(), ami.as_deref()?)))
-            .filter(|(_, ami)| *ami != target)
+            .filter(|(i, ami)| *ami != self.expected_ami(i, target))
             .collect()
     }
+
+    /// The AMI an instance should run: its lane's, else `target`.
+    pub fn expected_ami<'a>(&'a self, instance: &str, target: &'a str) -> &'a str {
+        self.expected.get(instance).map_or(target, String::as_str)
+    }
+}
+
+/// One launch template of a mixed instances group and the parameter its instances
+/// follow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Lane {
+    pub template: LaunchTemplateRef,
+    pub image: ImageRef,
+    pub parameter: String,
+    pub instances: Vec<String>,
 }
 
 /// Whether choosing the group's parameter needs the images its instances run: it has
@@ -188,7 +266,11 @@ pub enum RollMode {
     NewVersion {
         template_id: String,
         source_version: i64,
+        /// The ImageId of the new version: the AMI, or (resolve:ssm templates in a
+        /// bounded window) the template's own `resolve:ssm:NAME`.
         image_id: String,
+        /// The AMI the rollout brings (part of the version's client token).
+        target_ami: String,
         /// Refresh to the new version's number (else to `$Latest`).
         pin: bool,
     },
@@ -207,6 +289,9 @@ pub enum Step {
         /// Boxed: it is most of the step's size.
         request: Box<RefreshRequest>,
         notice: Notice,
+        /// The group's `REFRESH_TAG` before this step marks it: put back if no refresh
+        /// of ours starts (a halted one stays resumable, nobody else's looks like ours).
+        previous_mark: Option<String>,
     },
     /// Only tell people (a skip, a finding, or an outcome).
     Report {
@@ -218,6 +303,14 @@ pub enum Step {
     },
     /// Note on the group that a refresh's outcome was reported (tag `REPORTED_TAG`).
     MarkReported { group: String, refresh_id: String },
+    /// Cancel ami-rollout's own refresh because the window is about to close, then mark
+    /// it halted (`REFRESH_TAG` = `halted:<id>`) so the next window resumes it.
+    Halt {
+        group: String,
+        cluster: String,
+        refresh_id: String,
+        notice: Notice,
+    },
 }
 
 impl Step {
@@ -227,6 +320,7 @@ impl Step {
             Step::Roll { .. } => "rollout",
             Step::Report { action, .. } => action,
             Step::MarkReported { .. } => "mark-reported",
+            Step::Halt { .. } => "window-halt",
         }
     }
 }
@@ -250,7 +344,7 @@ pub fn rollable<'a>(
     config: &Config,
     now: DateTime<Utc>,
 ) -> Vec<&'a GroupState> {
-    if !config.window.is_open(now) {
+    if !config.may_replace(now) {
         return vec![];
     }
     observed
@@ -261,7 +355,7 @@ pub fn rollable<'a>(
             matches!(
                 g.details.launch,
                 LaunchSource::LaunchTemplate { .. } | LaunchSource::MixedInstances { .. }
-            ) && unjudgeable_overrides(g).is_none()
+            )
         })
         .filter(|g| {
             observed
@@ -295,8 +389,10 @@ pub fn roll_order<'a>(
                 .get(g.name())
                 .map(Vec::as_slice)
                 .unwrap_or_default();
+            let halted = halted_since(g, refreshes, target.last_modified);
             !refreshes.iter().any(InstanceRefresh::is_active)
-                && failed_since(refreshes, target.last_modified).is_none()
+                && halted.is_none_or(|h| resumable(g, h).is_ok())
+                && (halted.is_some() || failed_since(refreshes, target.last_modified).is_none())
                 && succeeded_since(refreshes, target.last_modified).is_none()
                 && image_problem(g, target, &observed.images).is_none()
         })
@@ -315,13 +411,21 @@ pub fn can_roll(observed: &Observed, group: &str, config: &Config) -> bool {
         return false;
     };
     let templates = observed.templates.get(group).cloned().unwrap_or_default();
-    roll_mode(state, target, &templates, config).is_ok()
+    let refreshes = observed
+        .refreshes
+        .get(group)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let halted = halted_since(state, refreshes, target.last_modified);
+    roll_mode(state, target, &templates, config, halted).is_ok()
 }
 
 /// A drifted group that may be rolled, waiting for a slot in the budget.
 struct Candidate<'a> {
     state: &'a GroupState,
     target: &'a AmiParameter,
+    /// The halted refresh this one resumes.
+    resumed: Option<&'a InstanceRefresh>,
     stale: BTreeMap<&'a str, &'a str>,
     mode: RollMode,
     request: RefreshRequest,
@@ -366,11 +470,11 @@ pub fn check(observed: &Observed, config: &Config, now: DateTime<Utc>) -> Plan {
                 Notice::warning(
                     format!("Not rolling {}: no AMI parameter fits it", state.name()),
                     format!(
-                        "Group `{}` has no `{PARAMETER_TAG}` tag and {why}. Its AMI is reported, never rolled, until it names its parameter.",
+                        "Group `{}`: {why}. Its AMI is reported, never rolled, until it names its parameter.",
                         state.name()
                     ),
                 )
-                .next_step(format!("Tag the group {PARAMETER_TAG} (or {PARAMETER_TAG}:arm64 / {PARAMETER_TAG}:x86_64) with the SSM parameter of the image it should run.")),
+                .next_step(format!("Tag the group {PARAMETER_TAG} (or {PARAMETER_TAG}:arm64 / {PARAMETER_TAG}:x86_64) with the SSM parameter of the image it should run; in a mixed instances group, tag each architecture or use resolve:ssm: in each override's launch template.")),
             ));
             continue;
         }
@@ -424,7 +528,7 @@ pub fn check(observed: &Observed, config: &Config, now: DateTime<Utc>) -> Plan {
                 "it launches from launch configuration `{name}`; ami-rollout only rolls groups with a launch template"
             )),
             LaunchSource::Unknown => Some("its launch template or configuration could not be read".to_string()),
-            _ => unjudgeable_overrides(state),
+            _ => None,
         };
         if let Some(why) = unsupported {
             plan.push(report(
@@ -440,7 +544,7 @@ pub fn check(observed: &Observed, config: &Config, now: DateTime<Utc>) -> Plan {
             ));
             continue;
         }
-        if !config.window.is_open(now) {
+        if !config.may_replace(now) {
             waiting_window.push(state.name());
             continue;
         }
@@ -466,7 +570,28 @@ pub fn check(observed: &Observed, config: &Config, now: DateTime<Utc>) -> Plan {
             ));
             continue;
         }
-        if let Some(failed) = failed_since(refreshes, target.last_modified) {
+        let halted = halted_since(state, refreshes, target.last_modified);
+        if let Some((h, why)) = halted.and_then(|h| Some((h, resumable(state, h).err()?))) {
+            plan.push(report(
+                state,
+                "rollout",
+                Outcome::Warning,
+                Notice::warning(
+                    format!("Not resuming {}: halted refresh can't skip what it replaced", state.name()),
+                    format!(
+                        "{facts} ami-rollout halted instance refresh `{}` when the maintenance window closed; it is not resumed automatically: {why}.",
+                        h.id
+                    ),
+                )
+                .detail("refresh_id", &h.id)
+                .detail("target_ami", &target.image_id)
+                .next_step("Start an instance refresh yourself inside the window, or publish the next AMI (a new target starts a new rollout)."),
+            ));
+            continue;
+        }
+        if let Some(failed) =
+            failed_since(refreshes, target.last_modified).filter(|_| halted.is_none())
+        {
             plan.push(report(
                 state,
                 "rollout",
@@ -527,10 +652,11 @@ pub fn check(observed: &Observed, config: &Config, now: DateTime<Utc>) -> Plan {
             unread.push(state.name());
             continue;
         };
-        match roll_mode(state, target, templates, config) {
+        match roll_mode(state, target, templates, config, halted) {
             Ok((mode, request)) => candidates.push(Candidate {
                 state,
                 target,
+                resumed: halted,
                 stale,
                 mode,
                 request,
@@ -571,6 +697,32 @@ pub fn check(observed: &Observed, config: &Config, now: DateTime<Utc>) -> Plan {
 
 fn drift_facts(state: &GroupState, target: &AmiParameter, stale: &BTreeMap<&str, &str>) -> String {
     let old: BTreeSet<&str> = stale.values().copied().collect();
+    if !state.lanes.is_empty() {
+        // A lane group: each lane against its own template's parameter.
+        let lanes: Vec<String> = state
+            .lanes
+            .iter()
+            .filter_map(|l| {
+                let expected = state.expected.get(l.instances.first()?)?;
+                let n = l.instances.iter().filter(|i| stale.contains_key(i.as_str())).count();
+                Some(format!(
+                    "{n} of the {} instance(s) launched from template `{}` run another AMI than `{expected}`, which parameter `{}` names",
+                    l.instances.len(),
+                    l.template.label(),
+                    shared::notify::escape(&l.parameter, 200)
+                ))
+            })
+            .collect();
+        return format!(
+            "{} of {} in-service instance(s) of mixed instances group `{}` (cluster `{}`) run an older AMI ({}): {}.",
+            stale.len(),
+            state.running.len(),
+            state.name(),
+            state.cluster,
+            old.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", "),
+            lanes.join("; ")
+        );
+    }
     format!(
         "{} of {} in-service instance(s) of group `{}` (cluster `{}`) run {} instead of `{}`, which parameter `{}` (version {}) names.",
         stale.len(),
@@ -584,26 +736,180 @@ fn drift_facts(state: &GroupState, target: &AmiParameter, stale: &BTreeMap<&str,
     )
 }
 
-/// A mixed instances policy whose overrides launch some instance types from other
-/// launch templates (often another AMI per architecture): drift judged against the
-/// policy's own template would never clear, so such a group is reported, not rolled.
-fn unjudgeable_overrides(state: &GroupState) -> Option<String> {
-    let LaunchSource::MixedInstances { template } = &state.details.launch else {
-        return None;
+/// Whether the group is a mixed instances group whose overrides launch some instance
+/// types from other launch templates (often another AMI per architecture): its drift is
+/// judged per lane, each instance against the parameter its template follows.
+pub fn has_lanes(details: &GroupDetails) -> bool {
+    let LaunchSource::MixedInstances { template } = &details.launch else {
+        return false;
     };
-    let others: BTreeSet<&str> = state
-        .details
-        .override_templates
+    details
+        .overrides
         .iter()
-        .filter(|o| o.label() != template.label() || o.version != template.version)
-        .map(LaunchTemplateRef::label)
-        .collect();
-    (!others.is_empty()).then(|| {
-        format!(
-            "its mixed instances policy launches some instance types from other launch templates ({}), whose AMIs ami-rollout does not compare yet, so drift cannot be judged per instance",
-            others.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ")
-        )
-    })
+        .filter_map(|o| o.template.as_ref())
+        .any(|o| o.label() != template.label() || o.version != template.version)
+}
+
+/// The launch templates (policy's first) a lane group launches from.
+pub fn lane_templates(details: &GroupDetails) -> Vec<LaunchTemplateRef> {
+    let LaunchSource::MixedInstances { template } = &details.launch else {
+        return vec![];
+    };
+    let mut out = vec![template.clone()];
+    for t in details.overrides.iter().filter_map(|o| o.template.as_ref()) {
+        if !out.iter().any(|o| lane_key(o) == lane_key(t)) {
+            out.push(t.clone());
+        }
+    }
+    out
+}
+
+/// How lanes are keyed: template id (or name) and version as the group names them.
+pub fn lane_key(t: &LaunchTemplateRef) -> String {
+    format!("{}@{}", t.label(), t.version)
+}
+
+/// Each lane of a lane group — the template it launches from, the parameter that
+/// template follows and its in-service instances — or why the group's drift cannot be
+/// judged (it is then reported, never rolled). `versions`: the version each lane's
+/// template names, by `lane_key`; `images`: described AMIs; `running`: in-service
+/// instance → AMI.
+///
+/// A template with `resolve:ssm:NAME` follows NAME. A literal AMI can't tell which
+/// parameter it came from: the group's `ecs-autopilot:ami-parameter:<architecture>` tag
+/// for that AMI's architecture says it (the plain tag can't: it names one parameter
+/// for every lane).
+pub fn lanes(
+    details: &GroupDetails,
+    versions: &BTreeMap<String, TemplateVersion>,
+    images: &BTreeMap<String, Image>,
+    running: &BTreeMap<String, Option<String>>,
+) -> Result<Vec<Lane>, String> {
+    let templates = lane_templates(details);
+    let Some(policy) = templates.first() else {
+        return Err("it has no mixed instances policy".into());
+    };
+    let mut members: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for instance in running.keys() {
+        let Some(kind) = details.instance_types.get(instance) else {
+            return Err(format!(
+                "the instance type of `{instance}` is unknown, so which launch template it came from can't be told"
+            ));
+        };
+        let by_type = details
+            .overrides
+            .iter()
+            .find(|o| o.instance_type.as_deref() == Some(kind.as_str()));
+        let template = match by_type {
+            Some(o) => o.template.as_ref().unwrap_or(policy),
+            None if details
+                .overrides
+                .iter()
+                .any(|o| o.instance_type.is_none() && o.template.is_some()) =>
+            {
+                return Err(format!(
+                    "`{instance}` ({kind}) matches no override by instance type, and an override by instance requirements has its own launch template, so which template it came from can't be told"
+                ))
+            }
+            None => policy,
+        };
+        members
+            .entry(lane_key(template))
+            .or_default()
+            .push(instance.clone());
+    }
+    let mut out = vec![];
+    for template in templates {
+        let key = lane_key(&template);
+        let Some(version) = versions.get(&key) else {
+            return Err(format!(
+                "version `{}` of its override launch template `{}` could not be read",
+                template.version,
+                template.label()
+            ));
+        };
+        let instances = members.remove(&key).unwrap_or_default();
+        let parameter = match &version.image {
+            ImageRef::Parameter { name, selector: None } => name.clone(),
+            ImageRef::Parameter { name, selector: Some(pin) } => {
+                return Err(format!(
+                    "launch template `{}` version {} resolves `{name}:{pin}`, pinned to one version of the parameter, so no newer AMI is ever launched from it",
+                    version.template_id, version.version
+                ))
+            }
+            ImageRef::Ami { image_id } => {
+                let from_template = images.get(image_id).map(|i| i.architecture.as_str());
+                let from_instances: BTreeSet<&str> = instances
+                    .iter()
+                    .filter_map(|i| running.get(i).cloned().flatten())
+                    .filter_map(|ami| images.get(&ami).map(|i| i.architecture.as_str()))
+                    .collect();
+                let arch = match (from_template, from_instances.iter().next()) {
+                    (Some(a), _) => a,
+                    (None, Some(a)) if from_instances.len() == 1 => a,
+                    _ => {
+                        return Err(format!(
+                            "launch template `{}` version {} names the literal AMI `{image_id}`, whose architecture can't be told (it cannot be described)",
+                            version.template_id, version.version
+                        ))
+                    }
+                };
+                match tag(details, &format!("{PARAMETER_TAG}:{arch}")) {
+                    Some(p) => p.to_string(),
+                    None => {
+                        return Err(format!(
+                            "launch template `{}` version {} names the literal AMI `{image_id}` ({arch}) and the group has no `{PARAMETER_TAG}:{arch}` tag, so which parameter its {} instance(s) follow can't be told",
+                            version.template_id,
+                            version.version,
+                            instances.len()
+                        ))
+                    }
+                }
+            }
+            ImageRef::Other { value } => {
+                return Err(format!(
+                    "launch template `{}` version {} has ImageId `{}`, neither an AMI id nor `resolve:ssm:NAME`",
+                    version.template_id,
+                    version.version,
+                    shared::notify::escape(value, 100)
+                ))
+            }
+        };
+        out.push(Lane {
+            template,
+            image: version.image.clone(),
+            parameter,
+            instances,
+        });
+    }
+    Ok(out)
+}
+
+/// Once the parameters are read: each lane instance's expected AMI, or — a lane whose
+/// parameter is unusable — why the group can't be judged.
+pub fn expect_lanes(state: &mut GroupState, parameters: &AmiParameters) {
+    let mut expected = BTreeMap::new();
+    for lane in &state.lanes {
+        let Some(p) = parameters.found.get(&lane.parameter) else {
+            let why = parameters
+                .unusable
+                .get(&lane.parameter)
+                .cloned()
+                .unwrap_or_else(|| "parameter not read".into());
+            state.no_parameter = Some(format!(
+                "the instances of its launch template `{}` follow parameter `{}`, which is unusable ({})",
+                lane.template.label(),
+                shared::notify::escape(&lane.parameter, 200),
+                shared::notify::escape(&why, 300)
+            ));
+            state.parameter = String::new();
+            return;
+        };
+        for i in &lane.instances {
+            expected.insert(i.clone(), p.image_id.clone());
+        }
+    }
+    state.expected = expected;
 }
 
 /// Why the group's stale instances cannot run the target image, or why that cannot be
@@ -619,13 +925,31 @@ fn image_problem(
             target.image_id
         ));
     };
-    let old: BTreeSet<&str> = state.stale(&target.image_id).into_values().collect();
-    old.into_iter().find_map(|ami| match known.get(ami) {
-        None => Some(format!(
-            "the AMI `{ami}` its instances run cannot be described (deregistered, or not shared with this account), so `{}` is not known to fit them",
-            target.image_id
-        )),
-        Some(current) => images::incompatibility(current, new),
+    let pairs: BTreeSet<(&str, &str)> = state
+        .stale(&target.image_id)
+        .into_iter()
+        .map(|(i, ami)| (ami, state.expected_ami(i, &target.image_id)))
+        .collect();
+    pairs.into_iter().find_map(|(ami, expected)| {
+        let new = if expected == target.image_id {
+            new
+        } else {
+            match known.get(expected) {
+                Some(image) => image,
+                None => {
+                    return Some(format!(
+                        "the AMI `{expected}` a lane's parameter names cannot be described, so it is not known to fit the instances"
+                    ))
+                }
+            }
+        };
+        match known.get(ami) {
+            None => Some(format!(
+                "the AMI `{ami}` its instances run cannot be described (deregistered, or not shared with this account), so `{}` is not known to fit them",
+                new.image_id
+            )),
+            Some(current) => images::incompatibility(current, new),
+        }
     })
 }
 
@@ -663,6 +987,39 @@ fn left_over(state: &GroupState, stale: &BTreeMap<&str, &str>, config: &Config) 
         .join("; ")
 }
 
+/// The newest refresh, when the window guard halted it (Cancelled, tagged
+/// `halted:<id>`) and the parameter has not changed since it started: the next window
+/// resumes it rather than treating the cancel as a failure.
+fn halted_since<'a>(
+    state: &GroupState,
+    refreshes: &'a [InstanceRefresh],
+    parameter_changed: Option<DateTime<Utc>>,
+) -> Option<&'a InstanceRefresh> {
+    let newest = refreshes.first()?;
+    let after_change = match (newest.start_time, parameter_changed) {
+        (Some(started), Some(changed)) => started >= changed,
+        _ => false,
+    };
+    (newest.status == "Cancelled"
+        && after_change
+        && own_refresh(&state.details) == Some(OwnRefresh::Halted(&newest.id)))
+    .then_some(newest)
+}
+
+/// Whether a halted refresh can be resumed without replacing what it already
+/// replaced: only a refresh to a launch template version (the new instances carry that
+/// version, so skip matching leaves them). A mixed instances group is refreshed with
+/// its own configuration, where AWS has nothing to tell the new instances by.
+fn resumable(state: &GroupState, halted: &InstanceRefresh) -> Result<(), String> {
+    if matches!(state.details.launch, LaunchSource::MixedInstances { .. }) {
+        return Err("it is a mixed instances group, refreshed with its own configuration, and AWS's skip matching compares launch template versions, not AMIs, so a new refresh would replace the instances the halted one already replaced".into());
+    }
+    if halted.desired_template.is_none() {
+        return Err("the halted refresh had no desired launch template version, so skip matching has nothing to tell the instances it replaced by".into());
+    }
+    Ok(())
+}
+
 /// The newest refresh, when it ended badly after the parameter last changed: the AMI
 /// it rolled is likely what broke it.
 fn failed_since(
@@ -687,7 +1044,32 @@ fn roll_mode(
     target: &AmiParameter,
     templates: &Templates,
     config: &Config,
+    resume: Option<&InstanceRefresh>,
 ) -> Result<(RollMode, RefreshRequest), String> {
+    if !state.lanes.is_empty() {
+        let literal: Vec<String> = state
+            .lanes
+            .iter()
+            .filter(|l| !matches!(l.image, ImageRef::Parameter { selector: None, .. }))
+            .map(|l| format!("`{}`", l.template.label()))
+            .collect();
+        if !literal.is_empty() {
+            return Err(format!(
+                "its mixed instances policy launches from launch templates with a literal AMI ({}); ami-rollout does not rewrite mixed instances policies, so the drift is reported, not rolled. Use resolve:ssm: in each of the group's launch templates.",
+                literal.join(", ")
+            ));
+        }
+        let mut settings = config.refresh.clone();
+        settings.skip_matching = false;
+        settings.auto_rollback = false;
+        return Ok((
+            RollMode::Current,
+            RefreshRequest {
+                settings,
+                desired_template: None,
+            },
+        ));
+    }
     let (template, mixed) = match &state.details.launch {
         LaunchSource::LaunchTemplate { template } => (template, false),
         LaunchSource::MixedInstances { template } => (template, true),
@@ -702,6 +1084,40 @@ fn roll_mode(
     };
     // Neither a parameter-resolving template nor $Latest/$Default can be rolled back to.
     let numbered = template.version.parse::<i64>().is_ok();
+    let literal = matches!(current.image, ImageRef::Ami { .. });
+    // Resuming a halted refresh: the same launch template version, skipping the
+    // instances already launched from it, whatever SKIP_MATCHING says.
+    if let Some(desired) = resume.and_then(|h| h.desired_template.as_ref()) {
+        let expected = if literal {
+            ImageRef::Ami {
+                image_id: target.image_id.clone(),
+            }
+        } else {
+            current.image.clone()
+        };
+        // $Latest may since name someone else's version: resume only if it still
+        // launches the target.
+        let unchanged = desired.version != "$Latest"
+            || templates
+                .latest
+                .as_ref()
+                .is_some_and(|l| l.image == expected);
+        if unchanged {
+            let mut settings = config.refresh.clone();
+            settings.skip_matching = true;
+            settings.auto_rollback =
+                config.refresh.auto_rollback && literal && desired.version.parse::<i64>().is_ok();
+            return Ok((
+                RollMode::ExistingVersion {
+                    template: desired.clone(),
+                },
+                RefreshRequest {
+                    settings,
+                    desired_template: Some(desired.clone()),
+                },
+            ));
+        }
+    }
     let plain = |mode| {
         let mut settings = config.refresh.clone();
         // Without a desired configuration, skip matching compares instances with the
@@ -717,6 +1133,31 @@ fn roll_mode(
         ))
     };
     match &current.image {
+        ImageRef::Parameter { name, selector: None }
+            if *name == state.parameter && !mixed && !config.window.is_always() =>
+        {
+            // In a bounded window a refresh may be halted at the close and resumed in
+            // the next one. A refresh without a desired configuration can't skip what
+            // it replaced (the template version doesn't change with the parameter), so
+            // refresh to a new version, a copy that still resolves the parameter: the
+            // new instances carry that version, and skip matching leaves them.
+            let mut settings = config.refresh.clone();
+            settings.skip_matching = true;
+            settings.auto_rollback = false;
+            Ok((
+                RollMode::NewVersion {
+                    template_id: current.template_id.clone(),
+                    source_version: current.version,
+                    image_id: format!("resolve:ssm:{name}"),
+                    target_ami: target.image_id.clone(),
+                    pin: template.version != "$Latest",
+                },
+                RefreshRequest {
+                    settings,
+                    desired_template: None,
+                },
+            ))
+        }
         ImageRef::Parameter { name, selector: None } if *name == state.parameter => {
             plain(RollMode::Current)
         }
@@ -735,7 +1176,7 @@ fn roll_mode(
         )),
         ImageRef::Ami { .. } => {
             let mut settings = config.refresh.clone();
-            settings.auto_rollback = config.refresh.auto_rollback && numbered;
+            settings.auto_rollback = config.refresh.auto_rollback && numbered && literal;
             let existing = templates.latest.as_ref().filter(|l| {
                 l.version > current.version
                     && l.image
@@ -760,6 +1201,7 @@ fn roll_mode(
                     template_id: current.template_id.clone(),
                     source_version: current.version,
                     image_id: target.image_id.clone(),
+                    target_ami: target.image_id.clone(),
                     pin,
                 },
             };
@@ -802,10 +1244,27 @@ fn roll_step(c: Candidate<'_>) -> Step {
     };
     let s = &c.request.settings;
     let old: BTreeSet<&str> = c.stale.values().copied().collect();
+    // What the stale instances are rolled to (a lane group: each lane's AMI).
+    let to: BTreeSet<&str> = c
+        .stale
+        .keys()
+        .map(|i| c.state.expected_ami(i, &c.target.image_id))
+        .collect();
+    let to = to.into_iter().collect::<Vec<_>>().join(", ");
+    let (title, resumed) = match c.resumed {
+        Some(h) => (
+            format!("Resuming the rollout of {} to {to}", c.state.name()),
+            format!(
+                " It resumes instance refresh `{}`, which ami-rollout halted when the maintenance window closed: the instances it already replaced run that launch template version and are skipped.",
+                h.id
+            ),
+        ),
+        None => (format!("Rolling {} to {to}", c.state.name()), String::new()),
+    };
     let notice = Notice::info(
-        format!("Rolling {} to {}", c.state.name(), c.target.image_id),
+        title,
         format!(
-            "{facts} Instance refresh {how}: {}{}, skip matching {}, auto rollback {}{}. instance-drain drains each instance through the group's terminate lifecycle hook before it goes.",
+            "{facts}{resumed} Instance refresh {how}: {}{}, skip matching {}, auto rollback {}{}. instance-drain drains each instance through the group's terminate lifecycle hook before it goes.",
             match (s.min_healthy_percentage, s.max_healthy_percentage) {
                 (None, None) => "healthy percentages from the group's instance maintenance policy".to_string(),
                 (min, max) => format!(
@@ -835,6 +1294,8 @@ fn roll_step(c: Candidate<'_>) -> Step {
     .detail("instances", c.state.running.len())
     .detail("stale_amis", &old)
     .detail("mode", &c.mode)
+    .detail("resumed_refresh_id", c.resumed.map(|h| h.id.as_str()))
+    .detail("lanes", &c.state.lanes)
     .next_step(format!(
         "To stop it: aws autoscaling cancel-instance-refresh --auto-scaling-group-name {} and tag the group {ROLLOUT_TAG}=paused.",
         c.state.name()
@@ -845,6 +1306,7 @@ fn roll_step(c: Candidate<'_>) -> Step {
         mode: c.mode,
         request: Box::new(c.request),
         notice,
+        previous_mark: tag(&c.state.details, REFRESH_TAG).map(str::to_string),
     }
 }
 
@@ -875,7 +1337,7 @@ fn waiting(
     let mut parts = vec![];
     let mut notice_details: BTreeMap<&str, serde_json::Value> = BTreeMap::new();
     if !window.is_empty() {
-        let opens = config.window.next_open(now);
+        let opens = config.next_rollout_start(now).unwrap_or(now);
         parts.push(format!(
             "{} drifted group(s) wait for the maintenance window ({}), which next opens {}: {}.",
             window.len(),
@@ -917,6 +1379,86 @@ fn waiting(
     })
 }
 
+/// What the window guard looks at next, from the groups carrying `REFRESH_TAG`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuardLook {
+    /// The window is about to close (or closed): read these refreshes (group, id; no id:
+    /// the group's newest), ami-rollout's own whose end was not reported yet, and halt
+    /// the running ones.
+    Halt(Vec<(String, Option<String>)>),
+    /// The window allows rollouts: check these halted groups, to resume them.
+    Resume(BTreeSet<String>),
+}
+
+pub fn guard_look(groups: &[GroupDetails], config: &Config, now: DateTime<Utc>) -> GuardLook {
+    let ours = groups.iter().filter(|g| g.group.cluster().is_some());
+    if config.may_replace(now) {
+        return GuardLook::Resume(
+            ours.filter(|g| matches!(own_refresh(g), Some(OwnRefresh::Halted(_))) && !is_paused(g))
+                .map(|g| g.group.name.clone())
+                .collect(),
+        );
+    }
+    GuardLook::Halt(
+        ours.filter_map(|g| match own_refresh(g) {
+            Some(OwnRefresh::Started(id)) if tag(g, REPORTED_TAG) != Some(id) => {
+                Some((g.group.name.clone(), Some(id.to_string())))
+            }
+            Some(OwnRefresh::Starting(_)) => Some((g.group.name.clone(), None)),
+            _ => None,
+        })
+        .collect(),
+    )
+}
+
+/// Halt ami-rollout's own refresh of `group` if it may still start replacements
+/// (Pending or InProgress; a Baking one replaces nothing more, a rollback is AWS's).
+pub fn halt_plan(
+    group: &GroupDetails,
+    refresh: &InstanceRefresh,
+    config: &Config,
+    now: DateTime<Utc>,
+) -> Option<Step> {
+    if !matches!(refresh.status.as_str(), "Pending" | "InProgress") || !is_own(group, refresh) {
+        return None;
+    }
+    let name = &group.group.name;
+    let closes = config.window.closes_at(now);
+    let resumes = config.next_rollout_start(now);
+    let at = |t: Option<DateTime<Utc>>| {
+        t.map_or("now".to_string(), |t| {
+            t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        })
+    };
+    let notice = Notice::info(
+        format!("Halting the refresh of {name}: the maintenance window closes"),
+        format!(
+            "Instance refresh `{}` of group `{name}` is {} ({}% done, {} instance(s) still to replace). The maintenance window ({}) closes at {}, and WINDOW_END_MARGIN_SECONDS ({} s) leaves no time for another replacement and its drain, so ami-rollout cancels the refresh: a replacement in flight finishes, no new one starts. The next window ({}) resumes it, skipping the instances already on the target.",
+            refresh.id,
+            refresh.status,
+            refresh.percentage_complete.unwrap_or_default(),
+            refresh
+                .instances_to_update
+                .map_or("an unknown number of".to_string(), |n| n.to_string()),
+            config.window,
+            at(closes),
+            config.window_end_margin.num_seconds(),
+            at(resumes)
+        ),
+    )
+    .detail("refresh_id", &refresh.id)
+    .detail("window_closes", closes)
+    .detail("resumes_at", resumes)
+    .detail("percentage_complete", refresh.percentage_complete)
+    .detail("instances_to_update", refresh.instances_to_update);
+    Some(Step::Halt {
+        group: name.clone(),
+        cluster: group.group.cluster().unwrap_or_default().to_string(),
+        refresh_id: refresh.id.clone(),
+        notice,
+    })
+}
+
 /// How an instance refresh of a managed group ended, and what its instances run now;
 /// then the group remembers the report. A refresh already reported (a repeated or late
 /// event) is `already_done`, not a second report.
@@ -925,6 +1467,7 @@ pub fn refresh_outcome(
     state: &GroupState,
     refresh: Option<&InstanceRefresh>,
     target: Option<&AmiParameter>,
+    resumes_at: Option<DateTime<Utc>>,
 ) -> Plan {
     if state.details.group.tags.get(REPORTED_TAG) == Some(&event.refresh_id) {
         let notice = Notice::info(
@@ -944,8 +1487,34 @@ pub fn refresh_outcome(
             notice,
         )];
     }
+    let halted = event.phase == Phase::Cancelled
+        && own_refresh(&state.details) == Some(OwnRefresh::Halted(&event.refresh_id));
+    let mut outcome = outcome_report(event, state, refresh, target);
+    if halted {
+        if let Step::Report {
+            outcome: o, notice, ..
+        } = &mut outcome
+        {
+            *o = Outcome::Done;
+            notice.severity = Severity::Info;
+            notice.title = format!(
+                "Instance refresh of {} halted for the maintenance window",
+                state.name()
+            );
+            notice.description = format!(
+                "{} ami-rollout cancelled it because the maintenance window was about to close; the instances it replaced keep the new AMI. It is resumed when the window next allows ({}), skipping the instances already on the target.",
+                notice.description,
+                resumes_at.map_or("no opening found".into(), |t| t
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            );
+            notice.next_steps.clear();
+            notice
+                .details
+                .insert("resumes_at".into(), serde_json::json!(resumes_at));
+        }
+    }
     vec![
-        outcome_report(event, state, refresh, target),
+        outcome,
         Step::MarkReported {
             group: state.name().to_string(),
             refresh_id: event.refresh_id.clone(),
@@ -1094,12 +1663,15 @@ mod tests {
                 },
                 desired_capacity: amis.len() as i32,
                 protected: BTreeSet::new(),
-                override_templates: vec![],
+                overrides: vec![],
+                instance_types: BTreeMap::new(),
             },
             cluster: "prod".into(),
             cluster_managed: true,
             parameter: PARAM.into(),
             no_parameter: None,
+            lanes: vec![],
+            expected: BTreeMap::new(),
             running,
         }
     }
@@ -1196,6 +1768,7 @@ mod tests {
                     action, outcome, ..
                 } => (*action, Some(*outcome)),
                 Step::MarkReported { .. } => ("mark-reported", None),
+                Step::Halt { .. } => ("window-halt", None),
             })
             .collect()
     }
@@ -1226,6 +1799,7 @@ mod tests {
                 template_id: "lt-1".into(),
                 source_version: 1,
                 image_id: NEW.into(),
+                target_ami: NEW.into(),
                 pin: true
             }
         );
@@ -1498,7 +2072,7 @@ mod tests {
             refresh_id: "r-1".into(),
         };
         let target = parameter(NEW, 60);
-        let plan = refresh_outcome(&event, &g, None, Some(&target));
+        let plan = refresh_outcome(&event, &g, None, Some(&target), None);
         let [Step::Report {
             outcome, notice, ..
         }, Step::MarkReported { group, refresh_id }] = &plan[..]
@@ -1520,6 +2094,7 @@ mod tests {
             &failed,
             &g,
             Some(&refresh("web", "RollbackSuccessful", 1)),
+            None,
             None,
         )
         .remove(0)
@@ -1543,7 +2118,7 @@ mod tests {
             group: "web".into(),
             refresh_id: "r-1".into(),
         };
-        let plan = refresh_outcome(&event, &g, None, None);
+        let plan = refresh_outcome(&event, &g, None, None, None);
         assert_eq!(
             outcomes(&plan),
             [("refresh-outcome", Some(Outcome::AlreadyDone))]
@@ -1553,7 +2128,7 @@ mod tests {
             refresh_id: "r-2".into(),
             ..event
         };
-        let plan = refresh_outcome(&next, &g, None, None);
+        let plan = refresh_outcome(&next, &g, None, None, None);
         assert_eq!(
             outcomes(&plan),
             [
@@ -1561,5 +2136,344 @@ mod tests {
                 ("mark-reported", None)
             ]
         );
+    }
+
+    fn bounded(window: &str) -> Config {
+        let mut c = config();
+        c.window = MaintenanceWindow::parse(window).unwrap();
+        c.window_end_margin = Duration::minutes(30);
+        c
+    }
+
+    fn halted(g: &mut GroupState, id: &str) {
+        g.details
+            .group
+            .tags
+            .insert(REFRESH_TAG.into(), halted_value(id));
+    }
+
+    #[test]
+    fn no_refresh_starts_when_the_window_closes_within_the_margin() {
+        // now() is Tuesday 03:00: a window to 03:20 leaves less than the 30 min margin.
+        let o = observed(vec![group("web", &[Some(OLD)])]);
+        let c = bounded("Tue 02:00-03:20");
+        assert!(rollable(&o, &c, now()).is_empty());
+        let plan = check(&o, &c, now());
+        let [Step::Report { notice, .. }] = &plan[..] else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(
+            notice.details["waiting_for_window"],
+            serde_json::json!(["web"])
+        );
+        // The next opening that allows a rollout: next Tuesday 02:00.
+        assert_eq!(notice.details["window_opens"], "2024-01-09T02:00:00Z");
+        assert_eq!(
+            outcomes(&check(&o, &bounded("Tue 02:00-04:00"), now())),
+            [("rollout", None)]
+        );
+    }
+
+    #[test]
+    fn in_a_bounded_window_a_resolve_template_is_refreshed_to_a_copy_that_skip_matching_can_tell_apart(
+    ) {
+        let mut o = observed(vec![group("web", &[Some(OLD)])]);
+        o.templates.get_mut("web").unwrap().current = Some(version(
+            1,
+            ImageRef::Parameter {
+                name: PARAM.into(),
+                selector: None,
+            },
+        ));
+        let plan = check(&o, &bounded("Tue 02:00-06:00"), now());
+        let [Step::Roll { mode, request, .. }] = &plan[..] else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(
+            *mode,
+            RollMode::NewVersion {
+                template_id: "lt-1".into(),
+                source_version: 1,
+                image_id: format!("resolve:ssm:{PARAM}"),
+                target_ami: NEW.into(),
+                pin: true
+            }
+        );
+        assert!(request.settings.skip_matching);
+        assert!(!request.settings.auto_rollback);
+    }
+
+    #[test]
+    fn a_refresh_halted_for_the_window_is_resumed_to_the_same_version_with_skip_matching() {
+        let mut g = group("web", &[Some(NEW), Some(OLD)]);
+        halted(&mut g, "r-web");
+        let mut o = observed(vec![g]);
+        let mut h = refresh("web", "Cancelled", 30);
+        h.desired_template = Some(template("2"));
+        o.refreshes.insert("web".into(), vec![h]);
+        let mut c = config();
+        c.refresh.skip_matching = false; // the operator's choice; a resume skips anyway
+        let plan = check(&o, &c, now());
+        let [Step::Roll {
+            mode,
+            request,
+            notice,
+            ..
+        }] = &plan[..]
+        else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(
+            *mode,
+            RollMode::ExistingVersion {
+                template: template("2")
+            }
+        );
+        assert!(request.settings.skip_matching);
+        assert_eq!(request.desired_template, Some(template("2")));
+        assert_eq!(notice.details["resumed_refresh_id"], "r-web");
+        assert!(notice.title.starts_with("Resuming"));
+        // A cancel nobody marked as a halt is a failure: not retried.
+        o.groups[0].details.group.tags.remove(REFRESH_TAG);
+        assert_eq!(
+            outcomes(&check(&o, &c, now())),
+            [("rollout", Some(Outcome::Skipped))]
+        );
+    }
+
+    #[test]
+    fn a_halted_refresh_without_a_desired_version_is_reported_not_resumed() {
+        let mut g = group("web", &[Some(NEW), Some(OLD)]);
+        halted(&mut g, "r-web");
+        let mut o = observed(vec![g]);
+        o.refreshes
+            .insert("web".into(), vec![refresh("web", "Cancelled", 30)]);
+        let plan = check(&o, &config(), now());
+        assert_eq!(outcomes(&plan), [("rollout", Some(Outcome::Warning))]);
+        assert!(roll_order(&o, &config(), now()).0.is_empty());
+    }
+
+    #[test]
+    fn the_guard_halts_only_its_own_unreported_refreshes_near_the_close_and_resumes_halted_ones_after(
+    ) {
+        let mut mine = group("mine", &[Some(OLD)]).details;
+        mine.group.tags.insert(REFRESH_TAG.into(), "r-1".into());
+        let mut ended = group("ended", &[Some(OLD)]).details;
+        ended.group.tags.insert(REFRESH_TAG.into(), "r-2".into());
+        ended.group.tags.insert(REPORTED_TAG.into(), "r-2".into());
+        let mut waiting = group("waiting", &[Some(OLD)]).details;
+        waiting
+            .group
+            .tags
+            .insert(REFRESH_TAG.into(), halted_value("r-3"));
+        let groups = vec![mine.clone(), ended, waiting];
+        let closing = bounded("Tue 02:00-03:20");
+        assert_eq!(
+            guard_look(&groups, &closing, now()),
+            GuardLook::Halt(vec![("mine".into(), Some("r-1".into()))])
+        );
+        assert_eq!(
+            guard_look(&groups, &bounded("Tue 02:00-06:00"), now()),
+            GuardLook::Resume(BTreeSet::from(["waiting".to_string()]))
+        );
+        mine.group.tags.insert(REFRESH_TAG.into(), "r-mine".into());
+        let Some(Step::Halt {
+            refresh_id, notice, ..
+        }) = halt_plan(&mine, &refresh("mine", "InProgress", 20), &closing, now())
+        else {
+            panic!()
+        };
+        assert_eq!(refresh_id, "r-mine");
+        // Someone else's refresh is never halted.
+        assert!(halt_plan(&mine, &refresh("other", "InProgress", 20), &closing, now()).is_none());
+        // Tagged "starting" only (the id write failed): a refresh started since is its own.
+        mine.group.tags.insert(
+            REFRESH_TAG.into(),
+            starting_value(now() - Duration::minutes(30)),
+        );
+        assert!(halt_plan(&mine, &refresh("mine", "InProgress", 20), &closing, now()).is_some());
+        assert!(halt_plan(&mine, &refresh("mine", "InProgress", 90), &closing, now()).is_none());
+        assert_eq!(notice.details["window_closes"], "2024-01-02T03:20:00Z");
+        assert_eq!(notice.details["resumes_at"], "2024-01-09T02:00:00Z");
+        // Baking replaces nothing more; a rollback is AWS's own.
+        assert!(halt_plan(&mine, &refresh("mine", "Baking", 20), &closing, now()).is_none());
+    }
+
+    #[test]
+    fn the_cancel_of_a_halted_refresh_is_reported_as_a_halt_with_its_resume() {
+        let mut g = group("web", &[Some(NEW), Some(OLD)]);
+        halted(&mut g, "r-1");
+        let event = RefreshEvent {
+            phase: Phase::Cancelled,
+            group: "web".into(),
+            refresh_id: "r-1".into(),
+        };
+        let plan = refresh_outcome(&event, &g, None, Some(&parameter(NEW, 60)), Some(now()));
+        let Step::Report {
+            outcome, notice, ..
+        } = &plan[0]
+        else {
+            panic!()
+        };
+        assert_eq!(*outcome, Outcome::Done);
+        assert!(
+            notice.title.contains("halted for the maintenance window"),
+            "{}",
+            notice.title
+        );
+        assert!(notice.description.contains("resumed"));
+    }
+
+    fn mixed(g: &mut GroupState, arm_instances: &[&str]) {
+        use shared::aws::autoscaling::rollout::Override;
+        g.details.launch = LaunchSource::MixedInstances {
+            template: template("1"),
+        };
+        let arm = LaunchTemplateRef {
+            id: Some("lt-arm".into()),
+            name: None,
+            version: "$Latest".into(),
+        };
+        g.details.overrides = vec![
+            Override {
+                instance_type: Some("m5.large".into()),
+                template: None,
+            },
+            Override {
+                instance_type: Some("m7g.large".into()),
+                template: Some(arm),
+            },
+        ];
+        g.details.instance_types = g
+            .running
+            .keys()
+            .map(|i| {
+                let kind = if arm_instances.contains(&i.as_str()) {
+                    "m7g.large"
+                } else {
+                    "m5.large"
+                };
+                (i.clone(), kind.to_string())
+            })
+            .collect();
+    }
+
+    fn lane_versions(x86: ImageRef, arm: ImageRef) -> BTreeMap<String, TemplateVersion> {
+        BTreeMap::from([
+            ("lt-1@1".to_string(), version(1, x86)),
+            (
+                "lt-arm@$Latest".to_string(),
+                TemplateVersion {
+                    template_id: "lt-arm".into(),
+                    ..version(4, arm)
+                },
+            ),
+        ])
+    }
+
+    fn resolve(name: &str) -> ImageRef {
+        ImageRef::Parameter {
+            name: name.into(),
+            selector: None,
+        }
+    }
+
+    #[test]
+    fn each_lane_of_a_mixed_group_is_compared_with_its_own_templates_parameter() {
+        const ARM_PARAM: &str = "/team/arm";
+        const ARM_NEW: &str = "ami-00000000000armnew";
+        let mut g = group("mix", &[Some(NEW), Some(ARM_NEW)]);
+        mixed(&mut g, &["i-mix1"]);
+        let versions = lane_versions(resolve(PARAM), resolve(ARM_PARAM));
+        let lanes = lanes(&g.details, &versions, &BTreeMap::new(), &g.running).unwrap();
+        assert_eq!(
+            lanes
+                .iter()
+                .map(|l| (l.parameter.as_str(), l.instances.clone()))
+                .collect::<Vec<_>>(),
+            [
+                (PARAM, vec!["i-mix0".to_string()]),
+                (ARM_PARAM, vec!["i-mix1".to_string()])
+            ]
+        );
+        g.parameter = lanes[0].parameter.clone();
+        g.lanes = lanes;
+        let mut o = observed(vec![g]);
+        o.parameters.found.insert(
+            ARM_PARAM.into(),
+            AmiParameter {
+                name: ARM_PARAM.into(),
+                ..parameter(ARM_NEW, 60)
+            },
+        );
+        o.images.insert(ARM_NEW.into(), al2023(ARM_NEW, "arm64"));
+        expect_lanes(&mut o.groups[0], &o.parameters.clone());
+        // Both lanes on their parameter's AMI: nothing to roll, no slot taken.
+        assert!(o.groups[0].stale(NEW).is_empty());
+        assert!(check(&o, &config(), now()).is_empty());
+        // The arm64 lane drifts: a plain refresh (every lane resolves its parameter).
+        let arm_old = "ami-00000000000armold";
+        o.groups[0]
+            .running
+            .insert("i-mix1".into(), Some(arm_old.into()));
+        o.images.insert(arm_old.into(), al2023(arm_old, "arm64"));
+        assert_eq!(o.groups[0].stale(NEW).len(), 1);
+        let plan = check(&o, &config(), now());
+        let [Step::Roll { mode, request, .. }] = &plan[..] else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(*mode, RollMode::Current);
+        assert_eq!(request.desired_template, None);
+    }
+
+    #[test]
+    fn a_literal_lane_follows_the_tag_of_its_architecture_or_cannot_be_judged() {
+        let arm_ami = "ami-0000000000armlit";
+        let mut g = group("mix", &[Some(NEW), Some(arm_ami)]);
+        mixed(&mut g, &["i-mix1"]);
+        let versions = lane_versions(
+            resolve(PARAM),
+            ImageRef::Ami {
+                image_id: arm_ami.into(),
+            },
+        );
+        let images = BTreeMap::from([(arm_ami.to_string(), al2023(arm_ami, "arm64"))]);
+        let why = lanes(&g.details, &versions, &images, &g.running).unwrap_err();
+        assert!(why.contains("ecs-autopilot:ami-parameter:arm64"), "{why}");
+        g.details
+            .group
+            .tags
+            .insert(format!("{PARAMETER_TAG}:arm64"), "/team/arm".into());
+        let lanes = lanes(&g.details, &versions, &images, &g.running).unwrap();
+        assert_eq!(lanes[1].parameter, "/team/arm");
+        // An instance type no override names, with a requirements override on its own
+        // template: which template launched it can't be told.
+        g.details
+            .instance_types
+            .insert("i-mix0".into(), "c6i.large".into());
+        g.details
+            .overrides
+            .push(shared::aws::autoscaling::rollout::Override {
+                instance_type: None,
+                template: Some(template("9")),
+            });
+        assert!(super::lanes(&g.details, &versions, &images, &g.running).is_err());
+    }
+
+    #[test]
+    fn a_mixed_group_with_a_literal_lane_is_judged_but_reported_not_rolled() {
+        let arm_ami = "ami-0000000000armlit";
+        let mut g = group("mix", &[Some(OLD), Some(arm_ami)]);
+        mixed(&mut g, &["i-mix1"]);
+        g.lanes = vec![Lane {
+            template: template("1"),
+            image: ImageRef::Ami {
+                image_id: OLD.into(),
+            },
+            parameter: PARAM.into(),
+            instances: vec!["i-mix0".into()],
+        }];
+        let plan = check(&observed(vec![g]), &config(), now());
+        assert_eq!(outcomes(&plan), [("rollout", Some(Outcome::Skipped))]);
     }
 }

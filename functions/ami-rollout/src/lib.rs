@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::Utc;
 use shared::aws::autoscaling::rollout::{GroupDetails, LaunchSource};
 use shared::aws::autoscaling::AutoScaling;
+use shared::aws::ec2::launch_templates::{ImageRef, TemplateVersion};
 use shared::aws::ec2::Ec2;
 use shared::aws::ecs::Ecs;
 use shared::aws::ssm::Ssm;
@@ -84,10 +85,11 @@ pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
         }
         Intent::CheckAll { why, .. } => {
             tracing::info!(event_id = %event.id, why = %why, "checking every managed group");
-            check_plan(deps, None).await
+            check_plan(deps, None, None).await
         }
-        Intent::CheckParameter(change) => check_plan(deps, Some(&change.name)).await,
+        Intent::CheckParameter(change) => check_plan(deps, Some(&change.name), None).await,
         Intent::RefreshEnded(refresh) => outcome_plan(deps, refresh).await,
+        Intent::WindowGuard => guard_plan(deps).await,
     };
     match observed {
         Ok(plan) => act::execute(deps, &subject, plan).await,
@@ -98,18 +100,74 @@ pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
     }
 }
 
-/// Observes the groups a check is about (all managed groups, or those following
-/// `parameter`) and decides. The CLI's `plan` calls it too (reads only).
-pub async fn check_plan(deps: &Deps, parameter: Option<&str>) -> Result<decide::Plan> {
+/// The window guard (every few minutes while a window is configured): when the window
+/// is about to close, halt ami-rollout's own running refreshes; when it allows rollouts
+/// again, resume the halted ones. One DescribeAutoScalingGroups per 100 groups that
+/// carry ami-rollout's refresh tag, and one DescribeInstanceRefreshes per refresh of its
+/// own still running at the close; nothing at all without a window.
+async fn guard_plan(deps: &Deps) -> Result<decide::Plan> {
+    let now = Utc::now();
+    if deps.config.window.is_always() {
+        tracing::info!("no maintenance window: nothing to halt or resume");
+        return Ok(vec![]);
+    }
+    let groups = deps.asg.groups_tagged(decide::REFRESH_TAG).await?;
+    match decide::guard_look(&groups, &deps.config, now) {
+        decide::GuardLook::Halt(reads) => {
+            let found = concurrently(reads, |(group, id)| {
+                let asg = deps.asg.clone();
+                async move {
+                    let ids: Vec<String> = id.into_iter().collect();
+                    let refresh = asg
+                        .instance_refreshes(&group, &ids, 1)
+                        .await?
+                        .into_iter()
+                        .next();
+                    Ok((group, refresh))
+                }
+            })
+            .await?;
+            Ok(found
+                .into_iter()
+                .filter_map(|(group, refresh)| {
+                    let details = groups.iter().find(|g| g.group.name == group)?;
+                    decide::halt_plan(details, refresh.as_ref()?, &deps.config, now)
+                })
+                .collect())
+        }
+        decide::GuardLook::Resume(halted) if halted.is_empty() => Ok(vec![]),
+        decide::GuardLook::Resume(halted) => {
+            tracing::info!(groups = %halted.iter().cloned().collect::<Vec<_>>().join(","), "resuming halted rollouts");
+            // Only the rollouts: everything else is the scheduled check's to report.
+            Ok(check_plan(deps, None, Some(&halted))
+                .await?
+                .into_iter()
+                .filter(|s| matches!(s, decide::Step::Roll { .. }))
+                .collect())
+        }
+    }
+}
+
+/// Observes the groups a check is about (all managed groups, those following
+/// `parameter`, or those named in `only`) and decides. The CLI's `plan` calls it too
+/// (reads only).
+pub async fn check_plan(
+    deps: &Deps,
+    parameter: Option<&str>,
+    only: Option<&BTreeSet<String>>,
+) -> Result<decide::Plan> {
     let now = Utc::now();
     let managed = opted_in_groups(&deps.asg).await?;
     // A group whose parameter depends on its image may follow the changed one; the
     // choice is made once the images are read, and the rest dropped then.
     let targets: Vec<&GroupDetails> = managed
         .iter()
+        .filter(|g| only.is_none_or(|names| names.contains(&g.group.name)))
         .filter(|g| {
             parameter.is_none_or(|p| {
-                decide::needs_images(g, &deps.config) || decide::parameter_of(g, &deps.config) == p
+                decide::needs_images(g, &deps.config)
+                    || decide::has_lanes(g)
+                    || decide::parameter_of(g, &deps.config) == p
             })
         })
         .collect();
@@ -131,6 +189,8 @@ pub async fn check_plan(deps: &Deps, parameter: Option<&str>) -> Result<decide::
             if let Some(target) = observed.parameters.found.get(&g.parameter) {
                 ids.extend(g.stale(&target.image_id).into_values().map(str::to_string));
                 ids.insert(target.image_id.clone());
+                // A lane group's instances are compared with their lane's AMI.
+                ids.extend(g.expected.values().cloned());
             }
         }
         let missing: Vec<String> = ids
@@ -226,14 +286,17 @@ pub async fn observe_groups(
             )
         })
         .collect();
-    let images = choose_parameters(deps, &mut groups).await?;
+    let lane_versions = read_lane_templates(deps, &groups).await?;
+    let images = choose_parameters(deps, &mut groups, &lane_versions).await?;
     if let Some(p) = changed {
-        groups.retain(|g| g.parameter == p);
+        groups.retain(|g| g.parameter == p || g.lanes.iter().any(|l| l.parameter == p));
     }
     let parameters: BTreeSet<String> = groups
         .iter()
         .filter(|g| g.cluster_managed && !g.parameter.is_empty())
-        .map(|g| g.parameter.clone())
+        .flat_map(|g| {
+            std::iter::once(g.parameter.clone()).chain(g.lanes.iter().map(|l| l.parameter.clone()))
+        })
         .collect();
     let parameters = if parameters.is_empty() {
         shared::aws::ssm::AmiParameters::default()
@@ -242,6 +305,9 @@ pub async fn observe_groups(
             .ami_parameters(&parameters.into_iter().collect::<Vec<_>>())
             .await?
     };
+    for g in groups.iter_mut().filter(|g| !g.lanes.is_empty()) {
+        decide::expect_lanes(g, &parameters);
+    }
     Ok(Observed {
         groups,
         parameters,
@@ -257,15 +323,27 @@ pub async fn observe_groups(
 async fn choose_parameters(
     deps: &Deps,
     groups: &mut [GroupState],
+    lane_versions: &BTreeMap<String, BTreeMap<String, TemplateVersion>>,
 ) -> Result<BTreeMap<String, shared::aws::ec2::images::Image>> {
     let needing: Vec<usize> = (0..groups.len())
         .filter(|&n| {
-            groups[n].cluster_managed && decide::needs_images(&groups[n].details, &deps.config)
+            groups[n].cluster_managed
+                && (decide::needs_images(&groups[n].details, &deps.config)
+                    || lane_versions.contains_key(groups[n].name()))
         })
         .collect();
+    // Lane groups' literal AMIs: their architecture picks the group's tag.
+    let literal = lane_versions
+        .values()
+        .flat_map(|v| v.values())
+        .filter_map(|v| match &v.image {
+            ImageRef::Ami { image_id } => Some(image_id.clone()),
+            _ => None,
+        });
     let ids: BTreeSet<String> = needing
         .iter()
         .flat_map(|&n| groups[n].running.values().flatten().cloned())
+        .chain(literal)
         .collect();
     if ids.is_empty() && needing.is_empty() {
         return Ok(BTreeMap::new());
@@ -295,11 +373,68 @@ async fn choose_parameters(
             Ok(p) => g.parameter = p,
             Err(why) => {
                 g.parameter = String::new();
-                g.no_parameter = Some(why);
+                g.no_parameter = Some(format!(
+                    "it has no `{}` tag and {why}",
+                    decide::PARAMETER_TAG
+                ));
+            }
+        }
+        // A mixed instances group with override templates: each lane's parameter.
+        if let Some(versions) = lane_versions.get(g.name()) {
+            match decide::lanes(&g.details, versions, &images, &g.running) {
+                Ok(lanes) => {
+                    g.parameter = lanes[0].parameter.clone();
+                    g.no_parameter = None;
+                    g.lanes = lanes;
+                }
+                Err(why) => {
+                    g.parameter = String::new();
+                    g.no_parameter = Some(format!(
+                        "its mixed instances policy launches some instance types from other launch templates, and {why}"
+                    ));
+                }
             }
         }
     }
     Ok(images)
+}
+
+/// The launch template versions of each lane group's lanes (mixed instances groups
+/// with override templates only: one DescribeLaunchTemplateVersions per template of
+/// such a group; other groups cost nothing here). A template that can't be read is
+/// left out, and the group is reported.
+async fn read_lane_templates(
+    deps: &Deps,
+    groups: &[GroupState],
+) -> Result<BTreeMap<String, BTreeMap<String, TemplateVersion>>> {
+    let reads: Vec<(String, shared::aws::autoscaling::rollout::LaunchTemplateRef)> = groups
+        .iter()
+        .filter(|g| g.cluster_managed && decide::has_lanes(&g.details))
+        .flat_map(|g| {
+            decide::lane_templates(&g.details)
+                .into_iter()
+                .map(|t| (g.name().to_string(), t))
+        })
+        .collect();
+    let read = concurrently(reads, |(group, template)| {
+        let ec2 = deps.ec2.clone();
+        async move {
+            let source = LaunchSource::LaunchTemplate {
+                template: template.clone(),
+            };
+            let found = read_templates(&ec2, &source).await?;
+            Ok((group, decide::lane_key(&template), found.current))
+        }
+    })
+    .await?;
+    let mut out: BTreeMap<String, BTreeMap<String, TemplateVersion>> = BTreeMap::new();
+    for (group, key, version) in read {
+        let entry = out.entry(group).or_default();
+        if let Some(v) = version {
+            entry.insert(key, v);
+        }
+    }
+    Ok(out)
 }
 
 fn state(
@@ -325,6 +460,8 @@ fn state(
         cluster_managed,
         parameter,
         no_parameter: None,
+        lanes: vec![],
+        expected: BTreeMap::new(),
         running,
     }
 }
@@ -417,7 +554,7 @@ async fn outcome_plan(deps: &Deps, event: &RefreshEvent) -> Result<decide::Plan>
         .collect();
     let parameter = decide::parameter_of(&details, &deps.config);
     let mut states = [state(&details, true, cluster, parameter, &ami_of)];
-    choose_parameters(deps, &mut states).await?;
+    choose_parameters(deps, &mut states, &BTreeMap::new()).await?;
     let [state] = states;
     let parameters = if state.parameter.is_empty() {
         shared::aws::ssm::AmiParameters::default()
@@ -431,6 +568,7 @@ async fn outcome_plan(deps: &Deps, event: &RefreshEvent) -> Result<decide::Plan>
         &state,
         refresh.as_ref(),
         parameters.found.get(&state.parameter),
+        deps.config.next_rollout_start(Utc::now()),
     ))
 }
 

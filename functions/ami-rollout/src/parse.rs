@@ -8,6 +8,9 @@ use shared::events::Envelope;
 use shared::Error;
 
 pub const SCHEDULED_EVENT: &str = "Scheduled Event";
+/// `detail.check` of the window guard's scheduled event (template.yaml's input
+/// transformer on `AmiRolloutWindowGuardRule`).
+pub const WINDOW_CHECK: &str = "window";
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Intent {
@@ -17,6 +20,10 @@ pub enum Intent {
     CheckParameter(ParameterChange),
     /// An instance refresh ended (or rolled back): say how.
     RefreshEnded(RefreshEvent),
+    /// The window guard's schedule (a Scheduled Event with detail `{"check": "window"}`):
+    /// halt ami-rollout's own refreshes when the window is about to close, resume halted
+    /// ones when it is open again.
+    WindowGuard,
     /// Nothing to do; logged only.
     Ignore(String),
 }
@@ -27,6 +34,7 @@ impl Intent {
             Intent::CheckAll { kind, .. } => kind,
             Intent::CheckParameter(_) => "parameter-change",
             Intent::RefreshEnded(_) => "refresh-outcome",
+            Intent::WindowGuard => "window-guard",
             Intent::Ignore(_) => "ignored",
         }
     }
@@ -34,6 +42,11 @@ impl Intent {
 
 pub fn intent(event: &Envelope) -> Result<Intent, Error> {
     match event.detail_type.as_str() {
+        SCHEDULED_EVENT
+            if event.detail.get("check").and_then(|c| c.as_str()) == Some(WINDOW_CHECK) =>
+        {
+            Ok(Intent::WindowGuard)
+        }
         SCHEDULED_EVENT => Ok(Intent::CheckAll {
             kind: "scheduled-check",
             why: "scheduled check".into(),
@@ -90,6 +103,13 @@ mod tests {
     fn fixture(name: &str) -> Envelope {
         let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
         Envelope::parse_str(&std::fs::read_to_string(&path).expect(&path)).unwrap()
+    }
+
+    #[test]
+    fn the_window_guards_schedule_is_its_own_intent() {
+        let mut e = fixture("ami-scheduled-event.json");
+        e.detail = serde_json::json!({"check": "window"});
+        assert_eq!(intent(&e).unwrap(), Intent::WindowGuard);
     }
 
     #[test]

@@ -401,10 +401,21 @@ pub mod rollout {
         pub desired_capacity: i32,
         /// Instances protected from scale in: a refresh with `Ignore` leaves them alone.
         pub protected: BTreeSet<String>,
-        /// Launch templates a mixed instances policy's overrides name (other than the
-        /// policy's own): instances of those types launch from another template, often
-        /// with another AMI (arm64 next to x86_64).
-        pub override_templates: Vec<LaunchTemplateRef>,
+        /// A mixed instances policy's overrides, in order. An override with its own
+        /// launch template launches its instance type from that template, often with
+        /// another AMI (arm64 next to x86_64).
+        pub overrides: Vec<Override>,
+        /// Instance id → instance type, as the group reports its instances.
+        pub instance_types: BTreeMap<String, String>,
+    }
+
+    /// One override of a mixed instances policy.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+    pub struct Override {
+        /// None for an override by instance requirements (attribute-based selection).
+        pub instance_type: Option<String>,
+        /// Its own launch template; None: the policy's.
+        pub template: Option<LaunchTemplateRef>,
     }
 
     fn details_of(g: &AutoScalingGroup) -> GroupDetails {
@@ -452,14 +463,23 @@ pub mod rollout {
             .filter(|i| i.protected_from_scale_in().unwrap_or_default())
             .filter_map(|i| i.instance_id().map(str::to_string))
             .collect();
-        let override_templates = g
+        let overrides = g
             .mixed_instances_policy()
             .and_then(|m| m.launch_template())
             .map(|t| t.overrides())
             .unwrap_or_default()
             .iter()
-            .filter_map(|o| o.launch_template_specification())
-            .map(LaunchTemplateRef::from_spec)
+            .map(|o| Override {
+                instance_type: o.instance_type().map(str::to_string),
+                template: o
+                    .launch_template_specification()
+                    .map(LaunchTemplateRef::from_spec),
+            })
+            .collect();
+        let instance_types = g
+            .instances()
+            .iter()
+            .filter_map(|i| Some((i.instance_id()?.to_string(), i.instance_type()?.to_string())))
             .collect();
         GroupDetails {
             group: Group {
@@ -470,7 +490,8 @@ pub mod rollout {
             launch,
             desired_capacity: g.desired_capacity().unwrap_or_default(),
             protected,
-            override_templates,
+            overrides,
+            instance_types,
         }
     }
 
@@ -543,23 +564,7 @@ pub mod rollout {
     impl AutoScaling {
         /// Every group carrying the `ecs-autopilot:cluster` tag, 100 per call.
         pub async fn managed_groups(&self) -> Result<Vec<GroupDetails>> {
-            let filter = Filter::builder()
-                .name("tag-key")
-                .values(CLUSTER_TAG)
-                .build();
-            let mut pages = self
-                .client
-                .describe_auto_scaling_groups()
-                .filters(filter)
-                .max_records(GROUPS_PER_PAGE)
-                .into_paginator()
-                .send();
-            let mut groups = vec![];
-            while let Some(page) = pages.next().await {
-                let page = page.map_err(|e| aws("autoscaling", "DescribeAutoScalingGroups", e))?;
-                groups.extend(page.auto_scaling_groups().iter().map(details_of));
-            }
-            Ok(groups)
+            self.groups_tagged(CLUSTER_TAG).await
         }
 
         /// One group by name, with its launch setup.
@@ -637,6 +642,44 @@ pub mod rollout {
                 }
                 Err(e) => Err(e),
             }
+        }
+
+        /// Cancels the group's active refresh (in-flight launches and drains finish
+        /// first: AWS's default `WaitForTransitioningInstances`). `false`: none was active.
+        pub async fn cancel_instance_refresh(&self, group: &str) -> Result<bool> {
+            let sent = self
+                .client
+                .cancel_instance_refresh()
+                .auto_scaling_group_name(group)
+                .send()
+                .await
+                .map_err(|e| aws("autoscaling", "CancelInstanceRefresh", e));
+            match sent {
+                Ok(_) => Ok(true),
+                Err(Error::Aws { code, .. }) if code == "ActiveInstanceRefreshNotFound" => {
+                    Ok(false)
+                }
+                Err(e) => Err(e),
+            }
+        }
+
+        /// Groups carrying tag `key` (any value), 100 per call: the few a window guard
+        /// looks at, without reading every managed group.
+        pub async fn groups_tagged(&self, key: &str) -> Result<Vec<GroupDetails>> {
+            let filter = Filter::builder().name("tag-key").values(key).build();
+            let mut pages = self
+                .client
+                .describe_auto_scaling_groups()
+                .filters(filter)
+                .max_records(GROUPS_PER_PAGE)
+                .into_paginator()
+                .send();
+            let mut groups = vec![];
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| aws("autoscaling", "DescribeAutoScalingGroups", e))?;
+                groups.extend(page.auto_scaling_groups().iter().map(details_of));
+            }
+            Ok(groups)
         }
 
         /// A group's refreshes, newest first: the given ids, or the latest `max`.

@@ -135,19 +135,23 @@ pub mod launch_templates {
                 .collect())
         }
 
-        /// Creates a version that copies `source_version` with another AMI. The client
-        /// token makes a repeated call (a redelivered event) return the same version.
+        /// Creates a version that copies `source_version` with another `ImageId` (an AMI,
+        /// or `resolve:ssm:NAME`). The client token, from the template, the source and
+        /// `target_ami` (the AMI the version is for), makes a repeated call (a
+        /// redelivered event) return the same version, and a later AMI a new one.
         pub async fn create_version_with_image(
             &self,
             template_id: &str,
             source_version: i64,
             image_id: &str,
+            target_ami: &str,
             description: &str,
         ) -> Result<TemplateVersion> {
-            let token: String = format!("ecs-autopilot-{template_id}-{source_version}-{image_id}")
-                .chars()
-                .take(64)
-                .collect();
+            let token: String =
+                format!("ecs-autopilot-{template_id}-{source_version}-{target_ami}")
+                    .chars()
+                    .take(64)
+                    .collect();
             let out = self
                 .client
                 .create_launch_template_version()
@@ -228,7 +232,7 @@ pub mod launch_templates {
             });
             let ec2 = Ec2::new(mock_client!(aws_sdk_ec2, [&rule]));
             let e = ec2
-                .create_version_with_image("lt-1", 1, "ami-0abc", "d")
+                .create_version_with_image("lt-1", 1, "ami-0abc", "ami-0abc", "d")
                 .await
                 .unwrap_err();
             assert!(e.is_retryable(), "{e}");
