@@ -544,15 +544,23 @@ impl Reporter {
         self.dry_run
     }
 
-    pub async fn report(
-        &self,
-        subject: &Subject,
-        action: &str,
-        outcome: Outcome,
-        notice: Notice,
-    ) -> crate::Result<()> {
+    /// Publishes a notification. One that can't be sent (SNS or KMS down, a throttle past
+    /// the retries) is logged and counted (metric action `notify`, outcome `failed`), and
+    /// that is all: the work it reports goes on, is not repeated for it, and the event
+    /// does not fail (nor reach a dead-letter queue) because a chat message didn't go out.
+    pub async fn report(&self, subject: &Subject, action: &str, outcome: Outcome, notice: Notice) {
         let n = self.notification(subject, action, outcome, notice);
-        self.topic.publish(&n).await
+        if let Err(e) = self.topic.publish(&n).await {
+            tracing::error!(
+                event_id = %subject.event_id,
+                action,
+                outcome = outcome.as_str(),
+                error = %e,
+                retryable = e.is_retryable(),
+                "notification not sent; the work goes on"
+            );
+            crate::metrics::emit(self.function, "notify", "failed");
+        }
     }
 
     /// The notification [`Reporter::report`] publishes (and logs), within [`bounded`]'s
@@ -596,8 +604,6 @@ impl Reporter {
         )
         .detail("error", error.to_string())
         .detail("retryable", error.is_retryable());
-        if let Err(e) = self.report(subject, action, Outcome::Failed, notice).await {
-            tracing::error!(error = %e, "could not publish the failure notification");
-        }
+        self.report(subject, action, Outcome::Failed, notice).await;
     }
 }

@@ -20,6 +20,7 @@ as it would in production:
 * ``throttle``: 400 ``ThrottlingException`` (JSON), ``Throttling`` (Query), 503
   ``RequestLimitExceeded`` (EC2).
 * ``500`` / ``503``: ``InternalFailure`` / ``ServiceUnavailable``.
+* ``kms-disabled``: 400 ``KMSDisabled`` (SNS Publish to a topic whose KMS key is disabled; not retryable).
 * ``timeout``: holds the request for ``delay`` seconds, then closes the connection; the
   request never reaches the emulator.
 * ``reset``: closes the connection at once; the request never reaches the emulator.
@@ -44,7 +45,7 @@ from typing import Any, Callable
 
 from .runtime_api import read_body
 
-FAULT_KINDS = ("throttle", "500", "503", "timeout", "reset", "lost-response")
+FAULT_KINDS = ("throttle", "500", "503", "kms-disabled", "timeout", "reset", "lost-response")
 READ_ONLY_PREFIXES = ("Describe", "List", "Get", "Receive")
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection", "upgrade"}
 
@@ -120,6 +121,10 @@ def _error_response(kind: str, service: str, protocol: str) -> tuple[int, str, b
             status, code, message = 503, "RequestLimitExceeded", "Request limit exceeded."
     elif kind == "500":
         status, code, message = 500, "InternalFailure", "We encountered an internal error. Please try again."
+    elif kind == "kms-disabled":
+        # SNS Publish to a topic encrypted with a disabled key: KMSDisabledException
+        # (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html#API_Publish_Errors).
+        status, code, message = 400, "KMSDisabled", "Invalid request: The request was rejected because the specified Amazon Web Services KMS key isn't enabled."
     else:
         status, code, message = 503, "ServiceUnavailable", "Service is unavailable. Please try again."
     request_id = str(uuid.uuid4())
@@ -175,7 +180,7 @@ class AwsProxy:
                     self._relay(status, headers, payload)
                     return
                 call.fault = fault.kind
-                if fault.kind in ("throttle", "500", "503"):
+                if fault.kind in ("throttle", "500", "503", "kms-disabled"):
                     status, content_type, payload = _error_response(fault.kind, service, protocol)
                     call.status = status
                     self._relay(status, [("Content-Type", content_type)], payload)

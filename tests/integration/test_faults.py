@@ -10,10 +10,13 @@ AWS operation that run made, on a fresh fleet:
 * **persistent** (throttle, 500 or 503, rotating): the event fails every time, is
   redelivered (SQS: maxReceiveCount 2; async: Lambda's two retries) and ends in the DLQ;
   every failed attempt logs one JSON error line naming the operation, the AWS code and
-  `retryable`; a `failed` notification says so (unless SNS is what is failing). Then
-  the dead letter is replayed with the fault gone, as an operator would: whatever was
-  done before the failure is recognised or redone, and the final state is the clean
-  run's.
+  `retryable`; a `failed` notification says so. Then the dead letter is replayed with
+  the fault gone, as an operator would: whatever was done before the failure is
+  recognised or redone, and the final state is the clean run's.
+* **SNS down** (persistent on `sns:Publish`: a server fault, and the topic's KMS key
+  disabled), in every function: the notification is
+  logged and counted (metric `notify`/`failed`), and that is all: the event completes
+  at once (no retry, no dead letter) with the clean run's writes and final state.
 * **lost-response** on each write (applied, answer dropped): the retry or redelivery
   treats it as done; the event completes with the clean run's final state.
 
@@ -50,7 +53,7 @@ def same_notes(got: list[tuple[str, str]], clean: list[tuple[str, str]], loose: 
 
 # Calls instance-drain treats as best effort: a heartbeat that fails is logged and the look
 # goes on (it completes the action itself), and a notification never aborts the plan.
-BEST_EFFORT = {"instance-drain": ("autoscaling:RecordLifecycleActionHeartbeat", "sns:Publish")}
+BEST_EFFORT = {"instance-drain": ("autoscaling:RecordLifecycleActionHeartbeat",)}
 
 
 def absorbed(t: Trial) -> bool:
@@ -61,9 +64,34 @@ def absorbed(t: Trial) -> bool:
     return t.fault.category == "persistent" and t.delivery.completed and any(o == "warning" for _, o in t.notes)
 
 
+NOTIFY = "sns:Publish"
+
+
+def notify_down(t: Trial, clean: Trial) -> tuple[list[str], bool, bool]:
+    """SNS (or the topic's KMS key) down for good: logged and counted, never the event's
+    failure, never a repeat of the work, never a dead letter by itself."""
+    problems = ["panicked"] if t.panicked else []
+    if not t.delivery.completed or t.delivery.dead_lettered or t.delivery.failed_attempts:
+        problems.append(f"a notification that can't be sent failed the event: completed {t.delivery.completed}, "
+                        f"failed attempts {t.delivery.failed_attempts}, dead-lettered {t.delivery.dead_lettered}")
+    if not any("_aws" in j and (j.get("action"), j.get("outcome")) == ("notify", "failed") for j in t.logs):
+        problems.append("the unsent notification is not counted (metric notify/failed)")
+    if not any(j.get("level") == "ERROR" and "notification not sent" in str(j.get("message", "")) for j in t.logs):
+        problems.append("the unsent notification is not logged as an error")
+    extra = _writes(t.applied()) - _writes(clean.applied())
+    if extra:
+        problems.append(f"extra writes {dict(extra)}")
+    wrong = t.state != clean.state
+    if wrong:
+        problems.append(f"final state {t.state} != clean {clean.state}")
+    return problems, t.delivery.lost, wrong
+
+
 def judge(t: Trial, clean: Trial) -> tuple[list[str], bool, bool]:
     """(problems, lost, wrong action)."""
     problems: list[str] = []
+    if t.fault.op == NOTIFY and t.fault.category == "persistent":
+        return notify_down(t, clean)
     if absorbed(t):
         return (["panicked"] if t.panicked else []), False, False
     if t.panicked:
@@ -90,7 +118,7 @@ def judge(t: Trial, clean: Trial) -> tuple[list[str], bool, bool]:
         if t.delivery.dead_lettered and failures < expected:
             problems.append(f"{failures} failed attempts before the DLQ, expected {expected}")
         problems += _failure_logs(t)
-        if not t.fault.op.startswith("sns:") and ("failed" not in {o for _, o in t.notes}):
+        if "failed" not in {o for _, o in t.notes}:
             problems.append(f"no `failed` notification: {t.notes}")
         problems += _unreported(t)
         if t.replay is not None and not t.replay.completed:
@@ -149,6 +177,8 @@ def plan(clean: Trial) -> list[Fault]:
     faults += [Fault("lost-response", op, "lost-response") for op in writes]
     if reads:
         faults.append(Fault("timeout", reads[0], "timeout"))
+    if NOTIFY in ops:  # the topic's KMS key disabled: not retryable, still only logged and counted
+        faults.append(Fault("persistent", NOTIFY, "kms-disabled"))
     return faults
 
 

@@ -55,17 +55,20 @@ async fn run(deps: &Deps, subject: &Subject, step: Step) -> Result<()> {
     // Dry run: a step that would change a group says what it would do, and does nothing.
     let step = match step {
         Step::Roll { notice, .. } | Step::Halt { notice, .. } if deps.reporter.dry_run() => {
-            return deps
-                .reporter
+            deps.reporter
                 .report(subject, action, Outcome::Planned, notice)
                 .await;
+            return Ok(());
         }
         other => other,
     };
     match step {
         Step::Report {
             outcome, notice, ..
-        } => deps.reporter.report(subject, action, outcome, notice).await,
+        } => {
+            deps.reporter.report(subject, action, outcome, notice).await;
+            Ok(())
+        }
         // Bookkeeping only: logged, never notified.
         Step::MarkReported { group, refresh_id } => {
             if deps.reporter.dry_run() {
@@ -90,10 +93,10 @@ async fn run(deps: &Deps, subject: &Subject, step: Step) -> Result<()> {
                     ),
                     ..notice
                 };
-                return deps
-                    .reporter
+                deps.reporter
                     .report(subject, action, Outcome::AlreadyDone, notice)
                     .await;
+                return Ok(());
             }
             deps.asg
                 .tag_group(&group, REFRESH_TAG, &halted_value(&refresh_id))
@@ -106,7 +109,8 @@ async fn run(deps: &Deps, subject: &Subject, step: Step) -> Result<()> {
                 })?;
             deps.reporter
                 .report(subject, action, Outcome::Done, notice)
-                .await
+                .await;
+            Ok(())
         }
         Step::Roll {
             group,
@@ -199,7 +203,8 @@ async fn run(deps: &Deps, subject: &Subject, step: Step) -> Result<()> {
                     },
                 ),
             };
-            deps.reporter.report(subject, action, outcome, notice).await
+            deps.reporter.report(subject, action, outcome, notice).await;
+            Ok(())
         }
     }
 }

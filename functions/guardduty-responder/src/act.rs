@@ -109,20 +109,14 @@ pub async fn execute(deps: &Deps, target: &Target<'_>, plan: Plan) -> Result<Out
             ),
         )
         .detail("actions", &results);
-    let reported = deps
-        .reporter
+    deps.reporter
         .report(&target.subject, plan.action, outcome, notice)
         .await;
+    // A notice that could not be sent is logged and counted by the reporter; only a
+    // failed step fails the event.
     match failure {
-        Some(e) => {
-            if let Err(r) = reported {
-                tracing::error!(error = %r, "could not publish the failure notification");
-            }
-            Err(e)
-        }
-        // An unpublished response fails the event: the retry finds the steps done and
-        // reports them (already_done), so people hear of the finding at least once.
-        None => reported.map(|()| outcome),
+        Some(e) => Err(e),
+        None => Ok(outcome),
     }
 }
 

@@ -224,19 +224,10 @@ async fn respond_sequence(deps: &Deps, event: &Envelope, seq: &SequenceThreat) -
         ..Subject::default()
     };
     let (outcome, notice) = sequence::notice(seq, &contained);
-    let reported = deps
-        .reporter
+    deps.reporter
         .report(&subject, "attack-sequence", outcome, notice)
         .await;
-    match (first_error, reported) {
-        (Some(e), reported) => {
-            if let Err(r) = reported {
-                tracing::error!(error = %r, "could not publish the attack sequence notification");
-            }
-            Err(e)
-        }
-        (None, reported) => reported,
-    }
+    first_error.map_or(Ok(()), Err)
 }
 
 async fn plan(deps: &Deps, threat: &Threat, subject: &mut Subject) -> Result<Plan> {

@@ -28,13 +28,11 @@ fn finished(notice: &Notice) -> Outcome {
     }
 }
 
-/// Publishes a notification. One that can't be sent is logged and counted; the work it
-/// reports goes on (a chat message is never worth stranding a lifecycle action).
+/// Publishes a notification. One that can't be sent is logged and counted by the
+/// reporter; the work it reports goes on (a chat message is never worth stranding a
+/// lifecycle action).
 pub async fn tell(deps: &Deps, subject: &Subject, action: &str, outcome: Outcome, notice: Notice) {
-    if let Err(e) = deps.reporter.report(subject, action, outcome, notice).await {
-        tracing::error!(event_id = %subject.event_id, action, error = %e, retryable = e.is_retryable(), "notification not sent; the plan goes on");
-        shared::metrics::emit(FUNCTION, "notify", "failed");
-    }
+    deps.reporter.report(subject, action, outcome, notice).await;
 }
 
 pub async fn execute(deps: &Deps, target: &Target<'_>, plan: Plan) -> Result<()> {

@@ -88,9 +88,7 @@ async fn run(deps: &Deps, event: &Envelope, subject: &Subject, step: Step) -> Re
                     DeployOutcome::Started => mark(deps, &service_arn, &marker, notice).await,
                 }
             };
-            deps.reporter
-                .report(subject, action, outcome, notice)
-                .await?;
+            deps.reporter.report(subject, action, outcome, notice).await;
         }
         Step::StopTasks {
             cluster,
@@ -119,9 +117,7 @@ async fn run(deps: &Deps, event: &Envelope, subject: &Subject, step: Step) -> Re
                     (Outcome::Done, notice)
                 }
             };
-            deps.reporter
-                .report(subject, action, outcome, notice)
-                .await?;
+            deps.reporter.report(subject, action, outcome, notice).await;
         }
         Step::ReplaceInstance {
             instance_id,
@@ -136,9 +132,7 @@ async fn run(deps: &Deps, event: &Envelope, subject: &Subject, step: Step) -> Re
                     HealthOutcome::NotInGroup => Outcome::AlreadyDone,
                 }
             };
-            deps.reporter
-                .report(subject, action, outcome, notice)
-                .await?;
+            deps.reporter.report(subject, action, outcome, notice).await;
         }
         Step::Defer {
             outcome,
@@ -157,9 +151,7 @@ async fn run(deps: &Deps, event: &Envelope, subject: &Subject, step: Step) -> Re
             deps.queue.send_later(&body, delay_seconds).await?;
             tracing::info!(event_id = %event.id, %until, delay_seconds, deferrals = deferral.deferrals, budget_waits = deferral.budget_waits, action, "deferred");
             if let Some(notice) = notice {
-                deps.reporter
-                    .report(subject, action, outcome, notice)
-                    .await?;
+                deps.reporter.report(subject, action, outcome, notice).await;
             }
             if !dry {
                 for m in &marks {
@@ -173,9 +165,7 @@ async fn run(deps: &Deps, event: &Envelope, subject: &Subject, step: Step) -> Re
             mark,
             ..
         } => {
-            deps.reporter
-                .report(subject, action, outcome, notice)
-                .await?;
+            deps.reporter.report(subject, action, outcome, notice).await;
             if let Some(m) = mark.filter(|_| !dry) {
                 leave(deps, &m).await;
             }
