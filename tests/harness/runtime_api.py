@@ -18,12 +18,15 @@ One event at a time, like one Lambda execution environment.
 
 from __future__ import annotations
 
+import array
+import fcntl
 import json
 import os
 import queue
 import secrets
 import subprocess
 import threading
+import termios
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -426,6 +429,31 @@ class LambdaProcess:
                 self._lines.append(line)
         pipe.close()
 
+    def _unread_bytes(self) -> int:
+        """Bytes the process wrote that the reader threads have not taken yet."""
+        total = 0
+        for pipe in (self.proc.stdout, self.proc.stderr) if self.proc else ():
+            try:
+                buf = array.array("i", [0])
+                fcntl.ioctl(pipe.fileno(), termios.FIONREAD, buf)
+                total += buf[0]
+            except (OSError, ValueError):  # closed: nothing more will come
+                pass
+        return total
+
+    def _settle(self, cap: float = 1.0) -> None:
+        """Waits until what the process wrote before its response is read: its pipes hold
+        no unread bytes and no line came in during the last poll (a fixed sleep lost
+        lines when the machine was busy)."""
+        deadline = time.monotonic() + cap
+        seen = -1
+        while time.monotonic() < deadline:
+            time.sleep(0.005)
+            count = len(self.lines)
+            if count == seen and self._unread_bytes() == 0:
+                return
+            seen = count
+
     @property
     def lines(self) -> list[LogLine]:
         with self._lines_lock:
@@ -503,7 +531,7 @@ class LambdaProcess:
                         logs=self.lines[first_line:],
                     )
             duration = (time.monotonic() - started) * 1000
-            time.sleep(0.01)  # let the log line(s) written just before the response arrive
+            self._settle()  # the log lines written just before the response
             logs = self.lines[first_line:]
             if inv.outcome == "response":
                 body = _json_or_raw(inv.body)
