@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -111,6 +112,71 @@ def test_a_retiring_service_is_redeployed_once_and_marked(form, make_fleet, run,
     assert note.outcome == "done"
     assert note.context["cluster"] == fleet.cluster_name
     assert note.details["why_now"]["reason"] == "always_open"
+
+
+def _extra_service(fleet, name=None):
+    """A service with a name no other test's cluster has (the emulator is shared)."""
+    name = name or f"svc-{uuid.uuid4().hex[:8]}"
+    fleet.ecs.create_service(
+        cluster=fleet.cluster_name, serviceName=name, taskDefinition=fleet.task_definitions["web"], desiredCount=1
+    )
+    return name
+
+
+def _short_arn(name):
+    # The old ARN format names no cluster.
+    return f"arn:aws:ecs:us-east-1:123456789012:service/{name}"
+
+
+@pytest.mark.parametrize("beside", [None, "task-arn"])
+def test_an_old_format_service_arn_without_the_cluster_finds_its_managed_cluster(
+    beside, make_fleet, run, inbox
+):
+    fleet = make_fleet(instances=1, services=["web"])
+    name = _extra_service(fleet)
+    # Another cluster with that service, but not managed: never a candidate.
+    other = make_fleet(instances=0, services=["web"], managed=False)
+    _extra_service(other, name)
+    entities = [_short_arn(name)] + ([web_task(fleet)] if beside else [])
+    before = deployment_ids(fleet.ecs, fleet.cluster_name, name)
+
+    # The new service's own first deployment still rolls out: room for both.
+    result = run(ecs_retirement_event(entities), MAX_REDEPLOYS_PER_CLUSTER="3")
+
+    assert result.ok, result.error
+    assert deployment_ids(fleet.ecs, fleet.cluster_name, name) != before
+    assert HANDLED_TAG in service_tags(fleet.ecs, fleet.cluster_name, name)
+    assert HANDLED_TAG not in service_tags(other.ecs, other.cluster_name, name)
+    notes = inbox.read()
+    redeploys = [n for n in notes if n.action == "redeploy-service"]
+    assert {n.details["service"] for n in redeploys} == ({name, "web"} if beside else {name}), [(n.action, n.outcome, n.description) for n in notes]
+    assert all(n.outcome == "done" for n in redeploys)
+    assert not [n for n in notes if n.action in ("ignore", "retire-task")], notes
+
+
+def test_an_old_format_service_arn_in_several_managed_clusters_is_a_warning_not_a_guess(make_fleet, run, inbox):
+    blue = make_fleet(instances=1, services=["web"])
+    name = _extra_service(blue)
+    green = make_fleet(instances=1, services=["web"])
+    _extra_service(green, name)
+    before = {f.cluster_name: deployment_ids(f.ecs, f.cluster_name, name) for f in (blue, green)}
+
+    result = run(ecs_retirement_event([_short_arn(name)]))
+
+    assert result.ok, result.error
+    assert {f.cluster_name: deployment_ids(f.ecs, f.cluster_name, name) for f in (blue, green)} == before
+    note = only(inbox.read(), "redeploy-service")
+    assert note.outcome == "warning"
+    assert sorted(note.details["clusters"]) == sorted([blue.cluster_name, green.cluster_name])
+    assert blue.cluster_name in note.description and note.next_steps
+
+
+def test_an_old_format_service_arn_no_managed_cluster_has_is_reported_not_failed(make_fleet, run, inbox):
+    make_fleet(instances=1, services=["web"])
+    result = run(ecs_retirement_event([_short_arn(f"gone-{uuid.uuid4().hex[:8]}")]))
+    assert result.ok, result.error
+    note = only(inbox.read(), "retire-task")
+    assert note.outcome == "skipped"
 
 
 def test_a_service_named_by_several_tasks_and_its_name_is_redeployed_once(make_fleet, run, inbox):

@@ -181,6 +181,13 @@ pub enum Observed {
     },
     /// The service was deleted (or is being deleted): its tasks go anyway.
     ServiceGone { cluster: String, service: String },
+    /// A service named by the old short ARN (no cluster) that several managed clusters
+    /// have: which one retires is not known, so none is touched.
+    AmbiguousService {
+        service: String,
+        arn: String,
+        clusters: Vec<String>,
+    },
     /// A running task of a managed cluster that no service owns, and its
     /// [`HANDLED_TAG`] (the notice it was reported for).
     Standalone {
@@ -388,7 +395,7 @@ pub fn retire(
             Notice::info(
                 format!("Retirement notice {}: {} entity(ies) not understood", r.code, r.unrecognized.len()),
                 format!(
-                    "These affected entities are neither a task ARN, `cluster|service`, `cluster/service` nor an instance id, so nothing was done about them: {}",
+                    "These affected entities are neither a task ARN, a service ARN, `cluster | service`, `cluster/service` nor an instance id, so nothing was done about them: {}",
                     escape(&r.unrecognized.join(", "), 500)
                 ),
             )
@@ -841,6 +848,31 @@ fn classify(r: &Retirement, o: &Observed) -> Classified {
                 tasks: tasks.clone(),
             })
         }
+        Observed::AmbiguousService {
+            service,
+            arn,
+            clusters,
+        } => Classified::Report(Step::Report {
+            action: "redeploy-service",
+            outcome: Outcome::Warning,
+            scope: Scope::default(),
+            notice: Notice::warning(
+                format!("Retiring service {service}: which cluster is not known"),
+                format!(
+                    "{} names `{}`, an old-format service ARN without the cluster, and {} managed clusters have an ACTIVE service `{service}` ({}). Nothing was redeployed rather than guess. {}",
+                    event(),
+                    escape(arn, 300),
+                    clusters.len(),
+                    escape(&clusters.join(", "), 300),
+                    deadline(r)
+                ),
+            )
+            .detail("service", service)
+            .detail("clusters", clusters)
+            .detail("event_arn", &r.event_arn)
+            .next_step("Find the cluster whose tasks AWS retires (the AWS Health console lists the affected tasks) and force a new deployment of that service yourself before the deadline (aws ecs update-service --force-new-deployment)."),
+            mark: None,
+        }),
         Observed::ServiceGone { cluster, service } => Classified::Report(report(
             "redeploy-service",
             Outcome::AlreadyDone,
@@ -1808,6 +1840,33 @@ mod tests {
             now,
         );
         assert_eq!(outcomes(&plan), [Outcome::Skipped, Outcome::AlreadyDone]);
+    }
+
+    #[test]
+    fn a_short_service_arn_in_several_managed_clusters_is_a_warning_not_a_guess() {
+        let now = wednesday_noon();
+        let plan = retire(
+            &retirement(Some(now + days(7))),
+            &[Observed::AmbiguousService {
+                service: "web".into(),
+                arn: "arn:aws:ecs:us-east-1:1:service/web".into(),
+                clusters: vec!["blue".into(), "green".into()],
+            }],
+            &Deferral::default(),
+            &config(""),
+            now,
+        );
+        assert_eq!(actions(&plan), ["redeploy-service"]);
+        assert_eq!(outcomes(&plan), [Outcome::Warning]);
+        let Step::Report { notice, .. } = &plan[0] else {
+            panic!()
+        };
+        assert!(
+            notice.description.contains("blue, green"),
+            "{}",
+            notice.description
+        );
+        assert!(!notice.next_steps.is_empty());
     }
 
     #[test]

@@ -75,8 +75,10 @@ async fn observe(deps: &Deps, r: &Retirement) -> Result<Vec<Observed>> {
     let mut managed = Managed::default();
     let mut observed = vec![];
     let mut services: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    let mut by_name = vec![];
     for target in &r.targets {
         match target {
+            Target::ServiceByName { service, arn } => by_name.push((service, arn)),
             Target::Service { cluster, service } => {
                 services
                     .entry((cluster.clone(), service.clone()))
@@ -106,6 +108,23 @@ async fn observe(deps: &Deps, r: &Retirement) -> Result<Vec<Observed>> {
                     capacity_rebalance,
                 });
             }
+        }
+    }
+    for (service, arn) in by_name {
+        let named: Vec<String> = services.keys().map(|(c, _)| c.clone()).collect();
+        match find_service_cluster(deps, &mut managed, named, service).await? {
+            Some(Ok(cluster)) => {
+                services.entry((cluster, service.clone())).or_default();
+            }
+            Some(Err(clusters)) => observed.push(Observed::AmbiguousService {
+                service: service.clone(),
+                arn: arn.clone(),
+                clusters,
+            }),
+            None => observed.push(Observed::Unmanaged {
+                cluster: None,
+                entity: arn.clone(),
+            }),
         }
     }
     let mut deploying: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -154,6 +173,48 @@ async fn observe(deps: &Deps, r: &Retirement) -> Result<Vec<Observed>> {
         });
     }
     Ok(observed)
+}
+
+/// The cluster of a service named by the old short ARN: one of the clusters the event
+/// names with a service of that name, else the one managed cluster that has it.
+/// `Some(Err(clusters))` when several managed clusters have it (a guess could redeploy
+/// the wrong one); `None` when no managed cluster does.
+async fn find_service_cluster(
+    deps: &Deps,
+    managed: &mut Managed,
+    named: Vec<String>,
+    service: &str,
+) -> Result<Option<std::result::Result<String, Vec<String>>>> {
+    let mut named = named;
+    named.dedup();
+    let mut candidates = vec![];
+    for c in &named {
+        if has_service(deps, c, service).await? {
+            candidates.push(c.clone());
+        }
+    }
+    if candidates.is_empty() {
+        let listed = deps.ecs.managed_clusters().await?;
+        managed.0.extend(listed.iter().map(|c| (c.clone(), true)));
+        for c in listed {
+            if has_service(deps, &c, service).await? {
+                candidates.push(c);
+            }
+        }
+    }
+    Ok(match candidates.len() {
+        0 => None,
+        1 => Some(Ok(candidates.remove(0))),
+        _ => Some(Err(candidates)),
+    })
+}
+
+async fn has_service(deps: &Deps, cluster: &str, service: &str) -> Result<bool> {
+    Ok(deps
+        .ecs
+        .describe_service(cluster, service)
+        .await?
+        .is_some_and(|s| s.is_active()))
 }
 
 /// What a retiring task turned out to be.

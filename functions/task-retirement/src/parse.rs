@@ -38,14 +38,21 @@ pub enum Target {
         cluster: String,
         service: String,
     },
+    /// A service by the old short ARN (`arn:aws:ecs:REGION:ACCOUNT:service/NAME`), which
+    /// does not say its cluster: resolved from the event's other entities or the managed
+    /// clusters that have a service of that name.
+    ServiceByName {
+        service: String,
+        arn: String,
+    },
     Instance {
         instance_id: String,
     },
 }
 
 impl Target {
-    /// Reads an ECS entity: a task ARN, a service ARN, `cluster|service` or
-    /// `cluster/service`.
+    /// Reads an ECS entity: a task ARN, a service ARN (long or old short format),
+    /// `cluster | service`, `cluster|service` or `cluster/service`.
     pub fn ecs(value: &str) -> Option<Target> {
         if let Some(resource) = arn_resource(value, "ecs") {
             let parts: Vec<&str> = resource.split('/').collect();
@@ -61,6 +68,10 @@ impl Target {
                     arn: value.to_string(),
                 }),
                 ["service", cluster, service] => service_target(cluster, service),
+                ["service", service] if valid_name(service) => Some(Target::ServiceByName {
+                    service: service.to_string(),
+                    arn: value.to_string(),
+                }),
                 _ => None,
             };
         }
@@ -92,9 +103,12 @@ fn arn_resource<'a>(value: &'a str, service: &str) -> Option<&'a str> {
     }
 }
 
+fn valid_name(s: &str) -> bool {
+    !s.is_empty() && !s.contains(['|', '/', ':', ' '])
+}
+
 fn service_target(cluster: &str, service: &str) -> Option<Target> {
-    let valid = |s: &str| !s.is_empty() && !s.contains(['|', '/', ':', ' ']);
-    (valid(cluster) && valid(service)).then(|| Target::Service {
+    (valid_name(cluster) && valid_name(service)).then(|| Target::Service {
         cluster: cluster.to_string(),
         service: service.to_string(),
     })
@@ -375,7 +389,16 @@ mod tests {
                 arn: "arn:aws:ecs:us-east-1:1:task/abc".into()
             })
         );
+        assert_eq!(
+            Target::ecs("arn:aws:ecs:us-east-1:1:service/web"),
+            Some(Target::ServiceByName {
+                service: "web".into(),
+                arn: "arn:aws:ecs:us-east-1:1:service/web".into()
+            })
+        );
         for junk in [
+            "arn:aws:ecs:r:1:service/",
+            "arn:aws:ecs:r:1:service/a/b/c",
             "UNKNOWN",
             "",
             "|web",
