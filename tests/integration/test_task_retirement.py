@@ -28,6 +28,7 @@ from harness.task_retirement_helpers import (
     ecs_retirement_event,
     instance_health,
     own_queue,
+    queued_messages,
     rebalance_event,
     retirement_env,
     service_tags,
@@ -509,7 +510,7 @@ def test_many_hosts_of_a_group_retiring_in_the_same_window_are_replaced_one_at_a
         waits = [n for n in notes if n.action == "wait-budget"]
         assert len(waits) == 2 and {n.outcome for n in waits} == {"done"}
         assert all(first in n.description for n in waits)
-        assert delayed_messages(emulator, queue) == 2
+        assert queued_messages(emulator, queue) == 2
 
         # While the first is still in replacement, the others look again and keep waiting, silently.
         time.sleep(1.5)
@@ -531,18 +532,63 @@ def test_many_hosts_of_a_group_retiring_in_the_same_window_are_replaced_one_at_a
 def test_a_budget_that_cannot_make_the_deadline_warns_early_with_the_numbers(make_fleet, run, inbox, queue, emulator):
     fleet = make_fleet(instances=4, services=["web"], hooks=False)
     hosts = [i.ec2_instance_id for i in fleet.instances[:3]]
-    # 2 h per round (LEAD_TIME_HOURS) and one at a time: the third starts ~4 h from now,
-    # after the latest safe start 3 h from now.
+    # 2 h per replacement (HOST_REPLACEMENT_MINUTES) and one at a time: the third starts
+    # ~4 h from now, after the latest safe start 3 h from now.
     result = run(ec2_retirement_event(hosts, starts_in=timedelta(hours=5)))
     assert result.ok, result.error
     notes = inbox.read()
     assert [n.outcome for n in notes if n.action == "replace-instance"] == ["done"]
-    wait = only(notes, "wait-budget")
-    assert wait.outcome == "warning" and wait.attributes["severity"] == "warning"
-    [late] = wait.details["late"]
-    assert (late["ahead"], late["budget"], late["hours_per_round"]) == (2, 1, 2)
-    assert "MAX_REPLACEMENTS_PER_GROUP=1" in wait.description
+    warning = only(notes, "budget-forecast")
+    assert warning.outcome == "warning" and warning.attributes["severity"] == "warning"
+    f = warning.details["forecast"]
+    assert (f["waiting"], f["budget"], f["minutes_per_replacement"], f["late"]) == (3, 1, 120, 1)
+    assert "MAX_REPLACEMENTS_PER_GROUP=1" in warning.description
+    assert only(notes, "wait-budget").outcome == "done"
     assert delayed_messages(emulator, queue) == 1
+
+
+def _schedule_retirement(fleet, instance_id, at):
+    """What AWS does before it sends the notice: the host gets an EC2 scheduled event."""
+    fl.control(
+        fleet.endpoint,
+        "POST",
+        "/_autopilot/scheduled-events",
+        {"instance_id": instance_id, "code": "instance-retirement", "not_before": at.isoformat()},
+    )
+
+
+def test_the_budget_forecast_counts_every_scheduled_host_of_the_group_when_the_first_notice_arrives(
+    make_fleet, run, inbox, queue, emulator
+):
+    fleet = make_fleet(instances=6, services=["web"], hooks=False)
+    hosts = [i.ec2_instance_id for i in fleet.instances]
+    starts_in = timedelta(hours=6)
+    retires_at = datetime.now(timezone.utc) + starts_in
+    for h in hosts:
+        _schedule_retirement(fleet, h, retires_at)
+    # A one-hour window opening in an hour, 2 h lead (latest start in 4 h), 2 h per host,
+    # one at a time: rounds at +1 h and +3 h fit, the other four would start later.
+    env = {"MAINTENANCE_WINDOW": closed_window(1), "RETIREMENT_POLL_SECONDS": "1"}
+
+    # One notice per host, as AWS sends them; the first one already sees all six.
+    assert run(ec2_retirement_event([hosts[0]], starts_in=starts_in), **env).ok
+    notes = inbox.read()
+    warning = only(notes, "budget-forecast")
+    assert warning.outcome == "warning" and warning.attributes["severity"] == "warning"
+    f = warning.details["forecast"]
+    assert (f["waiting"], f["in_replacement"], f["budget"], f["minutes_per_replacement"], f["late"]) == (6, 0, 1, 120, 4), json.dumps(f)
+    assert f["rounds_needed"] == 6
+    assert "MAX_REPLACEMENTS_PER_GROUP=1" in warning.description and "4 of them" in warning.description
+    assert only(notes, "schedule").outcome == "done"
+    assert all(instance_health(fleet.autoscaling, h).lower() == "healthy" for h in hosts)
+
+    # The next notice of the wave sees the same forecast: not said twice.
+    assert run(ec2_retirement_event([hosts[1]], starts_in=starts_in), **env).ok
+    assert [n.action for n in inbox.read()] == ["schedule"]
+
+    # A budget that fits says nothing.
+    assert run(ec2_retirement_event([hosts[2]], starts_in=starts_in), MAX_REPLACEMENTS_PER_GROUP="3", **env).ok
+    assert [n.action for n in inbox.read()] == ["schedule"]
 
 
 def test_at_the_latest_safe_start_a_waiting_host_is_replaced_despite_the_budget(make_fleet, run, inbox):

@@ -16,6 +16,7 @@ use shared::notify::{escape, Notice, Outcome};
 use shared::window::MaintenanceWindow;
 
 use crate::config::{Config, Replace};
+use crate::forecast::{forecast, Budget, Forecast};
 use crate::parse::{Deferral, Retirement, Source};
 use std::collections::BTreeMap;
 
@@ -29,6 +30,11 @@ pub const HANDLED_TAG: &str = "ecs-autopilot:retirement-handled";
 /// first. A repeated notice that finds its marker on everything it would replace does not
 /// queue a second look.
 pub const SCHEDULED_TAG: &str = "ecs-autopilot:retirement-scheduled";
+
+/// Tag on an opted-in group whose budget forecast was sent: a fingerprint of the hosts
+/// that were waiting, so the notices of one wave (one per host, each seeing the whole
+/// group) warn once.
+pub const FORECAST_TAG: &str = "ecs-autopilot:retirement-forecast";
 
 /// Markers kept in one [`SCHEDULED_TAG`] value: 14 × 17 characters fit the 256 a tag
 /// value may hold.
@@ -211,7 +217,18 @@ pub enum Observed {
         group: Option<Group>,
         /// The group has Capacity Rebalancing on.
         capacity_rebalance: bool,
+        /// The group's other hosts with an EC2 scheduled event (DescribeInstanceStatus),
+        /// whatever notice names them: what the budget forecast counts.
+        others_retiring: Vec<RetiringHost>,
     },
+}
+
+/// A host that AWS has scheduled for retirement, stop or reboot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RetiringHost {
+    pub instance_id: String,
+    /// The earliest `NotBefore` of its scheduled events.
+    pub not_before: Option<DateTime<Utc>>,
 }
 
 /// Why a replacement happens now rather than in the window.
@@ -305,6 +322,10 @@ enum Action {
         scheduled: Option<String>,
         /// Other instances of the group in replacement (Unhealthy, Pending*, Terminating*).
         busy: Vec<String>,
+        /// Other hosts of the group that AWS has scheduled and are not in replacement yet.
+        others_waiting: Vec<RetiringHost>,
+        /// The group's [`FORECAST_TAG`].
+        forecast_sent: Option<String>,
     },
 }
 
@@ -406,12 +427,16 @@ pub fn retire(
         return plan;
     }
     let lead = Duration::hours(config.lead_time_hours);
+    let forecasts = budget_forecasts(r, &actions, config, now);
     match when(r.start_time, &config.window, lead, now) {
         When::At(until) => {
             let m = marker(&r.event_arn);
             if first_look && actions.iter().all(|a| has_marker(a.scheduled(), &m)) {
                 plan.push(already_scheduled(r, &actions, until));
                 return plan;
+            }
+            if first_look {
+                plan.extend(forecast_warnings(r, &forecasts));
             }
             let delay = (until - now)
                 .num_seconds()
@@ -455,7 +480,7 @@ pub fn retire(
         When::Now(why) => {
             let reason = explain(why, r.start_time, config);
             plan.extend(within_budget(
-                r, actions, deferral, config, now, why, &reason,
+                r, actions, deferral, config, now, why, &reason, &forecasts,
             ));
         }
     }
@@ -488,6 +513,7 @@ fn describe_budget(key: &BudgetKey, config: &Config) -> String {
 /// look, never from memory, so notices arriving in any order share one budget. At the
 /// latest safe start (`startTime − LEAD_TIME_HOURS`) a waiting replacement goes anyway:
 /// AWS retiring the resource without a drain would be worse than one more at once.
+#[allow(clippy::too_many_arguments)]
 fn within_budget(
     r: &Retirement,
     actions: Vec<Action>,
@@ -496,6 +522,7 @@ fn within_budget(
     now: DateTime<Utc>,
     why: Why,
     reason: &str,
+    forecasts: &[Forecasted],
 ) -> Plan {
     let lead = Duration::hours(config.lead_time_hours);
     let latest = r.start_time.map(|s| s - lead);
@@ -504,6 +531,12 @@ fn within_budget(
     let mut plan = vec![];
     let mut waiting: Vec<(Action, usize)> = vec![];
     let mut look_again = false;
+    // Said early: on the first look, whatever happens next; on a later look (the first
+    // came before the window opened), when it first waits for the budget.
+    let first_look = deferral.deferrals == 0;
+    if first_look {
+        plan.extend(forecast_warnings(r, forecasts));
+    }
     for a in actions {
         if config.replace == Replace::StopTasks && matches!(a, Action::Redeploy { .. }) {
             let (steps, again) = stop_tasks(r, a, deferral, now, why, reason);
@@ -536,12 +569,12 @@ fn within_budget(
     }
     let delay = config.poll_seconds;
     let budget_wait = !waiting.is_empty();
+    if budget_wait && deferral.budget_waits == 0 && !first_look {
+        plan.extend(forecast_warnings(r, forecasts));
+    }
     let notice = (budget_wait && deferral.budget_waits == 0)
-        .then(|| budget_notice(r, &waiting, config, now));
-    let outcome = match &notice {
-        Some(n) if n.severity != shared::notify::Severity::Info => Outcome::Warning,
-        _ => Outcome::Done,
-    };
+        .then(|| budget_notice(r, &waiting, config, forecasts));
+    let outcome = Outcome::Done;
     plan.push(Step::Defer {
         action: if budget_wait {
             "wait-budget"
@@ -684,24 +717,17 @@ fn stop_tasks(
     (vec![step], !last)
 }
 
-/// The first time replacements wait for the budget: what waits for what, and, when the
-/// budget cannot make the deadline at about `LEAD_TIME_HOURS` per round of replacements,
-/// a warning with the numbers.
+/// The first time replacements wait for the budget: what waits for what, with the
+/// forecast of each budget (whether it makes the deadline is the `budget-forecast` step).
 fn budget_notice(
     r: &Retirement,
     waiting: &[(Action, usize)],
     config: &Config,
-    now: DateTime<Utc>,
+    forecasts: &[Forecasted],
 ) -> Notice {
-    let per_round = Duration::hours(config.lead_time_hours);
-    let latest = r.start_time.map(|s| s - per_round);
     let mut lines = vec![];
-    let mut late = vec![];
     for (a, ahead) in waiting {
         let key = a.budget_key();
-        let limit = limit(&key, config);
-        let rounds = i32::try_from(ahead / limit).unwrap_or(i32::MAX);
-        let expected = now + per_round * rounds;
         lines.push(format!(
             "{}: {ahead} ahead of it ({} in replacement now: {}), budget {}",
             a.label(),
@@ -709,57 +735,191 @@ fn budget_notice(
             escape(&a.busy().join(", "), 200),
             describe_budget(&key, config)
         ));
-        if let Some(latest) = latest.filter(|l| expected > *l) {
-            late.push(serde_json::json!({
-                "resource": a.label(),
-                "ahead": ahead,
-                "in_replacement": a.busy().len(),
-                "budget": limit,
-                "rounds": rounds,
-                "hours_per_round": config.lead_time_hours,
-                "expected_start": expected,
-                "latest_start": latest,
-            }));
+    }
+    let keys: Vec<BudgetKey> = waiting.iter().map(|(a, _)| a.budget_key()).collect();
+    let labels: Vec<String> = waiting.iter().map(|(a, _)| a.label()).collect();
+    Notice::info(
+        format!(
+            "Retirement of {} resource(s) waits for the disruption budget",
+            waiting.len()
+        ),
+        format!(
+            "{} These wait until replacements already under way finish (looked at again every {} s): {}.",
+            deadline(r),
+            config.poll_seconds,
+            lines.join("; ")
+        ),
+    )
+    .detail("waiting", &labels)
+    .detail(
+        "forecast",
+        forecasts
+            .iter()
+            .filter(|f| keys.contains(&f.key))
+            .map(|f| &f.forecast)
+            .collect::<Vec<_>>(),
+    )
+    .detail("retires_at", r.start_time)
+    .detail(
+        "max_replacements_per_group",
+        config.max_replacements_per_group,
+    )
+    .detail(
+        "max_redeploys_per_cluster",
+        config.max_redeploys_per_cluster,
+    )
+    .detail("event_arn", &r.event_arn)
+}
+
+/// One budget's forecast, and where to record that its warning was sent.
+struct Forecasted {
+    key: BudgetKey,
+    forecast: Forecast,
+    /// For a group: its name, the fingerprint of this forecast and the one last sent.
+    group: Option<(String, String, Option<String>)>,
+}
+
+/// Forecasts each budget the notice's replacements need: what the notice names, what
+/// else AWS has scheduled in the same group (other notices' hosts) and what is in
+/// replacement now. Replacements with `RETIREMENT_REPLACE=stop-tasks` take no budget.
+fn budget_forecasts(
+    r: &Retirement,
+    actions: &[Action],
+    config: &Config,
+    now: DateTime<Utc>,
+) -> Vec<Forecasted> {
+    #[derive(Default)]
+    struct Acc {
+        busy: Vec<String>,
+        waiting: BTreeMap<String, DateTime<Utc>>,
+        group: Option<(String, Option<String>)>,
+    }
+    let Some(deadline) = r.start_time else {
+        return vec![];
+    };
+    let mut by_key: BTreeMap<BudgetKey, Acc> = BTreeMap::new();
+    for a in actions {
+        if config.replace == Replace::StopTasks && matches!(a, Action::Redeploy { .. }) {
+            continue;
+        }
+        let acc = by_key.entry(a.budget_key()).or_default();
+        acc.busy.extend(a.busy().iter().cloned());
+        match a {
+            Action::Redeploy { service, .. } => {
+                acc.waiting.insert(service.name.clone(), deadline);
+            }
+            Action::ReplaceInstance {
+                instance_id,
+                group,
+                others_waiting,
+                forecast_sent,
+                ..
+            } => {
+                acc.waiting.insert(instance_id.clone(), deadline);
+                for h in others_waiting {
+                    acc.waiting
+                        .entry(h.instance_id.clone())
+                        .or_insert(h.not_before.unwrap_or(deadline));
+                }
+                acc.group = Some((group.clone(), forecast_sent.clone()));
+            }
         }
     }
-    let labels: Vec<String> = waiting.iter().map(|(a, _)| a.label()).collect();
-    let title = format!(
-        "Retirement of {} resource(s) waits for the disruption budget",
-        waiting.len()
-    );
-    let text = format!(
-        "{} These wait until replacements already under way finish (looked at again every {} s): {}.",
-        deadline(r),
-        config.poll_seconds,
-        lines.join("; ")
-    );
-    let notice = if late.is_empty() {
-        Notice::info(title, text)
-    } else {
-        Notice::warning(
-            format!("Disruption budget cannot make the retirement deadline for {} resource(s)", late.len()),
-            format!(
-                "{text} At about {} hour(s) (LEAD_TIME_HOURS) per round of replacements, {} would start after the latest safe start ({}); at that time they are replaced regardless of the budget, several at once.",
-                config.lead_time_hours,
-                late.len(),
-                latest.map(|l| l.to_rfc2822()).unwrap_or_default()
-            ),
-        )
-        .detail("late", &late)
-        .next_step("Raise MAX_REPLACEMENTS_PER_GROUP / MAX_REDEPLOYS_PER_CLUSTER, widen the maintenance window, or replace some of them by hand now.")
-    };
-    notice
-        .detail("waiting", &labels)
-        .detail("retires_at", r.start_time)
-        .detail(
-            "max_replacements_per_group",
-            config.max_replacements_per_group,
-        )
-        .detail(
-            "max_redeploys_per_cluster",
-            config.max_redeploys_per_cluster,
-        )
-        .detail("event_arn", &r.event_arn)
+    let lead = Duration::hours(config.lead_time_hours);
+    by_key
+        .into_iter()
+        .filter_map(|(key, mut acc)| {
+            acc.busy.sort();
+            acc.busy.dedup();
+            acc.busy.retain(|b| !acc.waiting.contains_key(b));
+            let (of, var, minutes) = match &key {
+                BudgetKey::Group(g) => (
+                    format!("group `{g}`"),
+                    "MAX_REPLACEMENTS_PER_GROUP",
+                    config.host_replacement_minutes,
+                ),
+                BudgetKey::Cluster(c) => (
+                    format!("cluster `{c}`"),
+                    "MAX_REDEPLOYS_PER_CLUSTER",
+                    config.redeploy_minutes,
+                ),
+            };
+            let size = limit(&key, config);
+            let ids: Vec<&str> = acc.waiting.keys().map(String::as_str).collect();
+            let fingerprint = marker(&format!("{size}:{}", ids.join(",")));
+            let f = forecast(
+                Budget {
+                    of,
+                    var,
+                    size,
+                    in_replacement: acc.busy.len(),
+                    per: Duration::minutes(minutes),
+                },
+                acc.waiting.into_values().collect(),
+                lead,
+                &config.window,
+                now,
+            )?;
+            Some(Forecasted {
+                key,
+                forecast: f,
+                group: acc.group.map(|(name, sent)| (name, fingerprint, sent)),
+            })
+        })
+        .collect()
+}
+
+/// A warning for each budget that cannot make the deadline, with the numbers, sent once
+/// per group for the same waiting hosts (the group is tagged [`FORECAST_TAG`]).
+fn forecast_warnings(r: &Retirement, forecasts: &[Forecasted]) -> Vec<Step> {
+    forecasts
+        .iter()
+        .filter(|f| f.forecast.late > 0)
+        .filter(|f| {
+            f.group
+                .as_ref()
+                .is_none_or(|(_, fp, sent)| sent.as_deref() != Some(fp.as_str()))
+        })
+        .map(|f| {
+            let fc = &f.forecast;
+            let scope = match &f.key {
+                BudgetKey::Group(g) => Scope {
+                    group: Some(g.clone()),
+                    ..Scope::default()
+                },
+                BudgetKey::Cluster(c) => Scope {
+                    cluster: Some(c.clone()),
+                    ..Scope::default()
+                },
+            };
+            Step::Report {
+                action: "budget-forecast",
+                outcome: Outcome::Warning,
+                scope,
+                notice: Notice::warning(
+                    format!(
+                        "Disruption budget cannot make the retirement deadline for {} of {} resource(s) of {}",
+                        fc.late, fc.waiting, fc.budget_of
+                    ),
+                    format!(
+                        "{} {} Those are replaced at their latest safe start regardless of the budget, several at once.",
+                        deadline(r),
+                        fc.sentence()
+                    ),
+                )
+                .detail("forecast", fc)
+                .detail("retires_at", r.start_time)
+                .detail("event_arn", &r.event_arn)
+                .next_step(format!("Raise {} (now {}), widen the maintenance window, or replace some of them by hand now.", fc.budget_var.split('=').next().unwrap_or_default(), fc.budget))
+                .next_step("HOST_REPLACEMENT_MINUTES / REDEPLOY_MINUTES set how long one replacement is assumed to take."),
+                mark: f.group.as_ref().map(|(name, fp, _)| Mark::Group {
+                    name: name.clone(),
+                    key: FORECAST_TAG,
+                    value: fp.clone(),
+                }),
+            }
+        })
+        .collect()
 }
 
 /// A repeated notice whose later look is already queued (every resource it would replace
@@ -977,11 +1137,12 @@ fn classify(r: &Retirement, o: &Observed) -> Classified {
             instance_id,
             group,
             capacity_rebalance,
+            others_retiring,
         } => {
             if *capacity_rebalance && r.source == Source::Rebalance {
                 return Classified::Report(left_to_capacity_rebalancing(instance_id, group.as_ref()));
             }
-            classify_instance(r, instance_id, group.as_ref())
+            classify_instance(r, instance_id, group.as_ref(), others_retiring)
         }
     }
 }
@@ -1043,7 +1204,12 @@ fn other_controller(r: &Retirement, cluster: &str, s: &ServiceDescription, scope
     }
 }
 
-fn classify_instance(r: &Retirement, instance_id: &str, group: Option<&Group>) -> Classified {
+fn classify_instance(
+    r: &Retirement,
+    instance_id: &str,
+    group: Option<&Group>,
+    others_retiring: &[RetiringHost],
+) -> Classified {
     let scope = Scope {
         group: group.map(|g| g.name.clone()),
         instance: Some(instance_id.to_string()),
@@ -1113,6 +1279,17 @@ fn classify_instance(r: &Retirement, instance_id: &str, group: Option<&Group>) -
             .filter(|i| i.instance_id != instance_id && in_replacement(i))
             .map(|i| i.instance_id.clone())
             .collect(),
+        others_waiting: others_retiring
+            .iter()
+            .filter(|h| {
+                group
+                    .instances
+                    .iter()
+                    .any(|i| i.instance_id == h.instance_id && !in_replacement(i))
+            })
+            .cloned()
+            .collect(),
+        forecast_sent: group.tags.get(FORECAST_TAG).cloned(),
     })
 }
 
@@ -1239,6 +1416,7 @@ mod tests {
     use super::*;
     use crate::parse::{Source, Target};
     use chrono::TimeZone;
+    use serde_json::json;
     use shared::aws::autoscaling::GroupInstance;
     use shared::config::Env;
     use shared::notify::Severity;
@@ -1338,6 +1516,7 @@ mod tests {
             instance_id: "i-0aaa".into(),
             group,
             capacity_rebalance: false,
+            others_retiring: vec![],
         }
     }
 
@@ -2068,6 +2247,7 @@ mod tests {
             instance_id: id.into(),
             group: Some(g.clone()),
             capacity_rebalance: false,
+            others_retiring: vec![],
         }
     }
 
@@ -2172,26 +2352,88 @@ mod tests {
     fn a_budget_that_cannot_make_the_deadline_is_a_warning_with_the_numbers() {
         let now = wednesday_noon();
         let g = fleet_group(4, &[("Terminating:Wait", "Unhealthy")]);
-        // 2 h lead and 2 h per round: the third in line starts in ~6 h, the latest start is in 3 h.
+        // One in replacement, 2 h per replacement, latest start in 3 h: the first waiting
+        // starts in 2 h, the next two in 4 h and 6 h, too late.
         let ids = ["i-0000", "i-0001", "i-0002"];
         let r = ec2_retirement(Some(now + Duration::hours(5)), &ids);
         let observed: Vec<Observed> = ids.iter().map(|i| host(i, &g)).collect();
         let plan = retire(&r, &observed, &Deferral::default(), &config(""), now);
-        let [Step::Defer {
-            notice: Some(notice),
+        assert_eq!(actions(&plan), ["budget-forecast", "wait-budget"]);
+        let Step::Report {
+            notice,
             outcome,
+            mark,
             ..
-        }] = &plan[..]
+        } = &plan[0]
         else {
             panic!("{plan:?}")
         };
         assert_eq!(*outcome, Outcome::Warning);
         assert_eq!(notice.severity, Severity::Warning);
-        let late = notice.details["late"].as_array().unwrap();
-        assert_eq!(late.len(), 2, "{late:?}");
-        assert_eq!(late[0]["ahead"], 2);
-        assert_eq!(late[0]["budget"], 1);
+        let f = &notice.details["forecast"];
+        assert_eq!(
+            (
+                &f["waiting"],
+                &f["in_replacement"],
+                &f["budget"],
+                &f["late"]
+            ),
+            (&json!(3), &json!(1), &json!(1), &json!(2))
+        );
+        assert_eq!(f["minutes_per_replacement"], 120);
         assert!(notice.description.contains("MAX_REPLACEMENTS_PER_GROUP=1"));
+        assert!(matches!(mark, Some(Mark::Group { key, .. }) if *key == FORECAST_TAG));
+
+        // Another notice of the same wave, with the group tagged: not said twice.
+        let Some(Mark::Group { value, .. }) = mark else {
+            panic!()
+        };
+        let mut tagged = g.clone();
+        tagged.tags.insert(FORECAST_TAG.into(), value.clone());
+        let observed: Vec<Observed> = ids.iter().map(|i| host(i, &tagged)).collect();
+        let plan = retire(&r, &observed, &Deferral::default(), &config(""), now);
+        assert_eq!(actions(&plan), ["wait-budget"]);
+    }
+
+    #[test]
+    fn the_forecast_counts_hosts_other_notices_name_and_is_sent_when_first_seen() {
+        let now = wednesday_noon();
+        let g = fleet_group(10, &[]);
+        // Window closed now (opens Thu 03:00 for 3 h), deadline Sat noon, 2 h lead (latest
+        // start Sat 10:00): one host per 2 h round, two rounds in each of three daily
+        // windows, then (the next window being too late) Sat 07:00 and 09:00: eight fit.
+        let r = ec2_retirement(Some(now + days(3)), &["i-0000"]);
+        let others = |n: usize| -> Vec<RetiringHost> {
+            (1..n)
+                .map(|i| RetiringHost {
+                    instance_id: format!("i-{i:04}"),
+                    not_before: Some(now + days(3)),
+                })
+                .collect()
+        };
+        let seen = |n: usize| Observed::Instance {
+            instance_id: "i-0000".into(),
+            group: Some(g.clone()),
+            capacity_rebalance: false,
+            others_retiring: others(n),
+        };
+        let c = config("Mon-Sun 03:00-06:00");
+        let plan = retire(&r, &[seen(8)], &Deferral::default(), &c, now);
+        assert_eq!(actions(&plan), ["schedule"]);
+        let plan = retire(&r, &[seen(10)], &Deferral::default(), &c, now);
+        assert_eq!(actions(&plan), ["budget-forecast", "schedule"]);
+        let Step::Report { notice, .. } = &plan[0] else {
+            panic!()
+        };
+        assert_eq!(notice.details["forecast"]["waiting"], 10);
+        assert_eq!(notice.details["forecast"]["late"], 2);
+        // Not on a later look that only waits for the window.
+        let later = Deferral {
+            deferrals: 1,
+            ..Deferral::default()
+        };
+        let plan = retire(&r, &[seen(10)], &later, &c, now);
+        assert_eq!(actions(&plan), ["schedule"]);
     }
 
     #[test]
@@ -2221,6 +2463,7 @@ mod tests {
             instance_id: "i-0aaa".into(),
             group: Some(group(true, "InService", "Healthy")),
             capacity_rebalance: true,
+            others_retiring: vec![],
         };
         let plan = retire(
             &r,

@@ -7,12 +7,14 @@
 pub mod act;
 pub mod config;
 pub mod decide;
+pub mod forecast;
 pub mod parse;
 
 use std::collections::BTreeMap;
 
 use chrono::Utc;
 use shared::aws::autoscaling::AutoScaling;
+use shared::aws::ec2::Ec2;
 use shared::aws::ecs::Ecs;
 use shared::aws::sqs::Queue;
 use shared::events::Envelope;
@@ -28,6 +30,7 @@ pub struct Deps {
     pub config: Config,
     pub ecs: Ecs,
     pub asg: AutoScaling,
+    pub ec2: Ec2,
     pub queue: Queue,
     pub reporter: Reporter,
 }
@@ -76,6 +79,7 @@ async fn observe(deps: &Deps, r: &Retirement) -> Result<Vec<Observed>> {
     let mut observed = vec![];
     let mut services: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     let mut by_name = vec![];
+    let mut retiring_in: BTreeMap<String, Vec<decide::RetiringHost>> = BTreeMap::new();
     for target in &r.targets {
         match target {
             Target::ServiceByName { service, arn } => by_name.push((service, arn)),
@@ -102,10 +106,37 @@ async fn observe(deps: &Deps, r: &Retirement) -> Result<Vec<Observed>> {
                     Some((g, rebalance)) => (Some(g), rebalance),
                     None => (None, false),
                 };
+                // The group's other hosts that AWS has scheduled too, whatever notice
+                // names them: what the budget forecast counts. Only a scheduled notice
+                // of a managed group needs it.
+                let others_retiring = match &group {
+                    Some(g) if g.cluster().is_some() && r.start_time.is_some() => {
+                        if !retiring_in.contains_key(&g.name) {
+                            let ids: Vec<String> =
+                                g.instances.iter().map(|i| i.instance_id.clone()).collect();
+                            let events = deps.ec2.scheduled_events(&ids).await?;
+                            let hosts = events
+                                .into_iter()
+                                .map(|(instance_id, events)| decide::RetiringHost {
+                                    instance_id,
+                                    not_before: events.iter().filter_map(|e| e.not_before).min(),
+                                })
+                                .collect();
+                            retiring_in.insert(g.name.clone(), hosts);
+                        }
+                        retiring_in[&g.name]
+                            .iter()
+                            .filter(|h| h.instance_id != *instance_id)
+                            .cloned()
+                            .collect()
+                    }
+                    _ => vec![],
+                };
                 observed.push(Observed::Instance {
                     instance_id: instance_id.clone(),
                     group,
                     capacity_rebalance,
+                    others_retiring,
                 });
             }
         }
