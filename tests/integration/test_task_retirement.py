@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -115,12 +116,18 @@ def test_a_retiring_service_is_redeployed_once_and_marked(form, make_fleet, run,
     assert note.details["why_now"]["reason"] == "always_open"
 
 
-def _extra_service(fleet, name=None):
-    """A service with a name no other test's cluster has (the emulator is shared)."""
+def _extra_service(fleet, name=None, desired=1, **kwargs):
+    """Another service of web's task definition; by default with a name no other test's
+    cluster has (the emulator is shared)."""
     name = name or f"svc-{uuid.uuid4().hex[:8]}"
     fleet.ecs.create_service(
-        cluster=fleet.cluster_name, serviceName=name, taskDefinition=fleet.task_definitions["web"], desiredCount=1
+        cluster=fleet.cluster_name,
+        serviceName=name,
+        taskDefinition=fleet.task_definitions["web"],
+        desiredCount=desired,
+        **kwargs,
     )
+    fleet.task_definitions[name] = fleet.task_definitions["web"]
     return name
 
 
@@ -238,10 +245,12 @@ def test_services_of_an_unmanaged_cluster_are_left_alone(make_fleet, run, inbox)
 # --------------------------------------------------------------------------
 
 
-def test_a_retiring_instance_of_a_managed_group_is_marked_unhealthy(make_fleet, run, inbox):
+@pytest.mark.parametrize("form", ["instance-id", "instance-arn"])
+def test_a_retiring_instance_of_a_managed_group_is_marked_unhealthy(form, make_fleet, run, inbox):
     fleet = make_fleet(instances=2, services=["web"])
     victim = fleet.instances[0].ec2_instance_id
-    result = run(ec2_retirement_event([victim]))
+    entity = victim if form == "instance-id" else f"arn:aws:ec2:us-east-1:123456789012:instance/{victim}"
+    result = run(ec2_retirement_event([entity]))
     assert result.ok, result.error
     assert instance_health(fleet.autoscaling, victim).lower() == "unhealthy"
     assert instance_health(fleet.autoscaling, fleet.instances[1].ec2_instance_id).lower() == "healthy"
@@ -591,6 +600,39 @@ def test_the_budget_forecast_counts_every_scheduled_host_of_the_group_when_the_f
     assert [n.action for n in inbox.read()] == ["schedule"]
 
 
+def test_looks_running_at_the_same_moment_take_one_slot_the_head_of_the_groups_queue(
+    make_fleet, emulator, binary, inbox, queue
+):
+    fleet = make_fleet(instances=4, services=["web"], hooks=False)
+    hosts = sorted(i.ec2_instance_id for i in fleet.instances[:3])
+    retires_at = datetime.now(timezone.utc) + timedelta(days=7)
+    for h in hosts:
+        _schedule_retirement(fleet, h, retires_at)
+    env = retirement_env(emulator, inbox, queue, RETIREMENT_POLL_SECONDS="900")
+    # Two notices (not the head's own) handled by two invocations at the same moment.
+    procs = [LambdaProcess(binary, env=env) for _ in range(2)]
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            results = list(
+                pool.map(lambda p_h: p_h[0].invoke(ec2_retirement_event([p_h[1]])), zip(procs, hosts[1:]))
+            )
+    finally:
+        for p in procs:
+            p.stop()
+    assert all(r.ok for r in results), [r.error for r in results]
+    # Both picked the head of the group's queue (same deadline: lowest instance id).
+    health = {h: instance_health(fleet.autoscaling, h).lower() for h in hosts}
+    assert health == {hosts[0]: "unhealthy", hosts[1]: "healthy", hosts[2]: "healthy"}, health
+    notes = inbox.read()
+    assert {n.context.get("instance") for n in notes if n.action == "replace-instance"} == {hosts[0]}
+    assert len([n for n in notes if n.action == "wait-budget"]) == 2
+
+    # The head's own notice finds it done.
+    with LambdaProcess(binary, env=env) as fn:
+        assert fn.invoke(ec2_retirement_event([hosts[0]])).ok
+    assert only(inbox.read(), "replace-instance").outcome == "already_done"
+
+
 def test_at_the_latest_safe_start_a_waiting_host_is_replaced_despite_the_budget(make_fleet, run, inbox):
     fleet = make_fleet(instances=3, services=["web"], hooks=False)
     busy, victim = (i.ec2_instance_id for i in fleet.instances[:2])
@@ -666,13 +708,7 @@ def test_a_service_with_another_deployment_controller_is_not_force_deployed_but_
     controller, make_fleet, run, inbox
 ):
     fleet = make_fleet(instances=1, services=["web"])
-    fleet.ecs.create_service(
-        cluster=fleet.cluster_name,
-        serviceName="bluegreen",
-        taskDefinition=fleet.task_definitions["web"],
-        desiredCount=1,
-        deploymentController={"type": controller},
-    )
+    _extra_service(fleet, "bluegreen", deploymentController={"type": controller})
     result = run(ecs_retirement_event([f"{fleet.cluster_name} | bluegreen"]))
     assert result.ok, result.error
     note = only(inbox.read(), "redeploy-service")
@@ -680,6 +716,31 @@ def test_a_service_with_another_deployment_controller_is_not_force_deployed_but_
     assert controller in note.description
     assert note.next_steps and any("minimumHealthyPercent" in s for s in note.next_steps)
     assert HANDLED_TAG not in service_tags(fleet.ecs, fleet.cluster_name, "bluegreen")
+
+
+@pytest.mark.parametrize("controller", ["CODE_DEPLOY", "EXTERNAL"])
+def test_with_stop_tasks_a_service_of_another_controller_is_replaced_in_batches_within_minimum_healthy_percent(
+    controller, make_fleet, run, inbox
+):
+    fleet = make_fleet(instances=2, services=["web"])
+    _extra_service(
+        fleet,
+        "bluegreen",
+        desired=2,
+        deploymentController={"type": controller},
+        deploymentConfiguration={"minimumHealthyPercent": 50, "maximumPercent": 200},
+    )
+    for instance in fleet.instances[:2]:
+        fl.start_service_tasks(fleet, "bluegreen", instance, 1)
+    old = _running_of(fleet, "bluegreen")
+    assert len(old) == 2
+    time.sleep(1.1)
+    result = run(ecs_retirement_event([f"{fleet.cluster_name} | bluegreen"]), RETIREMENT_REPLACE="stop-tasks")
+    assert result.ok, result.error
+    # One of two stopped: 50 % of 2 keeps one running; the rest after its replacement runs.
+    assert len(old & _running_of(fleet, "bluegreen")) == 1
+    note = only(inbox.read(), "stop-tasks")
+    assert note.outcome == "done" and len(note.details["stopped_tasks"]) == 1
 
 
 def test_a_redeploy_notice_says_a_mutable_image_tag_may_pull_a_newer_image(make_fleet, run, inbox):

@@ -217,8 +217,9 @@ pub enum Observed {
         group: Option<Group>,
         /// The group has Capacity Rebalancing on.
         capacity_rebalance: bool,
-        /// The group's other hosts with an EC2 scheduled event (DescribeInstanceStatus),
-        /// whatever notice names them: what the budget forecast counts.
+        /// The group's hosts with an EC2 scheduled event (DescribeInstanceStatus), this
+        /// one included, whatever notice names them: what the budget forecast and the
+        /// group's retirement queue count.
         others_retiring: Vec<RetiringHost>,
     },
 }
@@ -322,7 +323,8 @@ enum Action {
         scheduled: Option<String>,
         /// Other instances of the group in replacement (Unhealthy, Pending*, Terminating*).
         busy: Vec<String>,
-        /// Other hosts of the group that AWS has scheduled and are not in replacement yet.
+        /// Hosts of the group that AWS has scheduled and are not in replacement yet (this
+        /// one too, when EC2 lists it).
         others_waiting: Vec<RetiringHost>,
         /// The group's [`FORECAST_TAG`].
         forecast_sent: Option<String>,
@@ -402,7 +404,7 @@ pub fn retire(
     let mut plan = vec![];
     let mut actions = vec![];
     for o in observed {
-        match classify(r, o) {
+        match classify(r, o, config.replace) {
             Classified::Act(a) => actions.push(a),
             Classified::Report(step) if first_look => plan.push(step),
             Classified::Report(_) => {}
@@ -537,6 +539,8 @@ fn within_budget(
     if first_look {
         plan.extend(forecast_warnings(r, forecasts));
     }
+    let queues = group_queues(r, &actions, config);
+    let mut heads_started: Vec<String> = vec![];
     for a in actions {
         if config.replace == Replace::StopTasks && matches!(a, Action::Redeploy { .. }) {
             let (steps, again) = stop_tasks(r, a, deferral, now, why, reason);
@@ -547,6 +551,39 @@ fn within_budget(
         let key = a.budget_key();
         let limit = limit(&key, config);
         let ahead = a.busy().len() + started.get(&key).copied().unwrap_or(0);
+        if let (
+            Action::ReplaceInstance {
+                instance_id,
+                group,
+                cluster,
+                busy,
+                ..
+            },
+            Some(go),
+        ) = (&a, queues.get(&key))
+        {
+            // The group's queue decides, so every look (this notice's and any running
+            // at the same moment) picks the same hosts, and none can take a slot twice.
+            let mine = go.contains(instance_id);
+            if !mine && !past_latest {
+                for head in go {
+                    if !heads_started.contains(head) {
+                        heads_started.push(head.clone());
+                        plan.push(head_of_queue(r, head, group, cluster, why, reason));
+                    }
+                }
+                let ahead = busy.len() + go.len();
+                waiting.push((a, ahead));
+                continue;
+            }
+            if mine {
+                if !heads_started.contains(instance_id) {
+                    heads_started.push(instance_id.clone());
+                    plan.push(act_now(r, a, why, reason));
+                }
+                continue;
+            }
+        }
         if ahead < limit {
             *started.entry(key).or_default() += 1;
             plan.push(act_now(r, a, why, reason));
@@ -593,6 +630,59 @@ fn within_budget(
         marks: vec![],
     });
     plan
+}
+
+/// Each group's retirement queue, when AWS has scheduled other hosts of it too: every
+/// host to replace (this notice's and the others AWS scheduled, whatever notice names
+/// them), earliest deadline first, then by instance id. The first `budget − in
+/// replacement` go now. Every look reads the same queue from EC2 and the group, so looks
+/// running at the same moment pick the same hosts: marking a host Unhealthy twice is
+/// harmless, taking two slots is not possible. A look whose own host is not at the head
+/// replaces the head (its deadline is no later, so whatever lets this host go now lets it
+/// go too) and waits.
+fn group_queues(
+    r: &Retirement,
+    actions: &[Action],
+    config: &Config,
+) -> BTreeMap<BudgetKey, Vec<String>> {
+    pending(r, actions, config)
+        .into_iter()
+        .filter(|(key, p)| matches!(key, BudgetKey::Group(_)) && p.others_known)
+        .map(|(key, p)| {
+            let free = limit(&key, config).saturating_sub(p.in_replacement.len());
+            let mut order: Vec<(DateTime<Utc>, String)> =
+                p.waiting.into_iter().map(|(id, d)| (d, id)).collect();
+            order.sort();
+            let go = order.into_iter().take(free).map(|(_, id)| id).collect();
+            (key, go)
+        })
+        .collect()
+}
+
+/// The host at the head of its group's retirement queue, replaced by a look for another
+/// host of the group (its own notice's look does the same; twice is harmless).
+fn head_of_queue(
+    r: &Retirement,
+    instance_id: &str,
+    group: &str,
+    cluster: &str,
+    why: Why,
+    reason: &str,
+) -> Step {
+    Step::ReplaceInstance {
+        notice: Notice::info(
+            format!("Replacing {instance_id}: next in its group's retirement queue"),
+            format!(
+                "`{instance_id}` is scheduled by AWS too and comes first in group `{group}`'s retirement queue (earliest deadline first), so it was marked Unhealthy now, within the disruption budget; the group replaces it through its terminate lifecycle hook, where instance-drain drains cluster `{cluster}` first. Its own notice finds it done. {reason}"
+            ),
+        )
+        .detail("queue_of", group)
+        .detail("why_now", why)
+        .detail("event_arn", &r.event_arn),
+        instance_id: instance_id.to_string(),
+        group: group.to_string(),
+        cluster: cluster.to_string(),
+    }
 }
 
 /// `RETIREMENT_REPLACE=stop-tasks`: the next batch of the service's retiring tasks, as
@@ -779,6 +869,61 @@ struct Forecasted {
     group: Option<(String, String, Option<String>)>,
 }
 
+/// What one budget holds for a notice: what is in replacement now and what waits, with
+/// its deadline (EC2's for a host AWS scheduled, so every look ranks it alike, else the
+/// notice's). Replacements with `RETIREMENT_REPLACE=stop-tasks` take no budget.
+#[derive(Default)]
+struct Pending {
+    in_replacement: Vec<String>,
+    waiting: BTreeMap<String, DateTime<Utc>>,
+    /// For a group: its name and its [`FORECAST_TAG`].
+    group: Option<(String, Option<String>)>,
+    /// EC2 lists hosts of the group other than the notice's.
+    others_known: bool,
+}
+
+fn pending(r: &Retirement, actions: &[Action], config: &Config) -> BTreeMap<BudgetKey, Pending> {
+    let mut by_key: BTreeMap<BudgetKey, Pending> = BTreeMap::new();
+    let Some(deadline) = r.start_time else {
+        return by_key;
+    };
+    for a in actions {
+        if config.replace == Replace::StopTasks && matches!(a, Action::Redeploy { .. }) {
+            continue;
+        }
+        let p = by_key.entry(a.budget_key()).or_default();
+        p.in_replacement.extend(a.busy().iter().cloned());
+        match a {
+            Action::Redeploy { service, .. } => {
+                p.waiting.insert(service.name.clone(), deadline);
+            }
+            Action::ReplaceInstance {
+                instance_id,
+                group,
+                others_waiting,
+                forecast_sent,
+                ..
+            } => {
+                for h in others_waiting {
+                    p.waiting
+                        .entry(h.instance_id.clone())
+                        .or_insert(h.not_before.unwrap_or(deadline));
+                }
+                p.waiting.entry(instance_id.clone()).or_insert(deadline);
+                p.group = Some((group.clone(), forecast_sent.clone()));
+                p.others_known |= others_waiting.iter().any(|h| h.instance_id != *instance_id);
+            }
+        }
+    }
+    for p in by_key.values_mut() {
+        p.in_replacement.sort();
+        p.in_replacement.dedup();
+        let waiting = &p.waiting;
+        p.in_replacement.retain(|b| !waiting.contains_key(b));
+    }
+    by_key
+}
+
 /// Forecasts each budget the notice's replacements need: what the notice names, what
 /// else AWS has scheduled in the same group (other notices' hosts) and what is in
 /// replacement now. Replacements with `RETIREMENT_REPLACE=stop-tasks` take no budget.
@@ -788,50 +933,11 @@ fn budget_forecasts(
     config: &Config,
     now: DateTime<Utc>,
 ) -> Vec<Forecasted> {
-    #[derive(Default)]
-    struct Acc {
-        busy: Vec<String>,
-        waiting: BTreeMap<String, DateTime<Utc>>,
-        group: Option<(String, Option<String>)>,
-    }
-    let Some(deadline) = r.start_time else {
-        return vec![];
-    };
-    let mut by_key: BTreeMap<BudgetKey, Acc> = BTreeMap::new();
-    for a in actions {
-        if config.replace == Replace::StopTasks && matches!(a, Action::Redeploy { .. }) {
-            continue;
-        }
-        let acc = by_key.entry(a.budget_key()).or_default();
-        acc.busy.extend(a.busy().iter().cloned());
-        match a {
-            Action::Redeploy { service, .. } => {
-                acc.waiting.insert(service.name.clone(), deadline);
-            }
-            Action::ReplaceInstance {
-                instance_id,
-                group,
-                others_waiting,
-                forecast_sent,
-                ..
-            } => {
-                acc.waiting.insert(instance_id.clone(), deadline);
-                for h in others_waiting {
-                    acc.waiting
-                        .entry(h.instance_id.clone())
-                        .or_insert(h.not_before.unwrap_or(deadline));
-                }
-                acc.group = Some((group.clone(), forecast_sent.clone()));
-            }
-        }
-    }
+    let by_key = pending(r, actions, config);
     let lead = Duration::hours(config.lead_time_hours);
     by_key
         .into_iter()
-        .filter_map(|(key, mut acc)| {
-            acc.busy.sort();
-            acc.busy.dedup();
-            acc.busy.retain(|b| !acc.waiting.contains_key(b));
+        .filter_map(|(key, acc)| {
             let (of, var, minutes) = match &key {
                 BudgetKey::Group(g) => (
                     format!("group `{g}`"),
@@ -852,7 +958,7 @@ fn budget_forecasts(
                     of,
                     var,
                     size,
-                    in_replacement: acc.busy.len(),
+                    in_replacement: acc.in_replacement.len(),
                     per: Duration::minutes(minutes),
                 },
                 acc.waiting.into_values().collect(),
@@ -960,7 +1066,7 @@ fn report(action: &'static str, outcome: Outcome, scope: Scope, notice: Notice) 
     }
 }
 
-fn classify(r: &Retirement, o: &Observed) -> Classified {
+fn classify(r: &Retirement, o: &Observed, replace: Replace) -> Classified {
     let event = || format!("{} {}", r.code, r.event_arn);
     match o {
         Observed::Service {
@@ -975,7 +1081,10 @@ fn classify(r: &Retirement, o: &Observed) -> Classified {
                 cluster: Some(cluster.clone()),
                 ..Scope::default()
             };
-            if service.deployment_controller != "ECS" {
+            // CODE_DEPLOY / EXTERNAL take no forced deployment; with stop-tasks their
+            // tasks are stopped in batches like any (the scheduler replaces each in its
+            // own task set, same task definition: no traffic shift, nothing to roll back).
+            if service.deployment_controller != "ECS" && replace == Replace::Redeploy {
                 return Classified::Report(other_controller(r, cluster, service, scope));
             }
             if service.tags.get(HANDLED_TAG) == Some(&marker(&r.event_arn)) {
@@ -1172,8 +1281,10 @@ fn left_to_capacity_rebalancing(instance_id: &str, group: Option<&Group>) -> Ste
 }
 
 /// A service whose deployment controller does not take a forced new deployment
-/// (`CODE_DEPLOY`, `EXTERNAL`): people are told how to replace its tasks. Stopping them
-/// here would bypass the controller's own traffic shifting and rollback.
+/// (`CODE_DEPLOY`, `EXTERNAL`), with `RETIREMENT_REPLACE=redeploy`: people are told how to
+/// replace its tasks. Stopping them is left to an explicit `stop-tasks`: a CodeDeploy
+/// deployment or a new task set is the controller's own way, and a service whose owner
+/// chose it may also hold tasks that must only move through it (hooks, test listeners).
 fn other_controller(r: &Retirement, cluster: &str, s: &ServiceDescription, scope: Scope) -> Step {
     let how = if s.deployment_controller == "CODE_DEPLOY" {
         "Start a CodeDeploy deployment of the current task definition (same AppSpec, same image digests) for this service's deployment group; it moves the tasks to new capacity with your traffic shifting and rollback."
@@ -1199,7 +1310,7 @@ fn other_controller(r: &Retirement, cluster: &str, s: &ServiceDescription, scope
         .detail("retires_at", r.start_time)
         .detail("event_arn", &r.event_arn)
         .next_step(how)
-        .next_step("Or stop the retiring tasks a few at a time (aws ecs stop-task), never more than keeps minimumHealthyPercent of the desired count running, and wait for each batch's replacements to be healthy: the scheduler starts them in the current task set with the same images."),
+        .next_step("Or stop the retiring tasks a few at a time (aws ecs stop-task), never more than keeps minimumHealthyPercent of the desired count running, and wait for each batch's replacements to be healthy: the scheduler starts them in the current task set with the same images. RETIREMENT_REPLACE=stop-tasks has this function do that."),
         mark: None,
     }
 }
@@ -2396,6 +2507,43 @@ mod tests {
     }
 
     #[test]
+    fn every_look_picks_the_head_of_the_groups_retirement_queue_so_none_takes_a_second_slot() {
+        let now = wednesday_noon();
+        let g = fleet_group(3, &[]);
+        let scheduled: Vec<RetiringHost> = ["i-0000", "i-0001", "i-0002"]
+            .iter()
+            .map(|id| RetiringHost {
+                instance_id: id.to_string(),
+                not_before: Some(now + days(7)),
+            })
+            .collect();
+        let look = |id: &str| {
+            let r = ec2_retirement(Some(now + days(7)), &[id]);
+            let o = Observed::Instance {
+                instance_id: id.into(),
+                group: Some(g.clone()),
+                capacity_rebalance: false,
+                others_retiring: scheduled.clone(),
+            };
+            retire(&r, &[o], &Deferral::default(), &config(""), now)
+        };
+        // Looks for different hosts, at the same moment: each marks only the head.
+        for id in ["i-0000", "i-0001", "i-0002"] {
+            let plan = look(id);
+            let marked: Vec<&str> = plan
+                .iter()
+                .filter_map(|s| match s {
+                    Step::ReplaceInstance { instance_id, .. } => Some(instance_id.as_str()),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(marked, ["i-0000"], "look for {id}: {plan:?}");
+            let waits = actions(&plan).contains(&"wait-budget");
+            assert_eq!(waits, id != "i-0000", "{id}");
+        }
+    }
+
+    #[test]
     fn the_forecast_counts_hosts_other_notices_name_and_is_sent_when_first_seen() {
         let now = wednesday_noon();
         let g = fleet_group(10, &[]);
@@ -2515,6 +2663,29 @@ mod tests {
             assert_eq!((*action, *outcome), ("redeploy-service", Outcome::Warning));
             assert!(notice.description.contains(controller));
             assert_eq!(notice.next_steps.len(), 2);
+        }
+    }
+
+    #[test]
+    fn with_stop_tasks_code_deploy_and_external_services_are_stopped_in_batches() {
+        let now = wednesday_noon();
+        for controller in ["CODE_DEPLOY", "EXTERNAL"] {
+            let mut o = service(&[]);
+            if let Observed::Service { service, tasks, .. } = &mut o {
+                service.deployment_controller = controller.into();
+                *tasks = vec![
+                    running_task(1, now - days(1)),
+                    running_task(2, now - days(1)),
+                ];
+            }
+            let mut r = retirement(Some(now + days(7)));
+            r.last_updated = Some(now - Duration::hours(1));
+            let plan = retire(&r, &[o], &Deferral::default(), &stop_tasks_config(), now);
+            let Step::StopTasks { tasks, last, .. } = &plan[0] else {
+                panic!("{controller}: {plan:?}")
+            };
+            // Desired 2, minimumHealthyPercent 50: one at a time.
+            assert_eq!((tasks.len(), *last), (1, false), "{controller}");
         }
     }
 

@@ -106,8 +106,9 @@ async fn observe(deps: &Deps, r: &Retirement) -> Result<Vec<Observed>> {
                     Some((g, rebalance)) => (Some(g), rebalance),
                     None => (None, false),
                 };
-                // The group's other hosts that AWS has scheduled too, whatever notice
-                // names them: what the budget forecast counts. Only a scheduled notice
+                // The group's hosts that AWS has scheduled (this one too, with the
+                // deadline EC2 gives it), whatever notice names them: what the budget
+                // forecast and the group's retirement queue count. Only a scheduled notice
                 // of a managed group needs it.
                 let others_retiring = match &group {
                     Some(g) if g.cluster().is_some() && r.start_time.is_some() => {
@@ -124,11 +125,7 @@ async fn observe(deps: &Deps, r: &Retirement) -> Result<Vec<Observed>> {
                                 .collect();
                             retiring_in.insert(g.name.clone(), hosts);
                         }
-                        retiring_in[&g.name]
-                            .iter()
-                            .filter(|h| h.instance_id != *instance_id)
-                            .cloned()
-                            .collect()
+                        retiring_in[&g.name].clone()
                     }
                     _ => vec![],
                 };
@@ -174,8 +171,7 @@ async fn observe(deps: &Deps, r: &Retirement) -> Result<Vec<Observed>> {
                 continue;
             }
         };
-        let tasks = if s.deployment_controller == "ECS" && deps.config.replace == Replace::StopTasks
-        {
+        let tasks = if deps.config.replace == Replace::StopTasks {
             deps.ecs.service_tasks(&cluster, &s.name).await?
         } else {
             vec![]
