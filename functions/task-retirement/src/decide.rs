@@ -573,6 +573,16 @@ fn within_budget(
                     }
                 }
                 let ahead = busy.len() + go.len();
+                // The heads just marked are in replacement too: what this one waits for.
+                let mut a = a;
+                if let Action::ReplaceInstance { busy, .. } = &mut a {
+                    busy.extend(
+                        go.iter()
+                            .filter(|h| !busy.contains(h))
+                            .cloned()
+                            .collect::<Vec<_>>(),
+                    );
+                }
                 waiting.push((a, ahead));
                 continue;
             }
