@@ -474,14 +474,23 @@ def test_an_event_it_skips_is_not_dead_lettered_by_a_field_it_does_not_need(
     assert only(inbox.read(), "ignore").outcome == "skipped"
 
 
-def test_a_bad_field_of_a_retirement_is_named_with_its_value(make_fleet, run, inbox):
+@pytest.mark.parametrize(
+    "field, value, named",
+    [
+        ("startTime", "next Tuesday", "detail.startTime"),
+        ("affectedEntities", "prod-web", "detail.affectedEntities"),
+        ("affectedEntities", [{"entityValue": 7}], "detail.affectedEntities[0].entityValue"),
+    ],
+)
+def test_a_bad_field_of_a_retirement_is_named_with_its_value(field, value, named, make_fleet, run, inbox):
     fleet = make_fleet(instances=1, services=["web"])
     event = ecs_retirement_event([f"{fleet.cluster_name} | web"])
-    event["detail"]["startTime"] = "next Tuesday"
+    event["detail"][field] = value
     result = run(event)
     assert not result.ok and result.error["errorType"] == "BadEvent"
-    assert "detail.startTime" in result.error["errorMessage"]
-    assert "next Tuesday" in result.error["errorMessage"]
+    assert named in result.error["errorMessage"]
+    shown = value if isinstance(value, str) else "7"
+    assert shown in result.error["errorMessage"]
     assert inbox.read() == []
 
 

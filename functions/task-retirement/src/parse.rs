@@ -305,11 +305,49 @@ fn from_health(event: &Envelope) -> Result<Intent, Error> {
     from_health_checked(event, source, read)
 }
 
+/// Checks the structured fields a retirement reads, so a bad one is named with its value
+/// (serde would say only "invalid type", without the field).
+fn check_structure(event: &Envelope) -> Result<(), Error> {
+    let bad = |field: String, value: &serde_json::Value, expected: &str| {
+        Error::BadEvent(format!(
+            "AWS Health event field detail.{field} is {}, not {expected}",
+            shared::notify::escape(&value.to_string(), 200)
+        ))
+    };
+    detail_text(event, "eventArn")?;
+    for field in ["affectedEntities", "eventDescription"] {
+        match event.detail.get(field) {
+            None | Some(serde_json::Value::Null) => {}
+            Some(serde_json::Value::Array(items)) if field == "affectedEntities" => {
+                for (i, item) in items.iter().enumerate() {
+                    match item.get("entityValue") {
+                        Some(serde_json::Value::String(_)) => {}
+                        Some(v) => {
+                            return Err(bad(format!("{field}[{i}].entityValue"), v, "a string"))
+                        }
+                        None => {
+                            return Err(bad(
+                                format!("{field}[{i}]"),
+                                item,
+                                "an entity with an entityValue",
+                            ))
+                        }
+                    }
+                }
+            }
+            Some(serde_json::Value::Array(_)) => {}
+            Some(other) => return Err(bad(field.to_string(), other, "a list")),
+        }
+    }
+    Ok(())
+}
+
 fn from_health_checked(
     event: &Envelope,
     source: Source,
     read: fn(&str) -> Option<Target>,
 ) -> Result<Intent, Error> {
+    check_structure(event)?;
     let h = HealthEvent::from_envelope(event)?;
     let mut targets: Vec<Target> = vec![];
     let mut unrecognized = vec![];
@@ -570,6 +608,18 @@ mod tests {
         assert!(m.contains("detail.eventTypeCode"), "{m}");
         let m = bad("service", serde_json::Value::Null);
         assert!(m.contains("detail.service"), "{m}");
+        let m = bad("affectedEntities", json!("prod-web"));
+        assert!(
+            m.contains("detail.affectedEntities") && m.contains("prod-web"),
+            "{m}"
+        );
+        let m = bad("affectedEntities", json!([{"entityValue": 7}]));
+        assert!(
+            m.contains("detail.affectedEntities[0].entityValue") && m.contains('7'),
+            "{m}"
+        );
+        let m = bad("eventArn", json!(["x"]));
+        assert!(m.contains("detail.eventArn"), "{m}");
     }
 
     #[test]
