@@ -811,6 +811,7 @@ def patch_moto(ecs_fidelity: bool = True) -> None:
     _patch_instance_index()
     _patch_ec2_evidence()
     _patch_capacity_rebalance_update()
+    _patch_scheduled_events()
     _patch_drain_test_bed()
     if ecs_fidelity:
         _patch_ecs()
@@ -1854,7 +1855,45 @@ def control_instance_status(body: dict[str, Any]) -> dict[str, Any]:
             "system_status": instance.system_status["Status"]}
 
 
+def _patch_scheduled_events() -> None:
+    """DescribeInstanceStatus reports an instance's scheduled events (`Events`: Code,
+    Description, NotBefore, NotAfter, InstanceEventId), as AWS does for retirements and
+    maintenance (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/monitoring-instances-status-check_sched.html:
+    "instance-retirement", "instance-stop", "instance-reboot", "system-reboot",
+    "system-maintenance"; a finished or cancelled event keeps its entry with its
+    Description starting "[Completed]" / "[Canceled]"). moto has no events; they are set
+    with `POST /_autopilot/scheduled-events`."""
+    from moto.ec2.models.instances import Instance
+
+    def events(self: Any) -> list[dict[str, Any]]:
+        return list(self.__dict__.get("_autopilot_events", []))
+
+    Instance.events = property(events)  # type: ignore[attr-defined]
+
+
+def control_scheduled_event(body: dict[str, Any]) -> dict[str, Any]:
+    """Schedule an EC2 event on an instance: `{"region", "instance_id", "code"
+    (default instance-retirement), "not_before" (ISO 8601), "not_after"?, "description"?}`."""
+    _require(body, "instance_id")
+    _require(body, "not_before")
+    from moto.ec2.models import ec2_backends
+
+    backend = ec2_backends[body.get("account") or DEFAULT_ACCOUNT_ID][body.get("region") or DEFAULT_REGION]
+    instance = backend.get_instance(body["instance_id"])
+    event = {
+        "InstanceEventId": f"instance-event-{uuid.uuid4().hex[:17]}",
+        "Code": body.get("code") or "instance-retirement",
+        "Description": body.get("description") or "The instance is running on degraded hardware",
+        "NotBefore": datetime.fromisoformat(body["not_before"].replace("Z", "+00:00")),
+    }
+    if body.get("not_after"):
+        event["NotAfter"] = datetime.fromisoformat(body["not_after"].replace("Z", "+00:00"))
+    instance.__dict__.setdefault("_autopilot_events", []).append(event)
+    return {"instance_id": instance.id, "events": _json_ready(instance.events)}
+
+
 EXTRA_ROUTES: dict[tuple[str, str], Any] = {
+    ("POST", "scheduled-events"): control_scheduled_event,
     ("POST", "clock"): control_advance_clock,
     ("POST", "container-instance"): control_container_instance,
     ("POST", "instance-status"): control_instance_status,

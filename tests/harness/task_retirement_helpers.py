@@ -128,6 +128,15 @@ def delayed_messages(emulator: Any, queue_url: str) -> int:
     return int(attrs["ApproximateNumberOfMessagesDelayed"])
 
 
+def queued_messages(emulator: Any, queue_url: str) -> int:
+    """Messages waiting in the queue, delayed or already visible (a short delay may have
+    run out by the time the test looks)."""
+    attrs = emulator.client("sqs").get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed", "ApproximateNumberOfMessages"]
+    )["Attributes"]
+    return int(attrs["ApproximateNumberOfMessagesDelayed"]) + int(attrs["ApproximateNumberOfMessages"])
+
+
 def retirement_env(emulator: Any, inbox: Inbox, queue_url: str, **extra: str) -> dict[str, str]:
     env = {"NOTIFY_TOPIC_ARN": inbox.topic_arn, "RETIREMENT_QUEUE_URL": queue_url, "RUST_LOG": "info"}
     env.update(extra)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -27,6 +29,7 @@ from harness.task_retirement_helpers import (
     ecs_retirement_event,
     instance_health,
     own_queue,
+    queued_messages,
     rebalance_event,
     retirement_env,
     service_tags,
@@ -113,6 +116,77 @@ def test_a_retiring_service_is_redeployed_once_and_marked(form, make_fleet, run,
     assert note.details["why_now"]["reason"] == "always_open"
 
 
+def _extra_service(fleet, name=None, desired=1, **kwargs):
+    """Another service of web's task definition; by default with a name no other test's
+    cluster has (the emulator is shared)."""
+    name = name or f"svc-{uuid.uuid4().hex[:8]}"
+    fleet.ecs.create_service(
+        cluster=fleet.cluster_name,
+        serviceName=name,
+        taskDefinition=fleet.task_definitions["web"],
+        desiredCount=desired,
+        **kwargs,
+    )
+    fleet.task_definitions[name] = fleet.task_definitions["web"]
+    return name
+
+
+def _short_arn(name):
+    # The old ARN format names no cluster.
+    return f"arn:aws:ecs:us-east-1:123456789012:service/{name}"
+
+
+@pytest.mark.parametrize("beside", [None, "task-arn"])
+def test_an_old_format_service_arn_without_the_cluster_finds_its_managed_cluster(
+    beside, make_fleet, run, inbox
+):
+    fleet = make_fleet(instances=1, services=["web"])
+    name = _extra_service(fleet)
+    # Another cluster with that service, but not managed: never a candidate.
+    other = make_fleet(instances=0, services=["web"], managed=False)
+    _extra_service(other, name)
+    entities = [_short_arn(name)] + ([web_task(fleet)] if beside else [])
+    before = deployment_ids(fleet.ecs, fleet.cluster_name, name)
+
+    # The new service's own first deployment still rolls out: room for both.
+    result = run(ecs_retirement_event(entities), MAX_REDEPLOYS_PER_CLUSTER="3")
+
+    assert result.ok, result.error
+    assert deployment_ids(fleet.ecs, fleet.cluster_name, name) != before
+    assert HANDLED_TAG in service_tags(fleet.ecs, fleet.cluster_name, name)
+    assert HANDLED_TAG not in service_tags(other.ecs, other.cluster_name, name)
+    notes = inbox.read()
+    redeploys = [n for n in notes if n.action == "redeploy-service"]
+    assert {n.details["service"] for n in redeploys} == ({name, "web"} if beside else {name}), [(n.action, n.outcome, n.description) for n in notes]
+    assert all(n.outcome == "done" for n in redeploys)
+    assert not [n for n in notes if n.action in ("ignore", "retire-task")], notes
+
+
+def test_an_old_format_service_arn_in_several_managed_clusters_is_a_warning_not_a_guess(make_fleet, run, inbox):
+    blue = make_fleet(instances=1, services=["web"])
+    name = _extra_service(blue)
+    green = make_fleet(instances=1, services=["web"])
+    _extra_service(green, name)
+    before = {f.cluster_name: deployment_ids(f.ecs, f.cluster_name, name) for f in (blue, green)}
+
+    result = run(ecs_retirement_event([_short_arn(name)]))
+
+    assert result.ok, result.error
+    assert {f.cluster_name: deployment_ids(f.ecs, f.cluster_name, name) for f in (blue, green)} == before
+    note = only(inbox.read(), "redeploy-service")
+    assert note.outcome == "warning"
+    assert sorted(note.details["clusters"]) == sorted([blue.cluster_name, green.cluster_name])
+    assert blue.cluster_name in note.description and note.next_steps
+
+
+def test_an_old_format_service_arn_no_managed_cluster_has_is_reported_not_failed(make_fleet, run, inbox):
+    make_fleet(instances=1, services=["web"])
+    result = run(ecs_retirement_event([_short_arn(f"gone-{uuid.uuid4().hex[:8]}")]))
+    assert result.ok, result.error
+    note = only(inbox.read(), "retire-task")
+    assert note.outcome == "skipped"
+
+
 def test_a_service_named_by_several_tasks_and_its_name_is_redeployed_once(make_fleet, run, inbox):
     fleet = make_fleet(instances=2, services=["web"])
     tasks = sorted(_service_tasks(fleet, "web"))
@@ -171,10 +245,12 @@ def test_services_of_an_unmanaged_cluster_are_left_alone(make_fleet, run, inbox)
 # --------------------------------------------------------------------------
 
 
-def test_a_retiring_instance_of_a_managed_group_is_marked_unhealthy(make_fleet, run, inbox):
+@pytest.mark.parametrize("form", ["instance-id", "instance-arn"])
+def test_a_retiring_instance_of_a_managed_group_is_marked_unhealthy(form, make_fleet, run, inbox):
     fleet = make_fleet(instances=2, services=["web"])
     victim = fleet.instances[0].ec2_instance_id
-    result = run(ec2_retirement_event([victim]))
+    entity = victim if form == "instance-id" else f"arn:aws:ec2:us-east-1:123456789012:instance/{victim}"
+    result = run(ec2_retirement_event([entity]))
     assert result.ok, result.error
     assert instance_health(fleet.autoscaling, victim).lower() == "unhealthy"
     assert instance_health(fleet.autoscaling, fleet.instances[1].ec2_instance_id).lower() == "healthy"
@@ -398,14 +474,23 @@ def test_an_event_it_skips_is_not_dead_lettered_by_a_field_it_does_not_need(
     assert only(inbox.read(), "ignore").outcome == "skipped"
 
 
-def test_a_bad_field_of_a_retirement_is_named_with_its_value(make_fleet, run, inbox):
+@pytest.mark.parametrize(
+    "field, value, named",
+    [
+        ("startTime", "next Tuesday", "detail.startTime"),
+        ("affectedEntities", "prod-web", "detail.affectedEntities"),
+        ("affectedEntities", [{"entityValue": 7}], "detail.affectedEntities[0].entityValue"),
+    ],
+)
+def test_a_bad_field_of_a_retirement_is_named_with_its_value(field, value, named, make_fleet, run, inbox):
     fleet = make_fleet(instances=1, services=["web"])
     event = ecs_retirement_event([f"{fleet.cluster_name} | web"])
-    event["detail"]["startTime"] = "next Tuesday"
+    event["detail"][field] = value
     result = run(event)
     assert not result.ok and result.error["errorType"] == "BadEvent"
-    assert "detail.startTime" in result.error["errorMessage"]
-    assert "next Tuesday" in result.error["errorMessage"]
+    assert named in result.error["errorMessage"]
+    shown = value if isinstance(value, str) else "7"
+    assert shown in result.error["errorMessage"]
     assert inbox.read() == []
 
 
@@ -421,11 +506,16 @@ def _leave_group(fleet, instance_id):
     )
 
 
+@pytest.mark.parametrize("scheduled_in_ec2", [False, True])
 def test_many_hosts_of_a_group_retiring_in_the_same_window_are_replaced_one_at_a_time(
-    make_fleet, emulator, binary, inbox, queue
+    scheduled_in_ec2, make_fleet, emulator, binary, inbox, queue
 ):
     fleet = make_fleet(instances=4, services=["web"], hooks=False)
     hosts = [i.ec2_instance_id for i in fleet.instances[:3]]
+    if scheduled_in_ec2:
+        # As in AWS: the hosts' scheduled events are in EC2 too (the group's queue).
+        for h in hosts:
+            _schedule_retirement(fleet, h, datetime.now(timezone.utc) + timedelta(days=7))
     sqs = emulator.client("sqs")
     env = retirement_env(emulator, inbox, queue, RETIREMENT_POLL_SECONDS="1")
     # The template's 60 s timeout: a batch takes a record only while its 40 s budget fits.
@@ -433,17 +523,26 @@ def test_many_hosts_of_a_group_retiring_in_the_same_window_are_replaced_one_at_a
         # One notice per host, as AWS sends them, all delivered at the same minute.
         for h in hosts:
             sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(ec2_retirement_event([h])))
-        batches = pump(sqs, queue, fn, max_batches=1)
+        # A receive may return fewer messages than are visible: take batches until the
+        # queue gives nothing (the re-queued looks are delayed; a later one only waits).
+        batches = pump(sqs, queue, fn, max_batches=3)
         assert all(b.ok for b in batches), [b.invoke.error for b in batches]
         health = {h: instance_health(fleet.autoscaling, h).lower() for h in hosts}
         assert sorted(health.values()) == ["healthy", "healthy", "unhealthy"], health
         first = next(h for h, v in health.items() if v == "unhealthy")
         notes = inbox.read()
-        assert [n.outcome for n in notes if n.action == "replace-instance"] == ["done"]
+        replaced = [n.outcome for n in notes if n.action == "replace-instance"]
+        if scheduled_in_ec2:
+            # The head of the group's queue (same deadline: lowest id) goes first, marked by
+            # whichever look came first; its own notice, if later, finds it done.
+            assert first == min(hosts)
+            assert replaced.count("done") == 1 and set(replaced) <= {"done", "already_done"}, replaced
+        else:
+            assert replaced == ["done"]
         waits = [n for n in notes if n.action == "wait-budget"]
         assert len(waits) == 2 and {n.outcome for n in waits} == {"done"}
         assert all(first in n.description for n in waits)
-        assert delayed_messages(emulator, queue) == 2
+        assert queued_messages(emulator, queue) == 2
 
         # While the first is still in replacement, the others look again and keep waiting, silently.
         time.sleep(1.5)
@@ -465,18 +564,96 @@ def test_many_hosts_of_a_group_retiring_in_the_same_window_are_replaced_one_at_a
 def test_a_budget_that_cannot_make_the_deadline_warns_early_with_the_numbers(make_fleet, run, inbox, queue, emulator):
     fleet = make_fleet(instances=4, services=["web"], hooks=False)
     hosts = [i.ec2_instance_id for i in fleet.instances[:3]]
-    # 2 h per round (LEAD_TIME_HOURS) and one at a time: the third starts ~4 h from now,
-    # after the latest safe start 3 h from now.
+    # 2 h per replacement (HOST_REPLACEMENT_MINUTES) and one at a time: the third starts
+    # ~4 h from now, after the latest safe start 3 h from now.
     result = run(ec2_retirement_event(hosts, starts_in=timedelta(hours=5)))
     assert result.ok, result.error
     notes = inbox.read()
     assert [n.outcome for n in notes if n.action == "replace-instance"] == ["done"]
-    wait = only(notes, "wait-budget")
-    assert wait.outcome == "warning" and wait.attributes["severity"] == "warning"
-    [late] = wait.details["late"]
-    assert (late["ahead"], late["budget"], late["hours_per_round"]) == (2, 1, 2)
-    assert "MAX_REPLACEMENTS_PER_GROUP=1" in wait.description
+    warning = only(notes, "budget-forecast")
+    assert warning.outcome == "warning" and warning.attributes["severity"] == "warning"
+    f = warning.details["forecast"]
+    assert (f["waiting"], f["budget"], f["minutes_per_replacement"], f["late"]) == (3, 1, 120, 1)
+    assert "MAX_REPLACEMENTS_PER_GROUP=1" in warning.description
+    assert only(notes, "wait-budget").outcome == "done"
     assert delayed_messages(emulator, queue) == 1
+
+
+def _schedule_retirement(fleet, instance_id, at):
+    """What AWS does before it sends the notice: the host gets an EC2 scheduled event."""
+    fl.control(
+        fleet.endpoint,
+        "POST",
+        "/_autopilot/scheduled-events",
+        {"instance_id": instance_id, "code": "instance-retirement", "not_before": at.isoformat()},
+    )
+
+
+def test_the_budget_forecast_counts_every_scheduled_host_of_the_group_when_the_first_notice_arrives(
+    make_fleet, run, inbox, queue, emulator
+):
+    fleet = make_fleet(instances=6, services=["web"], hooks=False)
+    hosts = [i.ec2_instance_id for i in fleet.instances]
+    starts_in = timedelta(hours=6)
+    retires_at = datetime.now(timezone.utc) + starts_in
+    for h in hosts:
+        _schedule_retirement(fleet, h, retires_at)
+    # A one-hour window opening in an hour, 2 h lead (latest start in 4 h), 2 h per host,
+    # one at a time: rounds at +1 h and +3 h fit, the other four would start later.
+    env = {"MAINTENANCE_WINDOW": closed_window(1), "RETIREMENT_POLL_SECONDS": "1"}
+
+    # One notice per host, as AWS sends them; the first one already sees all six.
+    assert run(ec2_retirement_event([hosts[0]], starts_in=starts_in), **env).ok
+    notes = inbox.read()
+    warning = only(notes, "budget-forecast")
+    assert warning.outcome == "warning" and warning.attributes["severity"] == "warning"
+    f = warning.details["forecast"]
+    assert (f["waiting"], f["in_replacement"], f["budget"], f["minutes_per_replacement"], f["late"]) == (6, 0, 1, 120, 4), json.dumps(f)
+    assert f["rounds_needed"] == 6
+    assert "MAX_REPLACEMENTS_PER_GROUP=1" in warning.description and "4 of them" in warning.description
+    assert only(notes, "schedule").outcome == "done"
+    assert all(instance_health(fleet.autoscaling, h).lower() == "healthy" for h in hosts)
+
+    # The next notice of the wave sees the same forecast: not said twice.
+    assert run(ec2_retirement_event([hosts[1]], starts_in=starts_in), **env).ok
+    assert [n.action for n in inbox.read()] == ["schedule"]
+
+    # A budget that fits says nothing.
+    assert run(ec2_retirement_event([hosts[2]], starts_in=starts_in), MAX_REPLACEMENTS_PER_GROUP="3", **env).ok
+    assert [n.action for n in inbox.read()] == ["schedule"]
+
+
+def test_looks_running_at_the_same_moment_take_one_slot_the_head_of_the_groups_queue(
+    make_fleet, emulator, binary, inbox, queue
+):
+    fleet = make_fleet(instances=4, services=["web"], hooks=False)
+    hosts = sorted(i.ec2_instance_id for i in fleet.instances[:3])
+    retires_at = datetime.now(timezone.utc) + timedelta(days=7)
+    for h in hosts:
+        _schedule_retirement(fleet, h, retires_at)
+    env = retirement_env(emulator, inbox, queue, RETIREMENT_POLL_SECONDS="900")
+    # Two notices (not the head's own) handled by two invocations at the same moment.
+    procs = [LambdaProcess(binary, env=env) for _ in range(2)]
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            results = list(
+                pool.map(lambda p_h: p_h[0].invoke(ec2_retirement_event([p_h[1]])), zip(procs, hosts[1:]))
+            )
+    finally:
+        for p in procs:
+            p.stop()
+    assert all(r.ok for r in results), [r.error for r in results]
+    # Both picked the head of the group's queue (same deadline: lowest instance id).
+    health = {h: instance_health(fleet.autoscaling, h).lower() for h in hosts}
+    assert health == {hosts[0]: "unhealthy", hosts[1]: "healthy", hosts[2]: "healthy"}, health
+    notes = inbox.read()
+    assert {n.context.get("instance") for n in notes if n.action == "replace-instance"} == {hosts[0]}
+    assert len([n for n in notes if n.action == "wait-budget"]) == 2
+
+    # The head's own notice finds it done.
+    with LambdaProcess(binary, env=env) as fn:
+        assert fn.invoke(ec2_retirement_event([hosts[0]])).ok
+    assert only(inbox.read(), "replace-instance").outcome == "already_done"
 
 
 def test_at_the_latest_safe_start_a_waiting_host_is_replaced_despite_the_budget(make_fleet, run, inbox):
@@ -554,13 +731,7 @@ def test_a_service_with_another_deployment_controller_is_not_force_deployed_but_
     controller, make_fleet, run, inbox
 ):
     fleet = make_fleet(instances=1, services=["web"])
-    fleet.ecs.create_service(
-        cluster=fleet.cluster_name,
-        serviceName="bluegreen",
-        taskDefinition=fleet.task_definitions["web"],
-        desiredCount=1,
-        deploymentController={"type": controller},
-    )
+    _extra_service(fleet, "bluegreen", deploymentController={"type": controller})
     result = run(ecs_retirement_event([f"{fleet.cluster_name} | bluegreen"]))
     assert result.ok, result.error
     note = only(inbox.read(), "redeploy-service")
@@ -568,6 +739,31 @@ def test_a_service_with_another_deployment_controller_is_not_force_deployed_but_
     assert controller in note.description
     assert note.next_steps and any("minimumHealthyPercent" in s for s in note.next_steps)
     assert HANDLED_TAG not in service_tags(fleet.ecs, fleet.cluster_name, "bluegreen")
+
+
+@pytest.mark.parametrize("controller", ["CODE_DEPLOY", "EXTERNAL"])
+def test_with_stop_tasks_a_service_of_another_controller_is_replaced_in_batches_within_minimum_healthy_percent(
+    controller, make_fleet, run, inbox
+):
+    fleet = make_fleet(instances=2, services=["web"])
+    _extra_service(
+        fleet,
+        "bluegreen",
+        desired=2,
+        deploymentController={"type": controller},
+        deploymentConfiguration={"minimumHealthyPercent": 50, "maximumPercent": 200},
+    )
+    for instance in fleet.instances[:2]:
+        fl.start_service_tasks(fleet, "bluegreen", instance, 1)
+    old = _running_of(fleet, "bluegreen")
+    assert len(old) == 2
+    time.sleep(1.1)
+    result = run(ecs_retirement_event([f"{fleet.cluster_name} | bluegreen"]), RETIREMENT_REPLACE="stop-tasks")
+    assert result.ok, result.error
+    # One of two stopped: 50 % of 2 keeps one running; the rest after its replacement runs.
+    assert len(old & _running_of(fleet, "bluegreen")) == 1
+    note = only(inbox.read(), "stop-tasks")
+    assert note.outcome == "done" and len(note.details["stopped_tasks"]) == 1
 
 
 def test_a_redeploy_notice_says_a_mutable_image_tag_may_pull_a_newer_image(make_fleet, run, inbox):

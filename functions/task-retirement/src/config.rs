@@ -26,6 +26,11 @@ pub struct Config {
     pub replace: Replace,
     /// How long a retirement waiting for the budget waits before it looks again.
     pub poll_seconds: u32,
+    /// How long one host replacement takes, for the budget forecast (instance-drain's
+    /// default DRAIN_TIMEOUT_SECONDS: the longest a drain holds the host).
+    pub host_replacement_minutes: i64,
+    /// How long one service redeploy (or stop-tasks round) takes, for the forecast.
+    pub redeploy_minutes: i64,
 }
 
 /// `RETIREMENT_REPLACE`: how the tasks of an ECS-controller service are replaced.
@@ -62,6 +67,8 @@ impl Config {
             },
             // SQS caps DelaySeconds at 900.
             poll_seconds: env.number_or("RETIREMENT_POLL_SECONDS", 300, 0, 900)?,
+            host_replacement_minutes: env.number_or("HOST_REPLACEMENT_MINUTES", 120, 1, 2880)?,
+            redeploy_minutes: env.number_or("REDEPLOY_MINUTES", 30, 1, 2880)?,
         })
     }
 }
@@ -117,6 +124,7 @@ mod tests {
         assert_eq!(c.max_redeploys_per_cluster, 2);
         assert_eq!(c.replace, Replace::Redeploy);
         assert_eq!(c.poll_seconds, 300);
+        assert_eq!((c.host_replacement_minutes, c.redeploy_minutes), (120, 30));
         assert_eq!(
             with(("RETIREMENT_REPLACE", "stop-tasks")).unwrap().replace,
             Replace::StopTasks
@@ -126,6 +134,8 @@ mod tests {
             ("MAX_REDEPLOYS_PER_CLUSTER", "many"),
             ("RETIREMENT_REPLACE", "restart"),
             ("RETIREMENT_POLL_SECONDS", "901"),
+            ("HOST_REPLACEMENT_MINUTES", "0"),
+            ("REDEPLOY_MINUTES", "3000"),
         ] {
             assert_eq!(with((var, value)).unwrap_err().var, var);
         }

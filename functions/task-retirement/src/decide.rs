@@ -16,6 +16,7 @@ use shared::notify::{escape, Notice, Outcome};
 use shared::window::MaintenanceWindow;
 
 use crate::config::{Config, Replace};
+use crate::forecast::{forecast, Budget, Forecast};
 use crate::parse::{Deferral, Retirement, Source};
 use std::collections::BTreeMap;
 
@@ -29,6 +30,11 @@ pub const HANDLED_TAG: &str = "ecs-autopilot:retirement-handled";
 /// first. A repeated notice that finds its marker on everything it would replace does not
 /// queue a second look.
 pub const SCHEDULED_TAG: &str = "ecs-autopilot:retirement-scheduled";
+
+/// Tag on an opted-in group whose budget forecast was sent: a fingerprint of the hosts
+/// that were waiting, so the notices of one wave (one per host, each seeing the whole
+/// group) warn once.
+pub const FORECAST_TAG: &str = "ecs-autopilot:retirement-forecast";
 
 /// Markers kept in one [`SCHEDULED_TAG`] value: 14 × 17 characters fit the 256 a tag
 /// value may hold.
@@ -181,6 +187,13 @@ pub enum Observed {
     },
     /// The service was deleted (or is being deleted): its tasks go anyway.
     ServiceGone { cluster: String, service: String },
+    /// A service named by the old short ARN (no cluster) that several managed clusters
+    /// have: which one retires is not known, so none is touched.
+    AmbiguousService {
+        service: String,
+        arn: String,
+        clusters: Vec<String>,
+    },
     /// A running task of a managed cluster that no service owns, and its
     /// [`HANDLED_TAG`] (the notice it was reported for).
     Standalone {
@@ -204,7 +217,19 @@ pub enum Observed {
         group: Option<Group>,
         /// The group has Capacity Rebalancing on.
         capacity_rebalance: bool,
+        /// The group's hosts with an EC2 scheduled event (DescribeInstanceStatus), this
+        /// one included, whatever notice names them: what the budget forecast and the
+        /// group's retirement queue count.
+        others_retiring: Vec<RetiringHost>,
     },
+}
+
+/// A host that AWS has scheduled for retirement, stop or reboot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RetiringHost {
+    pub instance_id: String,
+    /// The earliest `NotBefore` of its scheduled events.
+    pub not_before: Option<DateTime<Utc>>,
 }
 
 /// Why a replacement happens now rather than in the window.
@@ -298,6 +323,11 @@ enum Action {
         scheduled: Option<String>,
         /// Other instances of the group in replacement (Unhealthy, Pending*, Terminating*).
         busy: Vec<String>,
+        /// Hosts of the group that AWS has scheduled and are not in replacement yet (this
+        /// one too, when EC2 lists it).
+        others_waiting: Vec<RetiringHost>,
+        /// The group's [`FORECAST_TAG`].
+        forecast_sent: Option<String>,
     },
 }
 
@@ -374,7 +404,7 @@ pub fn retire(
     let mut plan = vec![];
     let mut actions = vec![];
     for o in observed {
-        match classify(r, o) {
+        match classify(r, o, config.replace) {
             Classified::Act(a) => actions.push(a),
             Classified::Report(step) if first_look => plan.push(step),
             Classified::Report(_) => {}
@@ -388,7 +418,7 @@ pub fn retire(
             Notice::info(
                 format!("Retirement notice {}: {} entity(ies) not understood", r.code, r.unrecognized.len()),
                 format!(
-                    "These affected entities are neither a task ARN, `cluster|service`, `cluster/service` nor an instance id, so nothing was done about them: {}",
+                    "These affected entities are neither a task ARN, a service ARN, `cluster | service`, `cluster/service` nor an instance id, so nothing was done about them: {}",
                     escape(&r.unrecognized.join(", "), 500)
                 ),
             )
@@ -399,12 +429,16 @@ pub fn retire(
         return plan;
     }
     let lead = Duration::hours(config.lead_time_hours);
+    let forecasts = budget_forecasts(r, &actions, config, now);
     match when(r.start_time, &config.window, lead, now) {
         When::At(until) => {
             let m = marker(&r.event_arn);
             if first_look && actions.iter().all(|a| has_marker(a.scheduled(), &m)) {
                 plan.push(already_scheduled(r, &actions, until));
                 return plan;
+            }
+            if first_look {
+                plan.extend(forecast_warnings(r, &forecasts));
             }
             let delay = (until - now)
                 .num_seconds()
@@ -448,7 +482,7 @@ pub fn retire(
         When::Now(why) => {
             let reason = explain(why, r.start_time, config);
             plan.extend(within_budget(
-                r, actions, deferral, config, now, why, &reason,
+                r, actions, deferral, config, now, why, &reason, &forecasts,
             ));
         }
     }
@@ -481,6 +515,7 @@ fn describe_budget(key: &BudgetKey, config: &Config) -> String {
 /// look, never from memory, so notices arriving in any order share one budget. At the
 /// latest safe start (`startTime − LEAD_TIME_HOURS`) a waiting replacement goes anyway:
 /// AWS retiring the resource without a drain would be worse than one more at once.
+#[allow(clippy::too_many_arguments)]
 fn within_budget(
     r: &Retirement,
     actions: Vec<Action>,
@@ -489,6 +524,7 @@ fn within_budget(
     now: DateTime<Utc>,
     why: Why,
     reason: &str,
+    forecasts: &[Forecasted],
 ) -> Plan {
     let lead = Duration::hours(config.lead_time_hours);
     let latest = r.start_time.map(|s| s - lead);
@@ -497,6 +533,14 @@ fn within_budget(
     let mut plan = vec![];
     let mut waiting: Vec<(Action, usize)> = vec![];
     let mut look_again = false;
+    // Said early: on the first look, whatever happens next; on a later look (the first
+    // came before the window opened), when it first waits for the budget.
+    let first_look = deferral.deferrals == 0;
+    if first_look {
+        plan.extend(forecast_warnings(r, forecasts));
+    }
+    let queues = group_queues(r, &actions, config);
+    let mut heads_started: Vec<String> = vec![];
     for a in actions {
         if config.replace == Replace::StopTasks && matches!(a, Action::Redeploy { .. }) {
             let (steps, again) = stop_tasks(r, a, deferral, now, why, reason);
@@ -507,6 +551,49 @@ fn within_budget(
         let key = a.budget_key();
         let limit = limit(&key, config);
         let ahead = a.busy().len() + started.get(&key).copied().unwrap_or(0);
+        if let (
+            Action::ReplaceInstance {
+                instance_id,
+                group,
+                cluster,
+                busy,
+                ..
+            },
+            Some(go),
+        ) = (&a, queues.get(&key))
+        {
+            // The group's queue decides, so every look (this notice's and any running
+            // at the same moment) picks the same hosts, and none can take a slot twice.
+            let mine = go.contains(instance_id);
+            if !mine && !past_latest {
+                for head in go {
+                    if !heads_started.contains(head) {
+                        heads_started.push(head.clone());
+                        plan.push(head_of_queue(r, head, group, cluster, why, reason));
+                    }
+                }
+                let ahead = busy.len() + go.len();
+                // The heads just marked are in replacement too: what this one waits for.
+                let mut a = a;
+                if let Action::ReplaceInstance { busy, .. } = &mut a {
+                    busy.extend(
+                        go.iter()
+                            .filter(|h| !busy.contains(h))
+                            .cloned()
+                            .collect::<Vec<_>>(),
+                    );
+                }
+                waiting.push((a, ahead));
+                continue;
+            }
+            if mine {
+                if !heads_started.contains(instance_id) {
+                    heads_started.push(instance_id.clone());
+                    plan.push(act_now(r, a, why, reason));
+                }
+                continue;
+            }
+        }
         if ahead < limit {
             *started.entry(key).or_default() += 1;
             plan.push(act_now(r, a, why, reason));
@@ -529,12 +616,12 @@ fn within_budget(
     }
     let delay = config.poll_seconds;
     let budget_wait = !waiting.is_empty();
+    if budget_wait && deferral.budget_waits == 0 && !first_look {
+        plan.extend(forecast_warnings(r, forecasts));
+    }
     let notice = (budget_wait && deferral.budget_waits == 0)
-        .then(|| budget_notice(r, &waiting, config, now));
-    let outcome = match &notice {
-        Some(n) if n.severity != shared::notify::Severity::Info => Outcome::Warning,
-        _ => Outcome::Done,
-    };
+        .then(|| budget_notice(r, &waiting, config, forecasts));
+    let outcome = Outcome::Done;
     plan.push(Step::Defer {
         action: if budget_wait {
             "wait-budget"
@@ -553,6 +640,59 @@ fn within_budget(
         marks: vec![],
     });
     plan
+}
+
+/// Each group's retirement queue, when AWS has scheduled other hosts of it too: every
+/// host to replace (this notice's and the others AWS scheduled, whatever notice names
+/// them), earliest deadline first, then by instance id. The first `budget − in
+/// replacement` go now. Every look reads the same queue from EC2 and the group, so looks
+/// running at the same moment pick the same hosts: marking a host Unhealthy twice is
+/// harmless, taking two slots is not possible. A look whose own host is not at the head
+/// replaces the head (its deadline is no later, so whatever lets this host go now lets it
+/// go too) and waits.
+fn group_queues(
+    r: &Retirement,
+    actions: &[Action],
+    config: &Config,
+) -> BTreeMap<BudgetKey, Vec<String>> {
+    pending(r, actions, config)
+        .into_iter()
+        .filter(|(key, p)| matches!(key, BudgetKey::Group(_)) && p.others_known)
+        .map(|(key, p)| {
+            let free = limit(&key, config).saturating_sub(p.in_replacement.len());
+            let mut order: Vec<(DateTime<Utc>, String)> =
+                p.waiting.into_iter().map(|(id, d)| (d, id)).collect();
+            order.sort();
+            let go = order.into_iter().take(free).map(|(_, id)| id).collect();
+            (key, go)
+        })
+        .collect()
+}
+
+/// The host at the head of its group's retirement queue, replaced by a look for another
+/// host of the group (its own notice's look does the same; twice is harmless).
+fn head_of_queue(
+    r: &Retirement,
+    instance_id: &str,
+    group: &str,
+    cluster: &str,
+    why: Why,
+    reason: &str,
+) -> Step {
+    Step::ReplaceInstance {
+        notice: Notice::info(
+            format!("Replacing {instance_id}: next in its group's retirement queue"),
+            format!(
+                "`{instance_id}` is scheduled by AWS too and comes first in group `{group}`'s retirement queue (earliest deadline first), so it was marked Unhealthy now, within the disruption budget; the group replaces it through its terminate lifecycle hook, where instance-drain drains cluster `{cluster}` first. Its own notice finds it done. {reason}"
+            ),
+        )
+        .detail("queue_of", group)
+        .detail("why_now", why)
+        .detail("event_arn", &r.event_arn),
+        instance_id: instance_id.to_string(),
+        group: group.to_string(),
+        cluster: cluster.to_string(),
+    }
 }
 
 /// `RETIREMENT_REPLACE=stop-tasks`: the next batch of the service's retiring tasks, as
@@ -677,24 +817,17 @@ fn stop_tasks(
     (vec![step], !last)
 }
 
-/// The first time replacements wait for the budget: what waits for what, and, when the
-/// budget cannot make the deadline at about `LEAD_TIME_HOURS` per round of replacements,
-/// a warning with the numbers.
+/// The first time replacements wait for the budget: what waits for what, with the
+/// forecast of each budget (whether it makes the deadline is the `budget-forecast` step).
 fn budget_notice(
     r: &Retirement,
     waiting: &[(Action, usize)],
     config: &Config,
-    now: DateTime<Utc>,
+    forecasts: &[Forecasted],
 ) -> Notice {
-    let per_round = Duration::hours(config.lead_time_hours);
-    let latest = r.start_time.map(|s| s - per_round);
     let mut lines = vec![];
-    let mut late = vec![];
     for (a, ahead) in waiting {
         let key = a.budget_key();
-        let limit = limit(&key, config);
-        let rounds = i32::try_from(ahead / limit).unwrap_or(i32::MAX);
-        let expected = now + per_round * rounds;
         lines.push(format!(
             "{}: {ahead} ahead of it ({} in replacement now: {}), budget {}",
             a.label(),
@@ -702,57 +835,207 @@ fn budget_notice(
             escape(&a.busy().join(", "), 200),
             describe_budget(&key, config)
         ));
-        if let Some(latest) = latest.filter(|l| expected > *l) {
-            late.push(serde_json::json!({
-                "resource": a.label(),
-                "ahead": ahead,
-                "in_replacement": a.busy().len(),
-                "budget": limit,
-                "rounds": rounds,
-                "hours_per_round": config.lead_time_hours,
-                "expected_start": expected,
-                "latest_start": latest,
-            }));
+    }
+    let keys: Vec<BudgetKey> = waiting.iter().map(|(a, _)| a.budget_key()).collect();
+    let labels: Vec<String> = waiting.iter().map(|(a, _)| a.label()).collect();
+    Notice::info(
+        format!(
+            "Retirement of {} resource(s) waits for the disruption budget",
+            waiting.len()
+        ),
+        format!(
+            "{} These wait until replacements already under way finish (looked at again every {} s): {}.",
+            deadline(r),
+            config.poll_seconds,
+            lines.join("; ")
+        ),
+    )
+    .detail("waiting", &labels)
+    .detail(
+        "forecast",
+        forecasts
+            .iter()
+            .filter(|f| keys.contains(&f.key))
+            .map(|f| &f.forecast)
+            .collect::<Vec<_>>(),
+    )
+    .detail("retires_at", r.start_time)
+    .detail(
+        "max_replacements_per_group",
+        config.max_replacements_per_group,
+    )
+    .detail(
+        "max_redeploys_per_cluster",
+        config.max_redeploys_per_cluster,
+    )
+    .detail("event_arn", &r.event_arn)
+}
+
+/// One budget's forecast, and where to record that its warning was sent.
+struct Forecasted {
+    key: BudgetKey,
+    forecast: Forecast,
+    /// For a group: its name, the fingerprint of this forecast and the one last sent.
+    group: Option<(String, String, Option<String>)>,
+}
+
+/// What one budget holds for a notice: what is in replacement now and what waits, with
+/// its deadline (EC2's for a host AWS scheduled, so every look ranks it alike, else the
+/// notice's). Replacements with `RETIREMENT_REPLACE=stop-tasks` take no budget.
+#[derive(Default)]
+struct Pending {
+    in_replacement: Vec<String>,
+    waiting: BTreeMap<String, DateTime<Utc>>,
+    /// For a group: its name and its [`FORECAST_TAG`].
+    group: Option<(String, Option<String>)>,
+    /// EC2 lists hosts of the group other than the notice's.
+    others_known: bool,
+}
+
+fn pending(r: &Retirement, actions: &[Action], config: &Config) -> BTreeMap<BudgetKey, Pending> {
+    let mut by_key: BTreeMap<BudgetKey, Pending> = BTreeMap::new();
+    let Some(deadline) = r.start_time else {
+        return by_key;
+    };
+    for a in actions {
+        if config.replace == Replace::StopTasks && matches!(a, Action::Redeploy { .. }) {
+            continue;
+        }
+        let p = by_key.entry(a.budget_key()).or_default();
+        p.in_replacement.extend(a.busy().iter().cloned());
+        match a {
+            Action::Redeploy { service, .. } => {
+                p.waiting.insert(service.name.clone(), deadline);
+            }
+            Action::ReplaceInstance {
+                instance_id,
+                group,
+                others_waiting,
+                forecast_sent,
+                ..
+            } => {
+                for h in others_waiting {
+                    p.waiting
+                        .entry(h.instance_id.clone())
+                        .or_insert(h.not_before.unwrap_or(deadline));
+                }
+                p.waiting.entry(instance_id.clone()).or_insert(deadline);
+                p.group = Some((group.clone(), forecast_sent.clone()));
+                p.others_known |= others_waiting.iter().any(|h| h.instance_id != *instance_id);
+            }
         }
     }
-    let labels: Vec<String> = waiting.iter().map(|(a, _)| a.label()).collect();
-    let title = format!(
-        "Retirement of {} resource(s) waits for the disruption budget",
-        waiting.len()
-    );
-    let text = format!(
-        "{} These wait until replacements already under way finish (looked at again every {} s): {}.",
-        deadline(r),
-        config.poll_seconds,
-        lines.join("; ")
-    );
-    let notice = if late.is_empty() {
-        Notice::info(title, text)
-    } else {
-        Notice::warning(
-            format!("Disruption budget cannot make the retirement deadline for {} resource(s)", late.len()),
-            format!(
-                "{text} At about {} hour(s) (LEAD_TIME_HOURS) per round of replacements, {} would start after the latest safe start ({}); at that time they are replaced regardless of the budget, several at once.",
-                config.lead_time_hours,
-                late.len(),
-                latest.map(|l| l.to_rfc2822()).unwrap_or_default()
-            ),
-        )
-        .detail("late", &late)
-        .next_step("Raise MAX_REPLACEMENTS_PER_GROUP / MAX_REDEPLOYS_PER_CLUSTER, widen the maintenance window, or replace some of them by hand now.")
-    };
-    notice
-        .detail("waiting", &labels)
-        .detail("retires_at", r.start_time)
-        .detail(
-            "max_replacements_per_group",
-            config.max_replacements_per_group,
-        )
-        .detail(
-            "max_redeploys_per_cluster",
-            config.max_redeploys_per_cluster,
-        )
-        .detail("event_arn", &r.event_arn)
+    for p in by_key.values_mut() {
+        p.in_replacement.sort();
+        p.in_replacement.dedup();
+        let waiting = &p.waiting;
+        p.in_replacement.retain(|b| !waiting.contains_key(b));
+    }
+    by_key
+}
+
+/// Forecasts each budget the notice's replacements need: what the notice names, what
+/// else AWS has scheduled in the same group (other notices' hosts) and what is in
+/// replacement now. Replacements with `RETIREMENT_REPLACE=stop-tasks` take no budget.
+fn budget_forecasts(
+    r: &Retirement,
+    actions: &[Action],
+    config: &Config,
+    now: DateTime<Utc>,
+) -> Vec<Forecasted> {
+    let by_key = pending(r, actions, config);
+    let lead = Duration::hours(config.lead_time_hours);
+    by_key
+        .into_iter()
+        .filter_map(|(key, acc)| {
+            let (of, var, minutes) = match &key {
+                BudgetKey::Group(g) => (
+                    format!("group `{g}`"),
+                    "MAX_REPLACEMENTS_PER_GROUP",
+                    config.host_replacement_minutes,
+                ),
+                BudgetKey::Cluster(c) => (
+                    format!("cluster `{c}`"),
+                    "MAX_REDEPLOYS_PER_CLUSTER",
+                    config.redeploy_minutes,
+                ),
+            };
+            let size = limit(&key, config);
+            let ids: Vec<&str> = acc.waiting.keys().map(String::as_str).collect();
+            let fingerprint = marker(&format!("{size}:{}", ids.join(",")));
+            let f = forecast(
+                Budget {
+                    of,
+                    var,
+                    size,
+                    in_replacement: acc.in_replacement.len(),
+                    per: Duration::minutes(minutes),
+                },
+                acc.waiting.into_values().collect(),
+                lead,
+                &config.window,
+                now,
+            )?;
+            Some(Forecasted {
+                key,
+                forecast: f,
+                group: acc.group.map(|(name, sent)| (name, fingerprint, sent)),
+            })
+        })
+        .collect()
+}
+
+/// A warning for each budget that cannot make the deadline, with the numbers, sent once
+/// per group for the same waiting hosts (the group is tagged [`FORECAST_TAG`]).
+fn forecast_warnings(r: &Retirement, forecasts: &[Forecasted]) -> Vec<Step> {
+    forecasts
+        .iter()
+        .filter(|f| f.forecast.late > 0)
+        .filter(|f| {
+            f.group
+                .as_ref()
+                .is_none_or(|(_, fp, sent)| sent.as_deref() != Some(fp.as_str()))
+        })
+        .map(|f| {
+            let fc = &f.forecast;
+            let scope = match &f.key {
+                BudgetKey::Group(g) => Scope {
+                    group: Some(g.clone()),
+                    ..Scope::default()
+                },
+                BudgetKey::Cluster(c) => Scope {
+                    cluster: Some(c.clone()),
+                    ..Scope::default()
+                },
+            };
+            Step::Report {
+                action: "budget-forecast",
+                outcome: Outcome::Warning,
+                scope,
+                notice: Notice::warning(
+                    format!(
+                        "Disruption budget cannot make the retirement deadline for {} of {} resource(s) of {}",
+                        fc.late, fc.waiting, fc.budget_of
+                    ),
+                    format!(
+                        "{} {} Those are replaced at their latest safe start regardless of the budget, several at once.",
+                        deadline(r),
+                        fc.sentence()
+                    ),
+                )
+                .detail("forecast", fc)
+                .detail("retires_at", r.start_time)
+                .detail("event_arn", &r.event_arn)
+                .next_step(format!("Raise {} (now {}), widen the maintenance window, or replace some of them by hand now.", fc.budget_var.split('=').next().unwrap_or_default(), fc.budget))
+                .next_step("HOST_REPLACEMENT_MINUTES / REDEPLOY_MINUTES set how long one replacement is assumed to take."),
+                mark: f.group.as_ref().map(|(name, fp, _)| Mark::Group {
+                    name: name.clone(),
+                    key: FORECAST_TAG,
+                    value: fp.clone(),
+                }),
+            }
+        })
+        .collect()
 }
 
 /// A repeated notice whose later look is already queued (every resource it would replace
@@ -793,7 +1076,7 @@ fn report(action: &'static str, outcome: Outcome, scope: Scope, notice: Notice) 
     }
 }
 
-fn classify(r: &Retirement, o: &Observed) -> Classified {
+fn classify(r: &Retirement, o: &Observed, replace: Replace) -> Classified {
     let event = || format!("{} {}", r.code, r.event_arn);
     match o {
         Observed::Service {
@@ -808,7 +1091,10 @@ fn classify(r: &Retirement, o: &Observed) -> Classified {
                 cluster: Some(cluster.clone()),
                 ..Scope::default()
             };
-            if service.deployment_controller != "ECS" {
+            // CODE_DEPLOY / EXTERNAL take no forced deployment; with stop-tasks their
+            // tasks are stopped in batches like any (the scheduler replaces each in its
+            // own task set, same task definition: no traffic shift, nothing to roll back).
+            if service.deployment_controller != "ECS" && replace == Replace::Redeploy {
                 return Classified::Report(other_controller(r, cluster, service, scope));
             }
             if service.tags.get(HANDLED_TAG) == Some(&marker(&r.event_arn)) {
@@ -841,6 +1127,31 @@ fn classify(r: &Retirement, o: &Observed) -> Classified {
                 tasks: tasks.clone(),
             })
         }
+        Observed::AmbiguousService {
+            service,
+            arn,
+            clusters,
+        } => Classified::Report(Step::Report {
+            action: "redeploy-service",
+            outcome: Outcome::Warning,
+            scope: Scope::default(),
+            notice: Notice::warning(
+                format!("Retiring service {service}: which cluster is not known"),
+                format!(
+                    "{} names `{}`, an old-format service ARN without the cluster, and {} managed clusters have an ACTIVE service `{service}` ({}). Nothing was redeployed rather than guess. {}",
+                    event(),
+                    escape(arn, 300),
+                    clusters.len(),
+                    escape(&clusters.join(", "), 300),
+                    deadline(r)
+                ),
+            )
+            .detail("service", service)
+            .detail("clusters", clusters)
+            .detail("event_arn", &r.event_arn)
+            .next_step("Find the cluster whose tasks AWS retires (the AWS Health console lists the affected tasks) and force a new deployment of that service yourself before the deadline (aws ecs update-service --force-new-deployment)."),
+            mark: None,
+        }),
         Observed::ServiceGone { cluster, service } => Classified::Report(report(
             "redeploy-service",
             Outcome::AlreadyDone,
@@ -945,11 +1256,12 @@ fn classify(r: &Retirement, o: &Observed) -> Classified {
             instance_id,
             group,
             capacity_rebalance,
+            others_retiring,
         } => {
             if *capacity_rebalance && r.source == Source::Rebalance {
                 return Classified::Report(left_to_capacity_rebalancing(instance_id, group.as_ref()));
             }
-            classify_instance(r, instance_id, group.as_ref())
+            classify_instance(r, instance_id, group.as_ref(), others_retiring)
         }
     }
 }
@@ -979,8 +1291,10 @@ fn left_to_capacity_rebalancing(instance_id: &str, group: Option<&Group>) -> Ste
 }
 
 /// A service whose deployment controller does not take a forced new deployment
-/// (`CODE_DEPLOY`, `EXTERNAL`): people are told how to replace its tasks. Stopping them
-/// here would bypass the controller's own traffic shifting and rollback.
+/// (`CODE_DEPLOY`, `EXTERNAL`), with `RETIREMENT_REPLACE=redeploy`: people are told how to
+/// replace its tasks. Stopping them is left to an explicit `stop-tasks`: a CodeDeploy
+/// deployment or a new task set is the controller's own way, and a service whose owner
+/// chose it may also hold tasks that must only move through it (hooks, test listeners).
 fn other_controller(r: &Retirement, cluster: &str, s: &ServiceDescription, scope: Scope) -> Step {
     let how = if s.deployment_controller == "CODE_DEPLOY" {
         "Start a CodeDeploy deployment of the current task definition (same AppSpec, same image digests) for this service's deployment group; it moves the tasks to new capacity with your traffic shifting and rollback."
@@ -1006,12 +1320,17 @@ fn other_controller(r: &Retirement, cluster: &str, s: &ServiceDescription, scope
         .detail("retires_at", r.start_time)
         .detail("event_arn", &r.event_arn)
         .next_step(how)
-        .next_step("Or stop the retiring tasks a few at a time (aws ecs stop-task), never more than keeps minimumHealthyPercent of the desired count running, and wait for each batch's replacements to be healthy: the scheduler starts them in the current task set with the same images."),
+        .next_step("Or stop the retiring tasks a few at a time (aws ecs stop-task), never more than keeps minimumHealthyPercent of the desired count running, and wait for each batch's replacements to be healthy: the scheduler starts them in the current task set with the same images. RETIREMENT_REPLACE=stop-tasks has this function do that."),
         mark: None,
     }
 }
 
-fn classify_instance(r: &Retirement, instance_id: &str, group: Option<&Group>) -> Classified {
+fn classify_instance(
+    r: &Retirement,
+    instance_id: &str,
+    group: Option<&Group>,
+    others_retiring: &[RetiringHost],
+) -> Classified {
     let scope = Scope {
         group: group.map(|g| g.name.clone()),
         instance: Some(instance_id.to_string()),
@@ -1081,6 +1400,17 @@ fn classify_instance(r: &Retirement, instance_id: &str, group: Option<&Group>) -
             .filter(|i| i.instance_id != instance_id && in_replacement(i))
             .map(|i| i.instance_id.clone())
             .collect(),
+        others_waiting: others_retiring
+            .iter()
+            .filter(|h| {
+                group
+                    .instances
+                    .iter()
+                    .any(|i| i.instance_id == h.instance_id && !in_replacement(i))
+            })
+            .cloned()
+            .collect(),
+        forecast_sent: group.tags.get(FORECAST_TAG).cloned(),
     })
 }
 
@@ -1207,6 +1537,7 @@ mod tests {
     use super::*;
     use crate::parse::{Source, Target};
     use chrono::TimeZone;
+    use serde_json::json;
     use shared::aws::autoscaling::GroupInstance;
     use shared::config::Env;
     use shared::notify::Severity;
@@ -1306,6 +1637,7 @@ mod tests {
             instance_id: "i-0aaa".into(),
             group,
             capacity_rebalance: false,
+            others_retiring: vec![],
         }
     }
 
@@ -1811,6 +2143,33 @@ mod tests {
     }
 
     #[test]
+    fn a_short_service_arn_in_several_managed_clusters_is_a_warning_not_a_guess() {
+        let now = wednesday_noon();
+        let plan = retire(
+            &retirement(Some(now + days(7))),
+            &[Observed::AmbiguousService {
+                service: "web".into(),
+                arn: "arn:aws:ecs:us-east-1:1:service/web".into(),
+                clusters: vec!["blue".into(), "green".into()],
+            }],
+            &Deferral::default(),
+            &config(""),
+            now,
+        );
+        assert_eq!(actions(&plan), ["redeploy-service"]);
+        assert_eq!(outcomes(&plan), [Outcome::Warning]);
+        let Step::Report { notice, .. } = &plan[0] else {
+            panic!()
+        };
+        assert!(
+            notice.description.contains("blue, green"),
+            "{}",
+            notice.description
+        );
+        assert!(!notice.next_steps.is_empty());
+    }
+
+    #[test]
     fn notify_only_findings_are_not_repeated_on_deferred_looks() {
         let now = wednesday_noon();
         let observed = [
@@ -2009,6 +2368,7 @@ mod tests {
             instance_id: id.into(),
             group: Some(g.clone()),
             capacity_rebalance: false,
+            others_retiring: vec![],
         }
     }
 
@@ -2113,26 +2473,125 @@ mod tests {
     fn a_budget_that_cannot_make_the_deadline_is_a_warning_with_the_numbers() {
         let now = wednesday_noon();
         let g = fleet_group(4, &[("Terminating:Wait", "Unhealthy")]);
-        // 2 h lead and 2 h per round: the third in line starts in ~6 h, the latest start is in 3 h.
+        // One in replacement, 2 h per replacement, latest start in 3 h: the first waiting
+        // starts in 2 h, the next two in 4 h and 6 h, too late.
         let ids = ["i-0000", "i-0001", "i-0002"];
         let r = ec2_retirement(Some(now + Duration::hours(5)), &ids);
         let observed: Vec<Observed> = ids.iter().map(|i| host(i, &g)).collect();
         let plan = retire(&r, &observed, &Deferral::default(), &config(""), now);
-        let [Step::Defer {
-            notice: Some(notice),
+        assert_eq!(actions(&plan), ["budget-forecast", "wait-budget"]);
+        let Step::Report {
+            notice,
             outcome,
+            mark,
             ..
-        }] = &plan[..]
+        } = &plan[0]
         else {
             panic!("{plan:?}")
         };
         assert_eq!(*outcome, Outcome::Warning);
         assert_eq!(notice.severity, Severity::Warning);
-        let late = notice.details["late"].as_array().unwrap();
-        assert_eq!(late.len(), 2, "{late:?}");
-        assert_eq!(late[0]["ahead"], 2);
-        assert_eq!(late[0]["budget"], 1);
+        let f = &notice.details["forecast"];
+        assert_eq!(
+            (
+                &f["waiting"],
+                &f["in_replacement"],
+                &f["budget"],
+                &f["late"]
+            ),
+            (&json!(3), &json!(1), &json!(1), &json!(2))
+        );
+        assert_eq!(f["minutes_per_replacement"], 120);
         assert!(notice.description.contains("MAX_REPLACEMENTS_PER_GROUP=1"));
+        assert!(matches!(mark, Some(Mark::Group { key, .. }) if *key == FORECAST_TAG));
+
+        // Another notice of the same wave, with the group tagged: not said twice.
+        let Some(Mark::Group { value, .. }) = mark else {
+            panic!()
+        };
+        let mut tagged = g.clone();
+        tagged.tags.insert(FORECAST_TAG.into(), value.clone());
+        let observed: Vec<Observed> = ids.iter().map(|i| host(i, &tagged)).collect();
+        let plan = retire(&r, &observed, &Deferral::default(), &config(""), now);
+        assert_eq!(actions(&plan), ["wait-budget"]);
+    }
+
+    #[test]
+    fn every_look_picks_the_head_of_the_groups_retirement_queue_so_none_takes_a_second_slot() {
+        let now = wednesday_noon();
+        let g = fleet_group(3, &[]);
+        let scheduled: Vec<RetiringHost> = ["i-0000", "i-0001", "i-0002"]
+            .iter()
+            .map(|id| RetiringHost {
+                instance_id: id.to_string(),
+                not_before: Some(now + days(7)),
+            })
+            .collect();
+        let look = |id: &str| {
+            let r = ec2_retirement(Some(now + days(7)), &[id]);
+            let o = Observed::Instance {
+                instance_id: id.into(),
+                group: Some(g.clone()),
+                capacity_rebalance: false,
+                others_retiring: scheduled.clone(),
+            };
+            retire(&r, &[o], &Deferral::default(), &config(""), now)
+        };
+        // Looks for different hosts, at the same moment: each marks only the head.
+        for id in ["i-0000", "i-0001", "i-0002"] {
+            let plan = look(id);
+            let marked: Vec<&str> = plan
+                .iter()
+                .filter_map(|s| match s {
+                    Step::ReplaceInstance { instance_id, .. } => Some(instance_id.as_str()),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(marked, ["i-0000"], "look for {id}: {plan:?}");
+            let waits = actions(&plan).contains(&"wait-budget");
+            assert_eq!(waits, id != "i-0000", "{id}");
+        }
+    }
+
+    #[test]
+    fn the_forecast_counts_hosts_other_notices_name_and_is_sent_when_first_seen() {
+        let now = wednesday_noon();
+        let g = fleet_group(10, &[]);
+        // Window closed now (opens Thu 03:00 for 3 h), deadline Sat noon, 2 h lead (latest
+        // start Sat 10:00): one host per 2 h round, two rounds in each of three daily
+        // windows, then (the next window being too late) Sat 07:00 and 09:00: eight fit.
+        let r = ec2_retirement(Some(now + days(3)), &["i-0000"]);
+        let others = |n: usize| -> Vec<RetiringHost> {
+            (1..n)
+                .map(|i| RetiringHost {
+                    instance_id: format!("i-{i:04}"),
+                    not_before: Some(now + days(3)),
+                })
+                .collect()
+        };
+        let seen = |n: usize| Observed::Instance {
+            instance_id: "i-0000".into(),
+            group: Some(g.clone()),
+            capacity_rebalance: false,
+            others_retiring: others(n),
+        };
+        let c = config("Mon-Sun 03:00-06:00");
+        let plan = retire(&r, &[seen(8)], &Deferral::default(), &c, now);
+        assert_eq!(actions(&plan), ["schedule"]);
+        let plan = retire(&r, &[seen(10)], &Deferral::default(), &c, now);
+        assert_eq!(actions(&plan), ["budget-forecast", "schedule"]);
+        let Step::Report { notice, .. } = &plan[0] else {
+            panic!()
+        };
+        assert_eq!(notice.details["forecast"]["waiting"], 10);
+        assert_eq!(notice.details["forecast"]["late"], 2);
+        // Not on a later look that only waits for the window.
+        let later = Deferral {
+            deferrals: 1,
+            ..Deferral::default()
+        };
+        let plan = retire(&r, &[seen(10)], &later, &c, now);
+        assert_eq!(actions(&plan), ["schedule"]);
     }
 
     #[test]
@@ -2162,6 +2621,7 @@ mod tests {
             instance_id: "i-0aaa".into(),
             group: Some(group(true, "InService", "Healthy")),
             capacity_rebalance: true,
+            others_retiring: vec![],
         };
         let plan = retire(
             &r,
@@ -2213,6 +2673,29 @@ mod tests {
             assert_eq!((*action, *outcome), ("redeploy-service", Outcome::Warning));
             assert!(notice.description.contains(controller));
             assert_eq!(notice.next_steps.len(), 2);
+        }
+    }
+
+    #[test]
+    fn with_stop_tasks_code_deploy_and_external_services_are_stopped_in_batches() {
+        let now = wednesday_noon();
+        for controller in ["CODE_DEPLOY", "EXTERNAL"] {
+            let mut o = service(&[]);
+            if let Observed::Service { service, tasks, .. } = &mut o {
+                service.deployment_controller = controller.into();
+                *tasks = vec![
+                    running_task(1, now - days(1)),
+                    running_task(2, now - days(1)),
+                ];
+            }
+            let mut r = retirement(Some(now + days(7)));
+            r.last_updated = Some(now - Duration::hours(1));
+            let plan = retire(&r, &[o], &Deferral::default(), &stop_tasks_config(), now);
+            let Step::StopTasks { tasks, last, .. } = &plan[0] else {
+                panic!("{controller}: {plan:?}")
+            };
+            // Desired 2, minimumHealthyPercent 50: one at a time.
+            assert_eq!((tasks.len(), *last), (1, false), "{controller}");
         }
     }
 

@@ -7,12 +7,14 @@
 pub mod act;
 pub mod config;
 pub mod decide;
+pub mod forecast;
 pub mod parse;
 
 use std::collections::BTreeMap;
 
 use chrono::Utc;
 use shared::aws::autoscaling::AutoScaling;
+use shared::aws::ec2::Ec2;
 use shared::aws::ecs::Ecs;
 use shared::aws::sqs::Queue;
 use shared::events::Envelope;
@@ -28,6 +30,7 @@ pub struct Deps {
     pub config: Config,
     pub ecs: Ecs,
     pub asg: AutoScaling,
+    pub ec2: Ec2,
     pub queue: Queue,
     pub reporter: Reporter,
 }
@@ -75,8 +78,11 @@ async fn observe(deps: &Deps, r: &Retirement) -> Result<Vec<Observed>> {
     let mut managed = Managed::default();
     let mut observed = vec![];
     let mut services: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    let mut by_name = vec![];
+    let mut retiring_in: BTreeMap<String, Vec<decide::RetiringHost>> = BTreeMap::new();
     for target in &r.targets {
         match target {
+            Target::ServiceByName { service, arn } => by_name.push((service, arn)),
             Target::Service { cluster, service } => {
                 services
                     .entry((cluster.clone(), service.clone()))
@@ -100,12 +106,53 @@ async fn observe(deps: &Deps, r: &Retirement) -> Result<Vec<Observed>> {
                     Some((g, rebalance)) => (Some(g), rebalance),
                     None => (None, false),
                 };
+                // The group's hosts that AWS has scheduled (this one too, with the
+                // deadline EC2 gives it), whatever notice names them: what the budget
+                // forecast and the group's retirement queue count. Only a scheduled notice
+                // of a managed group needs it.
+                let others_retiring = match &group {
+                    Some(g) if g.cluster().is_some() && r.start_time.is_some() => {
+                        if !retiring_in.contains_key(&g.name) {
+                            let ids: Vec<String> =
+                                g.instances.iter().map(|i| i.instance_id.clone()).collect();
+                            let events = deps.ec2.scheduled_events(&ids).await?;
+                            let hosts = events
+                                .into_iter()
+                                .map(|(instance_id, events)| decide::RetiringHost {
+                                    instance_id,
+                                    not_before: events.iter().filter_map(|e| e.not_before).min(),
+                                })
+                                .collect();
+                            retiring_in.insert(g.name.clone(), hosts);
+                        }
+                        retiring_in[&g.name].clone()
+                    }
+                    _ => vec![],
+                };
                 observed.push(Observed::Instance {
                     instance_id: instance_id.clone(),
                     group,
                     capacity_rebalance,
+                    others_retiring,
                 });
             }
+        }
+    }
+    for (service, arn) in by_name {
+        let named: Vec<String> = services.keys().map(|(c, _)| c.clone()).collect();
+        match find_service_cluster(deps, &mut managed, named, service).await? {
+            Some(Ok(cluster)) => {
+                services.entry((cluster, service.clone())).or_default();
+            }
+            Some(Err(clusters)) => observed.push(Observed::AmbiguousService {
+                service: service.clone(),
+                arn: arn.clone(),
+                clusters,
+            }),
+            None => observed.push(Observed::Unmanaged {
+                cluster: None,
+                entity: arn.clone(),
+            }),
         }
     }
     let mut deploying: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -124,8 +171,7 @@ async fn observe(deps: &Deps, r: &Retirement) -> Result<Vec<Observed>> {
                 continue;
             }
         };
-        let tasks = if s.deployment_controller == "ECS" && deps.config.replace == Replace::StopTasks
-        {
+        let tasks = if deps.config.replace == Replace::StopTasks {
             deps.ecs.service_tasks(&cluster, &s.name).await?
         } else {
             vec![]
@@ -154,6 +200,48 @@ async fn observe(deps: &Deps, r: &Retirement) -> Result<Vec<Observed>> {
         });
     }
     Ok(observed)
+}
+
+/// The cluster of a service named by the old short ARN: one of the clusters the event
+/// names with a service of that name, else the one managed cluster that has it.
+/// `Some(Err(clusters))` when several managed clusters have it (a guess could redeploy
+/// the wrong one); `None` when no managed cluster does.
+async fn find_service_cluster(
+    deps: &Deps,
+    managed: &mut Managed,
+    named: Vec<String>,
+    service: &str,
+) -> Result<Option<std::result::Result<String, Vec<String>>>> {
+    let mut named = named;
+    named.dedup();
+    let mut candidates = vec![];
+    for c in &named {
+        if has_service(deps, c, service).await? {
+            candidates.push(c.clone());
+        }
+    }
+    if candidates.is_empty() {
+        let listed = deps.ecs.managed_clusters().await?;
+        managed.0.extend(listed.iter().map(|c| (c.clone(), true)));
+        for c in listed {
+            if has_service(deps, &c, service).await? {
+                candidates.push(c);
+            }
+        }
+    }
+    Ok(match candidates.len() {
+        0 => None,
+        1 => Some(Ok(candidates.remove(0))),
+        _ => Some(Err(candidates)),
+    })
+}
+
+async fn has_service(deps: &Deps, cluster: &str, service: &str) -> Result<bool> {
+    Ok(deps
+        .ecs
+        .describe_service(cluster, service)
+        .await?
+        .is_some_and(|s| s.is_active()))
 }
 
 /// What a retiring task turned out to be.

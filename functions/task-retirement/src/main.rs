@@ -16,6 +16,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let deps = Arc::new(Deps {
         ecs: aws.ecs(),
         asg: aws.autoscaling(),
+        ec2: aws.ec2(),
         queue: aws.queue(&config.queue_url),
         reporter: aws.reporter(&config.common),
         config,

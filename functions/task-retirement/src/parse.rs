@@ -38,14 +38,21 @@ pub enum Target {
         cluster: String,
         service: String,
     },
+    /// A service by the old short ARN (`arn:aws:ecs:REGION:ACCOUNT:service/NAME`), which
+    /// does not say its cluster: resolved from the event's other entities or the managed
+    /// clusters that have a service of that name.
+    ServiceByName {
+        service: String,
+        arn: String,
+    },
     Instance {
         instance_id: String,
     },
 }
 
 impl Target {
-    /// Reads an ECS entity: a task ARN, a service ARN, `cluster|service` or
-    /// `cluster/service`.
+    /// Reads an ECS entity: a task ARN, a service ARN (long or old short format),
+    /// `cluster | service`, `cluster|service` or `cluster/service`.
     pub fn ecs(value: &str) -> Option<Target> {
         if let Some(resource) = arn_resource(value, "ecs") {
             let parts: Vec<&str> = resource.split('/').collect();
@@ -61,6 +68,10 @@ impl Target {
                     arn: value.to_string(),
                 }),
                 ["service", cluster, service] => service_target(cluster, service),
+                ["service", service] if valid_name(service) => Some(Target::ServiceByName {
+                    service: service.to_string(),
+                    arn: value.to_string(),
+                }),
                 _ => None,
             };
         }
@@ -92,9 +103,12 @@ fn arn_resource<'a>(value: &'a str, service: &str) -> Option<&'a str> {
     }
 }
 
+fn valid_name(s: &str) -> bool {
+    !s.is_empty() && !s.contains(['|', '/', ':', ' '])
+}
+
 fn service_target(cluster: &str, service: &str) -> Option<Target> {
-    let valid = |s: &str| !s.is_empty() && !s.contains(['|', '/', ':', ' ']);
-    (valid(cluster) && valid(service)).then(|| Target::Service {
+    (valid_name(cluster) && valid_name(service)).then(|| Target::Service {
         cluster: cluster.to_string(),
         service: service.to_string(),
     })
@@ -291,11 +305,49 @@ fn from_health(event: &Envelope) -> Result<Intent, Error> {
     from_health_checked(event, source, read)
 }
 
+/// Checks the structured fields a retirement reads, so a bad one is named with its value
+/// (serde would say only "invalid type", without the field).
+fn check_structure(event: &Envelope) -> Result<(), Error> {
+    let bad = |field: String, value: &serde_json::Value, expected: &str| {
+        Error::BadEvent(format!(
+            "AWS Health event field detail.{field} is {}, not {expected}",
+            shared::notify::escape(&value.to_string(), 200)
+        ))
+    };
+    detail_text(event, "eventArn")?;
+    for field in ["affectedEntities", "eventDescription"] {
+        match event.detail.get(field) {
+            None | Some(serde_json::Value::Null) => {}
+            Some(serde_json::Value::Array(items)) if field == "affectedEntities" => {
+                for (i, item) in items.iter().enumerate() {
+                    match item.get("entityValue") {
+                        Some(serde_json::Value::String(_)) => {}
+                        Some(v) => {
+                            return Err(bad(format!("{field}[{i}].entityValue"), v, "a string"))
+                        }
+                        None => {
+                            return Err(bad(
+                                format!("{field}[{i}]"),
+                                item,
+                                "an entity with an entityValue",
+                            ))
+                        }
+                    }
+                }
+            }
+            Some(serde_json::Value::Array(_)) => {}
+            Some(other) => return Err(bad(field.to_string(), other, "a list")),
+        }
+    }
+    Ok(())
+}
+
 fn from_health_checked(
     event: &Envelope,
     source: Source,
     read: fn(&str) -> Option<Target>,
 ) -> Result<Intent, Error> {
+    check_structure(event)?;
     let h = HealthEvent::from_envelope(event)?;
     let mut targets: Vec<Target> = vec![];
     let mut unrecognized = vec![];
@@ -375,7 +427,16 @@ mod tests {
                 arn: "arn:aws:ecs:us-east-1:1:task/abc".into()
             })
         );
+        assert_eq!(
+            Target::ecs("arn:aws:ecs:us-east-1:1:service/web"),
+            Some(Target::ServiceByName {
+                service: "web".into(),
+                arn: "arn:aws:ecs:us-east-1:1:service/web".into()
+            })
+        );
         for junk in [
+            "arn:aws:ecs:r:1:service/",
+            "arn:aws:ecs:r:1:service/a/b/c",
             "UNKNOWN",
             "",
             "|web",
@@ -547,6 +608,18 @@ mod tests {
         assert!(m.contains("detail.eventTypeCode"), "{m}");
         let m = bad("service", serde_json::Value::Null);
         assert!(m.contains("detail.service"), "{m}");
+        let m = bad("affectedEntities", json!("prod-web"));
+        assert!(
+            m.contains("detail.affectedEntities") && m.contains("prod-web"),
+            "{m}"
+        );
+        let m = bad("affectedEntities", json!([{"entityValue": 7}]));
+        assert!(
+            m.contains("detail.affectedEntities[0].entityValue") && m.contains('7'),
+            "{m}"
+        );
+        let m = bad("eventArn", json!(["x"]));
+        assert!(m.contains("detail.eventArn"), "{m}");
     }
 
     #[test]

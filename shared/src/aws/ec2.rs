@@ -1,7 +1,11 @@
-//! EC2: instance tags (quarantine markers) and launch templates (AMI rollout).
+//! EC2: instance tags (quarantine markers), scheduled events (retirements) and launch
+//! templates (AMI rollout).
+
+use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::Tag;
 use aws_sdk_ec2::Client;
+use chrono::{DateTime, Utc};
 
 use crate::error::{aws, Result};
 
@@ -33,6 +37,60 @@ impl Ec2 {
             .await
             .map_err(|e| aws("ec2", "CreateTags", e))?;
         Ok(())
+    }
+}
+
+/// An EC2 scheduled event of an instance (retirement, stop, reboot, maintenance), as
+/// DescribeInstanceStatus reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ScheduledEvent {
+    /// `instance-retirement`, `instance-stop`, `instance-reboot`, `system-reboot`,
+    /// `system-maintenance`.
+    pub code: String,
+    /// The earliest time AWS acts.
+    pub not_before: Option<DateTime<Utc>>,
+}
+
+impl Ec2 {
+    /// The scheduled events of each instance that has any, still to come: AWS keeps a
+    /// finished or cancelled event with a description starting `[Completed]` or
+    /// `[Canceled]`, and those are left out.
+    pub async fn scheduled_events(
+        &self,
+        instance_ids: &[String],
+    ) -> Result<BTreeMap<String, Vec<ScheduledEvent>>> {
+        let mut found: BTreeMap<String, Vec<ScheduledEvent>> = BTreeMap::new();
+        // DescribeInstanceStatus takes at most 100 instance ids per call.
+        for batch in instance_ids.chunks(100) {
+            let out = self
+                .client
+                .describe_instance_status()
+                .set_instance_ids(Some(batch.to_vec()))
+                .include_all_instances(true)
+                .send()
+                .await
+                .map_err(|e| aws("ec2", "DescribeInstanceStatus", e))?;
+            for status in out.instance_statuses() {
+                let events: Vec<ScheduledEvent> = status
+                    .events()
+                    .iter()
+                    .filter(|e| {
+                        let d = e.description().unwrap_or_default();
+                        !d.starts_with("[Completed]") && !d.starts_with("[Canceled]")
+                    })
+                    .map(|e| ScheduledEvent {
+                        code: e.code().map(|c| c.as_str().to_string()).unwrap_or_default(),
+                        not_before: e
+                            .not_before()
+                            .and_then(|t| DateTime::from_timestamp(t.secs(), 0)),
+                    })
+                    .collect();
+                if let (Some(id), false) = (status.instance_id(), events.is_empty()) {
+                    found.entry(id.to_string()).or_default().extend(events);
+                }
+            }
+        }
+        Ok(found)
     }
 }
 
