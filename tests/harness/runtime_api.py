@@ -311,7 +311,9 @@ class LambdaProcess:
     # -- lifecycle ---------------------------------------------------------
 
     def environment(self) -> dict[str, str]:
-        base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        # Lambda's environment: none of this machine's AWS_* settings, nor its trust-store
+        # overrides (SSL_CERT_FILE/SSL_CERT_DIR would change what a cold start reads).
+        base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
         assert self.api is not None
         base.update(
             {
