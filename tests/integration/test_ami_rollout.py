@@ -24,7 +24,7 @@ from harness.ami_rollout_helpers import (
     ami,
     ami_release_sns_event,
     complete_refresh,
-    next_region,
+    fresh_region,
     parameter_event,
     publish_recommended,
     refresh_event,
@@ -53,8 +53,8 @@ def binary(function_binary):
 
 
 @pytest.fixture
-def region():
-    return next_region()
+def region(emulator):
+    return fresh_region(emulator.url)
 
 
 @pytest.fixture

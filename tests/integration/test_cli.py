@@ -13,7 +13,7 @@ import time
 import pytest
 
 from harness import fleet as fl
-from harness.ami_rollout_helpers import PARAMETER_TAG, ROLLOUT_TAG, ami, next_region, refreshes, team_parameter
+from harness.ami_rollout_helpers import PARAMETER_TAG, ROLLOUT_TAG, ami, fresh_region, refreshes, team_parameter
 
 QUARANTINE_TAG = "ecs-autopilot:quarantine"
 SCHEDULED_TAG = "ecs-autopilot:retirement-scheduled"
@@ -32,13 +32,13 @@ def cli(function_binary, emulator):
 
 
 @pytest.fixture
-def region():
-    return next_region()
+def region(emulator):
+    return fresh_region(emulator.url)
 
 
 def closed_window() -> str:
     day = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"][(time.gmtime().tm_wday + 2) % 7]
-    return f"{day} 02:00-04:00"
+    return f"{day} 02:00-06:00"  # longer than WINDOW_END_MARGIN_SECONDS (2 h 20 min)
 
 
 def drifted(emulator, make_fleet, region, instances=2, **seed):
