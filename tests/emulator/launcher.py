@@ -142,6 +142,12 @@ def _now() -> datetime:
     return datetime.fromtimestamp(time.time() + _CLOCK["offset_seconds"], timezone.utc)
 
 
+def _real_now() -> datetime:
+    """Real time, for everything but lifecycle actions: SSM, EC2 and ECS keep real time,
+    so a refresh must too (its StartTime is compared with a parameter's LastModifiedDate)."""
+    return datetime.now(timezone.utc)
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if value else None
 
@@ -434,7 +440,7 @@ def start_instance_refresh(self: AutoScalingResponse) -> ActionResult:
             "InstanceRefreshId": str(uuid.uuid4()),
             "AutoScalingGroupName": group_name,
             "Status": "Pending",
-            "StartTime": _now(),
+            "StartTime": _real_now(),
             "PercentageComplete": 0,
             "InstancesToUpdate": len(to_replace),
             "Strategy": strategy,
@@ -1438,7 +1444,7 @@ def control_set_instance_refresh(body: dict[str, Any]) -> dict[str, Any]:
         0 if status == "Successful" else math.ceil(initial * (100 - refresh["PercentageComplete"]) / 100)
     )
     if status in REFRESH_TERMINAL:
-        refresh["EndTime"] = _now()
+        refresh["EndTime"] = _real_now()
     else:
         refresh.pop("EndTime", None)
     replaced: list[dict[str, str]] = []
