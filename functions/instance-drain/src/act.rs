@@ -28,13 +28,6 @@ fn finished(notice: &Notice) -> Outcome {
     }
 }
 
-/// Publishes a notification. One that can't be sent is logged and counted by the
-/// reporter; the work it reports goes on (a chat message is never worth stranding a
-/// lifecycle action).
-pub async fn tell(deps: &Deps, subject: &Subject, action: &str, outcome: Outcome, notice: Notice) {
-    deps.reporter.report(subject, action, outcome, notice).await;
-}
-
 pub async fn execute(deps: &Deps, target: &Target<'_>, plan: Plan) -> Result<()> {
     tracing::info!(
         event_id = %target.event.id,
@@ -81,7 +74,7 @@ async fn run(deps: &Deps, target: &Target<'_>, step: Step) -> Result<()> {
                 Outcome::Done
             };
             if let Some(notice) = notice {
-                tell(deps, subject, action, outcome, notice).await;
+                deps.reporter.report(subject, action, outcome, notice).await;
             }
         }
         Step::SetActive {
@@ -111,7 +104,9 @@ async fn run(deps: &Deps, target: &Target<'_>, step: Step) -> Result<()> {
                 task: Some(task_arn),
                 ..subject.clone()
             };
-            tell(deps, &subject, action, outcome, notice).await;
+            deps.reporter
+                .report(&subject, action, outcome, notice)
+                .await;
         }
         Step::Complete { result, notice } => {
             let lifecycle = target
@@ -130,7 +125,7 @@ async fn run(deps: &Deps, target: &Target<'_>, step: Step) -> Result<()> {
                 }
             };
             let notice = notice.detail("result", result);
-            tell(deps, subject, action, outcome, notice).await;
+            deps.reporter.report(subject, action, outcome, notice).await;
         }
         Step::Recheck {
             delay_seconds,
@@ -145,7 +140,7 @@ async fn run(deps: &Deps, target: &Target<'_>, step: Step) -> Result<()> {
             action,
             outcome,
             notice,
-        } => tell(deps, subject, action, outcome, notice).await,
+        } => deps.reporter.report(subject, action, outcome, notice).await,
         Step::Quiet { action, reason } => {
             tracing::debug!(event_id = %target.event.id, action, reason = %reason, "skipped: not opted in");
             shared::metrics::emit(FUNCTION, action, "skipped");
