@@ -71,13 +71,13 @@ pub fn shared_client() -> SharedHttpClient {
 pub fn ca_bundle(
     cert_file: Option<&std::ffi::OsStr>,
     cert_dir: Option<&std::ffi::OsStr>,
-    probed: Option<std::path::PathBuf>,
+    probe: impl FnOnce() -> Option<std::path::PathBuf>,
 ) -> Option<std::path::PathBuf> {
     let set = |v: Option<&std::ffi::OsStr>| v.is_some_and(|v| !v.is_empty());
     if set(cert_file) || set(cert_dir) {
         return None;
     }
-    probed
+    probe()
 }
 
 /// Points `SSL_CERT_FILE` at the system's CA bundle (see [`ca_bundle`]). Called once at
@@ -85,11 +85,9 @@ pub fn ca_bundle(
 pub fn prefer_ca_bundle() {
     let file = std::env::var_os("SSL_CERT_FILE");
     let dir = std::env::var_os("SSL_CERT_DIR");
-    if let Some(bundle) = ca_bundle(
-        file.as_deref(),
-        dir.as_deref(),
-        openssl_probe::probe().cert_file,
-    ) {
+    if let Some(bundle) = ca_bundle(file.as_deref(), dir.as_deref(), || {
+        openssl_probe::probe().cert_file
+    }) {
         // Edition 2021: set_var is safe; it runs before the SDK or any thread reads the
         // environment (the composition root's first awaited step).
         std::env::set_var("SSL_CERT_FILE", bundle);
@@ -105,17 +103,17 @@ mod tests {
     #[test]
     fn the_bundle_file_is_preferred_only_when_nothing_is_configured() {
         let probed = || Some(PathBuf::from("/etc/ssl/certs/ca-certificates.crt"));
-        assert_eq!(ca_bundle(None, None, probed()), probed());
-        assert_eq!(ca_bundle(Some(OsStr::new("")), None, probed()), probed());
+        assert_eq!(ca_bundle(None, None, probed), probed());
+        assert_eq!(ca_bundle(Some(OsStr::new("")), None, probed), probed());
         assert_eq!(
-            ca_bundle(Some(OsStr::new("/custom.pem")), None, probed()),
+            ca_bundle(Some(OsStr::new("/custom.pem")), None, probed),
             None
         );
         assert_eq!(
-            ca_bundle(None, Some(OsStr::new("/etc/custom")), probed()),
+            ca_bundle(None, Some(OsStr::new("/etc/custom")), probed),
             None
         );
-        assert_eq!(ca_bundle(None, None, None), None);
+        assert_eq!(ca_bundle(None, None, || None), None);
     }
 
     #[tokio::test]
