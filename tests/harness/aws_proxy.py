@@ -29,12 +29,19 @@ as it would in production:
 
 ``times=N`` faults the next N matching calls (a transient fault the SDK's retries ride
 out); ``times=None`` faults every matching call (a persistent fault).
+
+Accounts: each call has the ``region`` of its credential scope and the ``account`` its
+credentials act in. A key the proxy saw come back from an STS ``AssumeRole`` acts in the
+role's account (as moto and AWS resolve it); any other key in ``default_account`` (the
+hub's: moto's default account). ``proxy.calls(account="111111111111")``,
+``proxy.assume_role_calls()``.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import re
 import threading
 import time
 import urllib.parse
@@ -59,6 +66,9 @@ class Call:
     fault: str | None = None
     upstream_seconds: float = 0.0  # time spent waiting on the emulator
     at: float = field(default_factory=time.monotonic)
+    region: str = ""  # of the SigV4 credential scope
+    access_key: str = ""
+    account: str = ""  # the account the credentials act in (see the module's docstring)
 
     @property
     def mutating(self) -> bool:
@@ -89,12 +99,17 @@ class Fault:
         return self.match is None or self.match(call)
 
 
-def _service(headers: Any) -> str:
+def _scope(headers: Any) -> list[str]:
+    """[access key, date, region, service, "aws4_request"] of a SigV4 signature, or []."""
     auth = headers.get("Authorization") or ""
     marker = "Credential="
     if marker not in auth:
-        return ""
-    scope = auth.split(marker, 1)[1].split(",", 1)[0].split("/")
+        return []
+    return auth.split(marker, 1)[1].split(",", 1)[0].split("/")
+
+
+def _service(headers: Any) -> str:
+    scope = _scope(headers)
     return scope[3] if len(scope) > 3 else ""
 
 
@@ -145,11 +160,18 @@ def _error_response(kind: str, service: str, protocol: str) -> tuple[int, str, b
     return status, "text/xml", body.encode()
 
 
+DEFAULT_ACCOUNT = "123456789012"
+_ACCESS_KEY_ID = re.compile(rb"<AccessKeyId>([^<]+)</AccessKeyId>")
+
+
 class AwsProxy:
-    def __init__(self, upstream: str, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, upstream: str, host: str = "127.0.0.1", port: int = 0,
+                 default_account: str = DEFAULT_ACCOUNT) -> None:
         parsed = urllib.parse.urlsplit(upstream)
         self.upstream_host = parsed.hostname or "127.0.0.1"
         self.upstream_port = parsed.port or 80
+        self.default_account = default_account
+        self._key_accounts: dict[str, str] = {}  # access key from AssumeRole -> the role's account
         self._calls: list[Call] = []
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
@@ -168,7 +190,10 @@ class AwsProxy:
                     self._relay(*proxy._forward(self.command, self.path, self.headers, body))
                     return
                 operation, params, protocol = _request(self.headers, body, self.path)
-                call = Call(service, operation, params)
+                scope = _scope(self.headers)
+                call = Call(service, operation, params, region=scope[2] if len(scope) > 2 else "",
+                            access_key=scope[0])
+                call.account = proxy._key_accounts.get(call.access_key, proxy.default_account)
                 fault = proxy._take_fault(call)
                 with proxy._lock:
                     proxy._calls.append(call)
@@ -177,6 +202,8 @@ class AwsProxy:
                     status, headers, payload = proxy._forward(self.command, self.path, self.headers, body)
                     call.upstream_seconds = time.monotonic() - started
                     call.status = status
+                    if service == "sts" and operation == "AssumeRole" and status == 200:
+                        proxy._learn_key(str(params.get("RoleArn", "")), payload)
                     self._relay(status, headers, payload)
                     return
                 call.fault = fault.kind
@@ -234,10 +261,31 @@ class AwsProxy:
 
     # -- the call log ------------------------------------------------------
 
-    def calls(self, service: str | None = None, operation: str | None = None) -> list[Call]:
+    def calls(self, service: str | None = None, operation: str | None = None, *,
+              account: str | None = None, region: str | None = None) -> list[Call]:
         with self._lock:
             calls = list(self._calls)
-        return [c for c in calls if (service is None or c.service == service) and (operation is None or c.operation == operation)]
+        return [c for c in calls if (service is None or c.service == service) and (operation is None or c.operation == operation)
+                and (account is None or c.account == account) and (region is None or c.region == region)]
+
+    def assume_role_calls(self, account: str | None = None) -> list[Call]:
+        """The STS AssumeRole calls (optionally into ``account``'s roles), answered or not."""
+        return [c for c in self.calls("sts", "AssumeRole")
+                if account is None or str(c.params.get("RoleArn", "")).split(":")[4:5] == [account]]
+
+    def accounts(self) -> dict[str, int]:
+        """{account: calls} over the log: where the credentials of each call acted."""
+        out: dict[str, int] = {}
+        for c in self.calls():
+            out[c.account] = out.get(c.account, 0) + 1
+        return out
+
+    def _learn_key(self, role_arn: str, payload: bytes) -> None:
+        parts = role_arn.split(":")
+        found = _ACCESS_KEY_ID.search(payload)
+        if len(parts) > 5 and found:
+            with self._lock:
+                self._key_accounts[found.group(1).decode()] = parts[4]
 
     def mutations(self) -> list[Call]:
         """Calls that change state (not Describe/List/Get/Receive), faulted or not."""

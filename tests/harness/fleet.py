@@ -38,21 +38,35 @@ LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
 # --------------------------------------------------------------------------
 
 
-_CLIENTS: dict[tuple[str, str, str], Any] = {}
+_CLIENTS: dict[tuple[str, str, str, str], Any] = {}
 
 
-def client(endpoint: str, service: str, region: str = "us-east-1") -> Any:
-    """A boto3 client, made once per endpoint, service and region (making one costs
-    tens of milliseconds, and fleets ask for them all the time)."""
-    key = (endpoint, service, region)
+def in_account(boto_client: Any, account: str) -> Any:
+    """Make ``boto_client`` act in ``account`` of the emulator: every request carries
+    moto's ``x-moto-account-id`` header (moto resolves the account from it before the
+    access key). For seeding and reading another account's resources as its owner
+    would; the functions under test reach it through STS AssumeRole instead."""
+    if account != ACCOUNT:
+        def stamp(request: Any, **_: Any) -> None:
+            request.headers["x-moto-account-id"] = account
+
+        boto_client.meta.events.register("before-sign.*.*", stamp)
+    return boto_client
+
+
+def client(endpoint: str, service: str, region: str = "us-east-1", account: str = ACCOUNT) -> Any:
+    """A boto3 client, made once per endpoint, service, region and account (making one
+    costs tens of milliseconds, and fleets ask for them all the time). ``account``: the
+    emulator account to act in (default: moto's default account, the hub's)."""
+    key = (endpoint, service, region, account)
     if key not in _CLIENTS:
-        _CLIENTS[key] = boto3.client(
+        _CLIENTS[key] = in_account(boto3.client(
             service,
             endpoint_url=endpoint,
             region_name=region,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
-        )
+        ), account)
     return _CLIENTS[key]
 
 
@@ -123,11 +137,12 @@ class Fleet:
     service_arns: dict[str, str] = field(default_factory=dict)  # every service (incl. daemon) name -> ARN
     tasks: dict[str, list[str]] = field(default_factory=dict)  # container instance ARN -> task ARNs at seed time
     standalone_tasks: list[str] = field(default_factory=list)
+    account: str = ACCOUNT  # the emulator account the fleet lives in
 
     # -- clients -----------------------------------------------------------
 
     def client(self, service: str) -> Any:
-        return client(self.endpoint, service, self.region)
+        return client(self.endpoint, service, self.region, self.account)
 
     @property
     def ecs(self) -> Any:
@@ -208,6 +223,7 @@ def seed_cluster(
     extra_group_tags: dict[str, str] | None = None,
     max_size: int | None = None,
     bulk_register: bool = False,
+    account: str = ACCOUNT,
 ) -> Fleet:
     """Create a cluster, launch template, Auto Scaling group (+ hooks), one
     registered container instance per EC2 instance, and running tasks:
@@ -225,11 +241,13 @@ def seed_cluster(
 
     ``bulk_register``: register the container instances with one emulator control call
     instead of one RegisterContainerInstance each (for fleets of thousands).
+
+    ``account``: the emulator account to seed in (``harness.accounts`` for member accounts).
     """
     name = name or unique("ap")
-    ecs = client(endpoint, "ecs", region)
-    ec2 = client(endpoint, "ec2", region)
-    asg = client(endpoint, "autoscaling", region)
+    ecs = client(endpoint, "ecs", region, account)
+    ec2 = client(endpoint, "ec2", region, account)
+    asg = client(endpoint, "autoscaling", region, account)
 
     tags = {MANAGED_TAG: "true"} if managed else {}
     tags.update(extra_cluster_tags or {})
@@ -238,7 +256,7 @@ def seed_cluster(
     )["cluster"]
 
     if ami.startswith("ami-"):
-        register_image(endpoint, ami, region)
+        register_image(endpoint, ami, region, account=account)
     lt = ec2.create_launch_template(
         LaunchTemplateName=f"{name}-lt",
         LaunchTemplateData={"ImageId": ami, "InstanceType": instance_type},
@@ -293,6 +311,7 @@ def seed_cluster(
         terminate_hook=terminate_hook,
         launch_hook=launch_hook,
         instances=[],
+        account=account,
     )
     if bulk_register:
         register_group_instances(fleet)
@@ -373,7 +392,7 @@ def register_new_instances(fleet: Fleet) -> list[FleetInstance]:
             "instanceId": iid,
             "region": fleet.region,
             "availabilityZone": gi["AvailabilityZone"],
-            "accountId": ACCOUNT,
+            "accountId": fleet.account,
             "imageId": fleet.ami,
             "instanceType": gi.get("InstanceType"),
         }
@@ -389,7 +408,7 @@ def register_new_instances(fleet: Fleet) -> list[FleetInstance]:
 def register_group_instances(fleet: Fleet) -> list[FleetInstance]:
     """Like ``register_new_instances``, in one call to the emulator's
     ``/_autopilot/container-instances`` endpoint."""
-    body = {"region": fleet.region, "cluster": fleet.cluster_name, "group": fleet.asg_name}
+    body = {"region": fleet.region, "cluster": fleet.cluster_name, "group": fleet.asg_name, "account": fleet.account}
     new = [
         FleetInstance(ci["ec2_instance_id"], ci["container_instance_arn"], ci["availability_zone"])
         for ci in control(fleet.endpoint, "POST", "/_autopilot/container-instances", body)["container_instances"]
@@ -550,11 +569,13 @@ def create_lifecycle_action(
     decrement: bool = True,
     origin: str | None = None,
     destination: str | None = None,
+    account: str = ACCOUNT,
 ) -> dict[str, Any]:
     """POST /_autopilot/lifecycle-actions; returns the created action. ``origin`` and
     ``destination``: EC2, AutoScalingGroup or WarmPool (warm-pool moves)."""
     body: dict[str, Any] = {
         "region": region,
+        "account": account,
         "group": group,
         "hook": hook,
         "transition": _transition(transition),
@@ -612,6 +633,7 @@ def fire_lifecycle(
     metadata: str | None = None,
     origin: str | None = None,
     destination: str | None = None,
+    account: str | None = None,
 ) -> dict[str, Any]:
     """Create a lifecycle action in the emulator and return the EventBridge
     event ("EC2 Instance-terminate Lifecycle Action" / "EC2 Instance-launch
@@ -628,6 +650,7 @@ def fire_lifecycle(
         region = region or fleet.region
         group = group or fleet.asg_name
         hook = hook or (fleet.terminate_hook if trans == TERMINATING else fleet.launch_hook)
+        account = account or fleet.account
     if isinstance(instance_id, FleetInstance):
         instance_id = instance_id.ec2_instance_id
     if not group or not hook:
@@ -643,19 +666,21 @@ def fire_lifecycle(
         decrement=decrement,
         origin=origin,
         destination=destination,
+        account=account or ACCOUNT,
     )
     return lifecycle_event(action, metadata=metadata)
 
 
 def lifecycle_actions(endpoint: str, region: str = "us-east-1", **filters: str) -> list[dict[str, Any]]:
-    """GET /_autopilot/lifecycle-actions (filters: group, status, instance_id, token)."""
+    """GET /_autopilot/lifecycle-actions (filters: group, status, instance_id, token, account)."""
     query = "&".join(f"{k}={urllib.request.quote(str(v))}" for k, v in {"region": region, **filters}.items())
     return control(endpoint, "GET", f"/_autopilot/lifecycle-actions?{query}")["lifecycle_actions"]
 
 
-def expire_lifecycle_action(endpoint: str, token: str, region: str = "us-east-1") -> dict[str, Any]:
+def expire_lifecycle_action(endpoint: str, token: str, region: str = "us-east-1", account: str = ACCOUNT) -> dict[str, Any]:
     """Apply the hook's DefaultResult as if the heartbeat timeout had passed."""
-    return control(endpoint, "POST", "/_autopilot/lifecycle-actions/timeout", {"region": region, "token": token})
+    return control(endpoint, "POST", "/_autopilot/lifecycle-actions/timeout",
+                   {"region": region, "token": token, "account": account})
 
 
 def set_refresh_status(
@@ -669,12 +694,14 @@ def set_refresh_status(
     percentage: int | None = None,
     replace_instances: bool = True,
     replace: int | None = None,
+    account: str = ACCOUNT,
 ) -> dict[str, Any]:
     """POST /_autopilot/instance-refresh: move a refresh (default: the latest)
     to ``status``. ``status_reason``: leave as is (default), a string, or None
     to remove it. ``replace``: with a running status, replace that many of the
     instances the refresh still has to replace now."""
-    body: dict[str, Any] = {"region": region, "group": group, "status": status, "replace_instances": replace_instances}
+    body: dict[str, Any] = {"region": region, "group": group, "status": status, "replace_instances": replace_instances,
+                            "account": account}
     if replace is not None:
         body["replace"] = replace
     if refresh_id:
@@ -686,8 +713,9 @@ def set_refresh_status(
     return control(endpoint, "POST", "/_autopilot/instance-refresh", body)
 
 
-def instance_refreshes(endpoint: str, region: str = "us-east-1", group: str | None = None) -> list[dict[str, Any]]:
-    query = f"region={region}" + (f"&group={urllib.request.quote(group)}" if group else "")
+def instance_refreshes(endpoint: str, region: str = "us-east-1", group: str | None = None,
+                       account: str = ACCOUNT) -> list[dict[str, Any]]:
+    query = f"region={region}&account={account}" + (f"&group={urllib.request.quote(group)}" if group else "")
     return control(endpoint, "GET", f"/_autopilot/instance-refresh?{query}")["instance_refreshes"]
 
 
@@ -714,13 +742,14 @@ def register_image(
     *,
     name: str | None = None,
     architecture: str = "x86_64",
+    account: str = ACCOUNT,
     **fields: Any,
 ) -> dict[str, Any]:
     """POST /_autopilot/images: make ``image_id`` a describable AMI (idempotent). By
     default an ECS-optimized Amazon Linux 2023 x86_64 image, named as AWS names them."""
     arch_suffix = {"x86_64": "x86_64", "arm64": "arm64"}.get(architecture, architecture)
     body = {
-        "region": region, "image_id": image_id, "architecture": architecture,
+        "region": region, "account": account, "image_id": image_id, "architecture": architecture,
         "name": name or f"al2023-ami-ecs-hvm-2023.0.{image_id[4:12]}-kernel-6.1-{arch_suffix}",
         **fields,
     }
@@ -739,12 +768,14 @@ def _image_in(value: Any) -> str | None:
     return value if isinstance(value, str) and value.startswith("ami-") else None
 
 
-def put_ssm_parameter(endpoint: str, name: str, value: Any, region: str = "us-east-1", **extra: Any) -> dict[str, Any]:
+def put_ssm_parameter(endpoint: str, name: str, value: Any, region: str = "us-east-1", account: str = ACCOUNT,
+                      **extra: Any) -> dict[str, Any]:
     """POST /_autopilot/ssm-parameter: write an SSM parameter, even an AWS-reserved one.
     An AMI id it names is registered as an image first (a published AMI exists)."""
     if (image := _image_in(value)) is not None:
-        register_image(endpoint, image, region)
-    return control(endpoint, "POST", "/_autopilot/ssm-parameter", {"region": region, "name": name, "value": value, **extra})
+        register_image(endpoint, image, region, account=account)
+    return control(endpoint, "POST", "/_autopilot/ssm-parameter",
+                   {"region": region, "account": account, "name": name, "value": value, **extra})
 
 
 def publish_ecs_ami(
