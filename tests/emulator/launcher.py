@@ -37,6 +37,7 @@ What the patch adds to moto (5.2.x) before the server starts:
     their DefaultResult)
   - ``POST /_autopilot/container-instance``: connect or disconnect a host's ECS agent
   - ``POST /_autopilot/instance-status``: set a host's EC2 status checks (impaired)
+  - ``GET  /_autopilot/assume-role-calls``: every STS AssumeRole answered, per target account
   - ``GET  /_autopilot/health``
 
 * ECS closer to AWS (turn off with ``--plain-moto-ecs``): ``ListTasks`` with
@@ -45,6 +46,9 @@ What the patch adds to moto (5.2.x) before the server starts:
   ``service:NAME``; StartTask tasks get launchType EC2 and startedAt;
   StopTask sets stoppedAt/stopCode and is a no-op on a stopped task; cluster
   and service running/pending counts computed from the tasks.
+* STS AssumeRole as AWS answers it: AccessDenied (403) into a role that does not exist
+  or whose trust policy doesn't let the caller in; otherwise moto's credentials of the
+  role's account (several accounts: see tests/emulator/README.md).
 * ECS task status left in RUNNING until StopTask (``--manual-tasks``, the
   default). Without it moto moves a task one state towards STOPPED on each
   DescribeTasks.

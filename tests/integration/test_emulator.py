@@ -758,3 +758,92 @@ def test_status_checks_and_placement_facts_are_what_a_drain_reads(emulator, make
     assert svc["placementConstraints"] == constraint
     (ci,) = fleet.container_instances()
     assert {"name": "ecs.cpu-architecture", "value": "x86_64"} in ci["attributes"]
+
+
+# --------------------------------------------------------------------------
+# several accounts: STS AssumeRole as AWS answers it
+# --------------------------------------------------------------------------
+
+
+def test_assume_role_needs_the_role_and_its_trust_and_gives_credentials_of_the_roles_account(emulator):
+    import boto3
+
+    from harness import accounts as ac
+
+    b = ac.new_account()
+    arn = ac.role_arn(b, "ecs-autopilot-guardduty-responder")
+    sts = emulator.client("sts")
+    with pytest.raises(ClientError) as missing:
+        sts.assume_role(RoleArn=arn, RoleSessionName="ecs-autopilot-guardduty-responder")
+    code, message, status = client_error(missing)
+    # AWS never says whether the role exists: the same AccessDenied as a trust refusal.
+    assert (code, status) == ("AccessDenied", 403)
+    assert message.endswith(f"is not authorized to perform: sts:AssumeRole on resource: {arn}")
+
+    ac.create_member_role(emulator.url, b, "guardduty-responder", external_id="ext-1234")
+    with pytest.raises(ClientError) as no_external_id:
+        sts.assume_role(RoleArn=arn, RoleSessionName="hub")
+    assert client_error(no_external_id)[0] == "AccessDenied"
+    creds = sts.assume_role(RoleArn=arn, RoleSessionName="hub", ExternalId="ext-1234")["Credentials"]
+    as_b = boto3.client("ecs", endpoint_url=emulator.url, region_name=emulator.region,
+                        aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                        aws_session_token=creds["SessionToken"])
+    cluster = as_b.create_cluster(clusterName=fl.unique("acct"))["cluster"]
+    assert cluster["clusterArn"].split(":")[4] == b
+    seen_by_b = ac.account_client(emulator.url, "ecs", emulator.region, b).list_clusters()["clusterArns"]
+    assert cluster["clusterArn"] in seen_by_b
+    assert cluster["clusterArn"] not in emulator.client("ecs").list_clusters()["clusterArns"]
+
+    other = ac.new_account()
+    ac.create_member_role(emulator.url, other, "guardduty-responder", trusted_account=ac.new_account())
+    with pytest.raises(ClientError) as untrusted:
+        sts.assume_role(RoleArn=ac.role_arn(other, "ecs-autopilot-guardduty-responder"), RoleSessionName="hub")
+    assert client_error(untrusted)[0] == "AccessDenied"
+
+    calls = ac.assume_role_calls(emulator.url, account=b)
+    assert [(c["outcome"], c["reason"]) for c in calls] == [
+        ("denied", "no such role"), ("denied", "trust policy"), ("allowed", None)]
+    assert calls[-1]["external_id"] == "ext-1234" and calls[-1]["caller_account"] == fl.ACCOUNT
+    assert ac.assume_role_calls(emulator.url, account=other)[0]["reason"] == "trust policy"
+    counts = ac.assume_role_counts(emulator.url)
+    assert counts[b] == 3 and counts[other] == 1
+
+
+def test_a_fleet_seeded_in_another_account_lives_there_only(emulator):
+    from harness import accounts as ac
+    from harness.aws_proxy import AwsProxy
+
+    b = ac.new_account()
+    fleet = fl.seed_cluster(emulator.url, emulator.region, instances=1, services=["web"], account=b)
+    assert fleet.cluster_arn.split(":")[4] == b and fleet.asg_arn.split(":")[4] == b
+    assert fleet.cluster_arn not in emulator.client("ecs").list_clusters()["clusterArns"]
+    event = fl.fire_lifecycle(emulator.url, fleet, fleet.instances[0])
+    assert event["account"] == b
+    assert fl.lifecycle_actions(emulator.url, fleet.region, account=b, token=event["detail"]["LifecycleActionToken"])
+    assert fl.lifecycle_actions(emulator.url, fleet.region, token=event["detail"]["LifecycleActionToken"]) == []
+
+    # The proxy tells which account a call's credentials act in.
+    ac.create_member_role(emulator.url, b, name="probe")
+    with AwsProxy(emulator.url) as proxy:
+        session = ac.assumed_session(proxy.url, ac.role_arn(b, "probe"), emulator.region)
+        session.client("ecs", endpoint_url=proxy.url).list_clusters()
+        emulator_via_proxy = fl.client(proxy.url, "ecs", emulator.region)
+        emulator_via_proxy.list_clusters()
+        assert [(c.operation, c.account) for c in proxy.calls()] == [
+            ("AssumeRole", fl.ACCOUNT), ("ListClusters", b), ("ListClusters", fl.ACCOUNT)]
+        assert [c.params["RoleArn"] for c in proxy.assume_role_calls(b)] == [ac.role_arn(b, "probe")]
+
+
+def test_an_organization_lists_its_accounts_each_with_an_access_role(emulator):
+    from harness import accounts as ac
+
+    org = ac.organization(emulator.url)
+    assert org.management_account == fl.ACCOUNT
+    assert ac.organization(emulator.url).id == org.id, "made once per emulator"
+    (member,) = ac.add_org_accounts(emulator.url, org, 1, roles=["ami-rollout"])
+    assert {member, fl.ACCOUNT} <= set(org.active_accounts(emulator.url))
+    session = ac.assumed_session(emulator.url, ac.role_arn(member, "OrganizationAccountAccessRole"))
+    ident = session.client("sts", endpoint_url=emulator.url).get_caller_identity()
+    assert ident["Account"] == member
+    roles = ac.account_client(emulator.url, "iam", "us-east-1", member).list_roles()["Roles"]
+    assert "ecs-autopilot-ami-rollout" in {r["RoleName"] for r in roles}
