@@ -5,10 +5,10 @@ run against the emulator test bed.
 
     .venv/bin/python bench/run.py                       # what `make bench` runs
     .venv/bin/python bench/run.py --smoke               # tiny sizes, ~20 s (tests/integration/test_bench_smoke.py)
-    .venv/bin/python bench/run.py --spawns 20 --events 20 --memory-events 1000 --fleet 20x10,200x100
+    .venv/bin/python bench/run.py --spawns 20 --events 20 --memory-events 1000 --fleet 20x10,200x100 --fanout 20x2,100x4
 
 Prints a markdown report on stdout and writes JSON to bench/results/latest.json (--out).
-Sections (--only cold,warm,memory,size,fleet):
+Sections (--only cold,warm,memory,size,fleet,fanout):
 
 * cold: spawn a release binary under a local Lambda Runtime API; time to its first poll
   for an event (init) and to its first response to a real event (init + first event).
@@ -21,6 +21,11 @@ Sections (--only cold,warm,memory,size,fleet):
 * memory: peak RSS (VmHWM) after --memory-events cheap, real events.
 * size: the zipped arm64 `bootstrap` that `cargo lambda build --release --arm64` makes.
 * fleet: ami-rollout's scheduled check over GROUPSxINSTANCES fleets.
+* fanout: ami-rollout in hub mode (issue 16) over ACCOUNTSxREGIONS: the scheduled check
+  fans out one message per (account, Region), then one warm process takes the fan-out
+  queue to the end (each message a scoped check, a drifted group in one member account per
+  Region gets its refresh); wall time of both and the AssumeRole count (one per member
+  account is the target).
 
 The baseline (bench/baseline/) is instance-drain's terminate step in Python with boto3,
 run by a minimal Runtime API loop, on the same events, emulator and proxy.
@@ -47,10 +52,12 @@ from typing import Any, Callable
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
+from harness import accounts as ac  # noqa: E402
 from harness import fleet as fl  # noqa: E402
 from harness.ami_rollout_helpers import (  # noqa: E402
     PARAMETER_TAG,
     complete_refresh,
+    fresh_region,
     next_region,
     parameter_event,
     refresh_event,
@@ -62,7 +69,7 @@ from harness.aws_proxy import AwsProxy  # noqa: E402
 from harness.emulator import EmulatorProcess  # noqa: E402
 from harness.guardduty_responder_helpers import MEDIUM_FINDING, finding_event, service_task_on  # noqa: E402
 from harness.runtime_api import LambdaProcess  # noqa: E402
-from harness.sqs_pump import drain_queue  # noqa: E402
+from harness.sqs_pump import drain_queue, pump  # noqa: E402
 from harness.task_retirement_helpers import closed_window, ec2_retirement_event, ecs_retirement_event  # noqa: E402
 
 FUNCTIONS = ["instance-drain", "ami-rollout", "guardduty-responder", "task-retirement"]
@@ -649,6 +656,66 @@ def bench_fleet(bed: Bed, subjects: dict[str, Subject], sizes: list[tuple[int, i
 
 
 # --------------------------------------------------------------------------
+# 7. organization fan-out
+# --------------------------------------------------------------------------
+
+
+def bench_fanout(bed: Bed, subjects: dict[str, Subject], sizes: list[tuple[int, int]]) -> dict[str, Any]:
+    """ami-rollout in hub mode over ACCOUNTS x REGIONS (the hub's own account is one of
+    them): the scheduled check fans out, then one warm process takes the fan-out queue to
+    the end, 10 messages a batch (Lambda would run batches side by side, up to the event
+    source's MaximumConcurrency: the scoped checks' sum is the serial cost)."""
+    runs = []
+    for n_accounts, n_regions in sizes:
+        seeding = time.monotonic()
+        regions = [fresh_region(bed.url) for _ in range(n_regions)]
+        members = [ac.new_account() for _ in range(n_accounts - 1)]
+        for account in members:
+            ac.create_member_role(bed.url, account, "ami-rollout")
+        drifted = [ac.drifted_group(bed.url, members[i % len(members)], region)[0]
+                   for i, region in enumerate(regions)] if members else []
+        sqs = bed.client("sqs")
+        queue = sqs.create_queue(QueueName=f"bench-fanout-{uuid.uuid4().hex[:10]}")["QueueUrl"]
+        seed_seconds = time.monotonic() - seeding
+        env = {"NOTIFY_TOPIC_ARN": bed.topic(), "AWS_REGION": bed.region, "ACCOUNTS": ",".join([fl.ACCOUNT, *members]),
+               "REGIONS": ",".join(regions), "FANOUT_QUEUE_URL": queue, "MAX_CONCURRENT_ROLLOUTS": "1"}
+        with subjects["ami-rollout"].process(bed.env(True, **env)) as fn:
+            fn.wait_ready()
+            bed.proxy.clear_calls()
+            before = ac.assume_role_counts(bed.url, caller_account=fl.ACCOUNT)
+            started = time.monotonic()
+            fanned = fn.invoke(scheduled_event(bed.region), timeout=900)
+            if not fanned.ok:
+                raise BenchError(f"fan-out {n_accounts}x{n_regions}: {fanned.error}")
+            fanout_calls = len(bed.proxy.calls())
+            queued = int(sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"])[
+                "Attributes"]["ApproximateNumberOfMessages"])
+            batches = pump(sqs, queue, fn, max_batches=n_accounts * n_regions, invoke_timeout=900)
+            wall = time.monotonic() - started
+        failed = sum(len(b.failed_ids) for b in batches) + sum(not b.invoke.ok for b in batches)
+        if queued != n_accounts * n_regions or failed:
+            errors = [b.invoke.error for b in batches if not b.invoke.ok][:2]
+            raise BenchError(f"fan-out {n_accounts}x{n_regions}: {queued} messages queued, {failed} failed {errors}")
+        calls = bed.proxy.calls()
+        after = ac.assume_role_counts(bed.url, caller_account=fl.ACCOUNT)
+        assumed = sum(after.get(a, 0) - before.get(a, 0) for a in after)
+        refreshes = sum(bool(fl.instance_refreshes(bed.url, f.region, f.asg_name, account=f.account)) for f in drifted)
+        by_op = Counter(f"{c.service}:{c.operation}" for c in calls)
+        runs.append({
+            "accounts": n_accounts, "regions": n_regions, "targets": queued, "member_accounts": len(members),
+            "fanout_seconds": round(fanned.duration_ms / 1000, 2),
+            "scoped_checks_seconds": round(sum(b.invoke.duration_ms for b in batches) / 1000, 2),
+            "wall_seconds": round(wall, 2), "batches": len(batches),
+            "assume_role": assumed, "assume_role_via_proxy": len(bed.proxy.assume_role_calls()),
+            "calls": len(calls), "fanout_calls": fanout_calls, "by_operation": dict(sorted(by_op.items())),
+            "refreshes_started": refreshes, "drifted_groups": len(drifted), "seed_seconds": round(seed_seconds, 1),
+        })
+        log(f"fan-out {n_accounts}x{n_regions}: {runs[-1]['wall_seconds']} s, {assumed} AssumeRole, "
+            f"{len(calls)} calls (seeded in {seed_seconds:.0f} s)")
+    return {"runs": runs}
+
+
+# --------------------------------------------------------------------------
 # targets and the report
 # --------------------------------------------------------------------------
 
@@ -680,6 +747,10 @@ def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         for kind, w in kinds.items():
             checks.append({"target": f"{name} / {kind}: CPU ≤ 1 ms + 0.2 ms × {w['calls_per_event']:g} calls (median)",
                            "value": w["cpu_ms"]["median"], "unit": "ms", "pass": w["cpu_ms"]["median"] <= w["cpu_budget_ms"]})
+    for r in (results.get("fanout") or {}).get("runs", []):
+        checks.append({"target": f"fan-out {r['accounts']} accounts × {r['regions']} Regions: one AssumeRole per member account",
+                       "value": r["assume_role"], "unit": "AssumeRole",
+                       "pass": r["assume_role"] == r["member_accounts"] and r["targets"] == r["accounts"] * r["regions"]})
     recheck = ((results.get("warm") or {}).get("instance-drain") or {}).get("terminate: re-check")
     if recheck:
         calls = recheck["calls_per_event"]
@@ -751,6 +822,16 @@ def report(results: dict[str, Any]) -> str:
                        [[f"{r['groups']} × {r['instances_per_group']}", r["seconds"], r["aws_seconds"], r["calls"],
                          f"{r['peak_rss_kb'] / 1024:.1f}", ", ".join(f"{op.split(':')[1]} {n}" for op, n in r["by_operation"].items())]
                         for r in fleet["runs"]], note)
+    fanout = results.get("fanout")
+    if fanout:
+        lines += table("Organization fan-out: ami-rollout scheduled check in hub mode, then every scoped check",
+                       ["Accounts × Regions", "Messages", "Fan-out (s)", "Scoped checks, one warm process (s)",
+                        "Wall (s)", "AssumeRole", "AWS calls", "Refreshes started"],
+                       [[f"{r['accounts']} × {r['regions']}", r["targets"], r["fanout_seconds"], r["scoped_checks_seconds"],
+                         r["wall_seconds"], f"{r['assume_role']} ({r['member_accounts']} members)", r["calls"],
+                         f"{r['refreshes_started']} / {r['drifted_groups']}"] for r in fanout["runs"]],
+                       "The hub's own account is one of the accounts (no AssumeRole). Scoped checks: the sum of the "
+                       "batch invocations (10 messages each), which Lambda runs side by side up to MaximumConcurrency.")
     if results.get("targets"):
         lines += table("Targets", ["Target", "Measured", ""],
                        [[t["target"], f"{t['value']} {t['unit']}", "pass" if t["pass"] else "**miss**"] for t in results["targets"]])
@@ -777,22 +858,24 @@ def parse_sizes(text: str) -> list[tuple[int, int]]:
     return sizes
 
 
-SECTIONS = ["cold", "warm", "memory", "size", "fleet"]
+SECTIONS = ["cold", "warm", "memory", "size", "fleet", "fanout"]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes: 3 spawns, 2 events per kind, 20 memory events, fleet 2x2")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny sizes: 3 spawns, 2 events per kind, 20 memory events, fleet 2x2, fan-out 20x2")
     parser.add_argument("--spawns", type=int, default=20, help="cold starts per function (default 20)")
     parser.add_argument("--events", type=int, default=20, help="warm events per event kind (default 20)")
     parser.add_argument("--memory-events", type=int, default=1000, help="events for the peak-RSS run (default 1000)")
     parser.add_argument("--memory-seconds", type=float, default=600, help="cap per function on the memory run (default 600)")
     parser.add_argument("--fleet", default="20x10,200x100", help="GROUPSxINSTANCES,... (default 20x10,200x100)")
+    parser.add_argument("--fanout", default="20x2,100x4", help="ACCOUNTSxREGIONS,... for hub mode (default 20x2,100x4)")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"sections to run (default {','.join(SECTIONS)})")
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "latest.json"))
     args = parser.parse_args(argv)
     if args.smoke:
-        args.spawns, args.events, args.memory_events, args.fleet = 3, 2, 20, "2x2"
+        args.spawns, args.events, args.memory_events, args.fleet, args.fanout = 3, 2, 20, "2x2", "20x2"
     sections = [s for s in args.only.split(",") if s]
     unknown = set(sections) - set(SECTIONS)
     if unknown:
@@ -806,7 +889,7 @@ def main(argv: list[str] | None = None) -> int:
             "binaries": profile,
             "host": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
             "args": {"spawns": args.spawns, "events": args.events, "memory_events": args.memory_events,
-                     "memory_seconds": args.memory_seconds, "fleet": args.fleet},
+                     "memory_seconds": args.memory_seconds, "fleet": args.fleet, "fanout": args.fanout},
             "subjects": {name: " ".join([str(s.path), *s.args]) for name, s in [*subjects.items(), (LIMIT, limit)]},
         },
         "targets_definition": TARGETS,
@@ -820,6 +903,7 @@ def main(argv: list[str] | None = None) -> int:
             ("size", "size", lambda: bench_size(subjects)),
             ("warm", "warm", lambda: bench_warm(bed, subjects, args.events)),
             ("fleet", "fleet", lambda: bench_fleet(bed, subjects, parse_sizes(args.fleet))),
+            ("fanout", "fanout", lambda: bench_fanout(bed, subjects, parse_sizes(args.fanout))),
             ("memory", "memory", lambda: bench_memory(bed, subjects, args.memory_events, args.memory_seconds)),
         ]
         for section, key, run in steps:

@@ -1,5 +1,6 @@
 """`make bench` at tiny sizes (bench/run.py --smoke), so the benchmark cannot rot: every
-section runs against the emulator and the JSON it writes holds sane numbers."""
+section runs against the emulator and the JSON it writes holds sane numbers (the
+organization fan-out at its smoke size, 20 accounts x 2 Regions)."""
 
 from __future__ import annotations
 
@@ -68,8 +69,16 @@ def test_the_bench_smoke_run_fills_every_section(tmp_path, function_binary):
     assert (run_2x2["groups"], run_2x2["instances"]) == (2, 4)
     assert run_2x2["by_operation"]["autoscaling:StartInstanceRefresh"] == 1
 
+    (fan,) = results["fanout"]["runs"]  # hub mode, 20 accounts (the hub's own one of them) x 2 Regions
+    assert (fan["accounts"], fan["regions"], fan["targets"], fan["member_accounts"]) == (20, 2, 40, 19)
+    assert fan["assume_role"] == fan["assume_role_via_proxy"] == 19, "one per member account"
+    assert 0 < fan["fanout_seconds"] <= fan["wall_seconds"] and fan["scoped_checks_seconds"] > 0
+    assert fan["by_operation"]["sqs:SendMessageBatch"] == 4 and fan["refreshes_started"] == fan["drifted_groups"] == 2
+    assert "## Organization fan-out" in run.stdout
+
     names = {t["target"] for t in results["targets"]}
     assert any("cold start" in n for n in names) and any("re-check" in n for n in names)
+    assert any("one AssumeRole per member account" in n for n in names)
     assert sum("the bare runtime's" in n for n in names) == len(FUNCTIONS)
     assert sum("CPU ≤ 1 ms + 0.2 ms" in n for n in names) == sum(len(warm[f]) for f in FUNCTIONS)
     assert all(isinstance(t["pass"], bool) for t in results["targets"])
