@@ -221,7 +221,7 @@ def test_in_one_batch_a_missing_member_role_fails_only_that_accounts_message(emu
 def test_credentials_are_assumed_once_per_account_and_reused_across_events_and_regions(emulator, start, proxy, inbox):
     b = ac.new_account()
     ac.create_member_role(emulator.url, b, "guardduty-responder", external_id="hub-7f3a")
-    regions = [emulator.region, "us-west-2"]
+    regions = ["us-west-2", emulator.region]  # the first event is in another Region than the hub's
     fleets = [fl.seed_cluster(emulator.url, r, instances=2, services=["web"], tasks_per_instance=1, account=b)
               for r in regions]
     fn = start("guardduty-responder", [b], NOTIFY_TOPIC_ARN=inbox.topic_arn, MEMBER_EXTERNAL_ID="hub-7f3a",
@@ -234,10 +234,26 @@ def test_credentials_are_assumed_once_per_account_and_reused_across_events_and_r
     assert {task_of(f, t)["lastStatus"] for f, t in tasks} == {"STOPPED"}
     (call,) = ac.assume_role_calls(emulator.url, account=b)
     assert (call["outcome"], call["external_id"]) == ("allowed", "hub-7f3a")
-    assert len(proxy.assume_role_calls()) == 1
+    (through,) = proxy.assume_role_calls()
+    assert through.region == emulator.region, "STS in the hub's Region"
     assert len(logs(fn, "assumed member role")) == 1
     used = {c.region for c in proxy.calls() if c.service in FLEET_SERVICES}
     assert used == set(regions) and {c.account for c in proxy.calls() if c.service in FLEET_SERVICES} == {b}
+
+
+def test_the_hubs_own_account_is_served_in_any_region_with_its_own_role(emulator, start, proxy, inbox):
+    fleet = fl.seed_cluster(emulator.url, "us-west-2", instances=1, services=["web"], tasks_per_instance=2)
+    task = service_task_on(fleet, fleet.instances[0])
+    fn = start("guardduty-responder", [ac.new_account()], NOTIFY_TOPIC_ARN=inbox.topic_arn, QUARANTINE_HOST="false")
+
+    result = fn.invoke(member_finding(fleet, task))
+
+    assert result.ok, result.error
+    assert task_of(fleet, task)["lastStatus"] == "STOPPED"
+    assert proxy.assume_role_calls() == [] and not logs(fn, "assumed member role")
+    assert {(c.account, c.region) for c in proxy.calls() if c.service in FLEET_SERVICES} == {(HUB, "us-west-2")}
+    (note,) = inbox.read()
+    assert (note.attributes["account"], note.attributes["region"]) == (HUB, "us-west-2")
 
 
 def test_a_trust_policy_that_does_not_name_the_hub_is_access_denied(emulator, start, inbox):
@@ -361,6 +377,31 @@ def test_a_scheduled_check_over_20_accounts_and_2_regions_fans_out_and_every_sco
     rollouts = [n for n in inbox.read() if n.action == "rollout" and n.outcome == "done"]
     assert {(n.attributes["account"], n.attributes["region"]) for n in rollouts} == {
         (c, regions[0]), (c, regions[1]), (d, regions[0])}
+
+
+def test_a_parameter_change_in_a_member_account_rolls_that_accounts_group(emulator, start, proxy, inbox):
+    from harness.ami_rollout_helpers import parameter_event
+
+    region = fresh_region(emulator.url)
+    c = ac.new_account()
+    ac.create_member_role(emulator.url, c, "ami-rollout")
+    group, param, new = ac.drifted_group(emulator.url, c, region)
+    sqs = emulator.client("sqs")
+    fanout = FunctionQueue.create(sqs, "org-fanout", max_receive=2)
+    fn = start("ami-rollout", [c], NOTIFY_TOPIC_ARN=inbox.topic_arn, REGIONS=region, FANOUT_QUEUE_URL=fanout.url)
+    event = parameter_event(region, param)
+    event["account"] = c
+    event["resources"] = [r.replace(f":{HUB}:", f":{c}:") for r in event["resources"]]
+
+    result = fn.invoke(event)
+
+    assert result.ok, result.error
+    (refresh,) = fl.instance_refreshes(emulator.url, region, group.asg_name, account=c)
+    assert refresh["Status"] in ("Pending", "InProgress")
+    assert fanout.queued() == 0, "a parameter change is acted on where it happened, not fanned out"
+    assert {(x.account, x.region) for x in proxy.calls() if x.service in FLEET_SERVICES} == {(c, region)}
+    (note,) = [n for n in inbox.read() if n.action == "rollout"]
+    assert (note.outcome, note.attributes["account"], note.details["target_ami"]) == ("done", c, new)
 
 
 def test_org_mode_fans_out_to_the_active_accounts_of_the_organization(emulator, start, proxy, inbox):
