@@ -132,6 +132,15 @@ def create_member_role(endpoint: str, account: str, function: str | None = None,
                            Description="ecs-autopilot member role (test bed)")["Role"]["Arn"]
 
 
+def ensure_member_role(endpoint: str, account: str, function: str, **kwargs: Any) -> str:
+    """``create_member_role`` unless the role is there already; returns its ARN."""
+    iam = fl.client(endpoint, "iam", "us-east-1", account)
+    try:
+        return iam.get_role(RoleName=member_role_name(function))["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        return create_member_role(endpoint, account, function, **kwargs)
+
+
 def create_member_roles(endpoint: str, account: str, functions: Iterable[str] = FUNCTIONS, **kwargs: Any) -> list[str]:
     return [create_member_role(endpoint, account, f, **kwargs) for f in functions]
 
