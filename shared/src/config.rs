@@ -132,6 +132,8 @@ pub struct Common {
     pub notify_topic_arn: String,
     /// Decide, log and notify the plan; change nothing.
     pub dry_run: bool,
+    /// Single-account or hub mode, and how to reach member accounts.
+    pub tenancy: crate::tenancy::Tenancy,
 }
 
 impl Common {
@@ -144,6 +146,7 @@ impl Common {
             function,
             notify_topic_arn,
             dry_run: env.bool_or("DRY_RUN", false)?,
+            tenancy: crate::tenancy::Tenancy::from_env(function, env)?,
         })
     }
 }

@@ -10,6 +10,7 @@ pub mod events;
 pub mod metrics;
 pub mod notify;
 pub mod runtime;
+pub mod tenancy;
 
 pub use error::{Error, Result};
 pub mod window;

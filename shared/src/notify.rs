@@ -66,6 +66,11 @@ pub struct Record {
     pub instance: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub task: Option<String>,
+    /// The account and Region acted on (the event's scope, see `tenancy`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     /// Figures and facts specific to the action (durations, counts, reasons).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub details: BTreeMap<String, Value>,
@@ -170,6 +175,8 @@ impl Notification {
                 Some(format!("{:?}", self.severity).to_lowercase()),
             ),
             ("cluster", r.cluster.clone()),
+            ("account", r.account.clone()),
+            ("region", r.region.clone()),
         ]
         .into_iter()
         .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| (k, v)))
@@ -304,6 +311,8 @@ mod tests {
                 group: None,
                 instance: Some("i-0abc".into()),
                 task: None,
+                account: Some("111122223333".into()),
+                region: Some("eu-west-1".into()),
                 details: BTreeMap::from([("tasks_moved".into(), json!(3))]),
             },
         }
@@ -339,7 +348,52 @@ mod tests {
         let mut n = sample();
         n.record.cluster = None;
         let keys: Vec<_> = n.attributes().into_iter().map(|(k, _)| k).collect();
-        assert_eq!(keys, ["function", "kind", "action", "outcome", "severity"]);
+        assert_eq!(
+            keys,
+            ["function", "kind", "action", "outcome", "severity", "account", "region"]
+        );
+    }
+
+    fn reporter() -> Reporter {
+        let sns = aws_sdk_sns::Client::from_conf(
+            aws_sdk_sns::Config::builder()
+                .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
+                .build(),
+        );
+        Reporter::new(
+            crate::aws::sns::Topic::new(sns, "arn:aws:sns:us-east-1:1:t"),
+            "guardduty-responder",
+            false,
+        )
+    }
+
+    #[tokio::test]
+    async fn notifications_name_the_scope_and_in_hub_mode_say_it_in_words() {
+        let subject = Subject::default();
+        let outside = reporter().notification(&subject, "a", Outcome::Done, Notice::info("t", "d"));
+        assert_eq!((outside.record.account, outside.description.as_str()), (None, "d"));
+        let scope = |hub| crate::tenancy::Scope {
+            account: Some("222233334444".into()),
+            region: Some("eu-west-1".into()),
+            member: hub,
+            hub,
+        };
+        let single = crate::tenancy::within(scope(false), async {
+            reporter().notification(&subject, "a", Outcome::Done, Notice::info("t", "d"))
+        })
+        .await;
+        assert_eq!(single.description, "d");
+        assert!(single
+            .attributes()
+            .contains(&("account", "222233334444".to_string())));
+        let hub = crate::tenancy::within(scope(true), async {
+            reporter().notification(&subject, "a", Outcome::Done, Notice::info("t", "d"))
+        })
+        .await;
+        assert!(hub.description.ends_with("Account 222233334444, Region eu-west-1."));
+        assert!(hub.attributes().contains(&("region", "eu-west-1".to_string())));
+        let ctx = &hub.message()["metadata"]["additionalContext"];
+        assert_eq!((ctx["account"].as_str(), ctx["region"].as_str()), (Some("222233334444"), Some("eu-west-1")));
     }
 
     /// What an attacker controls in a GuardDuty finding (process names, command lines)
@@ -572,10 +626,20 @@ impl Reporter {
         outcome: Outcome,
         notice: Notice,
     ) -> Notification {
+        let scope = crate::tenancy::current().unwrap_or_default();
+        let description = match (&scope.account, &scope.region, scope.hub) {
+            (Some(account), Some(region), true) => format!(
+                "{}\n\nAccount {}, Region {}.",
+                notice.description,
+                escape(account, 20),
+                escape(region, 30)
+            ),
+            _ => notice.description,
+        };
         bounded(Notification {
             severity: notice.severity,
             title: notice.title,
-            description: notice.description,
+            description,
             next_steps: notice.next_steps,
             record: Record {
                 function: self.function.to_string(),
@@ -588,6 +652,8 @@ impl Reporter {
                 group: subject.group.clone(),
                 instance: subject.instance.clone(),
                 task: subject.task.clone(),
+                account: scope.account,
+                region: scope.region,
                 details: notice.details,
             },
         })

@@ -3,10 +3,12 @@
 //! handler. SQS batches answer with partial batch failures so only the records that
 //! failed are redelivered (and, after the queue's maxReceiveCount, dead-lettered).
 //!
-//! An event stamped with another account or region than the function's own is skipped
-//! (logged, not retried, never acted on): only this account's resources are ours, and an
-//! event bus rule or a queue shared by mistake must not make us act on names that merely
-//! look the same here.
+//! In single-account mode an event stamped with another account or region than the
+//! function's own is skipped (logged, not retried, never acted on): only this account's
+//! resources are ours, and an event bus rule or a queue shared by mistake must not make
+//! us act on names that merely look the same here. In hub mode (`ACCOUNTS`) an event
+//! from a listed account is handled in that account's scope, and one from any other
+//! account is skipped the same way (see [`crate::tenancy`]).
 
 use std::future::Future;
 use std::time::{Duration, SystemTime};
@@ -17,21 +19,57 @@ use serde_json::Value;
 
 use crate::error::Error;
 use crate::events::Envelope;
+use crate::tenancy::{Accounts, Scope, Skip};
 
-/// Runs the Lambda runtime loop with `handler` for every event.
-pub async fn serve<H, Fut>(handler: H) -> Result<(), lambda_runtime::Error>
+/// The composition root's loop. `build` makes a function's dependencies from the
+/// adapters of one (account, Region): the function's own at cold start, others on first
+/// use in hub mode (see [`crate::tenancy::Fleet`]). Every event the accounts policy
+/// admits reaches `handler` with the dependencies of its scope; `translate` turns payloads
+/// that are not EventBridge events or SQS batches into events ([`untranslated`]: none).
+pub async fn serve<D, B, T, H, Fut>(
+    aws: crate::aws::Aws,
+    common: &crate::config::Common,
+    build: B,
+    translate: T,
+    handler: H,
+) -> Result<(), lambda_runtime::Error>
 where
-    H: Fn(Envelope) -> Fut + Clone + Send + 'static,
+    D: Send + Sync + 'static,
+    B: Fn(&crate::aws::Aws) -> D + Send + Sync + 'static,
+    T: Fn(&Value) -> Option<Result<Vec<Envelope>, Error>> + Clone + Send + 'static,
+    H: Fn(std::sync::Arc<D>, Envelope) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<(), Error>> + Send,
 {
+    let accounts = common.tenancy.accounts.clone();
+    let fleet = std::sync::Arc::new(crate::tenancy::Fleet::new(
+        aws,
+        common.function,
+        common.tenancy.clone(),
+        build,
+    ));
     crate::coldstart::report("clients");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let handler = handler.clone();
-        let home = Home::of(&event.context);
+        let translate = translate.clone();
+        let home = Home::of(&event.context, &accounts);
         let deadline = Deadline::of(&event.context);
-        async move { deliver_before(event.payload, &home, Some(deadline), handler).await }
+        let (fleet, handler) = (fleet.clone(), handler.clone());
+        let scoped = move |event: Envelope| {
+            let (fleet, handler) = (fleet.clone(), handler.clone());
+            async move { handler(fleet.current().await?, event).await }
+        };
+        async move {
+            match translate(&event.payload) {
+                None => deliver_before(event.payload, &home, Some(deadline), scoped).await,
+                Some(translated) => dispatch_all(translated, &home, scoped).await,
+            }
+        }
     }))
     .await
+}
+
+/// For [`serve`]: a function whose events all arrive as EventBridge events or SQS batches.
+pub fn untranslated(_: &Value) -> Option<Result<Vec<Envelope>, Error>> {
+    None
 }
 
 /// What one SQS record may need: the SDK's per-operation timeout (40 s, see
@@ -67,11 +105,12 @@ impl Deadline {
 }
 
 /// The account and region the function runs in; `None` when unknown (then nothing is
-/// skipped for it).
+/// skipped for it). With the accounts it serves besides its own (hub mode).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Home {
     pub account: Option<String>,
     pub region: Option<String>,
+    pub accounts: Accounts,
 }
 
 impl Home {
@@ -88,40 +127,39 @@ impl Home {
         Home {
             account: part(4),
             region: aws_region.filter(|r| !r.is_empty()).or_else(|| part(3)),
+            accounts: Accounts::Single,
         }
     }
 
-    fn of(context: &lambda_runtime::Context) -> Self {
+    /// The same home serving `accounts` too (hub mode).
+    pub fn serving(self, accounts: &Accounts) -> Self {
+        Home {
+            accounts: accounts.clone(),
+            ..self
+        }
+    }
+
+    fn of(context: &lambda_runtime::Context, accounts: &Accounts) -> Self {
         Home::from_arn(
             &context.invoked_function_arn,
             std::env::var("AWS_REGION").ok(),
         )
+        .serving(accounts)
     }
 }
 
-/// Why `event` is not ours to act on: its `account` or `region` is set and differs from
-/// the function's. Pure, so the rule is pinned by unit tests.
+/// Why `event` is not ours to act on (see [`crate::tenancy::admit`]).
 pub fn elsewhere(event: &Envelope, home: &Home) -> Option<String> {
-    let differs = |theirs: &str, ours: &Option<String>| {
-        !theirs.is_empty() && ours.as_deref().is_some_and(|o| o != theirs)
-    };
-    if differs(&event.account, &home.account) {
-        return Some(format!(
-            "event {} is for account {}, this function runs in {}",
-            event.id,
-            event.account,
-            home.account.as_deref().unwrap_or_default()
-        ));
-    }
-    if differs(&event.region, &home.region) {
-        return Some(format!(
-            "event {} is for region {}, this function runs in {}",
-            event.id,
-            event.region,
-            home.region.as_deref().unwrap_or_default()
-        ));
-    }
-    None
+    admit(event, home).err().map(|skip| skip.reason)
+}
+
+fn admit(event: &Envelope, home: &Home) -> Result<Scope, Skip> {
+    crate::tenancy::admit(
+        event,
+        home.account.as_deref(),
+        home.region.as_deref(),
+        &home.accounts,
+    )
 }
 
 /// Hands `event` to `handler` unless it belongs to another account or region, which is
@@ -136,24 +174,33 @@ where
     H: Fn(Envelope) -> Fut,
     Fut: Future<Output = Result<(), Error>>,
 {
-    if let Some(reason) = elsewhere(&event, home) {
-        tracing::warn!(
-            message_id = message_id.unwrap_or(""),
-            event_id = %event.id,
-            detail_type = %event.detail_type,
-            reason = %reason,
-            "skipped: event for another account or region"
-        );
-        return Ok(());
-    }
+    let scope = match admit(&event, home) {
+        Ok(scope) => scope,
+        Err(skip) => {
+            let (account, region) = crate::tenancy::stamped(&event);
+            tracing::warn!(
+                message_id = message_id.unwrap_or(""),
+                event_id = %event.id,
+                detail_type = %event.detail_type,
+                account = %account,
+                region = %region,
+                reason = %skip.reason,
+                "{}",
+                skip.log
+            );
+            return Ok(());
+        }
+    };
     tracing::debug!(
         message_id = message_id.unwrap_or(""),
         event_id = %event.id,
         detail_type = %event.detail_type,
+        account = scope.account.as_deref().unwrap_or(""),
+        region = scope.region.as_deref().unwrap_or(""),
         "dispatching"
     );
     let id = event.id.clone();
-    handler(event)
+    crate::tenancy::within(scope, handler(event))
         .await
         .inspect_err(|e| log_failure(message_id, Some(&id), e))
 }
@@ -507,30 +554,7 @@ mod tests {
     }
 }
 
-/// Like [`serve`], but each payload is first offered to `translate`, which turns shapes
-/// [`deliver`] does not know into envelopes (an SNS-triggered invocation also carries
-/// `Records`, which `deliver` would read as an SQS batch). `None` hands it to `deliver`.
-/// Translated events fail the invocation on the first error, like direct events.
-pub async fn serve_translating<T, H, Fut>(
-    translate: T,
-    handler: H,
-) -> Result<(), lambda_runtime::Error>
-where
-    T: Fn(&Value) -> Option<Result<Vec<Envelope>, Error>> + Clone + Send + 'static,
-    H: Fn(Envelope) -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = Result<(), Error>> + Send,
-{
-    crate::coldstart::report("clients");
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let handler = handler.clone();
-        let translate = translate.clone();
-        let home = Home::of(&event.context);
-        async move { deliver_translated(event.payload, &home, translate, handler).await }
-    }))
-    .await
-}
-
-/// The dispatch of [`serve_translating`], separate so it can be tested without a runtime.
+/// The dispatch of a translated payload, separate so it can be tested without a runtime.
 pub async fn deliver_translated<T, H, Fut>(
     payload: Value,
     home: &Home,
@@ -542,9 +566,21 @@ where
     H: Fn(Envelope) -> Fut,
     Fut: Future<Output = Result<(), Error>>,
 {
-    let Some(translated) = translate(&payload) else {
-        return deliver(payload, home, handler).await;
-    };
+    match translate(&payload) {
+        None => deliver(payload, home, handler).await,
+        Some(translated) => dispatch_all(translated, home, handler).await,
+    }
+}
+
+async fn dispatch_all<H, Fut>(
+    translated: Result<Vec<Envelope>, Error>,
+    home: &Home,
+    handler: H,
+) -> Result<Value, Error>
+where
+    H: Fn(Envelope) -> Fut,
+    Fut: Future<Output = Result<(), Error>>,
+{
     for event in translated.inspect_err(|e| log_failure(None, None, e))? {
         dispatch(event, home, None, &handler).await?;
     }

@@ -1,7 +1,5 @@
 //! Composition root: configuration and AWS clients once per cold start, then the loop.
 
-use std::sync::Arc;
-
 use ami_rollout::config::Config;
 use ami_rollout::{handle, Deps};
 use shared::aws::Aws;
@@ -13,12 +11,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     shared::runtime::init_tracing();
     let config = Config::from_env(&Env::process())
         .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
+    let common = config.common.clone();
     let aws = Aws::load().await;
-    let deps = Arc::new(Deps::new(&aws, config));
     // The ECS-optimized AMI release notification arrives SNS-shaped.
-    shared::runtime::serve_translating(sns_records_to_envelopes, move |event| {
-        let deps = deps.clone();
-        Box::pin(async move { handle(&deps, event).await })
-    })
+    shared::runtime::serve(
+        aws,
+        &common,
+        move |aws| Deps::new(aws, config.clone()),
+        sns_records_to_envelopes,
+        |deps, event| async move { handle(&deps, event).await },
+    )
     .await
 }

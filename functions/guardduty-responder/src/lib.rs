@@ -40,6 +40,20 @@ pub struct Deps {
     pub reporter: Reporter,
 }
 
+impl Deps {
+    /// The adapters of one account and Region (see `shared::tenancy`), with the
+    /// function's settings.
+    pub fn new(aws: &shared::aws::Aws, config: Config) -> Self {
+        Deps {
+            ecs: aws.ecs(),
+            asg: aws.autoscaling(),
+            ec2: aws.ec2(),
+            reporter: aws.reporter(&config.common),
+            config,
+        }
+    }
+}
+
 pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
     match parse::intent(&event)? {
         Intent::Ignore(reason) => {

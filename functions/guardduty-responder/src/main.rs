@@ -1,7 +1,5 @@
 //! Composition root: configuration and AWS clients once per cold start, then the loop.
 
-use std::sync::Arc;
-
 use guardduty_responder::config::Config;
 use guardduty_responder::{handle, Deps};
 use shared::aws::Aws;
@@ -12,17 +10,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     shared::runtime::init_tracing();
     let config = Config::from_env(&Env::process())
         .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
+    let common = config.common.clone();
     let aws = Aws::load().await;
-    let deps = Arc::new(Deps {
-        ecs: aws.ecs(),
-        asg: aws.autoscaling(),
-        ec2: aws.ec2(),
-        reporter: aws.reporter(&config.common),
-        config,
-    });
-    shared::runtime::serve(move |event| {
-        let deps = deps.clone();
-        Box::pin(async move { handle(&deps, event).await })
-    })
+    shared::runtime::serve(
+        aws,
+        &common,
+        move |aws| Deps::new(aws, config.clone()),
+        shared::runtime::untranslated,
+        |deps, event| async move { handle(&deps, event).await },
+    )
     .await
 }

@@ -35,6 +35,21 @@ pub struct Deps {
     pub reporter: Reporter,
 }
 
+impl Deps {
+    /// The adapters of one account and Region (see `shared::tenancy`), with the
+    /// function's settings.
+    pub fn new(aws: &shared::aws::Aws, config: Config) -> Self {
+        Deps {
+            ecs: aws.ecs(),
+            asg: aws.autoscaling(),
+            ec2: aws.ec2(),
+            queue: aws.queue(&config.queue_url),
+            reporter: aws.reporter(&config.common),
+            config,
+        }
+    }
+}
+
 pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
     let intent = parse::intent(&event, deps.config.drain_on_rebalance)?;
     let subject = Subject {

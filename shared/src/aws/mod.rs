@@ -4,6 +4,7 @@
 pub mod autoscaling;
 pub mod ec2;
 pub mod ecs;
+pub mod organizations;
 pub mod https;
 pub mod sns;
 pub mod sqs;
@@ -45,6 +46,17 @@ pub fn sdk_defaults() -> aws_config::ConfigLoader {
         )
 }
 
+/// The ARN partition of a Region (`aws`, `aws-cn`, `aws-us-gov`).
+pub fn partition_of(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
 /// Splits `items` into chunks an API accepts at once (DescribeTasks takes 100, ...).
 pub(crate) fn batches<T: Clone>(items: &[T], size: usize) -> impl Iterator<Item = Vec<T>> + '_ {
     items.chunks(size).map(<[T]>::to_vec)
@@ -53,45 +65,95 @@ pub(crate) fn batches<T: Clone>(items: &[T], size: usize) -> impl Iterator<Item 
 #[cfg(test)]
 mod tests;
 
-/// The adapters a composition root builds, all from one SDK configuration.
-pub struct Aws(SdkConfig);
+/// The adapters a composition root builds. The fleet's adapters (ECS, Auto Scaling, EC2,
+/// SSM) use the configuration of the account and Region being acted on; the hub's own
+/// resources (the topic, the queues, STS, Organizations) always use the function's own
+/// configuration. In single-account mode the two are the same.
+pub struct Aws {
+    fleet: SdkConfig,
+    own: SdkConfig,
+}
 
 impl Aws {
     pub async fn load() -> Self {
         crate::coldstart::mark("config");
-        let aws = Aws(sdk_config().await);
+        let aws = Aws::from_sdk_config(sdk_config().await);
         crate::coldstart::mark("aws_config");
         aws
     }
 
     /// The adapters over an SDK configuration the caller loaded itself.
     pub fn from_sdk_config(config: SdkConfig) -> Self {
-        Aws(config)
+        Aws {
+            fleet: config.clone(),
+            own: config,
+        }
+    }
+
+    /// The same adapters for `region`, with `credentials` for the fleet's adapters when
+    /// they belong to another account (see `tenancy`).
+    pub fn scoped(
+        &self,
+        region: &str,
+        credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
+    ) -> Self {
+        let mut fleet = self
+            .own
+            .to_builder()
+            .region(aws_config::Region::new(region.to_string()));
+        if let Some(c) = credentials {
+            fleet = fleet.credentials_provider(c);
+        }
+        Aws {
+            fleet: fleet.build(),
+            own: self.own.clone(),
+        }
+    }
+
+    /// The function's own Region (empty when unknown).
+    pub fn region(&self) -> String {
+        self.own
+            .region()
+            .map(|r| r.as_ref().to_string())
+            .unwrap_or_default()
+    }
+
+    /// The ARN partition of the function's own Region.
+    pub fn partition(&self) -> String {
+        partition_of(&self.region()).to_string()
+    }
+
+    pub fn sts(&self) -> aws_sdk_sts::Client {
+        aws_sdk_sts::Client::new(&self.own)
+    }
+
+    pub fn organizations(&self) -> organizations::Organizations {
+        organizations::Organizations::new(aws_sdk_organizations::Client::new(&self.own))
     }
 
     pub fn ecs(&self) -> ecs::Ecs {
-        ecs::Ecs::new(aws_sdk_ecs::Client::new(&self.0))
+        ecs::Ecs::new(aws_sdk_ecs::Client::new(&self.fleet))
     }
 
     pub fn autoscaling(&self) -> autoscaling::AutoScaling {
-        autoscaling::AutoScaling::new(aws_sdk_autoscaling::Client::new(&self.0))
+        autoscaling::AutoScaling::new(aws_sdk_autoscaling::Client::new(&self.fleet))
     }
 
     pub fn ec2(&self) -> ec2::Ec2 {
-        ec2::Ec2::new(aws_sdk_ec2::Client::new(&self.0))
+        ec2::Ec2::new(aws_sdk_ec2::Client::new(&self.fleet))
     }
 
     pub fn ssm(&self) -> ssm::Ssm {
-        ssm::Ssm::new(aws_sdk_ssm::Client::new(&self.0))
+        ssm::Ssm::new(aws_sdk_ssm::Client::new(&self.fleet))
     }
 
     pub fn queue(&self, url: &str) -> sqs::Queue {
-        sqs::Queue::new(aws_sdk_sqs::Client::new(&self.0), url)
+        sqs::Queue::new(aws_sdk_sqs::Client::new(&self.own), url)
     }
 
     /// The notification reporter for `common.function`, publishing to its topic.
     pub fn reporter(&self, common: &crate::config::Common) -> crate::notify::Reporter {
-        let topic = sns::Topic::new(aws_sdk_sns::Client::new(&self.0), &common.notify_topic_arn);
+        let topic = sns::Topic::new(aws_sdk_sns::Client::new(&self.own), &common.notify_topic_arn);
         crate::notify::Reporter::new(topic, common.function, common.dry_run)
     }
 }
