@@ -446,3 +446,14 @@ def test_single_account_mode_still_skips_an_event_stamped_with_another_account(e
     assert not [c for c in proxy.calls() if c.service in FLEET_SERVICES]
     assert logs(fn, "skipped: event for another account or region")
     assert not logs(fn, "skipped: account not in ACCOUNTS")
+    assert inbox.read() == []
+
+    # Its own account's events are acted on as before, and the notification names the scope too.
+    own = fl.seed_cluster(emulator.url, emulator.region, instances=1, services=["web"], tasks_per_instance=2)
+    own_task = service_task_on(own, own.instances[0])
+    result = fn.invoke(finding_event(own, own_task))
+    assert result.ok, result.error
+    assert task_of(own, own_task)["lastStatus"] == "STOPPED"
+    assert proxy.assume_role_calls() == []
+    (note,) = inbox.read()
+    assert (note.attributes["account"], note.attributes["region"]) == (HUB, emulator.region)
