@@ -137,7 +137,10 @@ mod tests {
         );
         let hub = with_scope(drain_line("f", 3, 1), Some(&scope(true)));
         let sets = &hub["_aws"]["CloudWatchMetrics"][0]["Dimensions"];
-        assert_eq!(sets, &json!([["function"], ["function", "account", "region"]]));
+        assert_eq!(
+            sets,
+            &json!([["function"], ["function", "account", "region"]])
+        );
         for d in sets[1].as_array().unwrap() {
             assert!(hub.get(d.as_str().unwrap()).is_some(), "{d}");
         }

@@ -371,7 +371,10 @@ mod tests {
     async fn notifications_name_the_scope_and_in_hub_mode_say_it_in_words() {
         let subject = Subject::default();
         let outside = reporter().notification(&subject, "a", Outcome::Done, Notice::info("t", "d"));
-        assert_eq!((outside.record.account, outside.description.as_str()), (None, "d"));
+        assert_eq!(
+            (outside.record.account, outside.description.as_str()),
+            (None, "d")
+        );
         let scope = |hub| crate::tenancy::Scope {
             account: Some("222233334444".into()),
             region: Some("eu-west-1".into()),
@@ -390,10 +393,17 @@ mod tests {
             reporter().notification(&subject, "a", Outcome::Done, Notice::info("t", "d"))
         })
         .await;
-        assert!(hub.description.ends_with("Account 222233334444, Region eu-west-1."));
-        assert!(hub.attributes().contains(&("region", "eu-west-1".to_string())));
+        assert!(hub
+            .description
+            .ends_with("Account 222233334444, Region eu-west-1."));
+        assert!(hub
+            .attributes()
+            .contains(&("region", "eu-west-1".to_string())));
         let ctx = &hub.message()["metadata"]["additionalContext"];
-        assert_eq!((ctx["account"].as_str(), ctx["region"].as_str()), (Some("222233334444"), Some("eu-west-1")));
+        assert_eq!(
+            (ctx["account"].as_str(), ctx["region"].as_str()),
+            (Some("222233334444"), Some("eu-west-1"))
+        );
     }
 
     /// What an attacker controls in a GuardDuty finding (process names, command lines)

@@ -38,7 +38,7 @@ where
     B: Fn(&crate::aws::Aws) -> D + Send + Sync + 'static,
     T: Fn(&Value) -> Option<Result<Vec<Envelope>, Error>> + Clone + Send + 'static,
     H: Fn(std::sync::Arc<D>, Envelope) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), Error>> + Send,
+    Fut: Future<Output = Result<(), Error>> + Send + 'static,
 {
     let accounts = common.tenancy.accounts.clone();
     let fleet = std::sync::Arc::new(crate::tenancy::Fleet::new(
@@ -55,7 +55,11 @@ where
         let (fleet, handler) = (fleet.clone(), handler.clone());
         let scoped = move |event: Envelope| {
             let (fleet, handler) = (fleet.clone(), handler.clone());
-            async move { handler(fleet.current().await?, event).await }
+            // Boxed: the handler's future nests deep enough to overflow the compiler's
+            // layout query limit in the functions' binaries otherwise.
+            let work: std::pin::Pin<Box<dyn Future<Output = Result<(), Error>> + Send>> =
+                Box::pin(async move { handler(fleet.current().await?, event).await });
+            work
         };
         async move {
             match translate(&event.payload) {

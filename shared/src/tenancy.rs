@@ -51,7 +51,9 @@ impl Accounts {
             if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(err(
                     "ACCOUNTS",
-                    &format!("must be `org` or 12-digit account ids separated by commas, got {id:?}"),
+                    &format!(
+                        "must be `org` or 12-digit account ids separated by commas, got {id:?}"
+                    ),
                 ));
             }
             ids.insert(id.to_string());
@@ -168,9 +170,8 @@ pub fn admit(
     accounts: &Accounts,
 ) -> std::result::Result<Scope, Skip> {
     let (account, region) = stamped(event);
-    let differs = |theirs: &str, ours: Option<&str>| {
-        !theirs.is_empty() && ours.is_some_and(|o| o != theirs)
-    };
+    let differs =
+        |theirs: &str, ours: Option<&str>| !theirs.is_empty() && ours.is_some_and(|o| o != theirs);
     let ours = |theirs: String, home: Option<&str>| {
         Some(theirs)
             .filter(|t| !t.is_empty())
@@ -208,7 +209,10 @@ pub fn admit(
     if member && !allowed {
         return Err(Skip {
             log: "skipped: account not in ACCOUNTS",
-            reason: format!("event {} is for account {account}, not in ACCOUNTS", event.id),
+            reason: format!(
+                "event {} is for account {account}, not in ACCOUNTS",
+                event.id
+            ),
         });
     }
     Ok(Scope {
@@ -332,6 +336,9 @@ impl ProvideCredentials for MemberProvider {
 
 type Build<D> = Box<dyn Fn(&Aws) -> D + Send + Sync>;
 
+/// A member account (`None`: the hub's own) and a Region.
+type Place = (Option<String>, String);
+
 /// A function's dependencies per (account, Region): the hub's own, built at cold start,
 /// and the others built on first use and kept for the life of the process.
 pub struct Fleet<D> {
@@ -341,7 +348,7 @@ pub struct Fleet<D> {
     session_name: String,
     build: Build<D>,
     home: Arc<D>,
-    scoped: Mutex<HashMap<(Option<String>, String), Arc<D>>>,
+    scoped: Mutex<HashMap<Place, Arc<D>>>,
     members: Mutex<HashMap<String, Arc<Member>>>,
 }
 

@@ -28,6 +28,9 @@ pub struct Config {
     /// none): a replacement in flight (its drain) still finishes after the cancel, and
     /// the window guard runs only every few minutes.
     pub window_end_margin: chrono::Duration,
+    /// Hub mode: the queue a scheduled check sends one message per (account, Region) to
+    /// (`FANOUT_QUEUE_URL`, required with `ACCOUNTS`).
+    pub fanout_queue_url: Option<String>,
 }
 
 impl Config {
@@ -97,7 +100,14 @@ impl Config {
             max_concurrent_rollouts: env.number_or("MAX_CONCURRENT_ROLLOUTS", 1, 1, 1000)?,
             window,
             window_end_margin,
+            fanout_queue_url: env.get("FANOUT_QUEUE_URL"),
         };
+        if config.common.tenancy.is_hub() && config.fanout_queue_url.is_none() {
+            return Err(err(
+                "FANOUT_QUEUE_URL",
+                "is required with ACCOUNTS (hub mode): the scheduled check fans out through it",
+            ));
+        }
         if config.next_rollout_start(chrono::Utc::now()).is_none() {
             return Err(err(
                 "MAINTENANCE_WINDOW",

@@ -8,6 +8,7 @@
 pub mod act;
 pub mod config;
 pub mod decide;
+pub mod fanout;
 pub mod images;
 pub mod parse;
 
@@ -45,6 +46,11 @@ pub struct Deps {
     pub ec2: Ec2,
     pub ssm: Ssm,
     pub reporter: Reporter,
+    /// Hub mode: where the scheduled check fans out to, and the organization's accounts.
+    pub fanout: Option<shared::aws::sqs::Queue>,
+    pub organizations: shared::aws::organizations::Organizations,
+    /// The hub's own Region.
+    pub region: String,
 }
 
 impl Deps {
@@ -56,6 +62,9 @@ impl Deps {
             ec2: aws.ec2(),
             ssm: aws.ssm(),
             reporter: aws.reporter(&config.common),
+            fanout: config.fanout_queue_url.as_deref().map(|url| aws.queue(url)),
+            organizations: aws.organizations(),
+            region: aws.region(),
             config,
         }
     }
@@ -73,6 +82,11 @@ pub async fn opted_in_groups(asg: &AutoScaling) -> Result<Vec<GroupDetails>> {
 
 pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
     let intent = parse::intent(&event)?;
+    if let (Intent::CheckAll { .. } | Intent::WindowGuard, Some(queue)) = (&intent, &deps.fanout) {
+        if !fanout::is_fanned(&event) {
+            return fanout::fan_out(deps, queue, &event).await;
+        }
+    }
     let subject = Subject {
         event_id: event.id.clone(),
         kind: intent.kind().to_string(),

@@ -1,9 +1,9 @@
 //! Composition root: configuration and AWS clients once per cold start, then the loop.
 
-use task_retirement::config::Config;
-use task_retirement::{handle, Deps};
 use shared::aws::Aws;
 use shared::config::Env;
+use task_retirement::config::Config;
+use task_retirement::{handle, Deps};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {

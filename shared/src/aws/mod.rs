@@ -4,8 +4,8 @@
 pub mod autoscaling;
 pub mod ec2;
 pub mod ecs;
-pub mod organizations;
 pub mod https;
+pub mod organizations;
 pub mod sns;
 pub mod sqs;
 pub mod ssm;
@@ -153,7 +153,10 @@ impl Aws {
 
     /// The notification reporter for `common.function`, publishing to its topic.
     pub fn reporter(&self, common: &crate::config::Common) -> crate::notify::Reporter {
-        let topic = sns::Topic::new(aws_sdk_sns::Client::new(&self.own), &common.notify_topic_arn);
+        let topic = sns::Topic::new(
+            aws_sdk_sns::Client::new(&self.own),
+            &common.notify_topic_arn,
+        );
         crate::notify::Reporter::new(topic, common.function, common.dry_run)
     }
 }

@@ -96,9 +96,17 @@ fn single_account_mode_skips_other_accounts_and_regions_and_acts_at_home() {
     );
     let other = admitted(&event(MEMBER, "us-east-1"), &Accounts::Single).unwrap_err();
     assert_eq!(other.log, "skipped: event for another account or region");
-    assert!(other.reason.contains("account 222233334444"), "{}", other.reason);
+    assert!(
+        other.reason.contains("account 222233334444"),
+        "{}",
+        other.reason
+    );
     let region = admitted(&event(HUB, "eu-west-1"), &Accounts::Single).unwrap_err();
-    assert!(region.reason.contains("region eu-west-1"), "{}", region.reason);
+    assert!(
+        region.reason.contains("region eu-west-1"),
+        "{}",
+        region.reason
+    );
     // An event that says nothing is the function's own.
     let unstamped = admitted(&event("", ""), &Accounts::Single).unwrap();
     assert_eq!(unstamped.account.as_deref(), Some(HUB));
@@ -212,7 +220,9 @@ async fn a_missing_role_fails_clearly_and_is_not_cached() {
     let e = m.credentials().await.unwrap_err();
     let text = e.to_string();
     assert!(
-        text.contains("cannot assume arn:aws:iam::222233334444:role/ecs-autopilot-f for account 222233334444"),
+        text.contains(
+            "cannot assume arn:aws:iam::222233334444:role/ecs-autopilot-f for account 222233334444"
+        ),
         "{text}"
     );
     assert_eq!(e.aws_code(), Some("AccessDenied"));
