@@ -8,7 +8,8 @@ function gets, without deploying anything.
 
 Intrinsics that name resources resolve to stand-ins (`RESOURCE_STANDINS`); the rest
 (`Ref`, `Fn::If`, `Fn::FindInMap`, `Fn::Equals`/`Not`/`And`/`Or`, `Condition`,
-`Fn::Split`, `Fn::Select`, a string `Fn::Sub` of parameters) are evaluated.
+`Fn::Split`, `Fn::Select`, a string `Fn::Sub` of parameters and pseudo parameters) are
+evaluated.
 """
 
 from __future__ import annotations
@@ -167,5 +168,5 @@ class _Context:
         if key == "Fn::Sub" and isinstance(arg, str):
             import re
 
-            return re.sub(r"\$\{([A-Za-z0-9]+)\}", lambda m: str(self.ref(m.group(1))), arg)
+            return re.sub(r"\$\{([A-Za-z0-9:]+)\}", lambda m: str(self.ref(m.group(1))), arg)
         return {key: self.value(arg)}
