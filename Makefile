@@ -17,14 +17,15 @@ ARM_TARGET := aarch64-unknown-linux-gnu
 # Offline by default for the template checks: dummy credentials, fixed region.
 AWS_CHECK_ENV := AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x SAM_CLI_TELEMETRY=0
 
-.PHONY: help setup build test unit integration lint fmt package sam-build deploy demo bench clean
+.PHONY: help setup build test unit integration lint fmt package sam-build deploy demo bench clean member-template
 
 help:
 	@echo "make demo    - run the whole suite against a simulated cluster and show what it did"
 	@echo "make test    - unit tests, emulator integration tests, binary tests"
-	@echo "make lint    - rustfmt, clippy -D warnings, cfn-lint (+ serverless rules), sam validate --lint, checkov, cargo deny"
+	@echo "make lint    - rustfmt, clippy -D warnings, cfn-lint (+ serverless rules), sam validate --lint, checkov (template.yaml, member.yaml), cargo deny"
 	@echo "make package - release arm64 Lambda zips (cargo lambda build)"
 	@echo "make deploy  - sam build && sam deploy (uses samconfig.toml)"
+	@echo "make member-template - regenerate member.yaml (hub mode's member stack) from template.yaml"
 	@echo "make bench   - benchmarks: cold start, per-event cost, AWS calls, size, memory vs a Python baseline"
 
 # Lint tools live apart from .venv: checkov's pins cannot be resolved together with
@@ -79,8 +80,17 @@ lint: setup $(LINT_STAMP)
 	$(AWS_CHECK_ENV) sam validate --lint --template template.yaml
 	$(LINT_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
 	$(LINT_VENV)/bin/python tests/lint/check_suppressions.py template.yaml README.md
+	$(LINT_VENV)/bin/python tests/lint/member_template.py --check
+	$(AWS_CHECK_ENV) $(LINT_VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- member.yaml
+	$(LINT_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f member.yaml
+	$(LINT_VENV)/bin/python tests/lint/check_suppressions.py member.yaml README.md
 	$(CARGO_DENY) --log-level warn check --hide-inclusion-graph licenses bans sources
 	tests/lint/cargo-deny-advisories.sh $(CARGO_DENY)
+
+# member.yaml (docs/organization.md) is derived from template.yaml's rules and roles;
+# `make lint` fails when the committed file is stale.
+member-template: $(LINT_STAMP)
+	$(LINT_VENV)/bin/python tests/lint/member_template.py
 
 package: setup
 	rustup target add $(ARM_TARGET)

@@ -8,8 +8,9 @@
 //! `org`, every account the hub's event bus lets in). An event from member account A in
 //! Region R is acted on with credentials from AssumeRole into A's member role, cached per
 //! account until shortly before they expire, and clients for R built once per process.
-//! The hub's own account is served with the function's own role. Notifications, queues
-//! and metrics stay the hub's.
+//! The hub's own account is served with the function's own role in the hub's Region,
+//! and through its member role in other Regions (the hub's roles are bound to its
+//! Region). Notifications, queues and metrics stay the hub's.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -200,13 +201,13 @@ pub fn admit(
             hub: false,
         });
     }
-    let member = differs(&account, home_account);
+    let foreign = differs(&account, home_account);
     let allowed = match accounts {
         Accounts::Org => true,
         Accounts::List(ids) => ids.contains(&account),
         Accounts::Single => false,
     };
-    if member && !allowed {
+    if foreign && !allowed {
         return Err(Skip {
             log: "skipped: account not in ACCOUNTS",
             reason: format!(
@@ -215,6 +216,9 @@ pub fn admit(
             ),
         });
     }
+    // The hub's own roles are bound to its Region (as in single-account mode): in its
+    // other Regions the hub account is reached through its member role, like any member.
+    let member = foreign || differs(&region, home_region);
     Ok(Scope {
         account: ours(account, home_account),
         region: ours(region, home_region),

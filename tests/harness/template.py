@@ -8,7 +8,8 @@ function gets, without deploying anything.
 
 Intrinsics that name resources resolve to stand-ins (`RESOURCE_STANDINS`); the rest
 (`Ref`, `Fn::If`, `Fn::FindInMap`, `Fn::Equals`/`Not`/`And`/`Or`, `Condition`,
-`Fn::Split`, `Fn::Select`, a string `Fn::Sub` of parameters) are evaluated.
+`Fn::Split`, `Fn::Select`, a string `Fn::Sub` of parameters and pseudo parameters) are
+evaluated.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ RESOURCE_STANDINS = {
     "NotifyTopic": f"arn:aws:sns:us-east-1:{ACCOUNT}:ecs-autopilot-NotifyTopic",
     "DrainQueue": f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/ecs-autopilot-DrainQueue",
     "RetirementQueue": f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/ecs-autopilot-RetirementQueue",
+    "AmiRolloutFanOutQueue": f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/ecs-autopilot-AmiRolloutFanOutQueue",
 }
 
 
@@ -79,11 +81,14 @@ class Template:
 
     def function_env(self, name: str, params: dict[str, str] | None = None) -> dict[str, str]:
         """The environment Lambda would give the function: Globals' variables merged
-        with the function's own, intrinsics resolved with `params` over the defaults."""
+        with the function's own, intrinsics resolved with `params` over the defaults. A
+        variable that resolves to `AWS::NoValue` (hub-mode ones in single-account mode) is
+        not set, as in Lambda."""
         merged: dict[str, Any] = {}
         merged.update(self.doc.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {}))
         merged.update(self.function(name)["Properties"].get("Environment", {}).get("Variables", {}))
-        return {k: str(self.resolve(v, params or {})) for k, v in merged.items()}
+        resolved = {k: self.resolve(v, params or {}) for k, v in merged.items()}
+        return {k: str(v) for k, v in resolved.items() if v is not None}
 
     def env_sources(self, name: str) -> dict[str, tuple[str, str | None]]:
         """Per environment variable fed by a parameter: (parameter, the parameter value
@@ -163,5 +168,5 @@ class _Context:
         if key == "Fn::Sub" and isinstance(arg, str):
             import re
 
-            return re.sub(r"\$\{([A-Za-z0-9]+)\}", lambda m: str(self.ref(m.group(1))), arg)
+            return re.sub(r"\$\{([A-Za-z0-9:]+)\}", lambda m: str(self.ref(m.group(1))), arg)
         return {key: self.value(arg)}

@@ -125,9 +125,13 @@ fn hub_mode_acts_in_listed_accounts_and_any_region_and_skips_the_rest() {
             hub: true
         }
     );
-    let own = admitted(&event(HUB, "ap-southeast-2"), &accounts).unwrap();
+    let own = admitted(&event(HUB, "us-east-1"), &accounts).unwrap();
     assert!(!own.member && own.hub);
-    assert_eq!(own.region.as_deref(), Some("ap-southeast-2"));
+    // The hub's roles are bound to its Region: elsewhere its account is a member too.
+    let own_elsewhere = admitted(&event(HUB, "ap-southeast-2"), &accounts).unwrap();
+    assert!(own_elsewhere.member);
+    assert_eq!(own_elsewhere.account.as_deref(), Some(HUB));
+    assert_eq!(own_elsewhere.region.as_deref(), Some("ap-southeast-2"));
     let stranger = admitted(&event("999999999999", "us-east-1"), &accounts).unwrap_err();
     assert_eq!(stranger.log, "skipped: account not in ACCOUNTS");
     assert!(stranger.reason.contains("999999999999"));
