@@ -17,7 +17,9 @@ key (``testing``) is the default account 123456789012, unless the request carrie
 header (``harness.fleet.client(..., account=)``), so its own work never shows as an
 AssumeRole; the functions under test get no header and must assume the member role,
 which the emulator refuses (AccessDenied) when the role doesn't exist or its trust policy
-doesn't let the hub in (tests/emulator/README.md, "STS").
+doesn't let the hub in (tests/emulator/README.md, "STS"). The hub's own account is served
+with the function's own role in the hub's Region only: in its other Regions it needs its
+member role too (``ensure_member_role(endpoint, HUB, function)``).
 """
 
 from __future__ import annotations

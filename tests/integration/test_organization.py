@@ -1,5 +1,6 @@
-"""Organization scale (issue 16, /work docs: the hub contract): the real binaries in hub
-mode against an emulator with several accounts.
+"""Organization scale (issue 16; the hub contract, with the lead's changes: the hub's own
+account outside its Region goes through its member role, metric names are lower case):
+the real binaries in hub mode against an emulator with several accounts.
 
 The hub is moto's default account (123456789012), where the functions run with plain
 credentials; member accounts are fresh 12-digit ids whose resources the test seeds as
@@ -46,10 +47,6 @@ def cannot_assume(account: str, function: str) -> str:
 
 def logs(fn: LambdaProcess, message: str) -> list[dict[str, Any]]:
     return [j for j in fn.json_logs() if j.get("message") == message]
-
-
-def lower_keys(d: dict[str, Any]) -> dict[str, Any]:
-    return {k.lower(): v for k, v in d.items()}
 
 
 @pytest.fixture
@@ -135,10 +132,10 @@ def test_a_finding_in_a_member_account_stops_its_task_there_and_never_touches_th
     last = note.description.rstrip().splitlines()[-1]
     assert b in last and region in last, "in hub mode the description ends naming account and Region"
     metric = next(j for j in fn.json_logs() if "_aws" in j)
-    props = lower_keys(metric)
-    assert (props["account"], props["region"]) == (b, region)
+    assert (metric["account"], metric["region"]) == (b, region)
     first, *more = metric["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
-    assert [[d.lower() for d in s] for s in more] == [[d.lower() for d in first] + ["account", "region"]]
+    assert first == ["function", "action", "outcome"], "the set the alarms use stays"
+    assert more == [["function", "action", "outcome", "account", "region"]]
 
 
 def test_an_event_from_an_account_outside_ACCOUNTS_is_skipped_with_no_call_at_all(emulator, start, proxy, inbox):
@@ -241,19 +238,37 @@ def test_credentials_are_assumed_once_per_account_and_reused_across_events_and_r
     assert used == set(regions) and {c.account for c in proxy.calls() if c.service in FLEET_SERVICES} == {b}
 
 
-def test_the_hubs_own_account_is_served_in_any_region_with_its_own_role(emulator, start, proxy, inbox):
-    fleet = fl.seed_cluster(emulator.url, "us-west-2", instances=1, services=["web"], tasks_per_instance=2)
-    task = service_task_on(fleet, fleet.instances[0])
+def test_the_hubs_own_account_uses_its_own_role_in_its_region_and_its_member_role_elsewhere(
+        emulator, start, proxy, inbox):
+    """Contract, changes after the start: the hub roles are bound to the hub's Region; in
+    its other Regions the hub account is reached through its member role, like a member."""
+    ac.ensure_member_role(emulator.url, HUB, "guardduty-responder")
+    home = fl.seed_cluster(emulator.url, emulator.region, instances=1, services=["web"], tasks_per_instance=2)
+    away = fl.seed_cluster(emulator.url, "us-west-2", instances=1, services=["web"], tasks_per_instance=2)
+    tasks = {f.region: service_task_on(f, f.instances[0]) for f in (home, away)}
     fn = start("guardduty-responder", [ac.new_account()], NOTIFY_TOPIC_ARN=inbox.topic_arn, QUARANTINE_HOST="false")
 
-    result = fn.invoke(member_finding(fleet, task))
+    at_home = fn.invoke(member_finding(home, tasks[home.region]))
 
-    assert result.ok, result.error
-    assert task_of(fleet, task)["lastStatus"] == "STOPPED"
+    assert at_home.ok, at_home.error
+    assert task_of(home, tasks[home.region])["lastStatus"] == "STOPPED"
     assert proxy.assume_role_calls() == [] and not logs(fn, "assumed member role")
-    assert {(c.account, c.region) for c in proxy.calls() if c.service in FLEET_SERVICES} == {(HUB, "us-west-2")}
-    (note,) = inbox.read()
-    assert (note.attributes["account"], note.attributes["region"]) == (HUB, "us-west-2")
+    home_calls = [c for c in proxy.calls() if c.service in FLEET_SERVICES]
+    assert {(c.account, c.region, c.access_key) for c in home_calls} == {(HUB, home.region, "testing")}, "its own role"
+    proxy.clear_calls()
+
+    elsewhere = fn.invoke(member_finding(away, tasks[away.region]))
+
+    assert elsewhere.ok, elsewhere.error
+    assert task_of(away, tasks[away.region])["lastStatus"] == "STOPPED"
+    (assumed,) = proxy.assume_role_calls()
+    assert assumed.params["RoleArn"] == role(HUB, "guardduty-responder")
+    away_calls = [c for c in proxy.calls() if c.service in FLEET_SERVICES]
+    assert {(c.account, c.region) for c in away_calls} == {(HUB, away.region)}
+    assert "testing" not in {c.access_key for c in away_calls}, "the member role's credentials"
+    notes = inbox.read()
+    assert [(n.attributes["account"], n.attributes["region"]) for n in notes] == [
+        (HUB, home.region), (HUB, away.region)]
 
 
 def test_a_trust_policy_that_does_not_name_the_hub_is_access_denied(emulator, start, inbox):
@@ -336,6 +351,7 @@ def test_a_scheduled_check_over_20_accounts_and_2_regions_fans_out_and_every_sco
     everyone = [HUB, *members]  # 20 accounts: the hub's own is always served
     for account in members:
         ac.create_member_role(emulator.url, account, "ami-rollout")
+    ac.ensure_member_role(emulator.url, HUB, "ami-rollout")  # both Regions are outside the hub's
     c, d = members[0], members[1]
     c_first, _, _ = ac.drifted_group(emulator.url, c, regions[0])
     c_second, _, _ = ac.drifted_group(emulator.url, c, regions[0])
@@ -368,10 +384,11 @@ def test_a_scheduled_check_over_20_accounts_and_2_regions_fans_out_and_every_sco
                for f in (c_first, c_second, c_other_region, d_group)}
     assert len(started[c_first.asg_name]) + len(started[c_second.asg_name]) == 1
     assert len(started[c_other_region.asg_name]) == 1 and len(started[d_group.asg_name]) == 1
-    # One AssumeRole per member account, whatever the Regions; the hub's own needs none.
-    counts = ac.assume_role_counts(emulator.url, caller_account=HUB)
-    assert {a: counts.get(a, 0) for a in everyone} == {HUB: 0, **{m: 1 for m in members}}
-    assert sorted(str(c.params["RoleArn"]).split(":")[4] for c in proxy.assume_role_calls()) == sorted(members)
+    # One AssumeRole per account, whatever the Regions (the hub's own too: neither Region
+    # is the hub's, where its own role would do).
+    counts = ac.assume_role_counts(emulator.url, caller_account=HUB, outcome="allowed")
+    assert {a: counts.get(a, 0) for a in members} == {m: 1 for m in members}
+    assert sorted(str(c.params["RoleArn"]).split(":")[4] for c in proxy.assume_role_calls()) == sorted(everyone)
     assert {(c.account, c.region) for c in proxy.calls() if c.service in FLEET_SERVICES} <= {
         (a, r) for a in everyone for r in regions}
     rollouts = [n for n in inbox.read() if n.action == "rollout" and n.outcome == "done"]
@@ -412,7 +429,7 @@ def test_org_mode_fans_out_to_the_active_accounts_of_the_organization(emulator, 
     fanout = FunctionQueue.create(sqs, "org-fanout", max_receive=2)
     fn = start("ami-rollout", "org", NOTIFY_TOPIC_ARN=inbox.topic_arn, REGIONS=region, FANOUT_QUEUE_URL=fanout.url)
     active = org.active_accounts(emulator.url)
-    for account in set(active) - {HUB}:  # accounts other tests of this emulator added to the organization
+    for account in {*active, HUB}:  # other tests' accounts too; the hub's, as REGIONS is not its Region
         ac.ensure_member_role(emulator.url, account, "ami-rollout")
 
     result = fn.invoke(scheduled_event(emulator.region))
