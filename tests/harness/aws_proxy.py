@@ -69,6 +69,7 @@ class Call:
     region: str = ""  # of the SigV4 credential scope
     access_key: str = ""
     account: str = ""  # the account the credentials act in (see the module's docstring)
+    assumed: bool = False  # made with credentials an AssumeRole through this proxy handed out
 
     @property
     def mutating(self) -> bool:
@@ -173,6 +174,7 @@ class AwsProxy:
         self.default_account = default_account
         self._key_accounts: dict[str, str] = {}  # access key from AssumeRole -> the role's account
         self._calls: list[Call] = []
+        self._history: list[Call] = []  # every call since the start: clear_calls() keeps it
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
         proxy = self
@@ -194,9 +196,11 @@ class AwsProxy:
                 call = Call(service, operation, params, region=scope[2] if len(scope) > 2 else "",
                             access_key=scope[0])
                 call.account = proxy._key_accounts.get(call.access_key, proxy.default_account)
+                call.assumed = call.access_key in proxy._key_accounts
                 fault = proxy._take_fault(call)
                 with proxy._lock:
                     proxy._calls.append(call)
+                    proxy._history.append(call)
                 if fault is None:
                     started = time.monotonic()
                     status, headers, payload = proxy._forward(self.command, self.path, self.headers, body)
@@ -267,6 +271,12 @@ class AwsProxy:
             calls = list(self._calls)
         return [c for c in calls if (service is None or c.service == service) and (operation is None or c.operation == operation)
                 and (account is None or c.account == account) and (region is None or c.region == region)]
+
+    def history(self) -> list[Call]:
+        """Every call since the proxy started, whatever ``clear_calls`` dropped from the
+        log (for checks over a whole test, like the least-privilege one)."""
+        with self._lock:
+            return list(self._history)
 
     def assume_role_calls(self, account: str | None = None) -> list[Call]:
         """The STS AssumeRole calls (optionally into ``account``'s roles), answered or not."""

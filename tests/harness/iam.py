@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterable
 import yaml
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+MEMBER_TEMPLATE = TEMPLATE.with_name("member.yaml")
 
 ROLES = {
     "instance-drain": "InstanceDrainRole",
@@ -29,6 +30,22 @@ FOR_LAMBDA = {
     "ConsumeRetirementQueue",
     "DeadLetterFailedInvocations",
     "NotifyTopicEncryption",
+    "ConsumeFanOutQueue",
+}
+
+# Hub mode (docs/organization.md): each function's role also gets its `<Role>HubPolicy`
+# (AssumeRole into its member roles, ami-rollout's fan-out queue and ListAccounts), and in
+# member accounts it acts through `member.yaml`'s role of the same function.
+HUB_POLICIES = {f: r.removesuffix("Role") + "HubPolicy" for f, r in ROLES.items()}
+MEMBER_ROLES = {f: r.removesuffix("Role") + "MemberRole" for f, r in ROLES.items()}
+MEMBER_ROLE_PREFIX = "ecs-autopilot"  # the template's MemberRolePrefix default
+
+# Batch operations IAM authorizes with the single operation's action ("the permission
+# for SendMessageBatch is sqs:SendMessage", https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-api-permissions-reference.html).
+AUTHORIZED_AS = {
+    "sqs:SendMessageBatch": "sqs:SendMessage",
+    "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
 }
 
 
@@ -50,16 +67,69 @@ _Loader.add_multi_constructor("!", _any_tag)
 def allowed_actions(function: str, template: Path = TEMPLATE) -> set[str]:
     """`service:Action` patterns of the Allow statements of the function's role that its
     code needs (all but [`FOR_LAMBDA`]'s)."""
-    doc = yaml.load(template.read_text(), Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    role = doc["Resources"][ROLES[function]]["Properties"]
+    return _role_actions(template, ROLES[function])
+
+
+def _load(template: Path) -> dict[str, Any]:
+    return yaml.load(template.read_text(), Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
+def _statements(document: dict[str, Any]) -> Iterable[dict[str, Any]]:
+    """A policy document's statements, a conditional one (`!If [cond, statement,
+    AWS::NoValue]`, kept as a list by the loader) counted as present."""
+    for statement in document["Statement"]:
+        if isinstance(statement, list):
+            yield from (s for s in statement[1:] if isinstance(s, dict))
+        else:
+            yield statement
+
+
+def _actions(documents: Iterable[dict[str, Any]]) -> set[str]:
     actions: set[str] = set()
-    for policy in role.get("Policies", []):
-        for statement in policy["PolicyDocument"]["Statement"]:
+    for document in documents:
+        for statement in _statements(document):
             if statement.get("Effect") != "Allow" or statement.get("Sid") in FOR_LAMBDA:
                 continue
             listed = statement["Action"]
             actions.update([listed] if isinstance(listed, str) else listed)
     return actions
+
+
+def _role_actions(template: Path, logical_id: str) -> set[str]:
+    role = _load(template)["Resources"][logical_id]["Properties"]
+    return _actions(p["PolicyDocument"] for p in role.get("Policies", []))
+
+
+def hub_actions(function: str) -> set[str]:
+    """What the function's role grants in hub mode: its own statements and its HubPolicy's."""
+    policy = _load(TEMPLATE)["Resources"][HUB_POLICIES[function]]["Properties"]
+    return allowed_actions(function) | _actions([policy["PolicyDocument"]])
+
+
+def member_actions(function: str) -> set[str]:
+    """What the function's member role (member.yaml) grants in a member account."""
+    return _role_actions(MEMBER_TEMPLATE, MEMBER_ROLES[function])
+
+
+def hub_privilege_problems(function: str, calls: Iterable[Any]) -> list[str]:
+    """The least-privilege check of hub mode over recorded proxy calls (each with
+    `service`, `operation`, `params`, `assumed`): a call made with member credentials
+    must be granted (with what it implies) by the function's member role in member.yaml,
+    any other by its hub role and HubPolicy; every AssumeRole must name the function's
+    own member role (the HubPolicy's only resource)."""
+    problems = []
+    hub, member = hub_actions(function), member_actions(function)
+    own_role = f"role/{MEMBER_ROLE_PREFIX}-{function}"
+    for c in calls:
+        call = f"{c.service}:{c.operation}"
+        needed = {AUTHORIZED_AS.get(call, call)} | implied_actions(call, c.params)
+        granted, by = (member, "member role (member.yaml)") if c.assumed else (hub, "hub role")
+        missing = sorted(n for n in needed if not is_allowed(n, granted))
+        if missing:
+            problems.append(f"{function} called {call} needing {missing}, which its {by} does not grant")
+        if call == "sts:AssumeRole" and not str(c.params.get("RoleArn", "")).endswith(own_role):
+            problems.append(f"{function} assumed {c.params.get('RoleArn')}, not its own member role {own_role}")
+    return problems
 
 
 def is_allowed(call: str, patterns: set[str]) -> bool:

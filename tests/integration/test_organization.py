@@ -24,6 +24,7 @@ from harness import fleet as fl
 from harness.ami_rollout_helpers import fresh_region, scheduled_event
 from harness.delivery import FunctionQueue
 from harness.guardduty_responder_helpers import finding_event, service_task_on, task_of
+from harness.iam import hub_privilege_problems
 from harness.instance_drain_helpers import SKIP_DELAYS
 from harness.notifications import Inbox
 from harness.runtime_api import LambdaProcess
@@ -52,8 +53,14 @@ def logs(fn: LambdaProcess, message: str) -> list[dict[str, Any]]:
 @pytest.fixture
 def start(emulator, function_binary, proxy):
     """start(function, accounts, **env) -> LambdaProcess in hub mode, talking through the
-    proxy, ready (its cold start done) and with the proxy's log cleared."""
+    proxy, ready (its cold start done) and with the proxy's log cleared.
+
+    When the test is over, every call its function made (the proxy's whole history) passes
+    the least-privilege check of hub mode: calls with member credentials are granted by
+    member.yaml's role of that function, the others by its hub role and HubPolicy, and it
+    assumed only its own member role (harness.iam.hub_privilege_problems)."""
     procs: list[LambdaProcess] = []
+    functions: set[str] = set()
 
     def run(function: str, accounts: Any, **env: str) -> LambdaProcess:
         variables = {"AWS_ENDPOINT_URL": proxy.url, **env}
@@ -61,6 +68,7 @@ def start(emulator, function_binary, proxy):
             variables["ACCOUNTS"] = ac.accounts_value(accounts)
         fn = LambdaProcess(function_binary(function), env=emulator.env(RUST_LOG="info", **variables), timeout=180)
         procs.append(fn)
+        functions.add(function)
         assert fn.wait_ready(), fn.output()
         proxy.clear_calls()
         return fn
@@ -68,6 +76,11 @@ def start(emulator, function_binary, proxy):
     yield run
     for p in procs:
         p.stop()
+    # One function per test, so every call is its; the harness seeds around the proxy.
+    assert len(functions) <= 1, functions
+    for function in functions:
+        problems = hub_privilege_problems(function, proxy.history())
+        assert not problems, "\n".join(problems)
 
 
 @pytest.fixture

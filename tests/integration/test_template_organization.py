@@ -435,3 +435,41 @@ def test_member_parameters_copied_from_the_hub_keep_the_hubs_constraints() -> No
     for name in ("MemberRolePrefix", "MemberExternalId"):
         for key in ("Default", "AllowedPattern"):
             assert M.parameters[name].get(key) == T.parameters[name].get(key), (name, key)
+
+
+# --------------------------------------------------------------------------
+# the least-privilege check of hub mode (harness.iam.hub_privilege_problems), which
+# test_organization.py applies to every call its functions make
+# --------------------------------------------------------------------------
+
+
+def _call(service: str, operation: str, *, assumed: bool, **params: Any) -> Any:
+    from types import SimpleNamespace
+
+    return SimpleNamespace(service=service, operation=operation, params=params, assumed=assumed)
+
+
+def test_the_hub_least_privilege_check_judges_member_calls_by_member_yaml_and_hub_calls_by_the_hub_role():
+    from harness.iam import hub_privilege_problems
+
+    fine = [
+        _call("sts", "AssumeRole", assumed=False, RoleArn="arn:aws:iam::222233334444:role/ecs-autopilot-ami-rollout"),
+        _call("sqs", "SendMessageBatch", assumed=False),  # authorized as sqs:SendMessage (HubPolicy)
+        _call("autoscaling", "DescribeAutoScalingGroups", assumed=True),
+        _call("sns", "Publish", assumed=False),
+    ]
+    assert hub_privilege_problems("ami-rollout", fine) == []
+    wrong = [
+        # the topic is the hub's: a member role has no sns:Publish
+        _call("sns", "Publish", assumed=True),
+        # another function's member role is out of this one's reach
+        _call("sts", "AssumeRole", assumed=False, RoleArn="arn:aws:iam::222233334444:role/ecs-autopilot-task-retirement"),
+        # a launch-template refresh implies ec2:RunInstances & co. in the member role too
+        _call("autoscaling", "StartInstanceRefresh", assumed=True,
+              **{"DesiredConfiguration.LaunchTemplate.LaunchTemplateId": "lt-1"}),
+    ]
+    problems = hub_privilege_problems("ami-rollout", wrong)
+    assert any("sns:Publish" in p and "member role" in p for p in problems), problems
+    assert any("ecs-autopilot-task-retirement" in p for p in problems), problems
+    assert not any("StartInstanceRefresh" in p for p in problems), problems  # member.yaml grants the implied set
+    assert len(problems) == 2, problems
