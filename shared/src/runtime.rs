@@ -41,6 +41,8 @@ where
     Fut: Future<Output = Result<(), Error>> + Send + 'static,
 {
     let accounts = common.tenancy.accounts.clone();
+    // The hub's reporter, for an account the function can't reach (its member role).
+    let reporter = std::sync::Arc::new(aws.reporter(common));
     let fleet = std::sync::Arc::new(crate::tenancy::Fleet::new(
         aws,
         common.function,
@@ -52,13 +54,22 @@ where
         let translate = translate.clone();
         let home = Home::of(&event.context, &accounts);
         let deadline = Deadline::of(&event.context);
-        let (fleet, handler) = (fleet.clone(), handler.clone());
+        let (fleet, handler, reporter) = (fleet.clone(), handler.clone(), reporter.clone());
         let scoped = move |event: Envelope| {
-            let (fleet, handler) = (fleet.clone(), handler.clone());
+            let (fleet, handler, reporter) = (fleet.clone(), handler.clone(), reporter.clone());
             // Boxed: the handler's future nests deep enough to overflow the compiler's
             // layout query limit in the functions' binaries otherwise.
             let work: std::pin::Pin<Box<dyn Future<Output = Result<(), Error>> + Send>> =
-                Box::pin(async move { handler(fleet.current().await?, event).await });
+                Box::pin(async move {
+                    let deps = match fleet.current().await {
+                        Ok(deps) => deps,
+                        Err(e) => {
+                            unreachable_account(&reporter, &event, &e).await;
+                            return Err(e);
+                        }
+                    };
+                    handler(deps, event).await
+                });
             work
         };
         async move {
@@ -69,6 +80,18 @@ where
         }
     }))
     .await
+}
+
+/// Tells people that an account `ACCOUNTS` names can't be reached (its member role is
+/// missing, or its trust doesn't let the hub in): the event fails, is retried and then
+/// dead-lettered, and nothing in that account is looked at until the role works.
+async fn unreachable_account(reporter: &crate::notify::Reporter, event: &Envelope, e: &Error) {
+    let subject = crate::notify::Subject {
+        event_id: event.id.clone(),
+        kind: "member-account".into(),
+        ..Default::default()
+    };
+    reporter.failure(&subject, "assume-role", e).await;
 }
 
 /// For [`serve`]: a function whose events all arrive as EventBridge events or SQS batches.

@@ -194,6 +194,10 @@ def test_a_missing_member_role_fails_that_accounts_event_clearly_and_never_cache
     assert task_of(fleets[no_role], tasks[no_role])["lastStatus"] == "RUNNING"
     denied = ac.assume_role_calls(emulator.url, account=no_role)
     assert [c["outcome"] for c in denied] == ["denied", "denied"], "a failure is never cached"
+    # People hear of it, once per failed attempt, naming the account it couldn't reach.
+    unreachable = [n for n in inbox.read() if n.action == "assume-role"]
+    assert [(n.outcome, n.attributes["account"]) for n in unreachable] == [("failed", no_role)] * 2
+    assert cannot_assume(no_role, "guardduty-responder") in unreachable[0].description
     assert [c["outcome"] for c in ac.assume_role_calls(emulator.url, account=b)] == ["allowed"]
 
 
