@@ -169,7 +169,7 @@ fn deps(sdk: aws_config::SdkConfig) -> Result<ami_rollout::Deps, Failure> {
     vars.push(("DRY_RUN".into(), "true".into()));
     let config = ami_rollout::config::Config::from_env(&Env::from_pairs(vars))
         .map_err(|e| Failure::Usage(format!("ami-rollout's settings: {e}")))?;
-    Ok(ami_rollout::Deps::new(&Aws::from_sdk_config(sdk), config))
+    Ok(ami_rollout::Deps::new(&Aws::from_sdk_config(sdk), &config))
 }
 
 /// One JSON document, pretty, with a final newline.

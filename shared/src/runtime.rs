@@ -82,6 +82,40 @@ where
     .await
 }
 
+/// A function's whole `main`: tracing, its configuration (`load`, from the process
+/// environment; a bad value fails the cold start, logged), the SDK configuration, then
+/// [`serve`] with `build` making its dependencies from the adapters of one account and
+/// Region and its configuration.
+pub async fn run<C, D, B, T, H, Fut>(
+    load: impl FnOnce(&crate::config::Env) -> Result<C, crate::config::ConfigError>,
+    common: impl Fn(&C) -> &crate::config::Common,
+    build: B,
+    translate: T,
+    handler: H,
+) -> Result<(), lambda_runtime::Error>
+where
+    C: Send + Sync + 'static,
+    D: Send + Sync + 'static,
+    B: Fn(&crate::aws::Aws, &C) -> D + Send + Sync + 'static,
+    T: Fn(&Value) -> Option<Result<Vec<Envelope>, Error>> + Clone + Send + 'static,
+    H: Fn(std::sync::Arc<D>, Envelope) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), Error>> + Send + 'static,
+{
+    init_tracing();
+    let config = load(&crate::config::Env::process())
+        .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
+    let common = common(&config).clone();
+    let aws = crate::aws::Aws::load().await;
+    serve(
+        aws,
+        &common,
+        move |aws| build(aws, &config),
+        translate,
+        handler,
+    )
+    .await
+}
+
 /// Tells people that an account `ACCOUNTS` names can't be reached (its member role is
 /// missing, or its trust doesn't let the hub in): the event fails, is retried and then
 /// dead-lettered, and nothing in that account is looked at until the role works.

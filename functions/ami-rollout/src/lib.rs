@@ -55,7 +55,7 @@ pub struct Deps {
 
 impl Deps {
     /// The adapters built from one SDK configuration, with the function's settings.
-    pub fn new(aws: &shared::aws::Aws, config: Config) -> Self {
+    pub fn new(aws: &shared::aws::Aws, config: &Config) -> Self {
         Deps {
             ecs: aws.ecs(),
             asg: aws.autoscaling(),
@@ -65,7 +65,7 @@ impl Deps {
             fanout: config.fanout_queue_url.as_deref().map(|url| aws.queue(url)),
             organizations: aws.organizations(),
             region: aws.region(),
-            config,
+            config: config.clone(),
         }
     }
 }

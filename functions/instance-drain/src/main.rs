@@ -2,20 +2,13 @@
 
 use instance_drain::config::Config;
 use instance_drain::{handle, Deps};
-use shared::aws::Aws;
-use shared::config::Env;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::runtime::init_tracing();
-    let config = Config::from_env(&Env::process())
-        .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
-    let common = config.common.clone();
-    let aws = Aws::load().await;
-    shared::runtime::serve(
-        aws,
-        &common,
-        move |aws| Deps::new(aws, config.clone()),
+    shared::runtime::run(
+        Config::from_env,
+        |config| &config.common,
+        Deps::new,
         shared::runtime::untranslated,
         |deps, event| async move { handle(&deps, event).await },
     )

@@ -38,14 +38,14 @@ pub struct Deps {
 impl Deps {
     /// The adapters of one account and Region (see `shared::tenancy`), with the
     /// function's settings.
-    pub fn new(aws: &shared::aws::Aws, config: Config) -> Self {
+    pub fn new(aws: &shared::aws::Aws, config: &Config) -> Self {
         Deps {
             ecs: aws.ecs(),
             asg: aws.autoscaling(),
             ec2: aws.ec2(),
             queue: aws.queue(&config.queue_url),
             reporter: aws.reporter(&config.common),
-            config,
+            config: config.clone(),
         }
     }
 }
