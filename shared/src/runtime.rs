@@ -41,8 +41,9 @@ where
     Fut: Future<Output = Result<(), Error>> + Send + 'static,
 {
     let accounts = common.tenancy.accounts.clone();
-    // The hub's reporter, for an account the function can't reach (its member role).
-    let reporter = std::sync::Arc::new(aws.reporter(common));
+    // For an account the function can't reach (its member role): the hub's reporter is
+    // built only then, so the cold start builds no client for it.
+    let failures = std::sync::Arc::new(common.clone());
     let fleet = std::sync::Arc::new(crate::tenancy::Fleet::new(
         aws,
         common.function,
@@ -54,9 +55,9 @@ where
         let translate = translate.clone();
         let home = Home::of(&event.context, &accounts);
         let deadline = Deadline::of(&event.context);
-        let (fleet, handler, reporter) = (fleet.clone(), handler.clone(), reporter.clone());
+        let (fleet, handler, failures) = (fleet.clone(), handler.clone(), failures.clone());
         let scoped = move |event: Envelope| {
-            let (fleet, handler, reporter) = (fleet.clone(), handler.clone(), reporter.clone());
+            let (fleet, handler, failures) = (fleet.clone(), handler.clone(), failures.clone());
             // Boxed: the handler's future nests deep enough to overflow the compiler's
             // layout query limit in the functions' binaries otherwise.
             let work: std::pin::Pin<Box<dyn Future<Output = Result<(), Error>> + Send>> =
@@ -64,6 +65,7 @@ where
                     let deps = match fleet.current().await {
                         Ok(deps) => deps,
                         Err(e) => {
+                            let reporter = fleet.aws().reporter(&failures);
                             unreachable_account(&reporter, &event, &e).await;
                             return Err(e);
                         }

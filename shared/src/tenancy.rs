@@ -376,6 +376,11 @@ impl<D> Fleet<D> {
         }
     }
 
+    /// The function's own adapters (its account and Region).
+    pub fn aws(&self) -> &Aws {
+        &self.aws
+    }
+
     /// The dependencies for the event being handled (see [`within`]); the hub's own
     /// outside any event.
     pub async fn current(&self) -> Result<Arc<D>> {
