@@ -349,7 +349,8 @@ pub struct Fleet<D> {
     aws: Aws,
     tenancy: Tenancy,
     function: String,
-    session_name: String,
+    /// One STS client for every member (built on the first AssumeRole).
+    sts: std::sync::OnceLock<aws_sdk_sts::Client>,
     build: Build<D>,
     home: Arc<D>,
     scoped: Mutex<HashMap<Place, Arc<D>>>,
@@ -368,7 +369,7 @@ impl<D> Fleet<D> {
             aws,
             tenancy,
             function: function.to_string(),
-            session_name: format!("ecs-autopilot-{function}"),
+            sts: std::sync::OnceLock::new(),
             build: Box::new(build),
             home,
             scoped: Mutex::new(HashMap::new()),
@@ -432,10 +433,10 @@ impl<D> Fleet<D> {
             .entry(account.to_string())
             .or_insert_with(|| {
                 Arc::new(Member {
-                    sts: self.aws.sts(),
+                    sts: self.sts.get_or_init(|| self.aws.sts()).clone(),
                     account: account.to_string(),
                     role_arn: self.tenancy.role_arn(&self.aws.partition(), account),
-                    session_name: self.session_name.clone(),
+                    session_name: format!("ecs-autopilot-{}", self.function),
                     external_id: self.tenancy.external_id.clone(),
                     cached: Mutex::new(None),
                 })
