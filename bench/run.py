@@ -60,18 +60,17 @@ from harness.ami_rollout_helpers import (  # noqa: E402
     complete_refresh,
     fresh_region,
     next_region,
-    parameter_event,
-    refresh_event,
     refreshes,
-    scheduled_event,
     team_parameter,
 )
+from harness.events import parameter_event, refresh_event, scheduled_event  # noqa: E402
 from harness.aws_proxy import AwsProxy  # noqa: E402
 from harness.emulator import EmulatorProcess  # noqa: E402
-from harness.guardduty_responder_helpers import MEDIUM_FINDING, finding_event, service_task_on  # noqa: E402
+from harness.guardduty_responder_helpers import service_task_on  # noqa: E402
+from harness.events import MEDIUM_FINDING, finding_event  # noqa: E402
 from harness.runtime_api import LambdaProcess  # noqa: E402
 from harness.sqs_pump import drain_queue, pump  # noqa: E402
-from harness.task_retirement_helpers import closed_window, ec2_retirement_event, ecs_retirement_event  # noqa: E402
+from harness.events import closed_window, ec2_retirement_event, ecs_retirement_event  # noqa: E402
 
 FUNCTIONS = ["instance-drain", "ami-rollout", "guardduty-responder", "task-retirement"]
 BASELINE = "python-baseline"
