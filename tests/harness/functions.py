@@ -91,7 +91,7 @@ class FunctionUnderTest:
             inbox = inbox or Inbox.create(emulator, prefix=f"{name[:8]}-notify", region=region)
             topic = inbox.topic_arn
         env = {"NOTIFY_TOPIC_ARN": topic, "AWS_REGION": region, "RUST_LOG": "info", **DEFAULT_ENV.get(name, {})}
-        if name in SQS_FED and queue is None:
+        if name in SQS_FED and queue is None and SQS_FED[name] not in extra:
             queue = FunctionQueue.create(emulator.client("sqs", region), name[:8], max_receive=max_receive,
                                          tags=SKIP_DELAYS if skip_delays else None)
         if queue is not None:
