@@ -56,26 +56,13 @@ sys.path.insert(0, str(REPO / "tests"))
 from harness import accounts as ac  # noqa: E402
 from harness import fleet as fl  # noqa: E402
 from harness.ami_rollout_helpers import (  # noqa: E402
-    PARAMETER_TAG,
-    complete_refresh,
-    fresh_region,
-    next_region,
-    refreshes,
-    team_parameter,
+    PARAMETER_TAG, complete_refresh, fresh_region, next_region, refreshes, team_parameter,
 )
 from harness.aws_proxy import AwsProxy  # noqa: E402
 from harness.emulator import EmulatorProcess  # noqa: E402
 from harness.events import (  # noqa: E402
-    MEDIUM_FINDING,
-    ami,
-    closed_window,
-    ec2_retirement_event,
-    ecs_retirement_event,
-    finding_event,
-    parameter_event,
-    refresh_event,
-    scheduled_event,
-    spot_event,
+    MEDIUM_FINDING, ami, closed_window, ec2_retirement_event, ecs_retirement_event, finding_event,
+    parameter_event, refresh_event, scheduled_event, spot_event,
 )
 from harness.guardduty_responder_helpers import service_task_on  # noqa: E402
 from harness.functions import FunctionUnderTest  # noqa: E402

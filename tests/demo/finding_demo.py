@@ -31,16 +31,8 @@ from harness.emulator import EmulatorProcess
 from harness.events import finding_event, sequence_event
 from harness.functions import FunctionUnderTest
 from harness.guardduty_responder_helpers import (
-    QUARANTINE_TAG,
-    container_instance_status,
-    group_of,
-    host_interfaces,
-    instance_state,
-    instance_tags,
-    interface_groups,
-    quarantine_group,
-    service_task_on,
-    task_of,
+    QUARANTINE_TAG, container_instance_status, group_of, host_interfaces, instance_state, instance_tags,
+    interface_groups, quarantine_group, service_task_on, task_of,
 )
 
 

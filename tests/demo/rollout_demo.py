@@ -24,12 +24,7 @@ from scaffold import Numbered, Out, standalone
 
 from harness import fleet as fl
 from harness.ami_rollout_helpers import (
-    PARAMETER_TAG,
-    complete_refresh,
-    refreshes,
-    running_amis,
-    team_parameter,
-    template_versions,
+    PARAMETER_TAG, complete_refresh, refreshes, running_amis, team_parameter, template_versions,
 )
 from harness.emulator import EmulatorProcess
 from harness.events import ami, parameter_event, refresh_event

@@ -16,28 +16,12 @@ import pytest
 
 from harness import fleet as fl
 from harness.ami_rollout_helpers import (
-    PARAMETER_TAG,
-    RECOMMENDED,
-    ROLLOUT_TAG,
-    complete_refresh,
-    fresh_region,
-    publish_recommended,
-    refreshes,
-    running_amis,
-    set_group_tag,
-    set_template_image,
-    team_parameter,
-    template_versions,
+    PARAMETER_TAG, RECOMMENDED, ROLLOUT_TAG, complete_refresh, fresh_region, publish_recommended, refreshes,
+    running_amis, set_group_tag, set_template_image, team_parameter, template_versions,
 )
 from harness.events import (
-    ami,
-    ami_release_sns_event,
-    closed_days_ahead,
-    parameter_event,
-    refresh_event,
-    scheduled_event,
-    window_around_now,
-    window_guard_event,
+    ami, ami_release_sns_event, closed_days_ahead, parameter_event, refresh_event, scheduled_event,
+    window_around_now, window_guard_event,
 )
 from harness.aws_proxy import AwsProxy
 from harness.functions import FunctionUnderTest

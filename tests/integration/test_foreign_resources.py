@@ -32,18 +32,8 @@ from harness.functions import FunctionUnderTest
 from harness.ami_rollout_helpers import PARAMETER_TAG, next_region, team_parameter
 from harness.aws_proxy import AwsProxy, Call
 from harness.events import (
-    ago,
-    ami,
-    ami_release_sns_event,
-    ec2_retirement_event,
-    ecs_retirement_event,
-    finding_event,
-    host_finding_event,
-    parameter_event,
-    rebalance_event,
-    refresh_event,
-    scheduled_event,
-    sequence_event,
+    ago, ami, ami_release_sns_event, ec2_retirement_event, ecs_retirement_event, finding_event,
+    host_finding_event, parameter_event, rebalance_event, refresh_event, scheduled_event, sequence_event,
     spot_event,
 )
 from harness.guardduty_responder_helpers import quarantine_group, service_task_on

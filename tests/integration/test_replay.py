@@ -25,25 +25,10 @@ from harness.functions import FunctionUnderTest
 from harness.ami_rollout_helpers import PARAMETER_TAG, next_region, set_group_tag, team_parameter
 from harness.aws_proxy import AwsProxy
 from harness.events import (
-    FARGATE_FINDING,
-    MEDIUM_FINDING,
-    REFRESH_PHASES,
-    ami,
-    ami_release_sns_event,
-    closed_window,
-    ec2_retirement_event,
-    ecs_retirement_event,
-    finding_event,
-    hook_test_notification,
-    host_finding_event,
-    parameter_event,
-    rebalance_event,
-    refresh_event,
-    scheduled_event,
-    sequence_event,
-    spot_event,
-    window_around_now,
-    window_guard_event,
+    FARGATE_FINDING, MEDIUM_FINDING, REFRESH_PHASES, ami, ami_release_sns_event, closed_window,
+    ec2_retirement_event, ecs_retirement_event, finding_event, hook_test_notification, host_finding_event,
+    parameter_event, rebalance_event, refresh_event, scheduled_event, sequence_event, spot_event,
+    window_around_now, window_guard_event,
 )
 from harness.guardduty_responder_helpers import quarantine_group, service_task_on
 from harness.iam import ROLES, allowed_actions, is_allowed, required_actions

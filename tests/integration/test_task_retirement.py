@@ -20,11 +20,7 @@ from harness import fleet as fl
 from harness.delivery import FunctionQueue
 from harness.task_retirement_helpers import deployment_ids, instance_health, service_tags
 from harness.events import (
-    ALWAYS_OPEN_WINDOW,
-    closed_window,
-    ec2_retirement_event,
-    ecs_retirement_event,
-    rebalance_event,
+    ALWAYS_OPEN_WINDOW, closed_window, ec2_retirement_event, ecs_retirement_event, rebalance_event,
     window_at,
 )
 from harness.notifications import Inbox
@@ -76,7 +72,7 @@ def only(notes, action):
 
 
 @pytest.mark.parametrize(
-    "form", ["task-arn", "cluster | service", "cluster|service", "cluster/service", "service-arn"]
+    "form", ["task-arn", "cluster | service", "cluster|service", "cluster/service", "service-arn"],
 )
 def test_a_retiring_service_is_redeployed_once_and_marked(form, make_fleet, run, inbox, emulator):
     fleet = make_fleet(instances=1, services=["web"])
