@@ -422,7 +422,7 @@ def test_the_rule_delivers_task_host_and_attack_sequence_findings_and_nothing_el
     import yaml
     from moto.events.models import EventPattern
 
-    from harness.guardduty_responder_helpers import HOST_FINDING, SEQUENCE_FINDING, fixture
+    from harness.events import HOST_FINDING, SEQUENCE_FINDING, fixture
     from harness.iam import TEMPLATE, _Loader
 
     doc = yaml.load(TEMPLATE.read_text(), Loader=_Loader)  # noqa: S506 - a SafeLoader subclass

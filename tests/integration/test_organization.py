@@ -415,7 +415,7 @@ def test_a_scheduled_check_over_20_accounts_and_2_regions_fans_out_and_every_sco
 
 
 def test_a_parameter_change_in_a_member_account_rolls_that_accounts_group(emulator, start, proxy, inbox):
-    from harness.ami_rollout_helpers import parameter_event
+    from harness.events import parameter_event
 
     region = fresh_region(emulator.url)
     c = ac.new_account()

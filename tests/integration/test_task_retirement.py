@@ -409,7 +409,7 @@ def test_a_malformed_event_fails_without_acting(make_fleet, start, inbox, queue)
         fn.send("{not json")
         [batch] = fn.check(1)
         assert batch.failed_ids == batch.message_ids
-        assert fn.alive
+        assert fn.fn.alive
     assert deployment_ids(fleet.ecs, fleet.cluster_name, "web") == before
     assert inbox.read() == []
 
