@@ -7,6 +7,7 @@ pub mod coldstart;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod exec;
 pub mod metrics;
 pub mod notify;
 pub mod runtime;

@@ -68,6 +68,15 @@ impl Deps {
     }
 }
 
+// The ECS-optimized AMI release notification arrives SNS-shaped.
+shared::function!(
+    Deps,
+    config::Config,
+    Deps::new,
+    handle,
+    translate = shared::events::ssm::sns_records_to_envelopes
+);
+
 /// Every group tagged `ecs-autopilot:cluster` with a non-empty cluster name.
 pub async fn opted_in_groups(asg: &AutoScaling) -> Result<Vec<GroupDetails>> {
     Ok(asg

@@ -58,6 +58,8 @@ impl Deps {
     }
 }
 
+shared::function!(Deps, config::Config, Deps::new, handle);
+
 /// What the look's first write, the heartbeat, found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Beat {

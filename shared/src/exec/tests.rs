@@ -1,0 +1,250 @@
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_sns::operation::publish::PublishOutput;
+use aws_sdk_sns::Client;
+use aws_smithy_mocks::{mock, mock_client, RuleMode};
+use serde::Serialize;
+
+use super::*;
+use crate::notify::Notice;
+
+/// A step of a made-up function: `Write` mutates, `Tell` only reports.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+enum Step {
+    Write {
+        name: &'static str,
+        policy: &'static str,
+    },
+    Hold,
+    Release,
+    Tell(Report),
+}
+
+impl PlanStep for Step {
+    fn action(&self) -> &'static str {
+        match self {
+            Step::Write { name, .. } => name,
+            Step::Hold => "hold",
+            Step::Release => "release",
+            Step::Tell(r) => r.action,
+        }
+    }
+    fn mutates(&self) -> bool {
+        !matches!(self, Step::Tell(_))
+    }
+    fn dry_run(self) -> DryRun<Self> {
+        match self {
+            Step::Hold => DryRun::Instead(Step::Release),
+            Step::Write { name, .. } => DryRun::Planned(Some(Notice::info(name, "would write"))),
+            _ => DryRun::Planned(None),
+        }
+    }
+    fn on_failure(&self) -> OnFailure {
+        match self {
+            Step::Write {
+                policy: "continue", ..
+            } => OnFailure::Continue,
+            Step::Write {
+                policy: "tolerate", ..
+            } => OnFailure::Tolerate,
+            _ => OnFailure::Stop,
+        }
+    }
+    fn about(&self, event: &Subject) -> Subject {
+        match self {
+            Step::Tell(r) => event.narrowed(&r.about),
+            _ => event.clone(),
+        }
+    }
+}
+
+fn write(name: &'static str, policy: &'static str) -> Step {
+    Step::Write { name, policy }
+}
+
+/// A reporter whose topic records each published notification's action and outcome.
+fn reporter(sent: Arc<Mutex<Vec<String>>>) -> (Reporter, aws_smithy_mocks::Rule) {
+    let rule = mock!(Client::publish)
+        .match_requests(move |req| {
+            let body: serde_json::Value =
+                serde_json::from_str(req.message().unwrap_or("{}")).unwrap();
+            let ctx = &body["metadata"]["additionalContext"];
+            sent.lock().unwrap().push(format!(
+                "{} {}",
+                ctx["action"].as_str().unwrap_or(""),
+                ctx["outcome"].as_str().unwrap_or("")
+            ));
+            true
+        })
+        .then_output(|| PublishOutput::builder().build());
+    let client = mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&rule]);
+    let topic = crate::aws::sns::Topic::new(client, "arn:aws:sns:us-east-1:1:t");
+    (Reporter::new(topic, "test", false), rule)
+}
+
+fn subject() -> Subject {
+    Subject {
+        event_id: "e".into(),
+        kind: "k".into(),
+        ..Subject::default()
+    }
+}
+
+/// Runs `plan`, failing the steps named in `failing`; returns the steps run, the
+/// notifications sent and what the executor made of it.
+async fn execute(
+    plan: Vec<Step>,
+    dry_run: bool,
+    failing: &[&str],
+) -> (Vec<&'static str>, Vec<String>, Executed) {
+    let sent = Arc::new(Mutex::new(vec![]));
+    let (reporter, _rule) = reporter(sent.clone());
+    let ran = Arc::new(Mutex::new(vec![]));
+    let executed = Executor::new(&reporter, dry_run)
+        .reporting_failures()
+        .execute(&subject(), plan, |_, step: Step| {
+            let ran = ran.clone();
+            let fails = failing.contains(&step.action());
+            async move {
+                ran.lock().unwrap().push(step.action());
+                match (fails, step) {
+                    (true, _) => Err(Error::Aws {
+                        service: "x",
+                        operation: "Op",
+                        code: "Boom".into(),
+                        message: "down".into(),
+                        retryable: true,
+                    }),
+                    (false, Step::Tell(r)) => Ok(r.ran()),
+                    (false, _) => Ok(Ran::quiet(Outcome::Done)),
+                }
+            }
+        })
+        .await;
+    let ran = ran.lock().unwrap().clone();
+    let sent = sent.lock().unwrap().clone();
+    (ran, sent, executed)
+}
+
+fn tell() -> Step {
+    Step::Tell(Report {
+        action: "report",
+        outcome: Outcome::Skipped,
+        about: About::group("web"),
+        notice: Notice::info("t", "d"),
+    })
+}
+
+#[tokio::test]
+async fn dry_run_runs_only_what_changes_nothing_and_says_what_it_would_have_done() {
+    let (ran, sent, executed) =
+        execute(vec![write("a", "stop"), tell(), Step::Hold], true, &[]).await;
+    assert_eq!(
+        ran,
+        vec!["report", "release"],
+        "a mutating step never runs in dry run"
+    );
+    assert_eq!(sent, vec!["a planned", "report skipped"]);
+    let outcomes: Vec<_> = executed
+        .results
+        .iter()
+        .map(|r| (r.action, r.outcome))
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            ("a", Outcome::Planned),
+            ("report", Outcome::Skipped),
+            ("release", Outcome::Done)
+        ]
+    );
+    assert!(executed.into_result().is_ok());
+}
+
+#[tokio::test]
+async fn outside_dry_run_every_step_runs_in_order() {
+    let (ran, _, executed) =
+        execute(vec![write("a", "stop"), Step::Hold, tell()], false, &[]).await;
+    assert_eq!(ran, vec!["a", "hold", "report"]);
+    assert_eq!(executed.results[2].about.group.as_deref(), Some("web"));
+}
+
+#[tokio::test]
+async fn stop_ends_the_plan_and_fails_the_event_with_the_failure_reported() {
+    let (ran, sent, executed) =
+        execute(vec![write("a", "stop"), write("b", "stop")], false, &["a"]).await;
+    assert_eq!(ran, vec!["a"]);
+    assert_eq!(sent, vec!["a failed"]);
+    assert!(matches!(executed.failure, Some(Error::Aws { code, .. }) if code == "Boom"));
+}
+
+#[tokio::test]
+async fn continue_runs_the_rest_then_fails_the_event_with_the_first_error() {
+    let (ran, _, executed) = execute(
+        vec![
+            write("a", "continue"),
+            write("b", "continue"),
+            write("c", "stop"),
+        ],
+        false,
+        &["a", "b"],
+    )
+    .await;
+    assert_eq!(ran, vec!["a", "b", "c"]);
+    let outcomes: Vec<_> = executed.results.iter().map(|r| r.outcome).collect();
+    assert_eq!(
+        outcomes,
+        vec![Outcome::Failed, Outcome::Failed, Outcome::Done]
+    );
+    assert!(executed.troubled());
+    assert!(executed.into_result().is_err());
+}
+
+#[tokio::test]
+async fn a_tolerated_failure_is_a_warning_and_does_not_fail_the_event() {
+    let (ran, _, executed) = execute(
+        vec![write("a", "tolerate"), write("b", "stop")],
+        false,
+        &["a"],
+    )
+    .await;
+    assert_eq!(ran, vec!["a", "b"]);
+    assert_eq!(executed.results[0].outcome, Outcome::Warning);
+    assert!(executed.results[0]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("Boom"));
+    assert!(executed.into_result().is_ok());
+}
+
+#[tokio::test]
+async fn a_notification_that_cannot_be_sent_never_fails_the_plan() {
+    let rule = mock!(Client::publish).then_error(|| {
+        aws_sdk_sns::operation::publish::PublishError::generic(
+            aws_sdk_sns::error::ErrorMetadata::builder()
+                .code("KMSDisabled")
+                .build(),
+        )
+    });
+    let client = mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&rule]);
+    let reporter = Reporter::new(
+        crate::aws::sns::Topic::new(client, "arn:aws:sns:us-east-1:1:t"),
+        "test",
+        false,
+    );
+    let executed = Executor::new(&reporter, false)
+        .execute(
+            &subject(),
+            vec![tell(), tell()],
+            |_, step: Step| async move {
+                match step {
+                    Step::Tell(r) => Ok(r.ran()),
+                    _ => unreachable!(),
+                }
+            },
+        )
+        .await;
+    assert_eq!(executed.results.len(), 2);
+    assert!(executed.into_result().is_ok());
+}
