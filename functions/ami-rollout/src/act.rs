@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use shared::aws::autoscaling::rollout::{LaunchTemplateRef, RefreshStart};
+use shared::aws::autoscaling::{LaunchTemplateRef, RefreshStart};
 use shared::exec::{action, DryRun, Executor, OnFailure, PlanStep, Ran};
 use shared::notify::{Outcome, Subject};
 use shared::{Error, Result};

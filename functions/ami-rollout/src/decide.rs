@@ -13,11 +13,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use shared::aws::autoscaling::rollout::{
-    GroupDetails, InstanceRefresh, LaunchSource, LaunchTemplateRef, RefreshRequest,
+use shared::aws::autoscaling::{
+    GroupDetails, InstanceRefresh, LaunchSource, LaunchTemplateRef, LifecycleState, RefreshRequest,
+    RefreshStatus,
 };
-use shared::aws::ec2::images::Image;
-use shared::aws::ec2::launch_templates::{ImageRef, TemplateVersion};
+use shared::aws::ec2::Image;
+use shared::aws::ec2::{ImageRef, TemplateVersion};
 use shared::aws::ssm::{AmiParameter, AmiParameters};
 use shared::events::autoscaling::refresh::{Phase, RefreshEvent};
 use shared::exec::{action, About, Report};
@@ -155,7 +156,7 @@ pub fn group_state(
         .group
         .instances
         .iter()
-        .filter(|i| i.lifecycle_state == "InService")
+        .filter(|i| i.lifecycle_state == LifecycleState::InService)
         .map(|i| {
             let ami = ami_of.get(&i.instance_id).cloned().flatten();
             (i.instance_id.clone(), ami)
@@ -846,7 +847,11 @@ pub fn halt_plan(
     config: &Config,
     now: DateTime<Utc>,
 ) -> Option<Step> {
-    if !matches!(refresh.status.as_str(), "Pending" | "InProgress") || !is_own(group, refresh) {
+    if !matches!(
+        refresh.status,
+        RefreshStatus::Pending | RefreshStatus::InProgress
+    ) || !is_own(group, refresh)
+    {
         return None;
     }
     Some(Step::Halt {

@@ -7,8 +7,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use shared::aws::autoscaling::rollout::{InstanceRefresh, LaunchSource};
-use shared::aws::ec2::images::Image;
+use shared::aws::autoscaling::{InstanceRefresh, LaunchSource, RefreshStatus};
+use shared::aws::ec2::Image;
 use shared::aws::ssm::AmiParameter;
 
 use crate::config::Config;
@@ -206,7 +206,8 @@ fn succeeded_since(
     parameter_changed: Option<DateTime<Utc>>,
 ) -> Option<&InstanceRefresh> {
     let newest = refreshes.first()?;
-    (newest.status == "Successful" && after_change(newest, parameter_changed)).then_some(newest)
+    (newest.status == RefreshStatus::Successful && after_change(newest, parameter_changed))
+        .then_some(newest)
 }
 
 /// The newest refresh, when the window guard halted it (Cancelled, tagged
@@ -218,7 +219,7 @@ pub fn halted_since<'a>(
     parameter_changed: Option<DateTime<Utc>>,
 ) -> Option<&'a InstanceRefresh> {
     let newest = refreshes.first()?;
-    (newest.status == "Cancelled"
+    (newest.status == RefreshStatus::Cancelled
         && after_change(newest, parameter_changed)
         && own_refresh(&state.details) == Some(OwnRefresh::Halted(&newest.id)))
     .then_some(newest)
@@ -232,8 +233,11 @@ fn failed_since(
 ) -> Option<&InstanceRefresh> {
     let newest = refreshes.first()?;
     let failed = matches!(
-        newest.status.as_str(),
-        "Failed" | "Cancelled" | "RollbackSuccessful" | "RollbackFailed"
+        newest.status,
+        RefreshStatus::Failed
+            | RefreshStatus::Cancelled
+            | RefreshStatus::RollbackSuccessful
+            | RefreshStatus::RollbackFailed
     );
     (failed && after_change(newest, parameter_changed)).then_some(newest)
 }

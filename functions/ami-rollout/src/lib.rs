@@ -22,8 +22,8 @@ pub mod templates;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::Utc;
-use shared::aws::autoscaling::rollout::GroupDetails;
 use shared::aws::autoscaling::AutoScaling;
+use shared::aws::autoscaling::GroupDetails;
 use shared::aws::ec2::Ec2;
 use shared::aws::ecs::Ecs;
 use shared::aws::ssm::Ssm;
@@ -68,6 +68,15 @@ impl Deps {
         }
     }
 }
+
+// The ECS-optimized AMI release notification arrives SNS-shaped.
+shared::function!(
+    Deps,
+    config::Config,
+    Deps::new,
+    handle,
+    translate = shared::events::ssm::sns_records_to_envelopes
+);
 
 pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
     let intent = parse::intent(&event)?;

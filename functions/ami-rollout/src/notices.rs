@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use shared::aws::autoscaling::rollout::InstanceRefresh;
+use shared::aws::autoscaling::InstanceRefresh;
 use shared::aws::ssm::AmiParameter;
 use shared::events::autoscaling::refresh::{Phase, RefreshEvent};
 use shared::notify::{escape, Notice, Severity};

@@ -5,11 +5,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use shared::aws::autoscaling::rollout::{GroupDetails, InstanceRefresh, LaunchTemplateRef};
 use shared::aws::autoscaling::AutoScaling;
-use shared::aws::ec2::images::Image;
-use shared::aws::ec2::launch_templates::TemplateVersion;
+use shared::aws::autoscaling::{GroupDetails, InstanceRefresh, LaunchTemplateRef};
 use shared::aws::ec2::Ec2;
+use shared::aws::ec2::Image;
+use shared::aws::ec2::TemplateVersion;
 use shared::aws::ssm::AmiParameters;
 use shared::Result;
 
@@ -281,28 +281,16 @@ pub fn log_checked(observed: &Observed, parameter: Option<&str>) {
 }
 
 /// Runs `read` for every item, `CONCURRENT_READS` at a time, and returns the results in
-/// the order of `items`; the first error wins.
+/// the order of `items`; the first error in that order wins.
 async fn concurrently<T, R, F, Fut>(items: Vec<T>, read: F) -> Result<Vec<R>>
 where
     F: Fn(T) -> Fut,
-    Fut: std::future::Future<Output = Result<R>> + Send + 'static,
-    R: Send + 'static,
+    Fut: std::future::Future<Output = Result<R>>,
 {
-    let mut results: Vec<Option<R>> = std::iter::repeat_with(|| None).take(items.len()).collect();
-    let mut running = tokio::task::JoinSet::new();
-    for (n, item) in items.into_iter().enumerate() {
-        if running.len() >= CONCURRENT_READS {
-            if let Some(done) = running.join_next().await {
-                let (m, r) = done.expect("a read task never panics")?;
-                results[m] = Some(r);
-            }
-        }
-        let fut = read(item);
-        running.spawn(async move { fut.await.map(|r| (n, r)) });
-    }
-    while let Some(done) = running.join_next().await {
-        let (m, r) = done.expect("a read task never panics")?;
-        results[m] = Some(r);
-    }
-    Ok(results.into_iter().flatten().collect())
+    use futures::{StreamExt, TryStreamExt};
+    futures::stream::iter(items)
+        .map(read)
+        .buffered(CONCURRENT_READS)
+        .try_collect()
+        .await
 }

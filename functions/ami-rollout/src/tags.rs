@@ -3,7 +3,7 @@
 //! whose outcome it reported).
 
 use chrono::{DateTime, Utc};
-use shared::aws::autoscaling::rollout::{GroupDetails, InstanceRefresh};
+use shared::aws::autoscaling::{GroupDetails, InstanceRefresh};
 
 use crate::config::Config;
 

@@ -6,11 +6,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
-use shared::aws::autoscaling::rollout::{
+use shared::aws::autoscaling::{
     GroupDetails, InstanceRefresh, LaunchSource, LaunchTemplateRef, RefreshRequest,
 };
-use shared::aws::ec2::images::Image;
-use shared::aws::ec2::launch_templates::{ImageRef, TemplateVersion};
+use shared::aws::ec2::Image;
+use shared::aws::ec2::{ImageRef, TemplateVersion};
 use shared::aws::ssm::AmiParameter;
 
 use crate::config::Config;

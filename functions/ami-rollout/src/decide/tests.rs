@@ -723,7 +723,7 @@ fn the_cancel_of_a_halted_refresh_is_reported_as_a_halt_with_its_resume() {
 }
 
 fn mixed(g: &mut GroupState, arm_instances: &[&str]) {
-    use shared::aws::autoscaling::rollout::Override;
+    use shared::aws::autoscaling::Override;
     g.details.launch = LaunchSource::MixedInstances {
         template: template("1"),
     };
@@ -859,7 +859,7 @@ fn a_literal_lane_follows_the_tag_of_its_architecture_or_cannot_be_judged() {
         .insert("i-mix0".into(), "c6i.large".into());
     g.details
         .overrides
-        .push(shared::aws::autoscaling::rollout::Override {
+        .push(shared::aws::autoscaling::Override {
             instance_type: None,
             template: Some(template("9")),
         });
