@@ -1239,6 +1239,90 @@ fn act_now(r: &Retirement, action: Action, now: Now) -> Decision {
     }
 }
 
+// --- what to read next ------------------------------------------------------------
+// Observe follows what the notice names; where what it read decides what it reads next,
+// the decision is here.
+
+/// What a retiring task leads to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskLead {
+    /// A running service task: read its service next (replaced with it, once however
+    /// many of its tasks the notice names).
+    Service { cluster: String, service: String },
+    /// Nothing more to read.
+    Found(Box<Observed>),
+}
+
+/// A retiring task as ECS describes it in `cluster`, with its [`HANDLED_TAG`].
+pub fn task_lead(cluster: String, arn: &str, task: Task, handled: Option<String>) -> TaskLead {
+    let found = |o| TaskLead::Found(Box::new(o));
+    match (task.is_running(), task.service()) {
+        (true, Some(s)) => TaskLead::Service {
+            service: s.to_string(),
+            cluster,
+        },
+        (true, None) => found(Observed::Standalone {
+            cluster,
+            handled,
+            task,
+        }),
+        (false, _) => found(Observed::TaskGone {
+            cluster: Some(cluster),
+            arn: arn.to_string(),
+        }),
+    }
+}
+
+/// A retiring task that no cluster looked in knows: gone from the cluster its ARN names,
+/// or (the old short ARN) in no cluster we manage.
+pub fn task_not_found(cluster: Option<&str>, arn: &str) -> Observed {
+    match cluster {
+        Some(c) => Observed::TaskGone {
+            cluster: Some(c.to_string()),
+            arn: arn.to_string(),
+        },
+        None => Observed::Unmanaged {
+            cluster: None,
+            entity: arn.to_string(),
+        },
+    }
+}
+
+/// The cluster of a service named by the old short ARN, from the clusters found with an
+/// ACTIVE service of that name: `Some(Err(clusters))` when there are several (a guess
+/// could redeploy the wrong one); `None` when there is none.
+pub fn service_cluster(mut candidates: Vec<String>) -> Option<Result<String, Vec<String>>> {
+    match candidates.len() {
+        0 => None,
+        1 => Some(Ok(candidates.remove(0))),
+        _ => Some(Err(candidates)),
+    }
+}
+
+/// What else a service's replacement needs read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceReads {
+    /// Its tasks (`RETIREMENT_REPLACE=stop-tasks` picks the retiring ones).
+    pub tasks: bool,
+    /// The cluster's deployments under way (the redeploy budget) and the service's
+    /// images: only a service that may be redeployed needs them.
+    pub redeploy: bool,
+}
+
+pub fn service_reads(service: &ServiceDescription, replace: Replace) -> ServiceReads {
+    ServiceReads {
+        tasks: replace == Replace::StopTasks,
+        redeploy: service.deployment_controller == "ECS" && replace == Replace::Redeploy,
+    }
+}
+
+/// Whether a host's group retirement queue is read (the group's hosts AWS has scheduled,
+/// whatever notice names them: what the budget forecast and the queue count). Only a
+/// scheduled notice of a managed group needs it.
+pub fn reads_queue(group: &Group, r: &Retirement) -> bool {
+    group.cluster().is_some() && r.start_time.is_some()
+}
+
 /// A notice AWS has closed: nothing left to do.
 pub fn closed() -> Plan {
     vec![tell(

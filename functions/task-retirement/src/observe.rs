@@ -9,7 +9,7 @@ use shared::aws::autoscaling::Group;
 use shared::aws::ecs::{ContainerImage, Ecs, ServiceDescription, Task};
 use shared::Result;
 
-use crate::config::Replace;
+use crate::decide::{self, TaskLead};
 use crate::markers::HANDLED_TAG;
 use crate::parse::{Retirement, Target};
 use crate::Deps;
@@ -95,11 +95,11 @@ pub async fn observe(deps: &Deps, r: &Retirement) -> Result<Vec<Observed>> {
             }
             Target::Task { cluster, arn } => {
                 match find_task(deps, &mut managed, cluster.as_deref(), arn).await? {
-                    Found::ServiceTask { cluster, service } => services
+                    TaskLead::Service { cluster, service } => services
                         .entry((cluster, service))
                         .or_default()
                         .push(arn.clone()),
-                    Found::Other(o) => observed.push(*o),
+                    TaskLead::Found(o) => observed.push(*o),
                 }
             }
             Target::Instance { instance_id } => {
@@ -112,11 +112,9 @@ pub async fn observe(deps: &Deps, r: &Retirement) -> Result<Vec<Observed>> {
                     None => (None, false),
                 };
                 // The group's hosts that AWS has scheduled (this one too, with the
-                // deadline EC2 gives it), whatever notice names them: what the budget
-                // forecast and the group's retirement queue count. Only a scheduled notice
-                // of a managed group needs it.
+                // deadline EC2 gives it), once per group.
                 let others_retiring = match &group {
-                    Some(g) if g.cluster().is_some() && r.start_time.is_some() => {
+                    Some(g) if decide::reads_queue(g, r) => {
                         if !retiring_in.contains_key(&g.name) {
                             let ids: Vec<String> =
                                 g.instances.iter().map(|i| i.instance_id.clone()).collect();
@@ -176,25 +174,24 @@ pub async fn observe(deps: &Deps, r: &Retirement) -> Result<Vec<Observed>> {
                 continue;
             }
         };
-        let tasks = if deps.config.replace == Replace::StopTasks {
+        let reads = decide::service_reads(&s, deps.config.replace);
+        let tasks = if reads.tasks {
             deps.ecs.service_tasks(&cluster, &s.name).await?
         } else {
             vec![]
         };
-        // Only a service that may be redeployed needs the budget and its images.
-        let (busy, images) =
-            if s.deployment_controller == "ECS" && deps.config.replace == Replace::Redeploy {
-                if !deploying.contains_key(&cluster) {
-                    let names = deps.ecs.services_deploying(&cluster).await?;
-                    deploying.insert(cluster.clone(), names);
-                }
-                (
-                    deploying[&cluster].clone(),
-                    deps.ecs.task_definition_images(&s.task_definition).await?,
-                )
-            } else {
-                (vec![], vec![])
-            };
+        let (busy, images) = if reads.redeploy {
+            if !deploying.contains_key(&cluster) {
+                let names = deps.ecs.services_deploying(&cluster).await?;
+                deploying.insert(cluster.clone(), names);
+            }
+            (
+                deploying[&cluster].clone(),
+                deps.ecs.task_definition_images(&s.task_definition).await?,
+            )
+        } else {
+            (vec![], vec![])
+        };
         observed.push(Observed::Service {
             cluster,
             service: s,
@@ -207,10 +204,8 @@ pub async fn observe(deps: &Deps, r: &Retirement) -> Result<Vec<Observed>> {
     Ok(observed)
 }
 
-/// The cluster of a service named by the old short ARN: one of the clusters the event
-/// names with a service of that name, else the one managed cluster that has it.
-/// `Some(Err(clusters))` when several managed clusters have it (a guess could redeploy
-/// the wrong one); `None` when no managed cluster does.
+/// The cluster of a service named by the old short ARN: looked for in the clusters the
+/// event names, else in the managed ones (see [`decide::service_cluster`]).
 async fn find_service_cluster(
     deps: &Deps,
     managed: &mut Managed,
@@ -234,11 +229,7 @@ async fn find_service_cluster(
             }
         }
     }
-    Ok(match candidates.len() {
-        0 => None,
-        1 => Some(Ok(candidates.remove(0))),
-        _ => Some(Err(candidates)),
-    })
+    Ok(decide::service_cluster(candidates))
 }
 
 async fn has_service(deps: &Deps, cluster: &str, service: &str) -> Result<bool> {
@@ -249,22 +240,12 @@ async fn has_service(deps: &Deps, cluster: &str, service: &str) -> Result<bool> 
         .is_some_and(|s| s.is_active()))
 }
 
-/// What a retiring task turned out to be.
-enum Found {
-    ServiceTask { cluster: String, service: String },
-    Other(Box<Observed>),
-}
-
-fn other(o: Observed) -> Found {
-    Found::Other(Box::new(o))
-}
-
 async fn find_task(
     deps: &Deps,
     managed: &mut Managed,
     cluster: Option<&str>,
     arn: &str,
-) -> Result<Found> {
+) -> Result<TaskLead> {
     let clusters = match cluster {
         Some(c) => vec![c.to_string()],
         // The old short ARN does not say its cluster: look in the managed ones, which
@@ -277,10 +258,10 @@ async fn find_task(
     };
     for c in clusters {
         if !managed.check(&deps.ecs, &c).await? {
-            return Ok(other(Observed::Unmanaged {
+            return Ok(TaskLead::Found(Box::new(Observed::Unmanaged {
                 cluster: Some(c),
                 entity: arn.to_string(),
-            }));
+            })));
         }
         let Some(mut found) = deps
             .ecs
@@ -290,33 +271,12 @@ async fn find_task(
         else {
             continue;
         };
-        let task = found.task;
-        return Ok(match (task.is_running(), task.service()) {
-            (true, Some(s)) => Found::ServiceTask {
-                service: s.to_string(),
-                cluster: c,
-            },
-            (true, None) => other(Observed::Standalone {
-                cluster: c,
-                handled: found.tags.remove(HANDLED_TAG),
-                task,
-            }),
-            (false, _) => other(Observed::TaskGone {
-                cluster: Some(c),
-                arn: arn.to_string(),
-            }),
-        });
+        let handled = found.tags.remove(HANDLED_TAG);
+        return Ok(decide::task_lead(c, arn, found.task, handled));
     }
-    Ok(other(match cluster {
-        Some(c) => Observed::TaskGone {
-            cluster: Some(c.to_string()),
-            arn: arn.to_string(),
-        },
-        None => Observed::Unmanaged {
-            cluster: None,
-            entity: arn.to_string(),
-        },
-    }))
+    Ok(TaskLead::Found(Box::new(decide::task_not_found(
+        cluster, arn,
+    ))))
 }
 
 /// Which clusters carry the opt-in tag, asked once per cluster per event.

@@ -1286,3 +1286,95 @@ fn stop_tasks_never_goes_below_the_floor_and_warns_when_it_cannot_start() {
         "{plan:?}"
     );
 }
+
+// --- what to read next ------------------------------------------------------------
+
+#[test]
+fn a_running_service_task_leads_to_its_service_and_others_are_what_they_are() {
+    let mut t = task("service:web", None);
+    assert_eq!(
+        task_lead("prod".into(), "t", t.clone(), None),
+        TaskLead::Service {
+            cluster: "prod".into(),
+            service: "web".into()
+        }
+    );
+    t.group = "family:batch".into();
+    assert!(matches!(
+        task_lead("prod".into(), "t", t.clone(), Some("m".into())),
+        TaskLead::Found(o) if matches!(*o, Observed::Standalone { ref handled, .. } if handled.as_deref() == Some("m"))
+    ));
+    t.last_status = "STOPPED".into();
+    assert!(matches!(
+        task_lead("prod".into(), "t", t, None),
+        TaskLead::Found(o) if matches!(*o, Observed::TaskGone { .. })
+    ));
+}
+
+#[test]
+fn a_task_no_cluster_knows_is_gone_or_unmanaged_when_its_cluster_is_unknown() {
+    assert!(matches!(
+        task_not_found(Some("prod"), "t"),
+        Observed::TaskGone {
+            cluster: Some(_),
+            ..
+        }
+    ));
+    assert!(matches!(
+        task_not_found(None, "t"),
+        Observed::Unmanaged { cluster: None, .. }
+    ));
+}
+
+#[test]
+fn a_short_service_arn_names_a_cluster_only_when_exactly_one_has_it() {
+    assert_eq!(service_cluster(vec![]), None);
+    assert_eq!(service_cluster(vec!["a".into()]), Some(Ok("a".into())));
+    assert_eq!(
+        service_cluster(vec!["a".into(), "b".into()]),
+        Some(Err(vec!["a".into(), "b".into()]))
+    );
+}
+
+#[test]
+fn a_service_reads_its_tasks_for_stop_tasks_and_its_budget_only_when_it_may_be_redeployed() {
+    let Observed::Service { service: s, .. } = service(&[]) else {
+        panic!()
+    };
+    assert_eq!(
+        service_reads(&s, Replace::Redeploy),
+        ServiceReads {
+            tasks: false,
+            redeploy: true
+        }
+    );
+    assert_eq!(
+        service_reads(&s, Replace::StopTasks),
+        ServiceReads {
+            tasks: true,
+            redeploy: false
+        }
+    );
+    let code_deploy = ServiceDescription {
+        deployment_controller: "CODE_DEPLOY".into(),
+        ..s
+    };
+    assert!(!service_reads(&code_deploy, Replace::Redeploy).redeploy);
+}
+
+#[test]
+fn only_a_scheduled_notice_of_a_managed_group_reads_the_groups_queue() {
+    let now = wednesday_noon();
+    assert!(reads_queue(
+        &group(true, "InService", "Healthy"),
+        &retirement(Some(now))
+    ));
+    assert!(!reads_queue(
+        &group(false, "InService", "Healthy"),
+        &retirement(Some(now))
+    ));
+    assert!(!reads_queue(
+        &group(true, "InService", "Healthy"),
+        &retirement(None)
+    ));
+}
