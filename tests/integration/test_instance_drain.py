@@ -56,7 +56,7 @@ def test_a_terminating_instance_is_drained_then_released_after_its_tasks_move(dr
     assert action["status"] == "active" and action["heartbeats"] == 1
     assert h.queued() == 1, "the event is re-queued to look again"
     started = h.inbox.read()
-    assert by_action(started) == [("drain", "done")]
+    assert by_action(started) == [("drain-host", "done")]
     assert started[0].context["cluster"] == fleet.cluster_name
     assert json.loads(started[0].context["details"])["tasks"] == 4
 
@@ -183,7 +183,7 @@ def test_a_spot_interruption_drains_at_once_and_only_once(drain, make_fleet):
     assert h.fn.invoke(event).ok
     assert ci_status(fleet, victim) == "DRAINING"
     assert h.fn.invoke(event).ok
-    assert by_action(h.inbox.read()) == [("drain", "done"), ("drain", "already_done")]
+    assert by_action(h.inbox.read()) == [("drain-host", "done"), ("drain-host", "already_done")]
 
 
 def test_an_unmanaged_group_is_never_touched(drain, make_fleet):
@@ -226,7 +226,7 @@ def test_dry_run_decides_and_notifies_changes_nothing_in_ecs_and_never_strands_t
     assert h.queued() == 0
     assert ci_status(fleet, fleet.instances[0]) == "ACTIVE", "no ECS write in a dry run"
     notes = h.inbox.read()
-    assert by_action(notes) == [("drain", "planned")]
+    assert by_action(notes) == [("drain-host", "planned")]
     assert "[dry run]" in notes[0].subject and notes[0].context["dry_run"] == "true"
 
 
@@ -358,7 +358,7 @@ def test_a_host_whose_agent_is_disconnected_is_released_at_once_naming_its_tasks
     assert action_of(fleet, event)["result"] == "CONTINUE"
     assert h.queued() == 0
     notes = h.inbox.read()
-    assert by_action(notes) == [("drain", "done"), ("complete-lifecycle", "warning")]
+    assert by_action(notes) == [("drain-host", "done"), ("complete-lifecycle", "warning")]
     assert len(json.loads(notes[1].context["details"])["tasks_left"]) == 2
 
 
@@ -416,7 +416,7 @@ def test_a_spot_warning_for_a_host_outside_managed_clusters_is_quiet(drain, make
     (batch,) = h.check()
     assert batch.failed_ids == []
     assert h.inbox.read() == []
-    assert ("drain", "skipped") in metrics(h.fn), "a debug log line and a metric only"
+    assert ("drain-host", "skipped") in metrics(h.fn), "a debug log line and a metric only"
     assert ci_status(fleet, fleet.instances[0]) == "ACTIVE"
 
 
@@ -433,7 +433,7 @@ def test_an_impaired_host_is_released_on_its_first_look_naming_its_tasks(drain, 
     assert (action["status"], action["result"]) == ("completed", "CONTINUE")
     assert h.queued() == 0, "no second look is needed"
     notes = h.inbox.read()
-    assert by_action(notes) == [("drain", "done"), ("complete-lifecycle", "warning")]
+    assert by_action(notes) == [("drain-host", "done"), ("complete-lifecycle", "warning")]
     details = notes[1].details
     assert sorted(details["tasks_left"]) == held
     assert "impaired" in details["reason"]
@@ -463,7 +463,7 @@ def test_a_service_with_no_room_to_replace_is_named_on_the_first_look(drain, mak
     h.check()
     assert action_of(fleet, event)["status"] == "active", "the drain goes on, up to its deadline"
     notes = h.inbox.read()
-    assert by_action(notes) == [("drain", "done"), ("drain", "warning")]
+    assert by_action(notes) == [("drain-host", "done"), ("drain-host", "warning")]
     stuck = notes[1]
     assert stuck.details["services"] == ["web"], "api can move: not named"
     assert "maximumPercent 100" in stuck.details["reasons"]["web"]
@@ -507,7 +507,7 @@ def test_services_whose_placement_constraints_no_other_host_meets_are_named_on_t
     h.send(event)
     h.check()
     notes = h.inbox.read()
-    assert by_action(notes) == [("drain", "done"), ("drain", "warning")]
+    assert by_action(notes) == [("drain-host", "done"), ("drain-host", "warning")]
     stuck = notes[1]
     assert stuck.details["services"] == ["batch", "db", "web"]
     reasons = stuck.details["reasons"]
