@@ -731,7 +731,7 @@ def test_every_control_endpoint_is_documented_in_the_readme():
     import re
 
     emulator_dir = Path(__file__).resolve().parents[1] / "emulator"
-    source = (emulator_dir / "launcher.py").read_text()
+    source = "\n".join(p.read_text() for p in sorted(emulator_dir.glob("*.py")))
     readme = (emulator_dir / "README.md").read_text()
     routes = set(re.findall(r'route == "([a-z/-]+)" and method == "(GET|POST)"', source))
     routes |= {(r, m) for m, r in re.findall(r'\("(GET|POST)", "([a-z/-]+)"\): control_', source)}
