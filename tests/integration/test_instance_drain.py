@@ -12,6 +12,7 @@ from harness.functions import FunctionUnderTest
 from harness.fleet import (
     fire_lifecycle,
     play_scheduler,
+    put_lifecycle_hook,
     register_new_instances,
     stop_tasks,
     tasks_on,
@@ -210,9 +211,7 @@ def test_a_cluster_not_opted_in_is_not_drained_but_the_group_is_not_held_up(drai
 def test_dry_run_decides_and_notifies_changes_nothing_in_ecs_and_never_strands_the_hook(drain, make_fleet):
     fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1)
     # Another tool's hook keeps the host (and its container instance) after ours completes.
-    fleet.autoscaling.put_lifecycle_hook(
-        LifecycleHookName="log-shipper-flush", AutoScalingGroupName=fleet.asg_name,
-        LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING", HeartbeatTimeout=300, DefaultResult="CONTINUE")
+    put_lifecycle_hook(fleet.autoscaling, fleet.asg_name, "log-shipper-flush")
     h = drain(DRY_RUN="true")
     event = fire_lifecycle(fleet.endpoint, fleet, fleet.instances[0])
     fire_lifecycle(fleet.endpoint, fleet, fleet.instances[0], hook="log-shipper-flush")
@@ -268,9 +267,7 @@ def test_a_bad_setting_fails_the_cold_start_naming_the_variable(emulator, functi
 
 def test_an_action_of_another_hook_on_the_group_is_left_entirely_alone(drain, make_fleet):
     fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1)
-    fleet.autoscaling.put_lifecycle_hook(
-        LifecycleHookName="log-shipper-flush", AutoScalingGroupName=fleet.asg_name,
-        LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING", HeartbeatTimeout=300, DefaultResult="CONTINUE")
+    put_lifecycle_hook(fleet.autoscaling, fleet.asg_name, "log-shipper-flush")
     h = drain()
     victim = fleet.instances[0]
     ours = fire_lifecycle(fleet.endpoint, fleet, victim)
@@ -291,9 +288,8 @@ def test_an_action_of_another_hook_on_the_group_is_left_entirely_alone(drain, ma
 
 def test_with_ecs_managed_draining_on_the_group_its_own_hook_is_released_without_a_drain(drain, make_fleet):
     fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1)
-    fleet.autoscaling.put_lifecycle_hook(
-        LifecycleHookName="ecs-managed-draining-termination-hook", AutoScalingGroupName=fleet.asg_name,
-        LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING", HeartbeatTimeout=3600, DefaultResult="CONTINUE")
+    put_lifecycle_hook(fleet.autoscaling, fleet.asg_name, "ecs-managed-draining-termination-hook",
+                       heartbeat_timeout=3600)
     h = drain()
     victim = fleet.instances[0]
     ours = fire_lifecycle(fleet.endpoint, fleet, victim)
@@ -521,9 +517,7 @@ def test_services_whose_placement_constraints_no_other_host_meets_are_named_on_t
 def test_a_heartbeat_that_finds_the_action_gone_with_tasks_left_warns_naming_them(drain, make_fleet):
     fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=2)
     # A second terminate hook keeps the instance (and its tasks) once ours has lapsed.
-    fleet.autoscaling.put_lifecycle_hook(
-        LifecycleHookName="log-shipper-flush", AutoScalingGroupName=fleet.asg_name,
-        LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING", HeartbeatTimeout=3600, DefaultResult="CONTINUE")
+    put_lifecycle_hook(fleet.autoscaling, fleet.asg_name, "log-shipper-flush", heartbeat_timeout=3600)
     victim = fleet.instances[0]
     h = drain()
     event = fire_lifecycle(fleet.endpoint, fleet, victim)
@@ -578,9 +572,7 @@ def test_dry_run_admits_a_launch_at_once_without_waiting_for_ecs(drain, make_fle
 
 def test_lifecycle_hook_names_chooses_the_hooks_it_owns(drain, make_fleet):
     fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1)
-    fleet.autoscaling.put_lifecycle_hook(
-        LifecycleHookName="team-a-drain", AutoScalingGroupName=fleet.asg_name,
-        LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING", HeartbeatTimeout=300, DefaultResult="CONTINUE")
+    put_lifecycle_hook(fleet.autoscaling, fleet.asg_name, "team-a-drain")
     h = drain(LIFECYCLE_HOOK_NAMES="team-a-*,other-exact")
     victim = fleet.instances[0]
     default_named = fire_lifecycle(fleet.endpoint, fleet, victim)  # ecs-autopilot-drain: not listed
