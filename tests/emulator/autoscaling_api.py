@@ -11,19 +11,33 @@ from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import ActionResult
 
 from .common import ActiveInstanceRefreshNotFound, InstanceRefreshInProgress, REFRESH_ACTIVE, TERMINATING, _LOCK
-from .state import _actions, _find_active_action, _iso, _no_active_action, _now, _real_now, _refreshes
-from .effects import _apply_completion
+from .state import LifecycleAction, _actions, _find_active_action, _iso, _no_active_action, _now, _real_now, _refreshes
+from . import effects
 from .clock import _expire_lapsed
 
 
-def complete_lifecycle_action(self: AutoScalingResponse) -> ActionResult:
+def _named_action(self: AutoScalingResponse) -> tuple[str, str, str | None, str | None]:
+    """The lifecycle action a Complete/RecordHeartbeat call names: group, hook, and its
+    token and/or instance id (one of them is required)."""
     group = self._get_param("AutoScalingGroupName")
     hook = self._get_param("LifecycleHookName")
     token = self._get_param("LifecycleActionToken")
     instance_id = self._get_param("InstanceId")
-    result = self._get_param("LifecycleActionResult")
     if not token and not instance_id:
         raise ValidationError("Either LifecycleActionToken or InstanceId must be specified.")
+    return group, hook, token, instance_id
+
+
+def _active_action(backend: AutoScalingBackend, named: tuple[str, str, str | None, str | None]) -> LifecycleAction:
+    action = _find_active_action(backend, *named)
+    if action is None:
+        raise _no_active_action(named[2], named[3])
+    return action
+
+
+def complete_lifecycle_action(self: AutoScalingResponse) -> ActionResult:
+    named = _named_action(self)
+    result = self._get_param("LifecycleActionResult")
     if result not in ("CONTINUE", "ABANDON"):
         raise ValidationError(
             f"Value '{result}' at 'lifecycleActionResult' failed to satisfy constraint: "
@@ -31,29 +45,20 @@ def complete_lifecycle_action(self: AutoScalingResponse) -> ActionResult:
         )
     backend = self.autoscaling_backend
     with _LOCK:
-        action = _find_active_action(backend, group, hook, token, instance_id)
-        if action is None:
-            raise _no_active_action(token, instance_id)
+        action = _active_action(backend, named)
         action.status = "completed"
         action.result = result
         action.completed_by = "CompleteLifecycleAction"
         action.completed_at = _now()
-        _apply_completion(backend, action, result)
+        effects._apply_completion(backend, action, result)
     return ActionResult({})
 
 
 def record_lifecycle_action_heartbeat(self: AutoScalingResponse) -> ActionResult:
-    group = self._get_param("AutoScalingGroupName")
-    hook = self._get_param("LifecycleHookName")
-    token = self._get_param("LifecycleActionToken")
-    instance_id = self._get_param("InstanceId")
-    if not token and not instance_id:
-        raise ValidationError("Either LifecycleActionToken or InstanceId must be specified.")
+    named = _named_action(self)
     backend = self.autoscaling_backend
     with _LOCK:
-        action = _find_active_action(backend, group, hook, token, instance_id)
-        if action is None:
-            raise _no_active_action(token, instance_id)
+        action = _active_action(backend, named)
         action.heartbeats += 1
         action.last_heartbeat_at = _now()
     return ActionResult({})

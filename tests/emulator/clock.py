@@ -9,7 +9,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 
 from .common import ControlError
 from .state import LifecycleAction, _CLOCK, _actions, _iso, _now
-from .effects import _apply_completion
+from . import effects
 
 
 MAX_GLOBAL_TIMEOUT = 172800
@@ -42,7 +42,7 @@ def _expire_lapsed(backend: AutoScalingBackend) -> list[LifecycleAction]:
         action.result = action.default_result
         action.completed_by = "GlobalTimeout" if global_lapsed else "HeartbeatTimeout"
         action.completed_at = now
-        _apply_completion(backend, action, action.default_result)
+        effects._apply_completion(backend, action, action.default_result)
         expired.append(action)
     return expired
 

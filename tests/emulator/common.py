@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Callable
 
 from moto.autoscaling.exceptions import AutoscalingClientError
 
@@ -59,3 +59,22 @@ class ControlError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+def keep_create_service_param(param: str, keep: Callable[[Any, Any], None]) -> None:
+    """Patches CreateService to hand its ``param``, when given, to ``keep(service, value)``
+    (moto drops the parameters these patches keep)."""
+    from moto.ecs import responses as ecs_responses
+
+    response_cls = ecs_responses.EC2ContainerServiceResponse
+    orig_create = response_cls.create_service
+
+    def create_service(self: Any) -> Any:
+        result = orig_create(self)
+        value = self._get_param(param)
+        if value:
+            service = self.ecs_backend._get_service(self._get_param("cluster", "default"), self._get_param("serviceName"))
+            keep(service, value)
+        return result
+
+    response_cls.create_service = create_service  # type: ignore[method-assign]

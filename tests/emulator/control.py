@@ -13,7 +13,8 @@ from moto.core import DEFAULT_ACCOUNT_ID
 
 from .common import ControlError, DEFAULT_REGION, REFRESH_STATUSES, REFRESH_TERMINAL, TERMINATING, TRANSITIONS
 from .state import LifecycleAction, _actions, _find_active_action, _iso, _now, _real_now, _refreshes
-from .effects import _apply_completion, _decrement_desired, _instance_state, _launch_instances, _remove_and_terminate
+from . import effects
+from .effects import _decrement_desired, _instance_state, _launch_instances, _remove_and_terminate
 from .autoscaling_api import _refresh_view, _resolve_launch_template
 
 
@@ -108,7 +109,7 @@ def control_timeout_lifecycle_action(body: dict[str, Any]) -> dict[str, Any]:
     action.result = action.default_result
     action.completed_by = "HeartbeatTimeout"
     action.completed_at = _now()
-    _apply_completion(backend, action, action.default_result)
+    effects._apply_completion(backend, action, action.default_result)
     return action.to_json()
 
 

@@ -10,11 +10,11 @@ from moto.autoscaling.models import AutoScalingBackend
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from .common import ControlError, DEFAULT_REGION, LAUNCHING, TERMINATING, _LOCK
+from .common import ControlError, DEFAULT_REGION, LAUNCHING, TERMINATING, _LOCK, keep_create_service_param
 from .state import LifecycleAction, _actions
 from .effects import _instance_state
 from .autoscaling_api import PATCHED_ACTIONS
-from . import control
+from . import control, effects
 from .control import _backend, _json_ready, _require
 from .clock import _expire_lapsed, _hook_global_timeout
 
@@ -72,21 +72,20 @@ def _patch_drain_test_bed() -> None:
                 return _fn(self)
 
             setattr(AutoScalingResponse, name, expiring)
-    # The middleware looks these up on the control module, so replacing them there
-    # takes effect.
-    g = vars(control)
-    orig_list = g["control_list_lifecycle_actions"]
+    # Replaced on their modules: the middleware and every caller of _apply_completion look
+    # them up there at call time.
+    orig_list = control.control_list_lifecycle_actions
 
     def list_actions(query: dict[str, str]) -> dict[str, Any]:
         _expire_lapsed(_backend(query))
         return orig_list(query)
 
-    g["control_list_lifecycle_actions"] = list_actions
+    control.control_list_lifecycle_actions = list_actions
 
     # Several hooks on one transition: each gets its own action, and the instance waits
     # until every one is completed ("Amazon EC2 Auto Scaling waits for all lifecycle
     # hooks to complete"); one ABANDON on a launch wins.
-    orig_create = g["control_create_lifecycle_action"]
+    orig_create = control.control_create_lifecycle_action
 
     def create(body: dict[str, Any]) -> dict[str, Any]:
         for key in ("origin", "destination"):
@@ -116,7 +115,7 @@ def _patch_drain_test_bed() -> None:
         action.destination = body.get("destination")  # type: ignore[attr-defined]
         return action.to_json() | {"group_arn": result.get("group_arn")}
 
-    g["control_create_lifecycle_action"] = create
+    control.control_create_lifecycle_action = create
 
     orig_to_json = LifecycleAction.to_json
 
@@ -126,7 +125,7 @@ def _patch_drain_test_bed() -> None:
 
     LifecycleAction.to_json = to_json  # type: ignore[method-assign]
 
-    orig_apply = g["_apply_completion"]
+    orig_apply = effects._apply_completion
 
     def apply_completion(backend: AutoScalingBackend, action: LifecycleAction, result: str) -> None:
         others = [a for a in _actions(backend) if a is not action and a.instance_id == action.instance_id
@@ -146,7 +145,7 @@ def _patch_drain_test_bed() -> None:
             return
         orig_apply(backend, action, result)
 
-    g["_apply_completion"] = apply_completion
+    effects._apply_completion = apply_completion
 
     # SQS: a queue tagged emulator:skip-delays=true delivers delayed messages at once,
     # so a test need not sleep through a drain's poll interval (DRAIN_POLL_SECONDS >= 5).
@@ -185,20 +184,9 @@ def _patch_placement_facts() -> None:
     """
     from moto.ec2.models.instances import Instance
     from moto.ecs import models as ecs_models
-    from moto.ecs import responses as ecs_responses
 
-    response_cls = ecs_responses.EC2ContainerServiceResponse
-    orig_create = response_cls.create_service
-
-    def create_service(self: Any) -> Any:
-        result = orig_create(self)
-        constraints = self._get_param("placementConstraints")
-        if constraints:
-            service = self.ecs_backend._get_service(self._get_param("cluster", "default"), self._get_param("serviceName"))
-            service.placement_constraints = constraints
-        return result
-
-    response_cls.create_service = create_service  # type: ignore[method-assign]
+    keep_create_service_param("placementConstraints",
+                              lambda service, constraints: setattr(service, "placement_constraints", constraints))
 
     orig_ci_init = ecs_models.ContainerInstance.__init__
 

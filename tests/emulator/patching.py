@@ -8,7 +8,7 @@ from moto.autoscaling.models import AutoScalingBackend
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import ActionResult
 
-from .common import _LOCK
+from .common import _LOCK, keep_create_service_param
 from .state import _actions, _now, _refreshes
 from .autoscaling_api import PATCHED_ACTIONS
 from .ecs_fidelity import _patch_ecs
@@ -224,22 +224,12 @@ def _patch_ecs_deployments() -> None:
 
     backend_cls.update_service = update_service  # type: ignore[method-assign]
 
-    from moto.ecs import responses as ecs_responses
+    def keep_deployment_configuration(service: Any, config: dict[str, Any]) -> None:
+        service.deployment_configuration = {
+            k: config[k] for k in ("maximumPercent", "minimumHealthyPercent") if k in config
+        }
 
-    response_cls = ecs_responses.EC2ContainerServiceResponse
-    orig_create_response = response_cls.create_service
-
-    def create_service(self: Any) -> ActionResult:
-        result = orig_create_response(self)
-        config = self._get_param("deploymentConfiguration")
-        if config:
-            service = self.ecs_backend._get_service(self._get_param("cluster", "default"), self._get_param("serviceName"))
-            service.deployment_configuration = {
-                k: config[k] for k in ("maximumPercent", "minimumHealthyPercent") if k in config
-            }
-        return result
-
-    response_cls.create_service = create_service  # type: ignore[method-assign]
+    keep_create_service_param("deploymentConfiguration", keep_deployment_configuration)
 
 
 def _patch_instance_index() -> None:
