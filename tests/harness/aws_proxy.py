@@ -50,11 +50,11 @@ import urllib.parse
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any, Callable
 
 from .events import ACCOUNT as DEFAULT_ACCOUNT
-from .runtime_api import read_body
+from .runtime_api import QuietHandler, read_body
 
 FAULT_KINDS = ("throttle", "500", "503", "kms-disabled", "timeout", "reset", "lost-response")
 READ_ONLY_PREFIXES = ("Describe", "List", "Get", "Receive")
@@ -182,12 +182,7 @@ class AwsProxy:
         self._lock = threading.Lock()
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                pass
-
+        class Handler(QuietHandler):
             def _handle(self) -> None:
                 body = read_body(self)
                 service = _service(self.headers)

@@ -74,12 +74,7 @@ class RuntimeAPI:
         self.init_error_event = threading.Event()
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                pass
-
+        class Handler(QuietHandler):
             def _body(self) -> bytes:
                 return read_body(self)
 
@@ -191,6 +186,15 @@ class RuntimeAPI:
                 return True
             except ValueError:
                 return False
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """The request handler of the harness's local servers: HTTP/1.1 keep-alive, no request log."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass
 
 
 def read_body(handler: BaseHTTPRequestHandler) -> bytes:
