@@ -20,7 +20,22 @@ from .drain_bed import control_container_instance, control_instance_status, cont
 from .sts import control_assume_role_calls
 
 
-EXTRA_ROUTES: dict[tuple[str, str], Any] = {
+def _health(_: dict[str, Any]) -> dict[str, Any]:
+    return {"ok": True}
+
+
+# (method, route) -> handler of the POST body or the GET query. drain_bed wraps the two
+# lifecycle-actions handlers on the control module, so they are looked up there per call.
+ROUTES: dict[tuple[str, str], Any] = {
+    ("GET", "health"): _health,
+    ("POST", "lifecycle-actions"): lambda body: control.control_create_lifecycle_action(body),
+    ("GET", "lifecycle-actions"): lambda query: control.control_list_lifecycle_actions(query),
+    ("POST", "lifecycle-actions/timeout"): control_timeout_lifecycle_action,
+    ("POST", "instance-refresh"): control_set_instance_refresh,
+    ("GET", "instance-refresh"): control_list_instance_refreshes,
+    ("POST", "ssm-parameter"): control_put_ssm_parameter,
+    ("POST", "container-instances"): control_register_container_instances,
+    ("POST", "images"): control_register_image,
     ("GET", "assume-role-calls"): control_assume_role_calls,
     ("POST", "scheduled-events"): control_scheduled_event,
     ("POST", "clock"): control_advance_clock,
@@ -66,24 +81,6 @@ class ControlMiddleware:
             if not isinstance(body, dict):
                 raise ControlError(400, "body must be a JSON object")
         with _LOCK:
-            if route == "health" and method == "GET":
-                return {"ok": True}
-            if route == "lifecycle-actions" and method == "POST":
-                return control.control_create_lifecycle_action(body)  # drain_bed wraps it
-            if route == "lifecycle-actions" and method == "GET":
-                return control.control_list_lifecycle_actions(query)  # drain_bed wraps it
-            if route == "lifecycle-actions/timeout" and method == "POST":
-                return control_timeout_lifecycle_action(body)
-            if route == "instance-refresh" and method == "POST":
-                return control_set_instance_refresh(body)
-            if route == "instance-refresh" and method == "GET":
-                return control_list_instance_refreshes(query)
-            if route == "ssm-parameter" and method == "POST":
-                return control_put_ssm_parameter(body)
-            if route == "container-instances" and method == "POST":
-                return control_register_container_instances(body)
-            if route == "images" and method == "POST":
-                return control_register_image(body)
-            if (method, route) in EXTRA_ROUTES:
-                return EXTRA_ROUTES[(method, route)](body if method == "POST" else query)
+            if (method, route) in ROUTES:
+                return ROUTES[(method, route)](body if method == "POST" else query)
         raise ControlError(404, f"no route {method} /_autopilot/{route}")
