@@ -13,7 +13,8 @@ The emulator implements the parts of the Runtime API that a `lambda_runtime`
 * ``POST /2018-06-01/runtime/invocation/{request_id}/error``
 * ``POST /2018-06-01/runtime/init/error``
 
-One event at a time, like one Lambda execution environment.
+One event at a time, like one Lambda execution environment. ``LocalServer`` and
+``QuietHandler`` are also what the AWS proxy (aws_proxy.py) serves with.
 """
 
 from __future__ import annotations
