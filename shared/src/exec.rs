@@ -64,6 +64,11 @@ pub trait PlanStep: Serialize + Sized {
     fn on_failure(&self) -> OnFailure {
         OnFailure::Stop
     }
+    /// Whether the step still runs once an earlier step failed (under
+    /// [`OnFailure::Continue`]); bookkeeping that must only follow a clean run says no.
+    fn runs_after_failure(&self) -> bool {
+        true
+    }
     /// The event's subject narrowed to what this step is about.
     fn about(&self, event: &Subject) -> Subject {
         event.clone()
@@ -147,11 +152,6 @@ pub struct Executed {
 impl Executed {
     pub fn into_result(self) -> Result<()> {
         self.failure.map_or(Ok(()), Err)
-    }
-
-    /// Whether a step ran into an error (tolerated or not).
-    pub fn troubled(&self) -> bool {
-        self.results.iter().any(|r| r.error.is_some())
     }
 }
 
@@ -269,6 +269,13 @@ impl<'a> Executor<'a> {
             let action = step.action();
             let about = step.about(subject);
             let policy = step.on_failure();
+            if executed.failure.is_some() && !step.runs_after_failure() {
+                tracing::info!(event_id = %subject.event_id, action, "skipped: an earlier step failed");
+                executed
+                    .results
+                    .push(result(action, Outcome::Skipped, about, None, vec![]));
+                continue;
+            }
             let step = match self.dry_run && step.mutates() {
                 false => step,
                 true => match step.dry_run() {
@@ -309,38 +316,19 @@ impl<'a> Executor<'a> {
                         self.reporter.failure(&about, action, &e).await;
                     }
                     let why = Some(e.to_string());
-                    match policy {
-                        OnFailure::Tolerate => {
-                            tracing::warn!(event_id = %subject.event_id, action, error = %e, "step failed; the plan goes on without it");
-                            executed.results.push(result(
-                                action,
-                                Outcome::Warning,
-                                about,
-                                why,
-                                vec![],
-                            ));
-                        }
-                        OnFailure::Continue => {
-                            executed.results.push(result(
-                                action,
-                                Outcome::Failed,
-                                about,
-                                why,
-                                vec![],
-                            ));
-                            executed.failure.get_or_insert(e);
-                        }
-                        OnFailure::Stop => {
-                            executed.results.push(result(
-                                action,
-                                Outcome::Failed,
-                                about,
-                                why,
-                                vec![],
-                            ));
-                            executed.failure = Some(executed.failure.take().unwrap_or(e));
-                            break;
-                        }
+                    if policy == OnFailure::Tolerate {
+                        tracing::warn!(event_id = %subject.event_id, action, error = %e, "step failed; the plan goes on without it");
+                        executed
+                            .results
+                            .push(result(action, Outcome::Warning, about, why, vec![]));
+                        continue;
+                    }
+                    executed
+                        .results
+                        .push(result(action, Outcome::Failed, about, why, vec![]));
+                    executed.failure.get_or_insert(e);
+                    if policy == OnFailure::Stop {
+                        break;
                     }
                 }
             }

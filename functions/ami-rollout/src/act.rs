@@ -2,8 +2,6 @@
 //! Each step says whether it changes AWS and what a dry run does instead; `run` carries
 //! out one step through the AWS adapters and says what happened.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use shared::aws::autoscaling::{LaunchTemplateRef, RefreshStart};
 use shared::exec::{action, DryRun, Executor, OnFailure, PlanStep, Ran};
 use shared::notify::{Outcome, Subject};
@@ -43,6 +41,11 @@ impl PlanStep for Step {
         OnFailure::Continue
     }
 
+    /// Remember a report only once it went out: a retry then reports again.
+    fn runs_after_failure(&self) -> bool {
+        !matches!(self, Step::MarkReported { .. })
+    }
+
     fn about(&self, event: &Subject) -> Subject {
         let (group, cluster) = match self {
             Step::Roll { group, cluster, .. } | Step::Halt { group, cluster, .. } => {
@@ -61,22 +64,10 @@ impl PlanStep for Step {
 
 /// Runs the plan, each failure reported as it happens.
 pub async fn execute(deps: &Deps, subject: &Subject, plan: Plan) -> Result<()> {
-    let failed = AtomicBool::new(false);
     Executor::new(&deps.reporter, deps.config.common.dry_run)
         .reporting_failures()
-        .execute(subject, plan, |about, step| {
-            let failed = &failed;
-            async move {
-                // Remember a report only once it went out: a retry then reports again.
-                if matches!(step, Step::MarkReported { .. }) && failed.load(Ordering::Relaxed) {
-                    return Ok(Ran::quiet(Outcome::Skipped));
-                }
-                let ran = run(deps, &about, step).await;
-                if ran.is_err() {
-                    failed.store(true, Ordering::Relaxed);
-                }
-                ran
-            }
+        .execute(subject, plan, |about, step| async move {
+            run(deps, &about, step).await
         })
         .await
         .into_result()

@@ -50,6 +50,15 @@ impl PlanStep for Step {
             _ => OnFailure::Stop,
         }
     }
+    fn runs_after_failure(&self) -> bool {
+        !matches!(
+            self,
+            Step::Write {
+                policy: "clean",
+                ..
+            }
+        )
+    }
     fn about(&self, event: &Subject) -> Subject {
         match self {
             Step::Tell(r) => event.narrowed(&r.about),
@@ -196,8 +205,19 @@ async fn continue_runs_the_rest_then_fails_the_event_with_the_first_error() {
         outcomes,
         vec![Outcome::Failed, Outcome::Failed, Outcome::Done]
     );
-    assert!(executed.troubled());
     assert!(executed.into_result().is_err());
+}
+
+#[tokio::test]
+async fn a_step_that_needs_a_clean_run_is_skipped_after_a_failure_and_runs_without_one() {
+    let plan = || vec![write("a", "continue"), write("b", "clean")];
+    let (ran, _, executed) = execute(plan(), false, &["a"]).await;
+    assert_eq!(ran, vec!["a"]);
+    assert_eq!(executed.results[1].outcome, Outcome::Skipped);
+    assert!(executed.into_result().is_err());
+    let (ran, _, executed) = execute(plan(), false, &[]).await;
+    assert_eq!(ran, vec!["a", "b"]);
+    assert!(executed.into_result().is_ok());
 }
 
 #[tokio::test]
