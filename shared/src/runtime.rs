@@ -100,7 +100,6 @@ pub async fn serve<F: Function>(
     config: F::Config,
 ) -> Result<(), lambda_runtime::Error> {
     let common = F::common(&config).clone();
-    let accounts = common.tenancy.accounts.clone();
     let fleet = crate::tenancy::Fleet::new(
         aws,
         common.function,
@@ -109,9 +108,9 @@ pub async fn serve<F: Function>(
     );
     crate::coldstart::report("clients");
     // Borrowed by every invocation: the loop runs until the process ends.
-    let (fleet, common, accounts) = (&fleet, &common, &accounts);
+    let (fleet, common) = (&fleet, &common);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let home = Home::of(&event.context, accounts);
+        let home = Home::of(&event.context, &common.tenancy.accounts);
         let deadline = Deadline::of(&event.context);
         let scoped = |event: Envelope| {
             // Boxed: the handler's future nests deep enough to overflow the compiler's
