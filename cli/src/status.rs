@@ -9,7 +9,7 @@ use aws_sdk_ec2::types::Filter;
 use aws_sdk_ecs::types::ServiceField;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use shared::aws::autoscaling::rollout::GroupDetails;
+use shared::aws::autoscaling::{GroupDetails, LifecycleState, RefreshStatus};
 use shared::error::{aws, Result};
 
 use ami_rollout::decide::{is_paused, Observed};
@@ -66,7 +66,7 @@ pub struct GroupStatus {
 #[derive(Debug, Clone, Serialize)]
 pub struct Refresh {
     pub id: String,
-    pub status: String,
+    pub status: RefreshStatus,
     /// Pending, InProgress, Cancelling, RollbackInProgress or Baking.
     pub active: bool,
     pub percentage_complete: Option<i32>,
@@ -82,7 +82,7 @@ pub struct Refresh {
 pub struct Held {
     pub instance_id: String,
     /// Terminating:Wait, Pending:Wait, Warmed:Terminating:Wait, ...
-    pub lifecycle_state: String,
+    pub lifecycle_state: LifecycleState,
     /// When the transition the hook holds began (its scaling activity's start).
     pub since: Option<DateTime<Utc>>,
     pub held_seconds: Option<i64>,
@@ -235,10 +235,7 @@ async fn newest_refresh(deps: &Deps, group: &str) -> Result<Option<Refresh>> {
         .await
         .map_err(|e| aws("autoscaling", "DescribeInstanceRefreshes", e))?;
     Ok(out.instance_refreshes().first().map(|r| {
-        let status = r
-            .status()
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_default();
+        let status = RefreshStatus::from(r.status().map(|s| s.as_str()).unwrap_or_default());
         let checkpoints: Vec<i32> = r
             .preferences()
             .map(|p| p.checkpoint_percentages().to_vec())
@@ -246,10 +243,7 @@ async fn newest_refresh(deps: &Deps, group: &str) -> Result<Option<Refresh>> {
         let done = r.percentage_complete().unwrap_or_default();
         Refresh {
             id: r.instance_refresh_id().unwrap_or_default().to_string(),
-            active: matches!(
-                status.as_str(),
-                "Pending" | "InProgress" | "Cancelling" | "RollbackInProgress" | "Baking"
-            ),
+            active: status.is_active(),
             status,
             percentage_complete: r.percentage_complete(),
             instances_to_update: r.instances_to_update(),
@@ -271,7 +265,7 @@ async fn held(deps: &Deps, details: &GroupDetails, now: DateTime<Utc>) -> Result
         .group
         .instances
         .iter()
-        .filter(|i| i.lifecycle_state.ends_with(":Wait"))
+        .filter(|i| i.lifecycle_state.is_held())
         .collect();
     if waiting.is_empty() {
         return Ok(vec![]);

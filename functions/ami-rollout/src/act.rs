@@ -1,7 +1,7 @@
 //! The imperative shell: carries out a plan through the AWS adapters and reports every
 //! action with its real outcome. In dry run, nothing that changes state is called.
 
-use shared::aws::autoscaling::rollout::{LaunchTemplateRef, RefreshStart};
+use shared::aws::autoscaling::{LaunchTemplateRef, RefreshStart};
 use shared::notify::{Notice, Outcome, Subject};
 use shared::{Error, Result};
 

@@ -7,11 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use shared::aws::autoscaling::rollout::{
-    GroupDetails, InstanceRefresh, LaunchSource, LaunchTemplateRef, RefreshRequest,
+use shared::aws::autoscaling::{
+    GroupDetails, InstanceRefresh, LaunchSource, LaunchTemplateRef, RefreshRequest, RefreshStatus,
 };
-use shared::aws::ec2::images::Image;
-use shared::aws::ec2::launch_templates::{ImageRef, TemplateVersion};
+use shared::aws::ec2::{Image, ImageRef, TemplateVersion};
 use shared::aws::ssm::{AmiParameter, AmiParameters};
 use shared::events::autoscaling::refresh::{Phase, RefreshEvent};
 use shared::notify::{Notice, Outcome, Severity};
@@ -964,7 +963,7 @@ fn succeeded_since(
         (Some(started), Some(changed)) => started >= changed,
         _ => false,
     };
-    (newest.status == "Successful" && after_change).then_some(newest)
+    (newest.status == RefreshStatus::Successful && after_change).then_some(newest)
 }
 
 /// The stale instances, each with what may have kept a refresh from replacing it.
@@ -1000,7 +999,7 @@ fn halted_since<'a>(
         (Some(started), Some(changed)) => started >= changed,
         _ => false,
     };
-    (newest.status == "Cancelled"
+    (newest.status == RefreshStatus::Cancelled
         && after_change
         && own_refresh(&state.details) == Some(OwnRefresh::Halted(&newest.id)))
     .then_some(newest)
@@ -1028,8 +1027,11 @@ fn failed_since(
 ) -> Option<&InstanceRefresh> {
     let newest = refreshes.first()?;
     let failed = matches!(
-        newest.status.as_str(),
-        "Failed" | "Cancelled" | "RollbackSuccessful" | "RollbackFailed"
+        newest.status,
+        RefreshStatus::Failed
+            | RefreshStatus::Cancelled
+            | RefreshStatus::RollbackSuccessful
+            | RefreshStatus::RollbackFailed
     );
     let after_change = match (newest.start_time, parameter_changed) {
         (Some(started), Some(changed)) => started >= changed,
@@ -1419,7 +1421,11 @@ pub fn halt_plan(
     config: &Config,
     now: DateTime<Utc>,
 ) -> Option<Step> {
-    if !matches!(refresh.status.as_str(), "Pending" | "InProgress") || !is_own(group, refresh) {
+    if !matches!(
+        refresh.status,
+        RefreshStatus::Pending | RefreshStatus::InProgress
+    ) || !is_own(group, refresh)
+    {
         return None;
     }
     let name = &group.group.name;
@@ -2325,7 +2331,7 @@ mod tests {
     }
 
     fn mixed(g: &mut GroupState, arm_instances: &[&str]) {
-        use shared::aws::autoscaling::rollout::Override;
+        use shared::aws::autoscaling::Override;
         g.details.launch = LaunchSource::MixedInstances {
             template: template("1"),
         };
@@ -2453,7 +2459,7 @@ mod tests {
             .insert("i-mix0".into(), "c6i.large".into());
         g.details
             .overrides
-            .push(shared::aws::autoscaling::rollout::Override {
+            .push(shared::aws::autoscaling::Override {
                 instance_type: None,
                 template: Some(template("9")),
             });

@@ -15,10 +15,8 @@ pub mod parse;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::Utc;
-use shared::aws::autoscaling::rollout::{GroupDetails, LaunchSource};
-use shared::aws::autoscaling::AutoScaling;
-use shared::aws::ec2::launch_templates::{ImageRef, TemplateVersion};
-use shared::aws::ec2::Ec2;
+use shared::aws::autoscaling::{AutoScaling, GroupDetails, LaunchSource, LifecycleState};
+use shared::aws::ec2::{Ec2, ImageRef, TemplateVersion};
 use shared::aws::ecs::Ecs;
 use shared::aws::ssm::Ssm;
 use shared::events::autoscaling::refresh::RefreshEvent;
@@ -69,6 +67,15 @@ impl Deps {
         }
     }
 }
+
+// The ECS-optimized AMI release notification arrives SNS-shaped.
+shared::function!(
+    Deps,
+    config::Config,
+    Deps::new,
+    handle,
+    translate = shared::events::ssm::sns_records_to_envelopes
+);
 
 /// Every group tagged `ecs-autopilot:cluster` with a non-empty cluster name.
 pub async fn opted_in_groups(asg: &AutoScaling) -> Result<Vec<GroupDetails>> {
@@ -338,7 +345,7 @@ async fn choose_parameters(
     deps: &Deps,
     groups: &mut [GroupState],
     lane_versions: &BTreeMap<String, BTreeMap<String, TemplateVersion>>,
-) -> Result<BTreeMap<String, shared::aws::ec2::images::Image>> {
+) -> Result<BTreeMap<String, shared::aws::ec2::Image>> {
     let needing: Vec<usize> = (0..groups.len())
         .filter(|&n| {
             groups[n].cluster_managed
@@ -372,7 +379,7 @@ async fn choose_parameters(
     for n in needing {
         let g = &mut groups[n];
         let running: BTreeSet<&String> = g.running.values().flatten().collect();
-        let described: Vec<&shared::aws::ec2::images::Image> =
+        let described: Vec<&shared::aws::ec2::Image> =
             running.iter().filter_map(|id| images.get(*id)).collect();
         let chosen = if described.len() < running.len() {
             Err(format!(
@@ -421,7 +428,7 @@ async fn read_lane_templates(
     deps: &Deps,
     groups: &[GroupState],
 ) -> Result<BTreeMap<String, BTreeMap<String, TemplateVersion>>> {
-    let reads: Vec<(String, shared::aws::autoscaling::rollout::LaunchTemplateRef)> = groups
+    let reads: Vec<(String, shared::aws::autoscaling::LaunchTemplateRef)> = groups
         .iter()
         .filter(|g| g.cluster_managed && decide::has_lanes(&g.details))
         .flat_map(|g| {
@@ -462,7 +469,7 @@ fn state(
         .group
         .instances
         .iter()
-        .filter(|i| i.lifecycle_state == "InService")
+        .filter(|i| i.lifecycle_state == LifecycleState::InService)
         .map(|i| {
             let ami = ami_of.get(&i.instance_id).cloned().flatten();
             (i.instance_id.clone(), ami)
@@ -587,28 +594,16 @@ async fn outcome_plan(deps: &Deps, event: &RefreshEvent) -> Result<decide::Plan>
 }
 
 /// Runs `read` for every item, `CONCURRENT_READS` at a time, and returns the results in
-/// the order of `items`; the first error wins.
+/// the order of `items`; the first error in that order wins.
 async fn concurrently<T, R, F, Fut>(items: Vec<T>, read: F) -> Result<Vec<R>>
 where
     F: Fn(T) -> Fut,
-    Fut: std::future::Future<Output = Result<R>> + Send + 'static,
-    R: Send + 'static,
+    Fut: std::future::Future<Output = Result<R>>,
 {
-    let mut results: Vec<Option<R>> = std::iter::repeat_with(|| None).take(items.len()).collect();
-    let mut running = tokio::task::JoinSet::new();
-    for (n, item) in items.into_iter().enumerate() {
-        if running.len() >= CONCURRENT_READS {
-            if let Some(done) = running.join_next().await {
-                let (m, r) = done.expect("a read task never panics")?;
-                results[m] = Some(r);
-            }
-        }
-        let fut = read(item);
-        running.spawn(async move { fut.await.map(|r| (n, r)) });
-    }
-    while let Some(done) = running.join_next().await {
-        let (m, r) = done.expect("a read task never panics")?;
-        results[m] = Some(r);
-    }
-    Ok(results.into_iter().flatten().collect())
+    use futures::{StreamExt, TryStreamExt};
+    futures::stream::iter(items)
+        .map(read)
+        .buffered(CONCURRENT_READS)
+        .try_collect()
+        .await
 }

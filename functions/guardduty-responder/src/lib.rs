@@ -26,7 +26,7 @@ use config::Config;
 use decide::{Host, HostGroup, Observed, Plan};
 use parse::{HostThreat, Intent, SequenceThreat, Threat};
 use sequence::Contained;
-use shared::aws::ec2::evidence::HostNetwork;
+use shared::aws::ec2::HostNetwork;
 use shared::aws::ecs::ContainerInstance;
 use shared::events::guardduty::InstanceDetails;
 use shared::notify::Outcome;
@@ -53,6 +53,8 @@ impl Deps {
         }
     }
 }
+
+shared::function!(Deps, config::Config, Deps::new, handle);
 
 pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
     match parse::intent(&event)? {
@@ -277,7 +279,7 @@ async fn observe(deps: &Deps, threat: &Threat, subject: &mut Subject) -> Result<
         return Ok(seen);
     };
     if let (true, Some(service)) = (
-        task.is_running() && task.desired_status != "STOPPED",
+        task.is_running() && task.desired_status != shared::aws::ecs::TaskStatus::Stopped,
         task.service(),
     ) {
         seen.service_running = deps

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::aws::autoscaling::HookResult;
-use shared::aws::ecs::{ContainerInstance, Task};
+use shared::aws::ecs::{ContainerInstance, ContainerInstanceStatus, Task, TaskStatus};
 use shared::events::autoscaling::LifecycleAction;
 use shared::events::ec2::InstanceWarning;
 use shared::notify::{Notice, Outcome, Severity};
@@ -268,7 +268,7 @@ pub fn terminate(
         .detail("tasks", blocking.len())
         .detail("services", &services)
         .detail("container_instance", &ci.arn);
-        if ci.status == "DRAINING" {
+        if ci.status == ContainerInstanceStatus::Draining {
             plan.push(Step::Report {
                 action: "drain",
                 outcome: Outcome::AlreadyDone,
@@ -396,7 +396,7 @@ pub fn terminate(
     {
         for t in blocking
             .iter()
-            .filter(|t| t.service().is_none() && t.desired_status != "STOPPED")
+            .filter(|t| t.service().is_none() && t.desired_status != TaskStatus::Stopped)
         {
             progress.standalone_stopped += 1;
             plan.push(Step::StopTask {
@@ -535,13 +535,15 @@ pub fn launch(
     config: &Config,
     now: DateTime<Utc>,
 ) -> Plan {
-    if let Some(c) = ci.filter(|c| c.status == "DRAINING" && c.agent_connected) {
+    if let Some(c) =
+        ci.filter(|c| c.status == ContainerInstanceStatus::Draining && c.agent_connected)
+    {
         let mut plan = vec![Step::SetActive {
             cluster: cluster.to_string(),
             container_instance_arn: c.arn.clone(),
         }];
         let active = ContainerInstance {
-            status: "ACTIVE".into(),
+            status: ContainerInstanceStatus::Active,
             ..c.clone()
         };
         plan.extend(launch(
@@ -556,7 +558,7 @@ pub fn launch(
     }
     let elapsed = seconds_since(progress.started_at, now);
     match ci {
-        Some(ci) if ci.status == "ACTIVE" && ci.agent_connected => vec![Step::Complete {
+        Some(ci) if ci.status == ContainerInstanceStatus::Active && ci.agent_connected => vec![Step::Complete {
             result: HookResult::Continue,
             notice: Notice::info(
                 format!("Admitted {} to {}", action.instance_id, cluster),
@@ -681,7 +683,7 @@ pub fn spot(
             if warning.action == "stop" { "stopped" } else { "hibernated" }, cluster, ci.arn
         ));
     }
-    if ci.status == "DRAINING" {
+    if ci.status == ContainerInstanceStatus::Draining {
         return vec![Step::Report {
             action: "drain",
             outcome: Outcome::AlreadyDone,

@@ -58,6 +58,8 @@ impl Deps {
     }
 }
 
+shared::function!(Deps, config::Config, Deps::new, handle);
+
 /// What the look's first write, the heartbeat, found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Beat {
@@ -370,7 +372,7 @@ async fn observe_host(
         Some(arn) => Some(shared::aws::ecs::ContainerInstance {
             arn: arn.clone(),
             ec2_instance_id: instance_id.to_string(),
-            status: "DRAINING".into(),
+            status: shared::aws::ecs::ContainerInstanceStatus::Draining,
             agent_connected: true,
             running_tasks_count: 0,
             ami_id: None,

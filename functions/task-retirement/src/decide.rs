@@ -6,8 +6,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
-use shared::aws::autoscaling::{Group, GroupInstance};
-use shared::aws::ecs::{ContainerImage, ServiceDescription, Task};
+use shared::aws::autoscaling::{Group, GroupInstance, LifecycleState};
+use shared::aws::ecs::{ContainerImage, ServiceDescription, Task, TaskStatus};
 use shared::aws::sqs::MAX_DELAY_SECONDS;
 use shared::exec::{action, About};
 use shared::notify::Outcome;
@@ -281,7 +281,7 @@ pub struct FullBudget {
 /// An instance's lifecycle state and health, as its group reports them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InstanceState {
-    pub lifecycle: String,
+    pub lifecycle: LifecycleState,
     pub health: String,
 }
 
@@ -678,7 +678,7 @@ fn stop_tasks(
     let cutoff = r.last_updated.or(deferral.first_deferred_at).unwrap_or(now);
     let running: Vec<&Task> = tasks
         .iter()
-        .filter(|t| t.is_running() && t.desired_status == "RUNNING")
+        .filter(|t| t.is_running() && t.desired_status == TaskStatus::Running)
         .collect();
     let retiring: Vec<&Task> = running
         .iter()
@@ -691,7 +691,7 @@ fn stop_tasks(
     let floor = (desired * min_percent).div_ceil(100);
     let healthy = running
         .iter()
-        .filter(|t| t.last_status == "RUNNING")
+        .filter(|t| t.last_status == TaskStatus::Running)
         .count();
     let room = healthy.saturating_sub(floor);
     if retiring.is_empty() {
@@ -1144,8 +1144,7 @@ fn classify_instance(
         .iter()
         .find(|i| i.instance_id == instance_id);
     let going = member.is_none_or(|m| {
-        m.health_status.eq_ignore_ascii_case("Unhealthy")
-            || m.lifecycle_state.starts_with("Terminat")
+        m.health_status.eq_ignore_ascii_case("Unhealthy") || m.lifecycle_state.is_terminating()
     });
     if going {
         return report(
@@ -1194,8 +1193,8 @@ fn classify_instance(
 /// terminating (draining in `Terminating:Wait`) or launching as a replacement.
 fn in_replacement(i: &GroupInstance) -> bool {
     i.health_status.eq_ignore_ascii_case("Unhealthy")
-        || i.lifecycle_state.starts_with("Terminat")
-        || i.lifecycle_state.starts_with("Pending")
+        || i.lifecycle_state.is_terminating()
+        || i.lifecycle_state.is_pending()
 }
 
 fn act_now(r: &Retirement, action: Action, now: Now) -> Decision {

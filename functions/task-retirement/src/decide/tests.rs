@@ -755,7 +755,7 @@ fn fleet_group(n: usize, others: &[(&str, &str)]) -> Group {
     for (k, (state, health)) in others.iter().enumerate() {
         g.instances.push(GroupInstance {
             instance_id: format!("i-busy{k}"),
-            lifecycle_state: state.to_string(),
+            lifecycle_state: (*state).into(),
             health_status: health.to_string(),
         });
     }
