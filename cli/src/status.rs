@@ -12,7 +12,8 @@ use serde::Serialize;
 use shared::aws::autoscaling::{GroupDetails, LifecycleState, RefreshStatus};
 use shared::error::{aws, Result};
 
-use ami_rollout::decide::{is_paused, Observed};
+use ami_rollout::observe::Observed;
+use ami_rollout::tags::is_paused;
 use ami_rollout::Deps;
 use guardduty_responder::decide::{QUARANTINE_TAG, QUARANTINE_TYPE_TAG};
 use task_retirement::markers::SCHEDULED_TAG;
@@ -116,7 +117,7 @@ pub async fn status(
     now: DateTime<Utc>,
 ) -> Result<std::result::Result<Status, NothingManaged>> {
     let managed_clusters = deps.ecs.managed_clusters().await?;
-    let groups = ami_rollout::opted_in_groups(&deps.asg).await?;
+    let groups = ami_rollout::observe::opted_in_groups(&deps.asg).await?;
     if managed_clusters.is_empty() && groups.is_empty() {
         return Ok(Err(NothingManaged));
     }
@@ -139,7 +140,7 @@ pub async fn status(
         }
         let parameter_problem = match (&g.no_parameter, target) {
             _ if !g.cluster_managed => None,
-            (Some(why), _) => Some(why.clone()),
+            (Some(why), _) => Some(why.to_string()),
             (None, None) => Some(
                 observed
                     .parameters

@@ -1,23 +1,116 @@
-//! The imperative shell: carries out a plan through the AWS adapters and reports every
-//! action with its real outcome. In dry run, nothing that changes state is called,
-//! except that a lifecycle action is released with CONTINUE at once (what the group
-//! would do without ecs-autopilot) instead of being left to its timeout.
+//! The imperative shell: instance-drain's steps for the shared executor
+//! (`shared::exec`), and how each is carried out through the AWS adapters. In dry run,
+//! a step that holds the lifecycle action (completing it, or looking again later) is
+//! replaced by releasing the action with CONTINUE at once (what the group would do
+//! without ecs-autopilot) instead of leaving it to its timeout.
 
+use serde::Serialize;
 use shared::aws::autoscaling::{HookOutcome, HookResult};
 use shared::events::autoscaling::LifecycleAction;
 use shared::events::Envelope;
+use shared::exec::action::{COMPLETE_LIFECYCLE, DRAIN_HOST, REACTIVATE, RECHECK, STOP_TASK};
+use shared::exec::{DryRun, PlanStep, Ran, Report};
 use shared::notify::{Notice, Outcome, Severity, Subject};
 use shared::Result;
 
 use crate::config::FUNCTION;
-use crate::decide::{Plan, Step};
+use crate::parse::Progress;
 use crate::Deps;
 
-/// What a plan acts on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    /// Stop new tasks landing on the host and let ECS move service tasks away.
+    SetDraining {
+        cluster: String,
+        container_instance_arn: String,
+        notice: Option<Notice>,
+    },
+    StopTask {
+        cluster: String,
+        task_arn: String,
+        reason: String,
+        notice: Notice,
+    },
+    /// Let ECS place tasks on the host again (back from a warm pool).
+    SetActive {
+        cluster: String,
+        container_instance_arn: String,
+    },
+    /// Let the instance go (terminate) or in (launch), or abandon a launch.
+    Complete { result: HookResult, notice: Notice },
+    /// Look again after a delay, by sending the event back to our queue.
+    Recheck {
+        delay_seconds: u32,
+        progress: Progress,
+    },
+    /// Only tell people (a skip, or a finding that needs no action).
+    Report(Report),
+    /// Not ours: a debug log line and a metric, no notification.
+    Quiet {
+        action: &'static str,
+        reason: String,
+    },
+    /// Dry run's stand-in for a step that holds the lifecycle action: released with
+    /// CONTINUE, and the completion it stands for (if any) reported as planned.
+    Release { notice: Option<Notice> },
+}
+
+impl PlanStep for Step {
+    fn action(&self) -> &'static str {
+        match self {
+            Step::SetDraining { .. } => DRAIN_HOST,
+            Step::StopTask { .. } => STOP_TASK,
+            Step::SetActive { .. } => REACTIVATE,
+            Step::Complete { .. } | Step::Release { .. } => COMPLETE_LIFECYCLE,
+            Step::Recheck { .. } => RECHECK,
+            Step::Report(r) => r.action,
+            Step::Quiet { action, .. } => action,
+        }
+    }
+
+    fn mutates(&self) -> bool {
+        // Release mutates only in the group's favour: it is what dry run does instead.
+        !matches!(
+            self,
+            Step::Report(_) | Step::Quiet { .. } | Step::Release { .. }
+        )
+    }
+
+    fn dry_run(self) -> DryRun<Self> {
+        match self {
+            Step::SetDraining { notice, .. } => DryRun::Planned(notice),
+            Step::StopTask { notice, .. } => DryRun::Planned(Some(notice)),
+            Step::Complete { result, notice } => DryRun::Instead(Step::Release {
+                notice: Some(notice.detail("result", result)),
+            }),
+            Step::Recheck { .. } => DryRun::Instead(Step::Release { notice: None }),
+            _ => DryRun::Planned(None),
+        }
+    }
+
+    fn about(&self, event: &Subject) -> Subject {
+        match self {
+            Step::StopTask { task_arn, .. } => Subject {
+                task: Some(task_arn.clone()),
+                ..event.clone()
+            },
+            _ => event.clone(),
+        }
+    }
+}
+
+/// What a plan acts on besides the AWS adapters.
 pub struct Target<'a> {
     pub event: &'a Envelope,
     pub lifecycle: Option<&'a LifecycleAction>,
-    pub subject: Subject,
+}
+
+impl Target<'_> {
+    fn lifecycle(&self) -> &LifecycleAction {
+        self.lifecycle
+            .expect("lifecycle steps only for lifecycle actions")
+    }
 }
 
 fn finished(notice: &Notice) -> Outcome {
@@ -28,65 +121,32 @@ fn finished(notice: &Notice) -> Outcome {
     }
 }
 
-pub async fn execute(deps: &Deps, target: &Target<'_>, plan: Plan) -> Result<()> {
-    tracing::info!(
-        event_id = %target.event.id,
-        kind = %target.subject.kind,
-        dry_run = deps.reporter.dry_run(),
-        plan = %serde_json::to_string(&plan).unwrap_or_default(),
-        "decided"
-    );
-    let holds = plan
-        .iter()
-        .any(|s| matches!(s, Step::Complete { .. } | Step::Recheck { .. }));
-    for step in plan {
-        run(deps, target, step).await?;
-    }
-    if deps.reporter.dry_run() && holds {
-        if let Some(lifecycle) = target.lifecycle {
-            let outcome = deps
-                .asg
-                .complete_lifecycle_action(lifecycle, HookResult::Continue)
-                .await?;
-            tracing::info!(event_id = %target.event.id, outcome = ?outcome, "dry run: lifecycle action released with CONTINUE");
-            shared::metrics::emit(FUNCTION, "dry-run-release", "done");
-        }
-    }
-    Ok(())
-}
-
-async fn run(deps: &Deps, target: &Target<'_>, step: Step) -> Result<()> {
-    let dry = deps.reporter.dry_run();
-    let subject = &target.subject;
-    let action = step.action();
-    match step {
+/// Carries out one step.
+pub async fn run(deps: &Deps, target: &Target<'_>, _about: Subject, step: Step) -> Result<Ran> {
+    Ok(match step {
         Step::SetDraining {
             cluster,
             container_instance_arn,
             notice,
         } => {
-            let outcome = if dry {
-                Outcome::Planned
-            } else {
-                deps.ecs
-                    .set_draining(&cluster, &container_instance_arn)
-                    .await?;
-                Outcome::Done
-            };
-            if let Some(notice) = notice {
-                deps.reporter.report(subject, action, outcome, notice).await;
+            deps.ecs
+                .set_draining(&cluster, &container_instance_arn)
+                .await?;
+            Ran {
+                outcome: Outcome::Done,
+                notice,
+                made: vec![],
             }
         }
         Step::SetActive {
             cluster,
             container_instance_arn,
         } => {
-            if !dry {
-                deps.ecs
-                    .set_active(&cluster, &container_instance_arn)
-                    .await?;
-            }
-            tracing::info!(event_id = %target.event.id, container_instance = %container_instance_arn, dry_run = dry, "container instance set ACTIVE");
+            deps.ecs
+                .set_active(&cluster, &container_instance_arn)
+                .await?;
+            tracing::info!(event_id = %target.event.id, container_instance = %container_instance_arn, dry_run = false, "container instance set ACTIVE");
+            Ran::quiet(Outcome::Done)
         }
         Step::StopTask {
             cluster,
@@ -94,70 +154,74 @@ async fn run(deps: &Deps, target: &Target<'_>, step: Step) -> Result<()> {
             reason,
             notice,
         } => {
-            let outcome = if dry {
-                Outcome::Planned
-            } else {
-                deps.ecs.stop_task(&cluster, &task_arn, &reason).await?;
-                finished(&notice)
-            };
-            let subject = Subject {
-                task: Some(task_arn),
-                ..subject.clone()
-            };
-            deps.reporter
-                .report(&subject, action, outcome, notice)
-                .await;
+            deps.ecs.stop_task(&cluster, &task_arn, &reason).await?;
+            Ran::told(finished(&notice), notice)
         }
         Step::Complete { result, notice } => {
-            let lifecycle = target
-                .lifecycle
-                .expect("complete only for lifecycle actions");
-            let outcome = if dry {
-                Outcome::Planned
-            } else {
-                match deps
-                    .asg
-                    .complete_lifecycle_action(lifecycle, result)
-                    .await?
-                {
-                    HookOutcome::Done => finished(&notice),
-                    HookOutcome::NoActiveAction => Outcome::AlreadyDone,
-                }
+            let outcome = match deps
+                .asg
+                .complete_lifecycle_action(target.lifecycle(), result)
+                .await?
+            {
+                HookOutcome::Done => finished(&notice),
+                HookOutcome::NoActiveAction => Outcome::AlreadyDone,
             };
-            let notice = notice.detail("result", result);
-            deps.reporter.report(subject, action, outcome, notice).await;
+            Ran::told(outcome, notice.detail("result", result))
         }
         Step::Recheck {
             delay_seconds,
             progress,
         } => {
-            tracing::info!(event_id = %target.event.id, delay_seconds, checks = progress.checks, dry_run = dry, "will check again");
-            if !dry {
-                send_back(deps, target.event, &progress, delay_seconds).await?;
-            }
+            tracing::info!(event_id = %target.event.id, delay_seconds, checks = progress.checks, dry_run = false, "will check again");
+            send_back(deps, target.event, &progress, delay_seconds).await?;
+            Ran::quiet(Outcome::Done)
         }
-        Step::Report {
-            action,
-            outcome,
-            notice,
-        } => deps.reporter.report(subject, action, outcome, notice).await,
+        Step::Report(report) => report.ran(),
         Step::Quiet { action, reason } => {
             tracing::debug!(event_id = %target.event.id, action, reason = %reason, "skipped: not opted in");
             shared::metrics::emit(FUNCTION, action, "skipped");
+            Ran::quiet(Outcome::Skipped)
         }
-    }
-    Ok(())
+        Step::Release { notice } => {
+            let outcome = deps
+                .asg
+                .complete_lifecycle_action(target.lifecycle(), HookResult::Continue)
+                .await?;
+            tracing::info!(event_id = %target.event.id, outcome = ?outcome, "dry run: lifecycle action released with CONTINUE");
+            shared::metrics::emit(FUNCTION, "dry-run-release", "done");
+            Ran {
+                outcome: Outcome::Planned,
+                notice,
+                made: vec![],
+            }
+        }
+    })
 }
 
 /// Sends the event back to the drain queue with `progress`, to be looked at again.
 pub async fn send_back(
     deps: &Deps,
     event: &Envelope,
-    progress: &crate::parse::Progress,
+    progress: &Progress,
     delay_seconds: u32,
 ) -> Result<()> {
     let mut again = event.clone();
     again.carry = Some(serde_json::to_value(progress).expect("progress serializes"));
     let body = serde_json::to_string(&again).expect("an event serializes");
     deps.queue.send_later(&body, delay_seconds).await
+}
+
+/// Runs a plan through the shared executor; the first failure fails the event.
+pub async fn execute(
+    deps: &Deps,
+    event: &Envelope,
+    lifecycle: Option<&LifecycleAction>,
+    subject: &Subject,
+    plan: Vec<Step>,
+) -> Result<()> {
+    let target = &Target { event, lifecycle };
+    shared::exec::Executor::new(&deps.reporter, deps.config.common.dry_run)
+        .execute(subject, plan, |about, step| run(deps, target, about, step))
+        .await
+        .into_result()
 }

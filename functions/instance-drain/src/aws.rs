@@ -1,5 +1,5 @@
 //! The reads only instance-drain makes, as thin adapters over the SDK clients the
-//! shared crate builds.
+//! shared crate builds; `observe` makes them.
 
 use aws_sdk_ecs::types::{ContainerInstanceStatus, SchedulingStrategy};
 use serde::Serialize;
@@ -51,16 +51,6 @@ pub struct HostFacts {
     /// A status check (instance or system) reports `impaired`.
     pub impaired: bool,
     pub quarantined: bool,
-}
-
-impl HostFacts {
-    /// A host that can no longer run or stop its tasks itself.
-    pub fn is_dead(&self) -> bool {
-        matches!(
-            self.state.as_str(),
-            "stopping" | "stopped" | "shutting-down" | "terminated"
-        ) || self.impaired
-    }
 }
 
 /// DescribeInstances (state and tags), and with `status_checks` DescribeInstanceStatus

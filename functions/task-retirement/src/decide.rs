@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
-use shared::aws::autoscaling::{Group, GroupInstance, LifecycleState};
+use shared::aws::autoscaling::{Group, GroupInstance};
 use shared::aws::ecs::{ContainerImage, ServiceDescription, Task, TaskStatus};
 use shared::aws::sqs::MAX_DELAY_SECONDS;
 use shared::exec::{action, About};
@@ -281,7 +281,7 @@ pub struct FullBudget {
 /// An instance's lifecycle state and health, as its group reports them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InstanceState {
-    pub lifecycle: LifecycleState,
+    pub lifecycle: String,
     pub health: String,
 }
 
@@ -1158,7 +1158,7 @@ fn classify_instance(
                 instance_id: instance_id.to_string(),
                 group: group.name.clone(),
                 state: member.map(|m| InstanceState {
-                    lifecycle: m.lifecycle_state.clone(),
+                    lifecycle: m.lifecycle_state.to_string(),
                     health: m.health_status.clone(),
                 }),
             },

@@ -171,7 +171,7 @@ impl AutoScaling {
 
 /// Changes to a group's membership and its own tags.
 impl AutoScaling {
-    /// Protects an instance from scale-in (so a quarantined host is kept).
+    /// Protects an instance from scale-in, so the group never picks it to terminate.
     pub async fn protect_from_scale_in(&self, group: &str, instance_id: &str) -> Result<()> {
         self.client
             .set_instance_protection()

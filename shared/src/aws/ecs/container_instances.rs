@@ -1,6 +1,7 @@
 //! Container instances: the hosts registered in a cluster, found by EC2 instance or
 //! listed whole (with the AMI each runs), and set DRAINING or ACTIVE.
 
+use aws_sdk_ecs::operation::list_container_instances::builders::ListContainerInstancesFluentBuilder;
 use aws_sdk_ecs::types::ContainerInstanceStatus as SdkStatus;
 use serde::Serialize;
 
@@ -47,6 +48,16 @@ fn container_instance_of(ci: &aws_sdk_ecs::types::ContainerInstance) -> Containe
     }
 }
 
+/// Every page of a ListContainerInstances.
+async fn container_instance_arns(list: ListContainerInstancesFluentBuilder) -> Result<Vec<String>> {
+    list.into_paginator()
+        .items()
+        .send()
+        .collect::<std::result::Result<_, _>>()
+        .await
+        .map_err(|e| aws("ecs", "ListContainerInstances", e))
+}
+
 /// Reading container instances.
 impl Ecs {
     /// The container instance running on EC2 instance `ec2_instance_id`, if any. The
@@ -57,18 +68,12 @@ impl Ecs {
         cluster: &str,
         ec2_instance_id: &str,
     ) -> Result<Option<ContainerInstance>> {
-        let arns: Vec<String> = self
+        let list = self
             .client
             .list_container_instances()
             .cluster(cluster)
-            .filter(format!("ec2InstanceId == {ec2_instance_id}"))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<std::result::Result<_, _>>()
-            .await
-            .map_err(|e| aws("ecs", "ListContainerInstances", e))?;
-        for batch in batches(&arns, 100) {
+            .filter(format!("ec2InstanceId == {ec2_instance_id}"));
+        for batch in batches(&container_instance_arns(list).await?, 100) {
             let found = self
                 .describe_container_instances(cluster, batch)
                 .await?
@@ -85,17 +90,12 @@ impl Ecs {
     /// batches of 100; `ami_id` comes from the agent's `ecs.ami-id` attribute, so no EC2
     /// call is needed to see which image a host runs.
     pub async fn container_instances(&self, cluster: &str) -> Result<Vec<ContainerInstance>> {
-        let arns: Vec<String> = self
+        let list = self
             .client
             .list_container_instances()
             .cluster(cluster)
-            .max_results(100)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<std::result::Result<_, _>>()
-            .await
-            .map_err(|e| aws("ecs", "ListContainerInstances", e))?;
+            .max_results(100);
+        let arns = container_instance_arns(list).await?;
         let mut instances = Vec::with_capacity(arns.len());
         for batch in batches(&arns, 100) {
             instances.extend(self.describe_container_instances(cluster, batch).await?);

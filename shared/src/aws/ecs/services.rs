@@ -118,23 +118,16 @@ impl Ecs {
     /// Names of the cluster's services with a deployment still rolling out (ListServices,
     /// then DescribeServices 10 at a time).
     pub async fn services_deploying(&self, cluster: &str) -> Result<Vec<String>> {
-        let mut arns: Vec<String> = vec![];
-        let mut next: Option<String> = None;
-        loop {
-            let out = self
-                .client
-                .list_services()
-                .cluster(cluster)
-                .set_next_token(next.take())
-                .send()
-                .await
-                .map_err(|e| aws("ecs", "ListServices", e))?;
-            arns.extend(out.service_arns().iter().cloned());
-            match out.next_token() {
-                Some(t) if !t.is_empty() => next = Some(t.to_string()),
-                _ => break,
-            }
-        }
+        let arns: Vec<String> = self
+            .client
+            .list_services()
+            .cluster(cluster)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<std::result::Result<_, _>>()
+            .await
+            .map_err(|e| aws("ecs", "ListServices", e))?;
         Ok(self
             .described_services(cluster, &arns)
             .await?

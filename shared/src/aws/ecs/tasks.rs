@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use aws_sdk_ecs::operation::list_tasks::builders::ListTasksFluentBuilder;
 use aws_sdk_ecs::types::{DesiredStatus, TaskField};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -162,6 +163,16 @@ fn task_evidence(t: &aws_sdk_ecs::types::Task) -> TaskEvidence {
     }
 }
 
+/// Every page of a ListTasks.
+async fn task_arns(list: ListTasksFluentBuilder) -> Result<Vec<String>> {
+    list.into_paginator()
+        .items()
+        .send()
+        .collect::<std::result::Result<_, _>>()
+        .await
+        .map_err(|e| aws("ecs", "ListTasks", e))
+}
+
 /// Reading tasks.
 impl Ecs {
     /// Every task placed on the container instance that has not yet stopped. Tasks ECS
@@ -170,19 +181,13 @@ impl Ecs {
     pub async fn tasks_on(&self, cluster: &str, container_instance_arn: &str) -> Result<Vec<Task>> {
         let mut arns = BTreeSet::new();
         for desired in [DesiredStatus::Running, DesiredStatus::Stopped] {
-            let page: Vec<String> = self
+            let list = self
                 .client
                 .list_tasks()
                 .cluster(cluster)
                 .container_instance(container_instance_arn)
-                .desired_status(desired)
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<std::result::Result<_, _>>()
-                .await
-                .map_err(|e| aws("ecs", "ListTasks", e))?;
-            arns.extend(page);
+                .desired_status(desired);
+            arns.extend(task_arns(list).await?);
         }
         let arns: Vec<String> = arns.into_iter().collect();
         let tasks = self.describe_tasks(cluster, &arns).await?;
@@ -197,29 +202,13 @@ impl Ecs {
 
     /// The service's tasks that are to run (desired status RUNNING), described.
     pub async fn service_tasks(&self, cluster: &str, service: &str) -> Result<Vec<Task>> {
-        let mut arns: Vec<String> = vec![];
-        let mut next: Option<String> = None;
-        loop {
-            let out = self
-                .client
-                .list_tasks()
-                .cluster(cluster)
-                .service_name(service)
-                .desired_status(DesiredStatus::Running)
-                .set_next_token(next.take())
-                .send()
-                .await
-                .map_err(|e| aws("ecs", "ListTasks", e))?;
-            arns.extend(out.task_arns().iter().cloned());
-            match out.next_token() {
-                Some(t) if !t.is_empty() => next = Some(t.to_string()),
-                _ => break,
-            }
-        }
-        if arns.is_empty() {
-            return Ok(vec![]);
-        }
-        self.describe_tasks(cluster, &arns).await
+        let list = self
+            .client
+            .list_tasks()
+            .cluster(cluster)
+            .service_name(service)
+            .desired_status(DesiredStatus::Running);
+        self.describe_tasks(cluster, &task_arns(list).await?).await
     }
 
     /// Describes tasks in batches of 100; unknown ARNs are left out.
@@ -246,19 +235,14 @@ impl Ecs {
         cluster: &str,
         service: &str,
     ) -> Result<Vec<TaskEvidence>> {
-        let arns: Vec<String> = self
+        let list = self
             .client
             .list_tasks()
             .cluster(cluster)
             .service_name(service)
-            .desired_status(DesiredStatus::Stopped)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<std::result::Result<_, _>>()
+            .desired_status(DesiredStatus::Stopped);
+        self.describe_task_evidence(cluster, &task_arns(list).await?)
             .await
-            .map_err(|e| aws("ecs", "ListTasks", e))?;
-        self.describe_task_evidence(cluster, &arns).await
     }
 
     /// DescribeTasks in batches of 100, optionally with extra fields (tags).
