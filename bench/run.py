@@ -56,22 +56,18 @@ sys.path.insert(0, str(REPO / "tests"))
 from harness import accounts as ac  # noqa: E402
 from harness import fleet as fl  # noqa: E402
 from harness.ami_rollout_helpers import (  # noqa: E402
-    PARAMETER_TAG,
-    complete_refresh,
-    fresh_region,
-    next_region,
-    parameter_event,
-    refresh_event,
-    refreshes,
-    scheduled_event,
-    team_parameter,
+    PARAMETER_TAG, complete_refresh, fresh_region, next_region, refreshes, team_parameter,
 )
 from harness.aws_proxy import AwsProxy  # noqa: E402
 from harness.emulator import EmulatorProcess  # noqa: E402
-from harness.guardduty_responder_helpers import MEDIUM_FINDING, finding_event, service_task_on  # noqa: E402
+from harness.events import (  # noqa: E402
+    MEDIUM_FINDING, ami, closed_window, ec2_retirement_event, ecs_retirement_event, finding_event,
+    parameter_event, refresh_event, scheduled_event, spot_event,
+)
+from harness.guardduty_responder_helpers import service_task_on  # noqa: E402
+from harness.functions import FunctionUnderTest  # noqa: E402
 from harness.runtime_api import LambdaProcess  # noqa: E402
 from harness.sqs_pump import drain_queue, pump  # noqa: E402
-from harness.task_retirement_helpers import closed_window, ec2_retirement_event, ecs_retirement_event  # noqa: E402
 
 FUNCTIONS = ["instance-drain", "ami-rollout", "guardduty-responder", "task-retirement"]
 BASELINE = "python-baseline"
@@ -127,8 +123,11 @@ class Subject:
     def __init__(self, name: str, path: Path, args: list[str] | None = None) -> None:
         self.name, self.path, self.args = name, path, list(args or [])
 
-    def process(self, env: dict[str, str], start: bool = True) -> LambdaProcess:
-        return LambdaProcess(self.path, env=env, args=self.args, function_name=self.name, timeout=120, start=start)
+    def process(self, emulator: EmulatorProcess, env: dict[str, str], start: bool = True) -> LambdaProcess:
+        """Its process, started as every test starts a function (harness.functions), on
+        the topic and queue ``env`` names."""
+        return FunctionUnderTest.start(emulator, self.name, binary=self.path, args=self.args, topic=env.get("NOTIFY_TOPIC_ARN", ""),
+                                       start=start, **env).fn
 
 
 def find_binaries(smoke: bool) -> tuple[dict[str, Subject], Subject, str]:
@@ -222,14 +221,6 @@ def drain_chain(bed: Bed, n: int, env: dict[str, str]) -> list[tuple[str, Callab
     return [("terminate: first look", first), ("terminate: re-check", recheck), ("terminate: completion", complete)]
 
 
-def spot_event(instance_id: str, region: str) -> dict[str, Any]:
-    return {
-        "version": "0", "id": str(uuid.uuid4()), "detail-type": "EC2 Spot Instance Interruption Warning",
-        "source": "aws.ec2", "account": fl.ACCOUNT, "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": region, "resources": [], "detail": {"instance-id": instance_id, "instance-action": "terminate"},
-    }
-
-
 def instance_drain_kinds(bed: Bed, n: int, env: dict[str, str]) -> list[tuple[str, Callable[[], list[dict[str, Any]]]]]:
     kinds = drain_chain(bed, n, env)
 
@@ -251,7 +242,7 @@ def ami_rollout_kinds(bed: Bed, n: int, env: dict[str, str]) -> list[tuple[str, 
     fleets: list[fl.Fleet] = []
 
     def scheduled() -> list[dict[str, Any]]:
-        current = "ami-" + uuid.uuid4().hex[:17]
+        current = ami()
         param = team_parameter(bed.emulator, region, current)
         for _ in range(5):
             fl.seed_cluster(bed.url, region, instances=2, ami=current, services=(), hooks=False,
@@ -261,7 +252,7 @@ def ami_rollout_kinds(bed: Bed, n: int, env: dict[str, str]) -> list[tuple[str, 
     def parameter_change() -> list[dict[str, Any]]:
         events = []
         for _ in range(n):
-            old, new = "ami-" + uuid.uuid4().hex[:17], "ami-" + uuid.uuid4().hex[:17]
+            old, new = ami(), ami()
             param = team_parameter(bed.emulator, region, new)
             fleets.append(fl.seed_cluster(bed.url, region, instances=2, ami=old, services=(), hooks=False,
                                           extra_group_tags={PARAMETER_TAG: param}, bulk_register=True))
@@ -343,13 +334,13 @@ def steady_event(bed: Bed, name: str, env: dict[str, str]) -> tuple[str, dict[st
     if name in ("instance-drain", BASELINE):
         fleet = drain_fleet(bed, 1)
         victim = fleet.instances[0].ec2_instance_id
-        with bed.subjects[name].process(bed.env(False, **env)) as fn:
+        with bed.subjects[name].process(bed.emulator, bed.env(False, **env)) as fn:
             invoke_ok(fn, fl.fire_lifecycle(bed.url, fleet, victim))  # the first look
         (recheck,) = requeued(bed, env["DRAIN_QUEUE_URL"], [victim])
         return "terminate: re-check, tasks left", recheck
     if name == "ami-rollout":
         region = env["AWS_REGION"]
-        current = "ami-" + uuid.uuid4().hex[:17]
+        current = ami()
         param = team_parameter(bed.emulator, region, current)
         for _ in range(5):
             fl.seed_cluster(bed.url, region, instances=2, ami=current, services=(), hooks=False,
@@ -379,7 +370,7 @@ def invoke_ok(fn: LambdaProcess, event: dict[str, Any]) -> Any:
 
 def cold_spawn(bed: Bed, subject: Subject, env: dict[str, str], event: dict[str, Any]) -> tuple[float, float, dict[str, int]]:
     """One cold start: (init ms, init + first event ms, init phases in µs when timed)."""
-    fn = subject.process(bed.env(False, **env), start=False)
+    fn = subject.process(bed.emulator, bed.env(False, **env), start=False)
     try:
         started = time.perf_counter()
         fn.start()
@@ -403,7 +394,7 @@ def bench_cold(bed: Bed, subjects: dict[str, Subject], limit: Subject, spawns: i
     runs: dict[str, tuple[Subject, dict[str, str], str, dict[str, Any]]] = {LIMIT: (limit, {}, "any event (answers {})", {"bench": "limit"})}
     for name, subject in subjects.items():
         env, kind, event = steady(bed, name)
-        with subject.process(bed.env(False, **env)) as fn:
+        with subject.process(bed.emulator, bed.env(False, **env)) as fn:
             invoke_ok(fn, event)  # the world settles (the host is DRAINING), so every spawn sees the same
         runs[name] = (subject, env, kind, event)
     samples: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in runs}
@@ -499,7 +490,7 @@ def bench_warm(bed: Bed, subjects: dict[str, Subject], n: int) -> dict[str, Any]
         env = function_env(bed, name)
         kinds = KINDS[name](bed, n + 1, env)  # the first event of each kind is a warm-up
         out[name] = {}
-        with subject.process(bed.env(True, **env)) as fn:
+        with subject.process(bed.emulator, bed.env(True, **env)) as fn:
             assert fn.proc is not None
             for kind, events_of in kinds:
                 events = events_of()
@@ -585,7 +576,7 @@ def bench_memory(bed: Bed, subjects: dict[str, Subject], events: int, max_second
     for name, subject in subjects.items():
         events = min(all_events, BASELINE_MEMORY_EVENTS) if name == BASELINE else all_events
         env, kind, event = steady(bed, name)
-        with subject.process(bed.env(False, **env)) as fn:
+        with subject.process(bed.emulator, bed.env(False, **env)) as fn:
             assert fn.proc is not None
             invoke_ok(fn, event)
             after_first = proc_status_kb(fn.proc.pid, "VmHWM")
@@ -618,7 +609,7 @@ def bench_fleet(bed: Bed, subjects: dict[str, Subject], sizes: list[tuple[int, i
     runs = []
     for groups, per_group in sizes:
         region = next_region()
-        old, new = "ami-" + uuid.uuid4().hex[:17], "ami-" + uuid.uuid4().hex[:17]
+        old, new = ami(), ami()
         param = team_parameter(bed.emulator, region, new)
         seeding = time.monotonic()
         for _ in range(groups):
@@ -626,7 +617,7 @@ def bench_fleet(bed: Bed, subjects: dict[str, Subject], sizes: list[tuple[int, i
                             max_size=per_group, extra_group_tags={PARAMETER_TAG: param}, bulk_register=True)
         seed_seconds = time.monotonic() - seeding
         env = {"NOTIFY_TOPIC_ARN": bed.topic(region), "AWS_REGION": region}
-        with subjects["ami-rollout"].process(bed.env(True, **env)) as fn:
+        with subjects["ami-rollout"].process(bed.emulator, bed.env(True, **env)) as fn:
             fn.wait_ready()
             bed.proxy.clear_calls()
             result = fn.invoke(scheduled_event(region), timeout=900)
@@ -683,7 +674,7 @@ def bench_fanout(bed: Bed, subjects: dict[str, Subject], sizes: list[tuple[int, 
         seed_seconds = time.monotonic() - seeding
         env = {"NOTIFY_TOPIC_ARN": bed.topic(), "AWS_REGION": bed.region, "ACCOUNTS": ",".join([fl.ACCOUNT, *members]),
                "REGIONS": ",".join(regions), "FANOUT_QUEUE_URL": queue, "MAX_CONCURRENT_ROLLOUTS": "1"}
-        with subjects["ami-rollout"].process(bed.env(True, **env)) as fn:
+        with subjects["ami-rollout"].process(bed.emulator, bed.env(True, **env)) as fn:
             fn.wait_ready()
             bed.proxy.clear_calls()
             before = ac.assume_role_counts(bed.url, caller_account=fl.ACCOUNT)

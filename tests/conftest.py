@@ -17,8 +17,9 @@ if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 
 from harness.aws_proxy import AwsProxy  # noqa: E402
-from harness.emulator import EmulatorProcess, find_function_binary  # noqa: E402
+from harness.emulator import EmulatorProcess  # noqa: E402
 from harness.fleet import Fleet, seed_cluster  # noqa: E402
+from harness.functions import FunctionUnderTest, binary_of  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -63,11 +64,19 @@ def make_fleet(emulator: EmulatorProcess) -> Callable[..., Fleet]:
 def function_binary() -> Callable[[str], Path]:
     """function_binary("instance-drain") -> path of the built binary; skips the
     test when it hasn't been built (this suite never runs cargo)."""
+    return binary_of
 
-    def find(name: str) -> Path:
-        path = find_function_binary(name)
-        if path is None:
-            pytest.skip(f"{name} is not built (cargo build -p {name}, or set ECS_AUTOPILOT_BIN_DIR)")
-        return path
 
-    return find
+@pytest.fixture
+def start_function(emulator: EmulatorProcess) -> Iterator[Callable[..., FunctionUnderTest]]:
+    """start_function("task-retirement", inbox=..., MAINTENANCE_WINDOW=...) ->
+    FunctionUnderTest (harness.functions), stopped after the test."""
+    started: list[FunctionUnderTest] = []
+
+    def start(name: str, **options: Any) -> FunctionUnderTest:
+        started.append(FunctionUnderTest.start(emulator, name, **options))
+        return started[-1]
+
+    yield start
+    for fx in started:
+        fx.stop()

@@ -7,6 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
+use shared::exec::{About, PlanStep, Report};
 use shared::Result;
 
 use ami_rollout::decide::Step;
@@ -165,11 +166,11 @@ pub fn rollout_plan(
                 stale_instances: notice.details.get("stale_instances").cloned(),
                 mode: serde_json::to_value(mode).unwrap_or_default(),
             }),
-            Step::Report {
-                group: None,
+            Step::Report(Report {
+                about: About { group: None, .. },
                 notice,
                 ..
-            } => {
+            }) => {
                 let d = &notice.details;
                 plan.waiting_for_window
                     .extend(names(d.get("waiting_for_window")));
@@ -177,13 +178,17 @@ pub fn rollout_plan(
                     .extend(names(d.get("waiting_for_budget")));
                 plan.refreshing.extend(names(d.get("refreshing")));
             }
-            Step::Report {
-                group: Some(group),
-                cluster,
+            Step::Report(Report {
+                about:
+                    About {
+                        group: Some(group),
+                        cluster,
+                        ..
+                    },
                 action,
                 outcome,
                 notice,
-            } => plan.other.push(Other {
+            }) => plan.other.push(Other {
                 group: group.clone(),
                 cluster: cluster.clone(),
                 action: action.to_string(),
@@ -222,20 +227,22 @@ mod tests {
             .detail("waiting_for_budget", ["b"])
             .detail("refreshing", ["c"]);
         let steps = vec![
-            Step::Report {
+            Step::Report(Report {
                 action: "rollout",
                 outcome: Outcome::Skipped,
-                group: Some("p".into()),
-                cluster: Some("cl".into()),
+                about: About {
+                    group: Some("p".into()),
+                    cluster: Some("cl".into()),
+                    ..About::default()
+                },
                 notice: Notice::info("p drifted but rollouts are paused", "…"),
-            },
-            Step::Report {
+            }),
+            Step::Report(Report {
                 action: "rollout",
                 outcome: Outcome::Skipped,
-                group: None,
-                cluster: None,
+                about: About::default(),
                 notice: waiting,
-            },
+            }),
         ];
         let plan = rollout_plan(steps, "always".into(), true, Utc::now(), 1);
         assert_eq!(plan.waiting_for_window, ["a"]);

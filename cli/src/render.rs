@@ -144,7 +144,7 @@ pub fn status(s: &Status) -> String {
                 vec![
                     g.name.clone(),
                     h.instance_id.clone(),
-                    h.lifecycle_state.clone(),
+                    h.lifecycle_state.to_string(),
                     h.held_seconds.map_or("unknown".into(), duration),
                 ]
             })
@@ -274,11 +274,11 @@ pub fn plan(p: &Plan) -> String {
                 vec![
                     h.group.clone(),
                     h.held.instance_id.clone(),
-                    h.held.lifecycle_state.clone(),
+                    h.held.lifecycle_state.to_string(),
                     h.held.held_seconds.map_or("unknown".into(), duration),
                     if h.quarantined {
                         "hold (quarantined)"
-                    } else if h.held.lifecycle_state.starts_with("Pending") {
+                    } else if h.held.lifecycle_state.is_pending() {
                         "admit once it joins its cluster"
                     } else {
                         "drain, then let it go"

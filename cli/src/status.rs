@@ -9,10 +9,11 @@ use aws_sdk_ec2::types::Filter;
 use aws_sdk_ecs::types::ServiceField;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use shared::aws::autoscaling::rollout::GroupDetails;
+use shared::aws::autoscaling::{GroupDetails, LifecycleState, RefreshStatus};
 use shared::error::{aws, Result};
 
-use ami_rollout::decide::{is_paused, Observed};
+use ami_rollout::observe::Observed;
+use ami_rollout::tags::is_paused;
 use ami_rollout::Deps;
 use guardduty_responder::decide::{QUARANTINE_TAG, QUARANTINE_TYPE_TAG};
 use task_retirement::decide::SCHEDULED_TAG;
@@ -66,7 +67,7 @@ pub struct GroupStatus {
 #[derive(Debug, Clone, Serialize)]
 pub struct Refresh {
     pub id: String,
-    pub status: String,
+    pub status: RefreshStatus,
     /// Pending, InProgress, Cancelling, RollbackInProgress or Baking.
     pub active: bool,
     pub percentage_complete: Option<i32>,
@@ -82,7 +83,7 @@ pub struct Refresh {
 pub struct Held {
     pub instance_id: String,
     /// Terminating:Wait, Pending:Wait, Warmed:Terminating:Wait, ...
-    pub lifecycle_state: String,
+    pub lifecycle_state: LifecycleState,
     /// When the transition the hook holds began (its scaling activity's start).
     pub since: Option<DateTime<Utc>>,
     pub held_seconds: Option<i64>,
@@ -116,7 +117,7 @@ pub async fn status(
     now: DateTime<Utc>,
 ) -> Result<std::result::Result<Status, NothingManaged>> {
     let managed_clusters = deps.ecs.managed_clusters().await?;
-    let groups = ami_rollout::opted_in_groups(&deps.asg).await?;
+    let groups = ami_rollout::observe::opted_in_groups(&deps.asg).await?;
     if managed_clusters.is_empty() && groups.is_empty() {
         return Ok(Err(NothingManaged));
     }
@@ -139,7 +140,7 @@ pub async fn status(
         }
         let parameter_problem = match (&g.no_parameter, target) {
             _ if !g.cluster_managed => None,
-            (Some(why), _) => Some(why.clone()),
+            (Some(why), _) => Some(why.to_string()),
             (None, None) => Some(
                 observed
                     .parameters
@@ -235,10 +236,7 @@ async fn newest_refresh(deps: &Deps, group: &str) -> Result<Option<Refresh>> {
         .await
         .map_err(|e| aws("autoscaling", "DescribeInstanceRefreshes", e))?;
     Ok(out.instance_refreshes().first().map(|r| {
-        let status = r
-            .status()
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_default();
+        let status = RefreshStatus::from(r.status().map(|s| s.as_str()).unwrap_or_default());
         let checkpoints: Vec<i32> = r
             .preferences()
             .map(|p| p.checkpoint_percentages().to_vec())
@@ -246,10 +244,7 @@ async fn newest_refresh(deps: &Deps, group: &str) -> Result<Option<Refresh>> {
         let done = r.percentage_complete().unwrap_or_default();
         Refresh {
             id: r.instance_refresh_id().unwrap_or_default().to_string(),
-            active: matches!(
-                status.as_str(),
-                "Pending" | "InProgress" | "Cancelling" | "RollbackInProgress" | "Baking"
-            ),
+            active: status.is_active(),
             status,
             percentage_complete: r.percentage_complete(),
             instances_to_update: r.instances_to_update(),
@@ -271,7 +266,7 @@ async fn held(deps: &Deps, details: &GroupDetails, now: DateTime<Utc>) -> Result
         .group
         .instances
         .iter()
-        .filter(|i| i.lifecycle_state.ends_with(":Wait"))
+        .filter(|i| i.lifecycle_state.is_held())
         .collect();
     if waiting.is_empty() {
         return Ok(vec![]);

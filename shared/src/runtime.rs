@@ -21,100 +21,123 @@ use crate::error::Error;
 use crate::events::Envelope;
 use crate::tenancy::{Accounts, Scope, Skip};
 
-/// The composition root's loop. `build` makes a function's dependencies from the
-/// adapters of one (account, Region): the function's own at cold start, others on first
-/// use in hub mode (see [`crate::tenancy::Fleet`]). Every event the accounts policy
-/// admits reaches `handler` with the dependencies of its scope; `translate` turns payloads
-/// that are not EventBridge events or SQS batches into events ([`untranslated`]: none).
-pub async fn serve<D, B, T, H, Fut>(
+/// A function as the runtime sees it: how it is configured, how its dependencies are
+/// built, and its handler, which borrows them (as the Lambda runtime's own examples do).
+/// Implemented by each function's `Deps`; its `main` is `run::<Deps>()`.
+pub trait Function: Send + Sync + Sized + 'static {
+    type Config: Send + Sync + 'static;
+    /// The function's settings from the environment; a bad value fails the cold start.
+    fn configure(env: &crate::config::Env) -> Result<Self::Config, crate::config::ConfigError>;
+    /// The settings every function has.
+    fn common(config: &Self::Config) -> &crate::config::Common;
+    /// The dependencies of one account and Region: the function's own at cold start,
+    /// others on first use in hub mode (see [`crate::tenancy::Fleet`]).
+    fn build(aws: &crate::aws::Aws, config: &Self::Config) -> Self;
+    /// Payloads that are neither EventBridge events nor SQS batches, as events (`None`:
+    /// not such a payload).
+    fn translate(_payload: &Value) -> Option<Result<Vec<Envelope>, Error>> {
+        None
+    }
+    /// One event, admitted by the accounts policy, in its account's scope.
+    fn handle(&self, event: Envelope) -> impl Future<Output = Result<(), Error>> + Send + '_;
+}
+
+/// Names a function's parts for the runtime: its `Deps` (built by `new` from the
+/// adapters of one account and Region and its configuration), its `Config` (with
+/// `from_env` and a `common` field) and its handler, optionally with a translation of
+/// payloads that are not events:
+/// `shared::function!(Deps, Config, Deps::new, handle);` in the function's `lib.rs`,
+/// then `shared::runtime::run::<Deps>()` is its `main`.
+#[macro_export]
+macro_rules! function {
+    ($deps:ty, $config:ty, $new:path, $handle:path $(, translate = $translate:path)?) => {
+        impl $crate::runtime::Function for $deps {
+            type Config = $config;
+            fn configure(
+                env: &$crate::config::Env,
+            ) -> ::std::result::Result<$config, $crate::config::ConfigError> {
+                <$config>::from_env(env)
+            }
+            fn common(config: &$config) -> &$crate::config::Common {
+                &config.common
+            }
+            fn build(aws: &$crate::aws::Aws, config: &$config) -> Self {
+                $new(aws, config)
+            }
+            $(
+            fn translate(
+                payload: &::serde_json::Value,
+            ) -> ::std::option::Option<
+                ::std::result::Result<::std::vec::Vec<$crate::events::Envelope>, $crate::Error>,
+            > {
+                $translate(payload)
+            }
+            )?
+            fn handle(
+                &self,
+                event: $crate::events::Envelope,
+            ) -> impl ::std::future::Future<Output = $crate::Result<()>> + Send + '_ {
+                $handle(self, event)
+            }
+        }
+    };
+}
+
+/// A function's whole `main`: tracing, its configuration (from the process environment;
+/// a bad value fails the cold start, logged), the SDK configuration, then [`serve`].
+pub async fn run<F: Function>() -> Result<(), lambda_runtime::Error> {
+    init_tracing();
+    let config = F::configure(&crate::config::Env::process())
+        .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
+    let aws = crate::aws::Aws::load().await;
+    serve::<F>(aws, config).await
+}
+
+/// The composition root's loop: every event the accounts policy admits reaches
+/// [`Function::handle`] on the dependencies of its scope.
+pub async fn serve<F: Function>(
     aws: crate::aws::Aws,
-    common: &crate::config::Common,
-    build: B,
-    translate: T,
-    handler: H,
-) -> Result<(), lambda_runtime::Error>
-where
-    D: Send + Sync + 'static,
-    B: Fn(&crate::aws::Aws) -> D + Send + Sync + 'static,
-    T: Fn(&Value) -> Option<Result<Vec<Envelope>, Error>> + Clone + Send + 'static,
-    H: Fn(std::sync::Arc<D>, Envelope) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), Error>> + Send + 'static,
-{
+    config: F::Config,
+) -> Result<(), lambda_runtime::Error> {
+    let common = F::common(&config).clone();
     let accounts = common.tenancy.accounts.clone();
-    // For an account the function can't reach (its member role): the hub's reporter is
-    // built only then, so the cold start builds no client for it.
-    let failures = std::sync::Arc::new(common.clone());
-    let fleet = std::sync::Arc::new(crate::tenancy::Fleet::new(
+    let fleet = crate::tenancy::Fleet::new(
         aws,
         common.function,
         common.tenancy.clone(),
-        build,
-    ));
+        move |aws: &crate::aws::Aws| F::build(aws, &config),
+    );
     crate::coldstart::report("clients");
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let translate = translate.clone();
-        let home = Home::of(&event.context, &accounts);
+    // Borrowed by every invocation: the loop runs until the process ends.
+    let (fleet, common, accounts) = (&fleet, &common, &accounts);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let home = Home::of(&event.context, accounts);
         let deadline = Deadline::of(&event.context);
-        let (fleet, handler, failures) = (fleet.clone(), handler.clone(), failures.clone());
-        let scoped = move |event: Envelope| {
-            let (fleet, handler, failures) = (fleet.clone(), handler.clone(), failures.clone());
+        let scoped = |event: Envelope| {
             // Boxed: the handler's future nests deep enough to overflow the compiler's
             // layout query limit in the functions' binaries otherwise.
-            let work: std::pin::Pin<Box<dyn Future<Output = Result<(), Error>> + Send>> =
+            let work: std::pin::Pin<Box<dyn Future<Output = Result<(), Error>> + Send + '_>> =
                 Box::pin(async move {
                     let deps = match fleet.current().await {
                         Ok(deps) => deps,
                         Err(e) => {
-                            let reporter = fleet.aws().reporter(&failures);
+                            // For an account the function can't reach (its member role):
+                            // the hub's reporter is built only then, so the cold start
+                            // builds no client for it.
+                            let reporter = fleet.aws().reporter(common);
                             unreachable_account(&reporter, &event, &e).await;
                             return Err(e);
                         }
                     };
-                    handler(deps, event).await
+                    deps.handle(event).await
                 });
             work
         };
-        async move {
-            match translate(&event.payload) {
-                None => deliver_before(event.payload, &home, Some(deadline), scoped).await,
-                Some(translated) => dispatch_all(translated, &home, scoped).await,
-            }
+        match F::translate(&event.payload) {
+            None => deliver_before(event.payload, &home, Some(deadline), scoped).await,
+            Some(translated) => dispatch_all(translated, &home, scoped).await,
         }
     }))
-    .await
-}
-
-/// A function's whole `main`: tracing, its configuration (`load`, from the process
-/// environment; a bad value fails the cold start, logged), the SDK configuration, then
-/// [`serve`] with `build` making its dependencies from the adapters of one account and
-/// Region and its configuration.
-pub async fn run<C, D, B, T, H, Fut>(
-    load: impl FnOnce(&crate::config::Env) -> Result<C, crate::config::ConfigError>,
-    common: impl Fn(&C) -> &crate::config::Common,
-    build: B,
-    translate: T,
-    handler: H,
-) -> Result<(), lambda_runtime::Error>
-where
-    C: Send + Sync + 'static,
-    D: Send + Sync + 'static,
-    B: Fn(&crate::aws::Aws, &C) -> D + Send + Sync + 'static,
-    T: Fn(&Value) -> Option<Result<Vec<Envelope>, Error>> + Clone + Send + 'static,
-    H: Fn(std::sync::Arc<D>, Envelope) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), Error>> + Send + 'static,
-{
-    init_tracing();
-    let config = load(&crate::config::Env::process())
-        .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
-    let common = common(&config).clone();
-    let aws = crate::aws::Aws::load().await;
-    serve(
-        aws,
-        &common,
-        move |aws| build(aws, &config),
-        translate,
-        handler,
-    )
     .await
 }
 
@@ -128,11 +151,6 @@ async fn unreachable_account(reporter: &crate::notify::Reporter, event: &Envelop
         ..Default::default()
     };
     reporter.failure(&subject, "assume-role", e).await;
-}
-
-/// For [`serve`]: a function whose events all arrive as EventBridge events or SQS batches.
-pub fn untranslated(_: &Value) -> Option<Result<Vec<Envelope>, Error>> {
-    None
 }
 
 /// What one SQS record may need: the SDK's per-operation timeout (40 s, see

@@ -21,48 +21,28 @@ it finds them contained and says so without a second alarm.
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-TESTS_DIR = Path(__file__).resolve().parent.parent
-if str(TESTS_DIR) not in sys.path:
-    sys.path.insert(0, str(TESTS_DIR))
+from scaffold import Out, Timeline, standalone
 
-from harness import fleet as fl  # noqa: E402
-from harness.emulator import EmulatorProcess, find_function_binary  # noqa: E402
-from harness.guardduty_responder_helpers import (  # noqa: E402
-    QUARANTINE_TAG,
-    container_instance_status,
-    finding_event,
-    group_of,
-    host_interfaces,
-    instance_state,
-    instance_tags,
-    interface_groups,
-    quarantine_group,
-    responder_env,
-    sequence_event,
-    service_task_on,
-    task_of,
+from harness import fleet as fl
+from harness.emulator import EmulatorProcess
+from harness.events import finding_event, sequence_event
+from harness.functions import FunctionUnderTest
+from harness.guardduty_responder_helpers import (
+    QUARANTINE_TAG, container_instance_status, group_of, host_interfaces, instance_state, instance_tags,
+    interface_groups, quarantine_group, service_task_on, task_of,
 )
-from harness.runtime_api import LambdaProcess  # noqa: E402
-from harness.notifications import Inbox  # noqa: E402
 
 
 def run_finding_demo(
     emulator: EmulatorProcess,
     binary: str | Path | None = None,
-    out: Callable[[str], None] = print,
+    out: Out = print,
 ) -> dict[str, Any]:
     """Runs the demo against `emulator`; returns what happened (for assertions)."""
-    binary = binary or find_function_binary("guardduty-responder")
-    if binary is None:
-        raise RuntimeError("guardduty-responder is not built: cargo build -p guardduty-responder")
-    t0 = datetime.now(timezone.utc)
-
-    def step(text: str) -> None:
-        out(f"[+{(datetime.now(timezone.utc) - t0).total_seconds():5.1f}s] {text}")
+    step = Timeline(out).step
 
     def show(notes: list[Any]) -> None:
         for n in notes:
@@ -79,7 +59,6 @@ def run_finding_demo(
                 out(f"       evidence: {', '.join(images)}")
 
     fleet = fl.seed_cluster(emulator.url, emulator.region, instances=2, services=["web"], tasks_per_instance=2)
-    inbox = Inbox.create(emulator, "demo-gd")
     host = fleet.instances[0]
     task = service_task_on(fleet, host)
     iid = host.ec2_instance_id
@@ -91,7 +70,8 @@ def run_finding_demo(
     step(f"GuardDuty: {d['type']} severity {d['severity']} in task {task.rsplit('/', 1)[-1]} on {iid}")
 
     order: list[str] = []
-    with LambdaProcess(binary, env=responder_env(emulator, inbox.topic_arn, QUARANTINE_SECURITY_GROUP=sg)) as fn:
+    with FunctionUnderTest.start(emulator, "guardduty-responder", binary=binary, QUARANTINE_SECURITY_GROUP=sg) as fn:
+        inbox = fn.inbox
         result = fn.invoke(event)
         step(f"responder: {'ok' if result.ok else result.error} in {result.duration_ms or 0:.0f} ms")
         notes = inbox.read()
@@ -137,11 +117,6 @@ def run_finding_demo(
             "sequence": (summary.outcome, summary.attributes.get("severity"), repeat.outcome)}
 
 
-def main() -> int:
-    with EmulatorProcess() as emulator:
-        run_finding_demo(emulator)
-    return 0
-
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(standalone(run_finding_demo))

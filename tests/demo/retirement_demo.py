@@ -13,54 +13,30 @@ more, printing the timeline and every notification.
 
 from __future__ import annotations
 
-import json
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-TESTS_DIR = Path(__file__).resolve().parent.parent
-if str(TESTS_DIR) not in sys.path:
-    sys.path.insert(0, str(TESTS_DIR))
+from scaffold import Out, Timeline, standalone
 
-from harness import fleet as fl  # noqa: E402
-from harness.emulator import EmulatorProcess, find_function_binary  # noqa: E402
-from harness.runtime_api import LambdaProcess  # noqa: E402
-from harness.sqs_pump import pump  # noqa: E402
-from harness.task_retirement_helpers import (  # noqa: E402
-    ALWAYS_OPEN_WINDOW,
-    Inbox,
-    closed_window,
-    delayed_messages,
-    deployment_ids,
-    ecs_retirement_event,
-    own_queue,
-    retirement_env,
-)
+from harness import fleet as fl
+from harness.emulator import EmulatorProcess
+from harness.events import ALWAYS_OPEN_WINDOW, closed_window, ecs_retirement_event
+from harness.functions import FunctionUnderTest
+from harness.task_retirement_helpers import deployment_ids
 
 
 def run_retirement_demo(
     emulator: EmulatorProcess,
     binary: str | Path | None = None,
-    out: Callable[[str], None] = print,
+    out: Out = print,
 ) -> dict[str, Any]:
     """Runs the demo against `emulator`; returns what happened (for assertions)."""
-    binary = binary or find_function_binary("task-retirement")
-    if binary is None:
-        raise RuntimeError("task-retirement is not built: cargo build -p task-retirement")
-    sqs = emulator.client("sqs")
-    t0 = datetime.now(timezone.utc)
-
-    def step(text: str) -> None:
-        out(f"[+{(datetime.now(timezone.utc) - t0).total_seconds():5.1f}s] {text}")
-
-    def show(notes: list[Any]) -> None:
-        for n in notes:
-            out(f"    -> {n.subject}")
-            out(f"       {n.action} / {n.outcome}: {n.description[:300]}")
+    t = Timeline(out)
+    step, show, t0 = t.step, t.show, t.t0
 
     fleet = fl.seed_cluster(emulator.url, emulator.region, instances=2, services=["web"], standalone_tasks=1)
-    inbox, queue = Inbox.create(emulator, "demo-notify"), own_queue(emulator, "demo-retirement")
     step(f"cluster {fleet.cluster_name} (managed): service web x2, standalone task started by batch-job")
 
     window = closed_window(hours_from_now=3)
@@ -71,11 +47,13 @@ def run_retirement_demo(
     step(f"MAINTENANCE_WINDOW={window!r} (closed now)")
     before = deployment_ids(fleet.ecs, fleet.cluster_name, "web")
 
-    with LambdaProcess(binary, env=retirement_env(emulator, inbox, queue, MAINTENANCE_WINDOW=window)) as fn:
-        sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(event))
-        pump(sqs, queue, fn)
-    show(inbox.read())
-    scheduled = delayed_messages(emulator, queue)
+    # Its own queue keeps the delays: the deferred event waits in it.
+    with FunctionUnderTest.start(emulator, "task-retirement", binary=binary, max_receive=None, skip_delays=False,
+                                 MAINTENANCE_WINDOW=window) as first:
+        first.send(event)
+        first.check(10)
+    show(first.inbox.read())
+    scheduled = first.queue.delayed()
     step(f"follow-up waiting in the function's queue (delayed): {scheduled}; service untouched: "
          f"{deployment_ids(fleet.ecs, fleet.cluster_name, 'web') == before}")
 
@@ -83,27 +61,22 @@ def run_retirement_demo(
     # queue would once its delay runs out) to a function whose window is open now.
     step("fast-forward to the window opening: the deferred event comes back")
     again = dict(event, **{"ecs-autopilot": {"deferrals": 12, "first_deferred_at": t0.isoformat()}})
-    with LambdaProcess(binary, env=retirement_env(emulator, inbox, queue, MAINTENANCE_WINDOW=ALWAYS_OPEN_WINDOW)) as fn:
-        sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(again))
-        pump(sqs, queue, fn)
+    with first.another(MAINTENANCE_WINDOW=ALWAYS_OPEN_WINDOW) as fn:
+        fn.send(again)
+        fn.check(10)
         redeployed = deployment_ids(fleet.ecs, fleet.cluster_name, "web") != before
-        show(inbox.read())
+        show(fn.inbox.read())
         step(f"service web redeployed (forceNewDeployment): {redeployed}")
 
         step("AWS Health updates the notice (same eventArn): delivered again")
-        sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(event))
-        pump(sqs, queue, fn)
-        show(inbox.read())
+        fn.send(event)
+        fn.check(10)
+        show(fn.inbox.read())
     tasks = fl.describe_tasks(fleet, fleet.standalone_tasks)
     step(f"standalone task still {tasks[0]['lastStatus']} (reported, never stopped)")
     return {"fleet": fleet, "scheduled": scheduled, "redeployed": redeployed}
 
 
-def main() -> int:
-    with EmulatorProcess() as emulator:
-        run_retirement_demo(emulator)
-    return 0
-
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(standalone(run_retirement_demo))

@@ -18,65 +18,44 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-TESTS_DIR = Path(__file__).resolve().parent.parent
-if str(TESTS_DIR) not in sys.path:
-    sys.path.insert(0, str(TESTS_DIR))
+from scaffold import Numbered, Out, standalone
 
-from harness import fleet as fl  # noqa: E402
-from harness.ami_rollout_helpers import (  # noqa: E402
-    PARAMETER_TAG,
-    Inbox,
-    ami,
-    complete_refresh,
-    parameter_event,
-    refresh_event,
-    refreshes,
-    rollout_env,
-    running_amis,
-    team_parameter,
-    template_versions,
+from harness import fleet as fl
+from harness.ami_rollout_helpers import (
+    PARAMETER_TAG, complete_refresh, refreshes, running_amis, team_parameter, template_versions,
 )
-from harness.emulator import EmulatorProcess, find_function_binary  # noqa: E402
-from harness.runtime_api import LambdaProcess  # noqa: E402
+from harness.emulator import EmulatorProcess
+from harness.events import ami, parameter_event, refresh_event
+from harness.functions import FunctionUnderTest
 
 
 def run_rollout_demo(
     emulator: EmulatorProcess,
     binary: str | Path | None = None,
-    out: Callable[[str], None] = print,
+    out: Out = print,
     region: str = "eu-west-1",
     instances: int = 3,
 ) -> dict[str, Any]:
     """Runs the demo against `emulator` in `region`; returns what happened."""
-    binary = binary or find_function_binary("ami-rollout")
-    if binary is None:
-        raise RuntimeError("ami-rollout is not built: cargo build -p ami-rollout")
-    n = 0
-
-    def step(text: str) -> None:
-        nonlocal n
-        n += 1
-        out(f"\n[{n}] {text}")
-
-    def show(notes: list[Any]) -> None:
-        for note in notes:
-            out(f"    📣 {note.subject}")
-            out(f"       {note.description}")
+    t = Numbered(out)
+    step, show = t.step, t.show
 
     old, new = ami("old"), ami("new")
     parameter = team_parameter(emulator, region, old)
     fleet = fl.seed_cluster(emulator.url, region, instances=instances, ami=old, services=("web",),
                             extra_group_tags={PARAMETER_TAG: parameter})
-    inbox = Inbox.create(emulator, region=region)
+    fn = FunctionUnderTest.start(emulator, "ami-rollout", binary=binary, region=region, start=False)
+    inbox = fn.inbox
     step(f"group {fleet.asg_name} (cluster {fleet.cluster_name}) runs {dict(running_amis(fleet))}; "
          f"it follows {parameter}")
 
     team_parameter(emulator, region, new, name=parameter)
     step(f"the image pipeline publishes {new} to {parameter}")
     event = parameter_event(region, parameter)
-    with LambdaProcess(binary, env=rollout_env(emulator, region, inbox)) as fn:
+    fn.fn.start()
+    with fn:
         result = fn.invoke(event, timeout=60)
         assert result.ok, result.error
         [refresh] = refreshes(emulator, region, fleet.asg_name)
@@ -100,11 +79,6 @@ def run_rollout_demo(
     return {"fleet": fleet, "refresh": refresh, "new_ami": new, "outcome": notes}
 
 
-def main() -> int:
-    with EmulatorProcess() as emulator:
-        run_rollout_demo(emulator)
-    return 0
-
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(standalone(run_rollout_demo))

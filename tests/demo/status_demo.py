@@ -10,13 +10,12 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-TESTS_DIR = Path(__file__).resolve().parent.parent
-if str(TESTS_DIR) not in sys.path:
-    sys.path.insert(0, str(TESTS_DIR))
+from scaffold import Out, standalone
 
-from harness.emulator import EmulatorProcess, find_function_binary  # noqa: E402
+from harness.emulator import EmulatorProcess
+from harness.functions import binary_of
 
 REGIONS = ("us-east-1", "eu-west-1")  # the stories' regions (rollout_demo: eu-west-1)
 
@@ -24,11 +23,9 @@ REGIONS = ("us-east-1", "eu-west-1")  # the stories' regions (rollout_demo: eu-w
 def run_status_demo(
     emulator: EmulatorProcess,
     binary: str | Path | None = None,
-    out: Callable[[str], None] = print,
+    out: Out = print,
 ) -> dict[str, Any]:
-    binary = binary or find_function_binary("ecs-autopilot")
-    if binary is None:
-        raise RuntimeError("ecs-autopilot is not built: cargo build --workspace --all-targets")
+    binary = binary or binary_of("ecs-autopilot")
     tables = {}
     for region in REGIONS:
         out(f"$ ecs-autopilot status --region {region}")
@@ -42,6 +39,6 @@ def run_status_demo(
     return tables
 
 
+
 if __name__ == "__main__":
-    with EmulatorProcess() as emulator:
-        run_status_demo(emulator)
+    sys.exit(standalone(run_status_demo))

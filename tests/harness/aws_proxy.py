@@ -1,10 +1,12 @@
-"""An HTTP proxy in front of the emulator that records every AWS call and injects faults.
+"""The recording proxy: an HTTP proxy in front of the emulator that records (and counts)
+every AWS call, and injects faults.
 
     with AwsProxy(emulator.url) as proxy:
         env = emulator.env(AWS_ENDPOINT_URL=proxy.url)      # the function talks through it
         proxy.inject("throttle", service="ecs", operation="DescribeTasks", times=2)
         ... run the function ...
         [c.operation for c in proxy.calls()]              # what it called, in order
+        proxy.counts()["ecs:DescribeTasks"]               # how often
         proxy.mutations()                                  # the calls that change state
 
 Seed state with boto3 straight to the emulator, so the log holds only the function's calls.
@@ -46,10 +48,12 @@ import threading
 import time
 import urllib.parse
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
+from .events import ACCOUNT as DEFAULT_ACCOUNT
 from .runtime_api import read_body
 
 FAULT_KINDS = ("throttle", "500", "503", "kms-disabled", "timeout", "reset", "lost-response")
@@ -161,7 +165,6 @@ def _error_response(kind: str, service: str, protocol: str) -> tuple[int, str, b
     return status, "text/xml", body.encode()
 
 
-DEFAULT_ACCOUNT = "123456789012"
 _ACCESS_KEY_ID = re.compile(rb"<AccessKeyId>([^<]+)</AccessKeyId>")
 
 
@@ -305,13 +308,9 @@ class AwsProxy:
         with self._lock:
             self._calls.clear()
 
-    def counts(self) -> dict[str, int]:
-        """{"ecs:DescribeTasks": 2, ...} over the log."""
-        out: dict[str, int] = {}
-        for c in self.calls():
-            key = f"{c.service}:{c.operation}"
-            out[key] = out.get(key, 0) + 1
-        return out
+    def counts(self) -> Counter[str]:
+        """{"ecs:DescribeTasks": 2, ...} over the log (0 for a call never made)."""
+        return Counter(f"{c.service}:{c.operation}" for c in self.calls())
 
     # -- faults ------------------------------------------------------------
 

@@ -15,11 +15,12 @@ reached a dead-letter queue.
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from .runtime_api import InvokeResult, LambdaProcess
-from .sqs_pump import drain_queue, pump
+from .sqs_pump import BatchResult, drain_queue, pump
 
 ASYNC_RETRIES = 2  # Lambda retries a failed asynchronous invocation twice
 
@@ -38,7 +39,6 @@ class Delivery:
     @property
     def lost(self) -> bool:
         return not self.completed and not self.dead_lettered
-
 
 
 def deliver_async(fn: LambdaProcess, event: Any, retries: int = ASYNC_RETRIES, timeout: float | None = None) -> Delivery:
@@ -62,42 +62,60 @@ class FunctionQueue:
 
     sqs: Any
     url: str
-    dlq_url: str
+    dlq_url: str | None
 
     @classmethod
-    def create(cls, sqs: Any, prefix: str, max_receive: int = 2,
+    def create(cls, sqs: Any, prefix: str, max_receive: int | None = 2,
                tags: dict[str, str] | None = None) -> "FunctionQueue":
-        import uuid
-
+        """``max_receive``: receives before the DLQ takes a message; None: no DLQ (a
+        failing message comes back until it is deleted)."""
         name = f"{prefix}-{uuid.uuid4().hex[:10]}"
-        dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        url = sqs.create_queue(
-            QueueName=name,
-            Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive)})},
-            tags=tags or {},
-        )["QueueUrl"]
+        attributes, dlq = {}, None
+        if max_receive is not None:
+            dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+            dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive)})
+        url = sqs.create_queue(QueueName=name, Attributes=attributes, tags=tags or {})["QueueUrl"]
         return cls(sqs, url, dlq)
 
     def send(self, event: Any) -> str:
         body = event if isinstance(event, str) else json.dumps(event)
         return self.sqs.send_message(QueueUrl=self.url, MessageBody=body)["MessageId"]
 
-    def queued(self) -> int:
+    def _count(self, *kinds: str) -> int:
         attrs = self.sqs.get_queue_attributes(
-            QueueUrl=self.url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed",
-                            "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
+            QueueUrl=self.url, AttributeNames=[f"ApproximateNumberOfMessages{k}" for k in kinds])["Attributes"]
         return sum(int(v) for v in attrs.values())
+
+    def queued(self) -> int:
+        """Messages waiting, visible or delayed (a short delay may have run out by the time
+        a test looks)."""
+        return self._count("", "Delayed")
+
+    def delayed(self) -> int:
+        return self._count("Delayed")
+
+    def in_flight(self) -> int:
+        """Every message still in the queue: waiting, delayed or taken and not deleted."""
+        return self._count("", "Delayed", "NotVisible")
+
+    def pump(self, fn: LambdaProcess, max_batches: int = 10, **kwargs: Any) -> list[BatchResult]:
+        """Lambda's event source mapping takes up to ``max_batches`` batches (harness.sqs_pump)."""
+        return pump(self.sqs, self.url, fn, max_batches=max_batches, **kwargs)
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """What the DLQ holds now (received, not deleted)."""
+        if self.dlq_url is None:
+            return []
+        return self.sqs.receive_message(QueueUrl=self.dlq_url, MaxNumberOfMessages=10).get("Messages", [])
 
     def deliver(self, fn: LambdaProcess, max_batches: int = 10, invoke_timeout: float | None = None) -> Delivery:
         """Pumps the queue into ``fn`` until it is empty (or ``max_batches``), then reads the
         DLQ. Completed means nothing is left in either queue."""
         out = Delivery()
-        for batch in pump(self.sqs, self.url, fn, max_batches=max_batches, invoke_timeout=invoke_timeout):
+        for batch in self.pump(fn, max_batches, invoke_timeout=invoke_timeout):
             out.invocations.append(batch.invoke)
             out.failed_attempts += bool(batch.failed_ids)
-        out.dead_letters = [m["Body"] for m in drain_queue(self.sqs, self.dlq_url)]
-        out.completed = not out.dead_letters and self.queued() == 0
+        out.dead_letters = [m["Body"] for m in drain_queue(self.sqs, self.dlq_url)] if self.dlq_url else []
+        out.completed = not out.dead_letters and self.in_flight() == 0
         return out

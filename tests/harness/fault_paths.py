@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import fleet as fl
-from .ami_rollout_helpers import PARAMETER_TAG, ami, parameter_event, refreshes, team_parameter
+from .ami_rollout_helpers import PARAMETER_TAG, refreshes, team_parameter
 from .aws_proxy import AwsProxy, Call
 from .delivery import Delivery
+from .events import ami, ecs_retirement_event, finding_event, parameter_event, spot_event
 from .functions import FunctionUnderTest
-from .guardduty_responder_helpers import QUARANTINE_TAG, finding_event, group_of, instance_tags, service_task_on
-from .task_retirement_helpers import deployment_ids, ecs_retirement_event, service_tags
+from .guardduty_responder_helpers import QUARANTINE_TAG, group_of, instance_tags, service_task_on
+from .task_retirement_helpers import deployment_ids, service_tags
 
 TRANSIENT = ("throttle", "500", "503")
 CODES = {"throttle": ("Throttling", "ThrottlingException", "RequestLimitExceeded"), "500": ("InternalFailure",),
@@ -73,12 +74,7 @@ def _drain_lifecycle(emulator: Any) -> Scenario:
 def _drain_spot(emulator: Any) -> Scenario:
     fleet = fl.seed_cluster(emulator.url, instances=2, services=["web"], tasks_per_instance=1)
     victim = fleet.instances[1]
-    event = {
-        "version": "0", "id": fl.unique("spot"), "detail-type": "EC2 Spot Instance Interruption Warning",
-        "source": "aws.ec2", "account": fl.ACCOUNT, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "region": fleet.region, "resources": [],
-        "detail": {"instance-id": victim.ec2_instance_id, "instance-action": "terminate"},
-    }
+    event = spot_event(victim, fleet.region)
 
     def state() -> Any:
         arn = fleet.container_instance_arn(victim)

@@ -33,8 +33,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
+from .events import ACCOUNT as DEFAULT_ACCOUNT
+
 API_PREFIX = "/2018-06-01/runtime"
-DEFAULT_ACCOUNT = "123456789012"
 
 
 # --------------------------------------------------------------------------

@@ -193,16 +193,8 @@ def pump(
     delayed message (DelaySeconds) can be waited for with ``wait`` > delay."""
     batches: list[BatchResult] = []
     for _ in range(max_batches):
-        batch = pump_once(
-            sqs,
-            queue_url,
-            lambda_process,
-            batch_size=batch_size,
-            wait=wait,
-            invoke_timeout=invoke_timeout,
-            report_batch_item_failures=report_batch_item_failures,
-            reset_visibility=reset_visibility,
-        )
+        batch = pump_once(sqs, queue_url, lambda_process, batch_size=batch_size, wait=wait, invoke_timeout=invoke_timeout,
+                          report_batch_item_failures=report_batch_item_failures, reset_visibility=reset_visibility)
         if batch is None:
             if stop_when_empty:
                 break

@@ -20,6 +20,7 @@ from typing import Any
 
 from cfnlint.decode import cfn_yaml
 
+from .events import ACCOUNT
 from .iam import TEMPLATE
 
 FUNCTIONS = {
@@ -29,7 +30,7 @@ FUNCTIONS = {
     "task-retirement": "TaskRetirementFunction",
 }
 
-ACCOUNT = "123456789012"
+
 
 # What `Ref` to a resource gives, for the resources the functions' environment names.
 RESOURCE_STANDINS = {

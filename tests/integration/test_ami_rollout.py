@@ -16,40 +16,19 @@ import pytest
 
 from harness import fleet as fl
 from harness.ami_rollout_helpers import (
-    PARAMETER_TAG,
-    RECOMMENDED,
-    ROLLOUT_TAG,
-    CountingProxy,
-    Inbox,
-    ami,
-    ami_release_sns_event,
-    complete_refresh,
-    fresh_region,
-    parameter_event,
-    publish_recommended,
-    refresh_event,
-    refreshes,
-    rollout_env,
-    running_amis,
-    scheduled_event,
-    set_group_tag,
-    set_template_image,
-    team_parameter,
-    template_versions,
-    window_around_now,
-    window_guard_event,
+    PARAMETER_TAG, RECOMMENDED, ROLLOUT_TAG, complete_refresh, fresh_region, publish_recommended, refreshes,
+    running_amis, set_group_tag, set_template_image, team_parameter, template_versions,
 )
+from harness.events import (
+    ami, ami_release_sns_event, closed_days_ahead, parameter_event, refresh_event, scheduled_event,
+    window_around_now, window_guard_event,
+)
+from harness.aws_proxy import AwsProxy
+from harness.functions import FunctionUnderTest
+from harness.notifications import Inbox
 
-# A window that is closed now: a four-hour slot on the day after tomorrow (longer than the
-# default WINDOW_END_MARGIN_SECONDS, 2 h 20 min).
-def closed_window() -> str:
-    day = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"][(time.gmtime().tm_wday + 2) % 7]
-    return f"{day} 02:00-06:00"
-
-
-@pytest.fixture
-def binary(function_binary):
-    return function_binary("ami-rollout")
+# A window that is closed now: a four-hour slot on the day after tomorrow.
+closed_window = closed_days_ahead
 
 
 @pytest.fixture
@@ -63,20 +42,15 @@ def inbox(emulator, region):
 
 
 @pytest.fixture
-def run(emulator, binary, inbox, region):
+def start(start_function, inbox, region):
+    """start(**env) -> FunctionUnderTest: a process in the test's region, on its inbox."""
+    return lambda **env: start_function("ami-rollout", region=region, inbox=inbox, **env)
+
+
+@pytest.fixture
+def run(start):
     """run(event, **env) -> InvokeResult: one invocation of a fresh process."""
-    from harness.runtime_api import LambdaProcess
-
-    procs = []
-
-    def invoke(event, **env):
-        fn = LambdaProcess(binary, env=rollout_env(emulator, region, inbox, **env))
-        procs.append(fn)
-        return fn.invoke(event, timeout=120)
-
-    yield invoke
-    for p in procs:
-        p.stop()
+    return lambda event, **env: start(**env).invoke(event, timeout=120)
 
 
 @pytest.fixture
@@ -317,12 +291,10 @@ def test_a_malformed_event_fails_without_acting(drifted, emulator, region, run, 
     assert refreshes(emulator, region, fleet.asg_name) == []
 
 
-def test_a_bad_knob_fails_the_cold_start_naming_the_variable(emulator, binary, inbox, region):
-    from harness.runtime_api import LambdaProcess
-
-    with LambdaProcess(binary, env=rollout_env(emulator, region, inbox, MAX_HEALTHY_PERCENTAGE="250")) as fn:
-        result = fn.invoke(scheduled_event(region), timeout=20)
-        output = fn.output()
+def test_a_bad_knob_fails_the_cold_start_naming_the_variable(start, region):
+    with start(MAX_HEALTHY_PERCENTAGE="250") as fx:
+        result = fx.invoke(scheduled_event(region), timeout=20)
+        output = fx.fn.output()
     assert not result.ok
     assert "MAX_HEALTHY_PERCENTAGE" in output and "between 100 and 200" in output
 
@@ -332,18 +304,15 @@ def test_a_bad_knob_fails_the_cold_start_naming_the_variable(emulator, binary, i
 # --------------------------------------------------------------------------
 
 
-def test_a_rollout_makes_only_calls_the_role_grants_with_what_aws_implies_for_them(drifted, emulator, region, binary, inbox):
+def test_a_rollout_makes_only_calls_the_role_grants_with_what_aws_implies_for_them(drifted, emulator, region, start):
     """A literal-AMI rollout (new template version, refresh with a desired configuration)
     behind the recording proxy: every call, and what AWS also checks for it given its
     arguments (harness.iam.IMPLIED: ec2:RunInstances, iam:PassRole, ec2:CreateTags,
     ssm:GetParameters for a refresh to a launch template version), is granted."""
-    from harness.aws_proxy import AwsProxy
     from harness.iam import allowed_actions, implied_actions, is_allowed, required_actions
-    from harness.runtime_api import LambdaProcess
-
     fleet, param, new = drifted()
     with AwsProxy(emulator.url) as proxy:
-        with LambdaProcess(binary, env=rollout_env(emulator, region, inbox, AWS_ENDPOINT_URL=proxy.url)) as fn:
+        with start(endpoint=proxy.url) as fn:
             assert fn.invoke(parameter_event(region, param), timeout=120).ok
         calls = [(f"{c.service}:{c.operation}", c.params) for c in proxy.calls()]
     [refresh_call] = [p for c, p in calls if c == "autoscaling:StartInstanceRefresh"]
@@ -526,23 +495,16 @@ def test_a_resolve_ssm_group_in_a_bounded_window_resumes_without_replacing_twice
 
 
 def test_without_a_window_the_guard_makes_no_calls_and_refreshes_of_others_are_never_halted(
-        drifted, emulator, region, binary, inbox, run):
-    from harness.runtime_api import LambdaProcess
-
+        drifted, emulator, region, start, inbox, run):
     fleet, param, new = drifted()
     # Someone else's refresh: not marked as ami-rollout's, never halted.
     fleet.autoscaling.start_instance_refresh(AutoScalingGroupName=fleet.asg_name)
     assert run(window_guard_event(region), **closing()).ok
     assert refreshes(emulator, region, fleet.asg_name)[0]["Status"] == "Pending"
     assert inbox.read() == []
-    proxy = CountingProxy(emulator.url)
-    try:
-        env = rollout_env(emulator, region, inbox, AWS_ENDPOINT_URL=proxy.url)
-        with LambdaProcess(binary, env=env) as fn:
-            assert fn.invoke(window_guard_event(region), timeout=60).ok
-    finally:
-        proxy.stop()
-    assert proxy.total() == 0
+    with AwsProxy(emulator.url) as proxy, start(endpoint=proxy.url) as fn:
+        assert fn.invoke(window_guard_event(region), timeout=60).ok
+    assert proxy.calls() == []
 
 
 # --------------------------------------------------------------------------
@@ -722,18 +684,11 @@ def test_an_untagged_group_on_its_own_image_is_report_only(make_fleet, emulator,
 # --------------------------------------------------------------------------
 
 
-def test_groups_of_clusters_that_never_opted_in_cost_no_refresh_reads(make_fleet, drifted, emulator, region, binary, inbox):
-    from harness.runtime_api import LambdaProcess
-
+def test_groups_of_clusters_that_never_opted_in_cost_no_refresh_reads(make_fleet, drifted, emulator, region, start):
     def refresh_reads() -> int:
-        proxy = CountingProxy(emulator.url)
-        try:
-            env = rollout_env(emulator, region, inbox, AWS_ENDPOINT_URL=proxy.url, DRY_RUN="true")
-            with LambdaProcess(binary, env=env) as fn:
-                assert fn.invoke(scheduled_event(region), timeout=120).ok
-        finally:
-            proxy.stop()
-        return proxy.calls["autoscaling:DescribeInstanceRefreshes"]
+        with AwsProxy(emulator.url) as proxy, start(endpoint=proxy.url, DRY_RUN="true") as fn:
+            assert fn.invoke(scheduled_event(region), timeout=120).ok
+        return proxy.counts()["autoscaling:DescribeInstanceRefreshes"]
 
     drifted()
     before = refresh_reads()
@@ -746,11 +701,9 @@ def test_groups_of_clusters_that_never_opted_in_cost_no_refresh_reads(make_fleet
 SCALE = os.environ.get("AMI_ROLLOUT_SCALE", "20x10")
 
 
-def test_a_fleet_check_uses_batched_calls(make_fleet, emulator, binary):
+def test_a_fleet_check_uses_batched_calls(make_fleet, emulator):
     """One scheduled check over GROUPS x INSTANCES (AMI_ROLLOUT_SCALE, default 20x10;
     the issue's figure is 200x100), every group drifted, budget 1: counts the API calls."""
-    from harness.runtime_api import LambdaProcess
-
     # A region no other test here uses: the counts are this fleet's alone.
     region = "ap-southeast-7"
     inbox = Inbox.create(emulator, region=region)
@@ -763,20 +716,16 @@ def test_a_fleet_check_uses_batched_calls(make_fleet, emulator, binary):
                    max_size=per_group, extra_group_tags={PARAMETER_TAG: param})
         for _ in range(groups)
     ]
-    proxy = CountingProxy(emulator.url)
-    try:
-        env = rollout_env(emulator, region, inbox, AWS_ENDPOINT_URL=proxy.url)
-        with LambdaProcess(binary, env=env) as fn:
+    with AwsProxy(emulator.url) as proxy:
+        with FunctionUnderTest.start(emulator, "ami-rollout", region=region, inbox=inbox, endpoint=proxy.url) as fn:
             started = time.monotonic()
             result = fn.invoke(scheduled_event(region), timeout=300)
             seconds = time.monotonic() - started
-    finally:
-        proxy.stop()
     assert result.ok, result.error
-    print(f"\nami-rollout fleet check {groups}x{per_group}: {seconds:.1f} s, {proxy.total()} API calls")
-    for op, n in sorted(proxy.calls.items()):
+    print(f"\nami-rollout fleet check {groups}x{per_group}: {seconds:.1f} s, {len(proxy.calls())} API calls")
+    for op, n in sorted(proxy.counts().items()):
         print(f"  {op}: {n}")
-    calls = proxy.calls
+    calls = proxy.counts()
     # Per group: a container-instance list and describe, one refresh read; per check:
     # one DescribeImages for the target and the images it replaces.
     assert calls["ec2:DescribeImages"] == 1

@@ -19,7 +19,7 @@ import pytest
 from harness.ami_rollout_helpers import next_region
 from harness.aws_proxy import AwsProxy
 from harness.functions import ALL, FunctionUnderTest
-from harness.guardduty_responder_helpers import fixture
+from harness.events import fixture
 from harness.runtime_api import DEFAULT_ACCOUNT
 
 HUGE = "x" * 200_000  # under SQS's 256 KiB, far over anything AWS puts in a field

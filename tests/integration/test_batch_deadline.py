@@ -21,7 +21,7 @@ import pytest
 
 from harness.aws_proxy import AwsProxy
 from harness.functions import SQS_FED, FunctionUnderTest
-from harness.guardduty_responder_helpers import fixture
+from harness.events import fixture
 
 RECORD_BUDGET = 40  # seconds; shared::runtime::RECORD_BUDGET
 BATCH = 10

@@ -13,7 +13,8 @@ import time
 import pytest
 
 from harness import fleet as fl
-from harness.ami_rollout_helpers import PARAMETER_TAG, ROLLOUT_TAG, ami, fresh_region, refreshes, team_parameter
+from harness.ami_rollout_helpers import PARAMETER_TAG, ROLLOUT_TAG, fresh_region, refreshes, team_parameter
+from harness.events import ami
 
 QUARANTINE_TAG = "ecs-autopilot:quarantine"
 SCHEDULED_TAG = "ecs-autopilot:retirement-scheduled"

@@ -5,10 +5,10 @@ since the lifecycle action began), namespace ecs-autopilot, dimension function."
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
 
+from harness.functions import FunctionUnderTest
+from harness.events import ago
 from harness.fleet import fire_lifecycle, play_scheduler
-from harness.instance_drain_helpers import start_drain
 
 
 def drain_lines(fn) -> list[dict]:
@@ -25,11 +25,11 @@ def drain_lines(fn) -> list[dict]:
 
 def test_every_look_at_a_drain_reports_it_in_progress_with_its_age(emulator, make_fleet, function_binary):
     fleet = make_fleet(instances=2, services=["web"])
-    h = start_drain(emulator, function_binary("instance-drain"))
+    h = FunctionUnderTest.start(emulator, "instance-drain")
     try:
         event = fire_lifecycle(fleet.endpoint, fleet, fleet.instances[0])
         # The action began ten minutes ago (a late delivery): its age says so from the first look.
-        event["time"] = (datetime.now(timezone.utc) - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event["time"] = ago(minutes=10)
         h.send(event)
         h.check()
         h.check()  # still draining: a second look

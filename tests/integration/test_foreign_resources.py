@@ -23,43 +23,22 @@ cluster, and a task-retirement deferral carried for an unmanaged service.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
 from harness import fleet as fl
-from harness.ami_rollout_helpers import (
-    PARAMETER_TAG,
-    ami,
-    ami_release_sns_event,
-    next_region,
-    parameter_event,
-    refresh_event,
-    rollout_env,
-    scheduled_event,
-    team_parameter,
-)
+from harness.functions import FunctionUnderTest
+from harness.ami_rollout_helpers import PARAMETER_TAG, next_region, team_parameter
 from harness.aws_proxy import AwsProxy, Call
-from harness.guardduty_responder_helpers import (
-    finding_event,
-    host_finding_event,
-    quarantine_group,
-    responder_env,
-    sequence_event,
-    service_task_on,
+from harness.events import (
+    ago, ami, ami_release_sns_event, ec2_retirement_event, ecs_retirement_event, finding_event,
+    host_finding_event, parameter_event, rebalance_event, refresh_event, scheduled_event, sequence_event,
+    spot_event,
 )
-from harness.instance_drain_helpers import action_of, ci_status, spot_event, start_drain
-from harness.notifications import Inbox
+from harness.guardduty_responder_helpers import quarantine_group, service_task_on
+from harness.instance_drain_helpers import action_of, ci_status
 from harness.replay_helpers import FLEET_SERVICES, call_targets
-from harness.runtime_api import LambdaProcess
-from harness.task_retirement_helpers import (
-    ec2_retirement_event,
-    ecs_retirement_event,
-    own_queue,
-    rebalance_event,
-    retirement_env,
-)
 
 # Operations allowed on a tagged group whose cluster is not opted in (see the docstring).
 RELEASE_OPS = {"CompleteLifecycleAction", "RecordLifecycleActionHeartbeat", "SetInstanceHealth"}
@@ -132,13 +111,15 @@ def check_log(proxy: AwsProxy, sides: list[Side]) -> list[str]:
     return problems
 
 
-def deliver(emulator: Any, binary: Any, env_for: Any, events: list[dict[str, Any]], sides: list[Side]) -> tuple[list[str], list[Call]]:
-    """Runs the function behind a recording proxy (``env_for(proxy_url)`` -> its env) on
-    every event; returns what touched an unmanaged resource, and the successful changes."""
+def deliver(emulator: Any, function: str, events: list[dict[str, Any]], sides: list[Side],
+            **options: Any) -> tuple[list[str], list[Call]]:
+    """Runs the function behind a recording proxy (``options`` as for
+    FunctionUnderTest.start) on every event; returns what touched an unmanaged resource,
+    and the successful changes."""
     with AwsProxy(emulator.url) as proxy:
-        with LambdaProcess(binary, env=env_for(proxy.url)) as fn:
+        with FunctionUnderTest.start(emulator, function, endpoint=proxy.url, **options) as fx:
             for event in events:
-                result = fn.invoke(event, timeout=120)
+                result = fx.invoke(event, timeout=120)
                 assert result.ok, result.error
                 COUNTS["events"] += 1
         return check_log(proxy, sides), [c for c in proxy.mutations() if c.status == 200]
@@ -185,7 +166,7 @@ def forged_recheck(event: dict[str, Any], fleet: fl.Fleet) -> dict[str, Any]:
     forged = dict(event)
     forged["ecs-autopilot"] = {
         "checks": 3,
-        "started_at": (datetime.now(timezone.utc) - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "started_at": ago(minutes=30),
         "cluster": fleet.cluster_name,
         "container_instance_arn": inst.container_instance_arn,
         "tasks_at_start": 1,
@@ -198,8 +179,8 @@ def test_instance_drain_never_touches_unmanaged_resources(emulator, function_bin
     seed = dict(instances=2, services=["web"], tasks_per_instance=1, standalone_tasks=2, max_size=6)
     managed, sides = seed_sides(emulator, emulator.region, **seed)
     with AwsProxy(emulator.url) as proxy:
-        h = start_drain(emulator, function_binary("instance-drain"), endpoint=proxy.url,
-                        STANDALONE_TASK_GRACE_SECONDS="0", DRAIN_TIMEOUT_SECONDS="3600")
+        h = FunctionUnderTest.start(emulator, "instance-drain", endpoint=proxy.url,
+                                    STANDALONE_TASK_GRACE_SECONDS="0", DRAIN_TIMEOUT_SECONDS="3600")
         try:
             events = []
             for f in unmanaged(sides):
@@ -235,7 +216,7 @@ def test_a_drain_recheck_stays_within_four_calls(emulator, function_binary):
     fleet = fl.seed_cluster(emulator.url, emulator.region, instances=2, services=["web", "api"],
                             tasks_per_instance=2, daemon=True)
     with AwsProxy(emulator.url) as proxy:
-        h = start_drain(emulator, function_binary("instance-drain"), endpoint=proxy.url)
+        h = FunctionUnderTest.start(emulator, "instance-drain", endpoint=proxy.url)
         try:
             h.send(fl.fire_lifecycle(emulator.url, fleet, fleet.instances[0]))
             h.check()
@@ -270,10 +251,8 @@ def test_ami_rollout_never_touches_unmanaged_resources(emulator, function_binary
                                      replace_instances=False)
         outcome_events.append(refresh_event(region, s.fleet.asg_name, view["InstanceRefreshId"]))
         outcome_events.append(refresh_event(region, s.fleet.asg_name, view["InstanceRefreshId"], "failed"))
-    inbox = Inbox.create(emulator, region=region)
     events = [scheduled_event(region), parameter_event(region, param), ami_release_sns_event(), *outcome_events]
-    problems, changes = deliver(emulator, function_binary("ami-rollout"), lambda url: rollout_env(
-        emulator, region, inbox, AWS_ENDPOINT_URL=url, MAX_CONCURRENT_ROLLOUTS="100"), events, sides)
+    problems, changes = deliver(emulator, "ami-rollout", events, sides, region=region, MAX_CONCURRENT_ROLLOUTS="100")
     rolled = [c for c in changes if c.operation == "StartInstanceRefresh"]
     assert not problems, "\n".join(problems)
     assert [c.params["AutoScalingGroupName"] for c in rolled] == [managed.asg_name], "the managed group is rolled"
@@ -289,7 +268,6 @@ def test_guardduty_responder_never_touches_unmanaged_resources(emulator, functio
     about every side's tasks and hosts, with isolation on: only the managed fleet's
     task, host, interfaces and volumes are changed."""
     managed, sides = seed_sides(emulator, emulator.region, instances=2, services=["web"], tasks_per_instance=1)
-    inbox = Inbox.create(emulator, prefix="gd")
     sg = quarantine_group(managed, managed.instances[0].ec2_instance_id)
     events = [finding_event(s.fleet, service_task_on(s.fleet, s.fleet.instances[0]), severity=9.5) for s in sides]
     for s in sides:
@@ -301,8 +279,7 @@ def test_guardduty_responder_never_touches_unmanaged_resources(emulator, functio
                                  [s.fleet.instances[0].ec2_instance_id for s in sides], severity=9.5))
     events.append(finding_event(managed, service_task_on(managed, managed.instances[0])))
     events.append(host_finding_event(managed, managed.instances[1].ec2_instance_id, with_cluster=False))
-    problems, changes = deliver(emulator, function_binary("guardduty-responder"), lambda url: responder_env(
-        emulator, inbox.topic_arn, AWS_ENDPOINT_URL=url, QUARANTINE_SECURITY_GROUP=sg), events, sides)
+    problems, changes = deliver(emulator, "guardduty-responder", events, sides, QUARANTINE_SECURITY_GROUP=sg)
     assert not problems, "\n".join(problems)
     stopped = [c for c in changes if c.operation == "StopTask"]
     clusters = {c.params["cluster"] for c in stopped}
@@ -321,8 +298,6 @@ def test_guardduty_responder_never_touches_unmanaged_resources(emulator, functio
 
 def test_task_retirement_never_touches_unmanaged_resources(emulator, function_binary):
     managed, sides = seed_sides(emulator, emulator.region, instances=2, services=["web"], tasks_per_instance=1)
-    inbox = Inbox.create(emulator)
-    queue = own_queue(emulator)
     events = []
     for s in sides:
         f = s.fleet
@@ -335,8 +310,8 @@ def test_task_retirement_never_touches_unmanaged_resources(emulator, function_bi
         deferred["ecs-autopilot"] = {"deferrals": 4, "first_deferred_at": "2026-01-01T00:00:00Z"}
         events.append(deferred)
     events.append(ecs_retirement_event([f"{managed.cluster_name}|web"]))
-    problems, changes = deliver(emulator, function_binary("task-retirement"), lambda url: retirement_env(
-        emulator, inbox, queue, AWS_ENDPOINT_URL=url, DRAIN_ON_REBALANCE="true"), events, sides)
+    problems, changes = deliver(emulator, "task-retirement", events, sides, max_receive=None, skip_delays=False,
+                                DRAIN_ON_REBALANCE="true")
     redeployed = [c for c in changes if c.operation == "UpdateService"]
     assert not problems, "\n".join(problems)
     # The untagged group's cluster is opted in: its services are redeployed too.

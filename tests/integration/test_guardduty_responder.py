@@ -10,34 +10,23 @@ import pytest
 
 from harness import fleet as fl
 from harness.guardduty_responder_helpers import (
-    FARGATE_FINDING,
     FINDING_TAG,
-    host_finding_event,
     host_interfaces,
     interface_groups,
     quarantine_group,
-    sequence_event,
     snapshots_for,
     task_interface,
-    MEDIUM_FINDING,
     QUARANTINE_TAG,
     STOP_REASON_PREFIX,
     container_instance_status,
-    finding_event,
     group_of,
     instance_state,
     instance_tags,
-    responder_env,
     service_task_on,
     task_of,
 )
-from harness.runtime_api import LambdaProcess
+from harness.events import FARGATE_FINDING, MEDIUM_FINDING, finding_event, host_finding_event, sequence_event
 from harness.notifications import Inbox
-
-
-@pytest.fixture
-def binary(function_binary):
-    return function_binary("guardduty-responder")
 
 
 @pytest.fixture
@@ -46,18 +35,9 @@ def inbox(emulator):
 
 
 @pytest.fixture
-def run(emulator, binary, inbox):
+def run(start_function, inbox):
     """run(event, **env) -> InvokeResult: one invocation of a fresh process."""
-    procs: list[LambdaProcess] = []
-
-    def invoke(event, **env):
-        fn = LambdaProcess(binary, env=responder_env(emulator, inbox.topic_arn, **env))
-        procs.append(fn)
-        return fn.invoke(event)
-
-    yield invoke
-    for p in procs:
-        p.stop()
+    return lambda event, **env: start_function("guardduty-responder", inbox=inbox, **env).invoke(event)
 
 
 @pytest.fixture
@@ -442,7 +422,7 @@ def test_the_rule_delivers_task_host_and_attack_sequence_findings_and_nothing_el
     import yaml
     from moto.events.models import EventPattern
 
-    from harness.guardduty_responder_helpers import HOST_FINDING, SEQUENCE_FINDING, fixture
+    from harness.events import HOST_FINDING, SEQUENCE_FINDING, fixture
     from harness.iam import TEMPLATE, _Loader
 
     doc = yaml.load(TEMPLATE.read_text(), Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
@@ -612,13 +592,13 @@ def test_an_attack_sequence_keeps_the_crash_loop_breaker(run, fleet, inbox):
 
 
 def test_a_host_caught_by_a_scale_in_is_snapshotted_tagged_and_then_held_by_instance_drain(
-        run, emulator, function_binary, make_fleet, inbox):
+        run, start_function, make_fleet, inbox):
     """The two functions together: a scale-in has already picked the host (its terminate
     action is waiting) when its finding arrives. guardduty-responder cannot detach a
     terminating instance, so it keeps what it can (snapshots, DRAINING, the quarantine
     tag) and says so; instance-drain then sees the tag, does not let the terminate go on
     quietly, and holds it until a person completes the action."""
-    from harness.instance_drain_helpers import action_of, start_drain
+    from harness.instance_drain_helpers import action_of
 
     fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1)
     victim = fleet.instances[0]
@@ -634,22 +614,19 @@ def test_a_host_caught_by_a_scale_in_is_snapshotted_tagged_and_then_held_by_inst
     detach = next(a for a in note.details["actions"] if a["action"] == "detach-host")
     assert detach["outcome"] == "warning" and "Terminating:Wait" in detach["why"]
 
-    h = start_drain(emulator, function_binary("instance-drain"))
-    try:
-        h.send(lifecycle)
-        h.check()
-        (held,) = h.inbox.read()
-        assert (held.context["action"], held.attributes["severity"]) == ("hold", "high")
-        action = action_of(fleet, lifecycle)
-        assert action["status"] == "active" and action["heartbeats"] >= 1
-        assert instance_state(fleet, iid) == "running"
-        fleet.autoscaling.complete_lifecycle_action(
-            AutoScalingGroupName=fleet.asg_name, LifecycleHookName=fleet.terminate_hook,
-            InstanceId=iid, LifecycleActionResult="CONTINUE")
-        h.check()
-        assert [(n.context["action"], n.context["outcome"]) for n in h.inbox.read()] == [("hold", "already_done")]
-    finally:
-        h.fn.stop()
+    h = start_function("instance-drain")
+    h.send(lifecycle)
+    h.check()
+    (held,) = h.inbox.read()
+    assert (held.context["action"], held.attributes["severity"]) == ("hold", "high")
+    action = action_of(fleet, lifecycle)
+    assert action["status"] == "active" and action["heartbeats"] >= 1
+    assert instance_state(fleet, iid) == "running"
+    fleet.autoscaling.complete_lifecycle_action(
+        AutoScalingGroupName=fleet.asg_name, LifecycleHookName=fleet.terminate_hook,
+        InstanceId=iid, LifecycleActionResult="CONTINUE")
+    h.check()
+    assert [(n.context["action"], n.context["outcome"]) for n in h.inbox.read()] == [("hold", "already_done")]
 
 
 def _responder_statements() -> dict[str, dict]:

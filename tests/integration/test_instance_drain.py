@@ -5,10 +5,10 @@ mapping would (tests/harness/sqs_pump.py). Tests play ECS's scheduler themselves
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from harness.functions import FunctionUnderTest
 from harness.fleet import (
     fire_lifecycle,
     play_scheduler,
@@ -22,28 +22,16 @@ from harness.instance_drain_helpers import (
     action_of,
     advance_clock,
     ci_status,
-    hook_test_notification,
     set_agent_connected,
     set_status_checks,
-    spot_event,
-    start_drain,
 )
-from harness.runtime_api import LambdaProcess
+from harness.events import ago, hook_test_notification, spot_event
 
 
 @pytest.fixture
-def drain(emulator, function_binary):
+def drain(start_function):
     """Starts instance-drain with its queue (and DLQ) and a notification inbox."""
-    started = []
-
-    def start(**env):
-        h = start_drain(emulator, function_binary("instance-drain"), **env)
-        started.append(h.fn)
-        return h
-
-    yield start
-    for fn in started:
-        fn.stop()
+    return lambda **env: start_function("instance-drain", **env)
 
 
 def by_action(notes):
@@ -135,7 +123,7 @@ def test_past_the_drain_deadline_the_instance_is_released_with_a_warning(drain, 
     fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1)
     h = drain(DRAIN_TIMEOUT_SECONDS="60")
     event = fire_lifecycle(fleet.endpoint, fleet, fleet.instances[0])
-    event["time"] = (datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    event["time"] = ago(hours=1)
     h.send(event)
     h.check()
     action = action_of(fleet, event)
@@ -180,7 +168,7 @@ def test_a_launch_that_never_joins_is_abandoned(drain, make_fleet):
     fleet = make_fleet(instances=1, services=["web"], tasks_per_instance=0)
     h = drain(LAUNCH_TIMEOUT_SECONDS="60")
     event = fire_lifecycle(fleet.endpoint, fleet, transition="launch")
-    event["time"] = (datetime.now(timezone.utc) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    event["time"] = ago(minutes=5)
     assert h.fn.invoke(event).ok
     assert action_of(fleet, event)["result"] == "ABANDON"
     (note,) = h.inbox.read()
@@ -254,7 +242,7 @@ def test_a_malformed_event_fails_clearly_and_ends_in_the_dead_letter_queue(drain
     h = drain()
     direct = h.fn.invoke({"detail-type": "EC2 Instance-terminate Lifecycle Action", "id": "x"})
     assert not direct.ok and direct.error["errorType"] == "BadEvent"
-    h.sqs.send_message(QueueUrl=h.queue, MessageBody="{not json")
+    h.send("{not json")
     for _ in range(3):
         h.check()
     assert [m["Body"] for m in h.dead_letters()] == ["{not json"]
@@ -265,9 +253,9 @@ def test_a_malformed_event_fails_clearly_and_ends_in_the_dead_letter_queue(drain
 
 @pytest.mark.parametrize("poll", ["5000", "0"])
 def test_a_bad_setting_fails_the_cold_start_naming_the_variable(emulator, function_binary, poll):
-    env = emulator.env(NOTIFY_TOPIC_ARN="arn:aws:sns:us-east-1:123456789012:t", DRAIN_QUEUE_URL="http://q",
-                       DRAIN_POLL_SECONDS=poll)
-    with LambdaProcess(function_binary("instance-drain"), env=env) as fn:
+    with FunctionUnderTest.start(emulator, "instance-drain", topic="arn:aws:sns:us-east-1:123456789012:t",
+                                 DRAIN_QUEUE_URL="http://q", DRAIN_POLL_SECONDS=poll) as fx:
+        fn = fx.fn
         result = fn.invoke({"id": "x"}, timeout=10)
         assert not result.ok
         assert "DRAIN_POLL_SECONDS" in fn.output()
@@ -348,7 +336,7 @@ def test_a_drain_ends_at_the_hooks_global_timeout_with_a_warning(drain, make_fle
     fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1, heartbeat_timeout=30)
     h = drain()  # DRAIN_TIMEOUT_SECONDS 7200 > the hook's 3000 s global timeout
     event = fire_lifecycle(fleet.endpoint, fleet, fleet.instances[0])
-    event["time"] = (datetime.now(timezone.utc) - timedelta(seconds=2995)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    event["time"] = ago(seconds=2995)
     h.send(event)
     h.check()
     action = action_of(fleet, event)
@@ -621,7 +609,7 @@ def test_a_spot_stop_drains_and_says_how_to_reactivate_the_host(drain, make_flee
 def test_the_poll_is_kept_under_half_the_hooks_heartbeat_timeout(emulator, function_binary, make_fleet):
     fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1, heartbeat_timeout=60)
     with AwsProxy(emulator.url) as proxy:
-        h = start_drain(emulator, function_binary("instance-drain"), endpoint=proxy.url, DRAIN_POLL_SECONDS="900")
+        h = FunctionUnderTest.start(emulator, "instance-drain", endpoint=proxy.url, DRAIN_POLL_SECONDS="900")
         try:
             h.send(fire_lifecycle(fleet.endpoint, fleet, fleet.instances[0]))
             h.check()
@@ -636,7 +624,7 @@ def test_a_drain_recheck_costs_at_most_four_aws_calls(emulator, function_binary,
     """The budget `make bench` measures (calls_per_drain_recheck), counted without timing."""
     fleet = make_fleet(instances=3, services=["web", "api"], tasks_per_instance=1, daemon=True)
     with AwsProxy(emulator.url) as proxy:
-        h = start_drain(emulator, function_binary("instance-drain"), endpoint=proxy.url)
+        h = FunctionUnderTest.start(emulator, "instance-drain", endpoint=proxy.url)
         try:
             h.send(fire_lifecycle(fleet.endpoint, fleet, fleet.instances[0]))
             h.check()  # the first look reads more (DescribeLifecycleHooks, the services, ...)

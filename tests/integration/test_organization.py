@@ -14,22 +14,22 @@ AwsProxy, which knows which account each call's credentials act in.
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 import pytest
 
 from harness import accounts as ac
 from harness import fleet as fl
-from harness.ami_rollout_helpers import fresh_region, scheduled_event
+from harness.ami_rollout_helpers import fresh_region
 from harness.delivery import FunctionQueue
-from harness.guardduty_responder_helpers import finding_event, service_task_on, task_of
+from harness.events import ecs_retirement_event, finding_event, scheduled_event
+from harness.functions import SKIP_DELAYS, FunctionUnderTest
+from harness.guardduty_responder_helpers import service_task_on, task_of
 from harness.iam import hub_privilege_problems
-from harness.instance_drain_helpers import SKIP_DELAYS
 from harness.notifications import Inbox
 from harness.runtime_api import LambdaProcess
 from harness.sqs_pump import pump
-from harness.task_retirement_helpers import deployment_ids, ecs_retirement_event, own_queue
+from harness.task_retirement_helpers import deployment_ids
 
 HUB = ac.HUB
 # Outside the hub: only what the contract keeps in the hub (SNS, SQS queues) and STS.
@@ -51,7 +51,7 @@ def logs(fn: LambdaProcess, message: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def start(emulator, function_binary, proxy):
+def start(emulator, proxy):
     """start(function, accounts, **env) -> LambdaProcess in hub mode, talking through the
     proxy, ready (its cold start done) and with the proxy's log cleared.
 
@@ -63,10 +63,10 @@ def start(emulator, function_binary, proxy):
     functions: set[str] = set()
 
     def run(function: str, accounts: Any, **env: str) -> LambdaProcess:
-        variables = {"AWS_ENDPOINT_URL": proxy.url, **env}
         if accounts is not None:
-            variables["ACCOUNTS"] = ac.accounts_value(accounts)
-        fn = LambdaProcess(function_binary(function), env=emulator.env(RUST_LOG="info", **variables), timeout=180)
+            env["ACCOUNTS"] = ac.accounts_value(accounts)
+        fn = FunctionUnderTest.start(emulator, function, endpoint=proxy.url, timeout=180,
+                                     topic=env.pop("NOTIFY_TOPIC_ARN", None), **env).fn
         procs.append(fn)
         functions.add(function)
         assert fn.wait_ready(), fn.output()
@@ -335,7 +335,8 @@ def test_task_retirement_redeploys_a_member_accounts_service_in_that_account(emu
     ac.create_member_role(emulator.url, b, "task-retirement")
     hub_fleet, b_fleet = twin_fleets(emulator, region, b, tasks_per_instance=1)
     before = {f.account: deployment_ids(f.ecs, f.cluster_name, "web") for f in (hub_fleet, b_fleet)}
-    fn = start("task-retirement", [b], NOTIFY_TOPIC_ARN=inbox.topic_arn, RETIREMENT_QUEUE_URL=own_queue(emulator))
+    fn = start("task-retirement", [b], NOTIFY_TOPIC_ARN=inbox.topic_arn, RETIREMENT_QUEUE_URL=FunctionQueue.create(
+        emulator.client("sqs"), "retirement", max_receive=None).url)
     event = ecs_retirement_event([f"{b_fleet.cluster_name}|web"], region=region)
     event["account"] = b
 
@@ -414,7 +415,7 @@ def test_a_scheduled_check_over_20_accounts_and_2_regions_fans_out_and_every_sco
 
 
 def test_a_parameter_change_in_a_member_account_rolls_that_accounts_group(emulator, start, proxy, inbox):
-    from harness.ami_rollout_helpers import parameter_event
+    from harness.events import parameter_event
 
     region = fresh_region(emulator.url)
     c = ac.new_account()

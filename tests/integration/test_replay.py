@@ -21,46 +21,18 @@ from typing import Any, Callable
 import pytest
 
 from harness import fleet as fl
-from harness.ami_rollout_helpers import (
-    PARAMETER_TAG,
-    REFRESH_PHASES,
-    ami,
-    ami_release_sns_event,
-    next_region,
-    parameter_event,
-    refresh_event,
-    rollout_env,
-    scheduled_event,
-    set_group_tag,
-    team_parameter,
-    window_around_now,
-    window_guard_event,
-)
+from harness.functions import FunctionUnderTest
+from harness.ami_rollout_helpers import PARAMETER_TAG, next_region, set_group_tag, team_parameter
 from harness.aws_proxy import AwsProxy
-from harness.guardduty_responder_helpers import (
-    FARGATE_FINDING,
-    MEDIUM_FINDING,
-    finding_event,
-    host_finding_event,
-    quarantine_group,
-    responder_env,
-    sequence_event,
-    service_task_on,
+from harness.events import (
+    FARGATE_FINDING, MEDIUM_FINDING, REFRESH_PHASES, ami, ami_release_sns_event, closed_window,
+    ec2_retirement_event, ecs_retirement_event, finding_event, hook_test_notification, host_finding_event,
+    parameter_event, rebalance_event, refresh_event, scheduled_event, sequence_event, spot_event,
+    window_around_now, window_guard_event,
 )
+from harness.guardduty_responder_helpers import quarantine_group, service_task_on
 from harness.iam import ROLES, allowed_actions, is_allowed, required_actions
-from harness.instance_drain_helpers import hook_test_notification, spot_event, start_drain
-from harness.notifications import Inbox
 from harness.replay_helpers import ASPECTS, Labels, acted, effective_mutations, fleet_state, note_keys
-from harness.runtime_api import LambdaProcess
-from harness.sqs_pump import pump
-from harness.task_retirement_helpers import (
-    closed_window,
-    ec2_retirement_event,
-    ecs_retirement_event,
-    own_queue,
-    rebalance_event,
-    retirement_env,
-)
 
 REFRESH_PHASES.setdefault("started", "EC2 Auto Scaling Instance Refresh Started")
 REFRESH_PHASES.setdefault("checkpoint", "EC2 Auto Scaling Instance Refresh Checkpoint Reached")
@@ -86,9 +58,7 @@ class World:
     fleets: list[fl.Fleet]
     labels: Labels
     proxy: AwsProxy
-    fn: LambdaProcess
-    inbox: Inbox
-    queue: str | None = None
+    fx: FunctionUnderTest
     region: str = "us-east-1"
     owned_only: bool = False  # the function looks at a whole region: compare only this world's part
     aspects: tuple[str, ...] = ASPECTS  # what of the fleet the function may change
@@ -99,24 +69,23 @@ class World:
         return self.fleets[0]
 
     def deliver(self, event: dict) -> None:
-        result = self.fn.invoke(event, timeout=120)
+        result = self.fx.invoke(event, timeout=120)
         assert result.ok, (self.function, event.get("detail-type"), result.error)
 
     def settle(self) -> None:
         """Plays what happens after an invocation until nothing is left to do: the
         function's re-queued checks (due at once: poll 0), and ECS moving tasks off
         DRAINING hosts."""
-        if self.function != "instance-drain" or self.queue is None:
+        if self.function != "instance-drain" or self.fx.queue is None:
             return
-        sqs = self.fleet.client("sqs")
         for _ in range(8):
             fl.play_scheduler(self.fleet, stop_daemons=False)
-            if not pump(sqs, self.queue, self.fn, max_batches=3):
+            if not self.fx.check(3):
                 return
         raise AssertionError("instance-drain kept re-checking")
 
     def outcome(self) -> tuple[dict, set[str], list]:
-        notes = self.inbox.read(wait=0.4)
+        notes = self.fx.inbox.read(wait=0.4)
         state = {f.asg_name: fleet_state(f, self.labels, self.aspects) for f in self.fleets}
         state = {self.labels.text(k): v for k, v in state.items()}
         return state, effective_mutations(self.proxy, self.labels, owned_only=self.owned_only), note_keys(
@@ -124,7 +93,7 @@ class World:
         )
 
     def close(self) -> None:
-        self.fn.stop()
+        self.fx.stop()
         self.proxy.stop()
         calls = self.proxy.calls()
         CALLED.setdefault(self.function, set()).update(f"{c.service}:{c.operation}" for c in calls)
@@ -193,8 +162,8 @@ def drain_world(**seed: Any) -> Callable[[Any, Any], World]:
         labels = Labels()
         labels.add_fleet(fleet, "A")
         proxy = _proxy(emulator)
-        h = start_drain(emulator, binary, endpoint=proxy.url, STANDALONE_TASK_GRACE_SECONDS="0")
-        return World("instance-drain", [fleet], labels, proxy, h.fn, h.inbox, h.queue,
+        h = FunctionUnderTest.start(emulator, "instance-drain", binary=binary, endpoint=proxy.url, STANDALONE_TASK_GRACE_SECONDS="0")
+        return World("instance-drain", [fleet], labels, proxy, h,
                      aspects=("container_instances", "tasks", "group", "lifecycle_actions"))
 
     return make
@@ -226,10 +195,9 @@ def rollout_world(*, drifted: bool = True, **env: str) -> Callable[[Any, Any], W
         labels.add(new, "AMI_NEW")
         labels.add(param, "PARAM")
         proxy = _proxy(emulator)
-        inbox = Inbox.create(emulator, region=region)
-        fn = LambdaProcess(binary, env=rollout_env(emulator, region, inbox, AWS_ENDPOINT_URL=proxy.url,
-                                                    MAX_CONCURRENT_ROLLOUTS="1000", **env))
-        return World("ami-rollout", [fleet], labels, proxy, fn, inbox, region=region, owned_only=True,
+        fx = FunctionUnderTest.start(emulator, "ami-rollout", binary=binary, endpoint=proxy.url, region=region,
+                                     MAX_CONCURRENT_ROLLOUTS="1000", **env)
+        return World("ami-rollout", [fleet], labels, proxy, fx, region=region, owned_only=True,
                      extra={"parameter": param, "new": new},
                      aspects=("container_instances", "group", "refreshes", "templates"))
 
@@ -247,9 +215,8 @@ def responder_world(isolate: bool = False, **env: str) -> Callable[[Any, Any], W
             env["QUARANTINE_SECURITY_GROUP"] = quarantine_group(fleet, fleet.instances[0].ec2_instance_id)
             labels.add(env["QUARANTINE_SECURITY_GROUP"], "QUARANTINE_SG")
         proxy = _proxy(emulator)
-        inbox = Inbox.create(emulator, prefix="gd")
-        fn = LambdaProcess(binary, env=responder_env(emulator, inbox.topic_arn, AWS_ENDPOINT_URL=proxy.url, **env))
-        return World("guardduty-responder", [fleet], labels, proxy, fn, inbox, extra={"finding": finding},
+        fx = FunctionUnderTest.start(emulator, "guardduty-responder", binary=binary, endpoint=proxy.url, **env)
+        return World("guardduty-responder", [fleet], labels, proxy, fx, extra={"finding": finding},
                      aspects=("container_instances", "tasks", "group", "instance_tags"))
 
     return make
@@ -267,10 +234,9 @@ def retirement_world(services: tuple[str, ...] = ("web",), standalone: int = 0, 
         labels = Labels()
         labels.add_fleet(fleet, "A")
         proxy = _proxy(emulator)
-        inbox = Inbox.create(emulator)
-        queue = own_queue(emulator)
-        fn = LambdaProcess(binary, env=retirement_env(emulator, inbox, queue, AWS_ENDPOINT_URL=proxy.url, **env))
-        return World("task-retirement", [fleet], labels, proxy, fn, inbox, queue,
+        fx = FunctionUnderTest.start(emulator, "task-retirement", binary=binary, endpoint=proxy.url, max_receive=None,
+                                     skip_delays=False, **env)
+        return World("task-retirement", [fleet], labels, proxy, fx,
                      aspects=("tasks", "group", "services"))
 
     return make

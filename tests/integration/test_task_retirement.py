@@ -17,31 +17,15 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from harness import fleet as fl
-from harness.runtime_api import LambdaProcess
-from harness.sqs_pump import pump
-from harness.task_retirement_helpers import (
-    ALWAYS_OPEN_WINDOW,
-    Inbox,
-    closed_window,
-    delayed_messages,
-    deployment_ids,
-    ec2_retirement_event,
-    ecs_retirement_event,
-    instance_health,
-    own_queue,
-    queued_messages,
-    rebalance_event,
-    retirement_env,
-    service_tags,
+from harness.delivery import FunctionQueue
+from harness.task_retirement_helpers import deployment_ids, instance_health, service_tags
+from harness.events import (
+    ALWAYS_OPEN_WINDOW, closed_window, ec2_retirement_event, ecs_retirement_event, rebalance_event,
     window_at,
 )
+from harness.notifications import Inbox
 
 HANDLED_TAG = "ecs-autopilot:retirement-handled"
-
-
-@pytest.fixture
-def binary(function_binary):
-    return function_binary("task-retirement")
 
 
 @pytest.fixture
@@ -51,23 +35,20 @@ def inbox(emulator):
 
 @pytest.fixture
 def queue(emulator):
-    return own_queue(emulator)
+    """The function's own queue: no DLQ, and its delays kept (tests count them)."""
+    return FunctionQueue.create(emulator.client("sqs"), "retirement", max_receive=None)
 
 
 @pytest.fixture
-def run(emulator, binary, inbox, queue):
+def start(start_function, inbox, queue):
+    """start(**env) -> FunctionUnderTest: a process on the test's queue and inbox."""
+    return lambda **env: start_function("task-retirement", inbox=inbox, queue=queue, **env)
+
+
+@pytest.fixture
+def run(start):
     """run(event, **env) -> InvokeResult: one invocation of a fresh process."""
-    procs: list[LambdaProcess] = []
-
-    def invoke(event, **env):
-        fn = LambdaProcess(binary, env=retirement_env(emulator, inbox, queue, **env))
-        procs.append(fn)
-        result = fn.invoke(event)
-        return result
-
-    yield invoke
-    for p in procs:
-        p.stop()
+    return lambda event, **env: start(**env).invoke(event)
 
 
 def web_task(fleet) -> str:
@@ -91,7 +72,7 @@ def only(notes, action):
 
 
 @pytest.mark.parametrize(
-    "form", ["task-arn", "cluster | service", "cluster|service", "cluster/service", "service-arn"]
+    "form", ["task-arn", "cluster | service", "cluster|service", "cluster/service", "service-arn"],
 )
 def test_a_retiring_service_is_redeployed_once_and_marked(form, make_fleet, run, inbox, emulator):
     fleet = make_fleet(instances=1, services=["web"])
@@ -310,7 +291,7 @@ def test_inside_the_window_the_service_is_redeployed_now(make_fleet, run, inbox,
     assert result.ok, result.error
     assert deployment_ids(fleet.ecs, fleet.cluster_name, "web") != before
     assert only(inbox.read(), "redeploy-service").details["why_now"]["reason"] == "window_open"
-    assert delayed_messages(emulator, queue) == 0
+    assert queue.delayed() == 0
 
 
 def test_outside_the_window_the_retirement_is_scheduled_not_done(make_fleet, run, inbox, queue, emulator):
@@ -326,7 +307,7 @@ def test_outside_the_window_the_retirement_is_scheduled_not_done(make_fleet, run
     assert note.outcome == "done"
     assert "web" in note.description
     # The follow-up waits in the function's own queue (SQS's longest delay, 15 min).
-    assert delayed_messages(emulator, queue) == 1
+    assert queue.delayed() == 1
 
 
 def test_a_window_opening_after_the_retirement_is_not_waited_for(make_fleet, run, inbox, queue, emulator):
@@ -341,7 +322,7 @@ def test_a_window_opening_after_the_retirement_is_not_waited_for(make_fleet, run
     note = only(inbox.read(), "redeploy-service")
     assert note.details["why_now"]["reason"] == "window_too_late"
     assert "next opens at" in note.description
-    assert delayed_messages(emulator, queue) == 0
+    assert queue.delayed() == 0
 
 
 def test_a_start_time_already_past_is_acted_on_at_once(make_fleet, run, inbox):
@@ -355,25 +336,23 @@ def test_a_start_time_already_past_is_acted_on_at_once(make_fleet, run, inbox):
 
 
 def test_a_deferred_retirement_comes_back_through_the_queue_and_acts_when_the_window_opens(
-    make_fleet, emulator, binary, inbox, queue
+    make_fleet, start, inbox, queue
 ):
     fleet = make_fleet(instances=1, services=["web"])
     before = deployment_ids(fleet.ecs, fleet.cluster_name, "web")
     now = datetime.now(timezone.utc)
     opens = (now + timedelta(minutes=1)).replace(second=0, microsecond=0)
-    sqs = emulator.client("sqs")
-    env = retirement_env(emulator, inbox, queue, MAINTENANCE_WINDOW=window_at(opens, minutes=30))
-    with LambdaProcess(binary, env=env) as fn:
+    with start(MAINTENANCE_WINDOW=window_at(opens, minutes=30)) as fn:
         # Delivered like EventBridge -> queue -> Lambda.
         event = ecs_retirement_event([f"{fleet.cluster_name}|web"], starts_in=timedelta(days=7))
-        sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(event))
-        [first] = pump(sqs, queue, fn)
+        fn.send(event)
+        [first] = fn.check(10)
         assert first.ok, first.invoke.error
         assert deployment_ids(fleet.ecs, fleet.cluster_name, "web") == before
         assert only(inbox.read(), "schedule").outcome == "done"
 
         time.sleep(max(0.0, (opens - datetime.now(timezone.utc)).total_seconds()) + 1.5)
-        batches = pump(sqs, queue, fn, max_batches=3, wait=3)
+        batches = fn.check(3, wait=3)
         assert batches and all(b.ok for b in batches), [b.invoke.error for b in batches]
     assert deployment_ids(fleet.ecs, fleet.cluster_name, "web") != before
     notes = inbox.read()
@@ -419,31 +398,27 @@ def test_other_health_events_are_ignored_not_failed(run, inbox):
     assert only(inbox.read(), "ignore").outcome == "skipped"
 
 
-def test_a_malformed_event_fails_without_acting(make_fleet, emulator, binary, inbox, queue):
+def test_a_malformed_event_fails_without_acting(make_fleet, start, inbox, queue):
     fleet = make_fleet(instances=1, services=["web"])
     before = deployment_ids(fleet.ecs, fleet.cluster_name, "web")
     event = ecs_retirement_event([f"{fleet.cluster_name}|web"])
     event["detail"]["startTime"] = "soon"
-    with LambdaProcess(binary, env=retirement_env(emulator, inbox, queue)) as fn:
+    with start() as fn:
         direct = fn.invoke(event)
         assert not direct.ok and direct.error["errorType"] == "BadEvent"
-        sqs = emulator.client("sqs")
-        sqs.send_message(QueueUrl=queue, MessageBody="{not json")
-        [batch] = pump(sqs, queue, fn, max_batches=1)
+        fn.send("{not json")
+        [batch] = fn.check(1)
         assert batch.failed_ids == batch.message_ids
-        assert fn.alive
+        assert fn.fn.alive
     assert deployment_ids(fleet.ecs, fleet.cluster_name, "web") == before
     assert inbox.read() == []
 
 
-def test_a_bad_window_fails_the_cold_start_naming_the_variable(emulator, binary, inbox, queue):
-    fn = LambdaProcess(binary, env=retirement_env(emulator, inbox, queue, MAINTENANCE_WINDOW="weekends"))
-    try:
-        result = fn.invoke(ecs_retirement_event(["c|s"]))
+def test_a_bad_window_fails_the_cold_start_naming_the_variable(start, inbox, queue):
+    with start(MAINTENANCE_WINDOW="weekends") as fx:
+        result = fx.invoke(ecs_retirement_event(["c|s"]))
         assert not result.ok
-        assert "MAINTENANCE_WINDOW" in fn.output()
-    finally:
-        fn.stop()
+        assert "MAINTENANCE_WINDOW" in fx.fn.output()
 
 
 # --------------------------------------------------------------------------
@@ -460,16 +435,15 @@ def test_a_bad_window_fails_the_cold_start_naming_the_variable(emulator, binary,
     ],
 )
 def test_an_event_it_skips_is_not_dead_lettered_by_a_field_it_does_not_need(
-    change, emulator, binary, inbox, queue
+    change, start, inbox, queue
 ):
     event = ec2_retirement_event(["i-0123456789abcdef0"])
     event["detail"].update(change)
     event["detail"]["startTime"] = "soon"
     event["detail"]["lastUpdatedTime"] = 12
-    sqs = emulator.client("sqs")
-    with LambdaProcess(binary, env=retirement_env(emulator, inbox, queue)) as fn:
-        sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(event))
-        [batch] = pump(sqs, queue, fn, max_batches=1)
+    with start() as fn:
+        fn.send(event)
+        [batch] = fn.check(1)
     assert batch.ok, (batch.failed_ids, batch.invoke.error)
     assert only(inbox.read(), "ignore").outcome == "skipped"
 
@@ -508,7 +482,7 @@ def _leave_group(fleet, instance_id):
 
 @pytest.mark.parametrize("scheduled_in_ec2", [False, True])
 def test_many_hosts_of_a_group_retiring_in_the_same_window_are_replaced_one_at_a_time(
-    scheduled_in_ec2, make_fleet, emulator, binary, inbox, queue
+    scheduled_in_ec2, make_fleet, start, inbox, queue
 ):
     fleet = make_fleet(instances=4, services=["web"], hooks=False)
     hosts = [i.ec2_instance_id for i in fleet.instances[:3]]
@@ -516,16 +490,14 @@ def test_many_hosts_of_a_group_retiring_in_the_same_window_are_replaced_one_at_a
         # As in AWS: the hosts' scheduled events are in EC2 too (the group's queue).
         for h in hosts:
             _schedule_retirement(fleet, h, datetime.now(timezone.utc) + timedelta(days=7))
-    sqs = emulator.client("sqs")
-    env = retirement_env(emulator, inbox, queue, RETIREMENT_POLL_SECONDS="1")
     # The template's 60 s timeout: a batch takes a record only while its 40 s budget fits.
-    with LambdaProcess(binary, env=env, timeout=60) as fn:
+    with start(RETIREMENT_POLL_SECONDS="1", timeout=60) as fn:
         # One notice per host, as AWS sends them, all delivered at the same minute.
         for h in hosts:
-            sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(ec2_retirement_event([h])))
+            fn.send(ec2_retirement_event([h]))
         # A receive may return fewer messages than are visible: take batches until the
         # queue gives nothing (the re-queued looks are delayed; a later one only waits).
-        batches = pump(sqs, queue, fn, max_batches=3)
+        batches = fn.check(3)
         assert all(b.ok for b in batches), [b.invoke.error for b in batches]
         health = {h: instance_health(fleet.autoscaling, h).lower() for h in hosts}
         assert sorted(health.values()) == ["healthy", "healthy", "unhealthy"], health
@@ -542,11 +514,11 @@ def test_many_hosts_of_a_group_retiring_in_the_same_window_are_replaced_one_at_a
         waits = [n for n in notes if n.action == "wait-budget"]
         assert len(waits) == 2 and {n.outcome for n in waits} == {"done"}
         assert all(first in n.description for n in waits)
-        assert queued_messages(emulator, queue) == 2
+        assert queue.queued() == 2
 
         # While the first is still in replacement, the others look again and keep waiting, silently.
         time.sleep(1.5)
-        batches = pump(sqs, queue, fn, max_batches=2, wait=1)
+        batches = fn.check(2, wait=1)
         assert batches and all(b.ok for b in batches)
         assert sorted(instance_health(fleet.autoscaling, h).lower() for h in hosts) == ["healthy", "healthy", "unhealthy"]
         assert inbox.read() == []
@@ -554,7 +526,7 @@ def test_many_hosts_of_a_group_retiring_in_the_same_window_are_replaced_one_at_a
         # The first one is replaced: the next goes, the last still waits.
         _leave_group(fleet, first)
         time.sleep(1.5)
-        batches = pump(sqs, queue, fn, max_batches=2, wait=1)
+        batches = fn.check(2, wait=1)
         assert batches and all(b.ok for b in batches)
         rest = [h for h in hosts if h != first]
         assert sorted(instance_health(fleet.autoscaling, h).lower() for h in rest) == ["healthy", "unhealthy"]
@@ -576,7 +548,7 @@ def test_a_budget_that_cannot_make_the_deadline_warns_early_with_the_numbers(mak
     assert (f["waiting"], f["budget"], f["minutes_per_replacement"], f["late"]) == (3, 1, 120, 1)
     assert "MAX_REPLACEMENTS_PER_GROUP=1" in warning.description
     assert only(notes, "wait-budget").outcome == "done"
-    assert delayed_messages(emulator, queue) == 1
+    assert queue.delayed() == 1
 
 
 def _schedule_retirement(fleet, instance_id, at):
@@ -624,24 +596,21 @@ def test_the_budget_forecast_counts_every_scheduled_host_of_the_group_when_the_f
 
 
 def test_looks_running_at_the_same_moment_take_one_slot_the_head_of_the_groups_queue(
-    make_fleet, emulator, binary, inbox, queue
+    make_fleet, start, inbox, queue
 ):
     fleet = make_fleet(instances=4, services=["web"], hooks=False)
     hosts = sorted(i.ec2_instance_id for i in fleet.instances[:3])
     retires_at = datetime.now(timezone.utc) + timedelta(days=7)
     for h in hosts:
         _schedule_retirement(fleet, h, retires_at)
-    env = retirement_env(emulator, inbox, queue, RETIREMENT_POLL_SECONDS="900")
     # Two notices (not the head's own) handled by two invocations at the same moment.
-    procs = [LambdaProcess(binary, env=env) for _ in range(2)]
-    try:
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            results = list(
-                pool.map(lambda p_h: p_h[0].invoke(ec2_retirement_event([p_h[1]])), zip(procs, hosts[1:]))
-            )
-    finally:
-        for p in procs:
-            p.stop()
+    procs = [start(RETIREMENT_POLL_SECONDS="900") for _ in range(2)]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(
+            pool.map(lambda p_h: p_h[0].invoke(ec2_retirement_event([p_h[1]])), zip(procs, hosts[1:]))
+        )
+    for p in procs:
+        p.stop()
     assert all(r.ok for r in results), [r.error for r in results]
     # Both picked the head of the group's queue (same deadline: lowest instance id).
     health = {h: instance_health(fleet.autoscaling, h).lower() for h in hosts}
@@ -651,7 +620,7 @@ def test_looks_running_at_the_same_moment_take_one_slot_the_head_of_the_groups_q
     assert len([n for n in notes if n.action == "wait-budget"]) == 2
 
     # The head's own notice finds it done.
-    with LambdaProcess(binary, env=env) as fn:
+    with start(RETIREMENT_POLL_SECONDS="900") as fn:
         assert fn.invoke(ec2_retirement_event([hosts[0]])).ok
     assert only(inbox.read(), "replace-instance").outcome == "already_done"
 
@@ -675,16 +644,14 @@ def _finish_deployment(fleet, service):
         fl.start_service_tasks(fleet, service, fleet.instances[0], 1)
 
 
-def test_redeploys_in_a_cluster_wait_for_deployments_in_progress(make_fleet, emulator, binary, inbox, queue):
+def test_redeploys_in_a_cluster_wait_for_deployments_in_progress(make_fleet, start, inbox, queue):
     fleet = make_fleet(instances=1, services=["web", "api", "jobs"])
     names = ["web", "api", "jobs"]
     before = {s: deployment_ids(fleet.ecs, fleet.cluster_name, s) for s in names}
-    sqs = emulator.client("sqs")
-    env = retirement_env(emulator, inbox, queue, RETIREMENT_POLL_SECONDS="1")
     event = ecs_retirement_event([f"{fleet.cluster_name} | {s}" for s in names])
-    with LambdaProcess(binary, env=env) as fn:
-        sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(event))
-        assert all(b.ok for b in pump(sqs, queue, fn, max_batches=1))
+    with start(RETIREMENT_POLL_SECONDS="1") as fn:
+        fn.send(event)
+        assert all(b.ok for b in fn.check(1))
         changed = [s for s in names if deployment_ids(fleet.ecs, fleet.cluster_name, s) != before[s]]
         assert len(changed) == 2, changed  # MAX_REDEPLOYS_PER_CLUSTER defaults to 2
         [waiting] = [s for s in names if s not in changed]
@@ -694,12 +661,12 @@ def test_redeploys_in_a_cluster_wait_for_deployments_in_progress(make_fleet, emu
 
         # Both deployments still roll out: the third waits.
         time.sleep(1.5)
-        assert all(b.ok for b in pump(sqs, queue, fn, max_batches=1, wait=1))
+        assert all(b.ok for b in fn.check(1, wait=1))
         assert deployment_ids(fleet.ecs, fleet.cluster_name, waiting) == before[waiting]
 
         _finish_deployment(fleet, changed[0])
         time.sleep(1.5)
-        assert all(b.ok for b in pump(sqs, queue, fn, max_batches=1, wait=1))
+        assert all(b.ok for b in fn.check(1, wait=1))
     assert deployment_ids(fleet.ecs, fleet.cluster_name, waiting) != before[waiting]
     assert only(inbox.read(), "redeploy-service").outcome == "done"
 
@@ -790,7 +757,7 @@ def _running_of(fleet, service):
 
 
 def test_stop_tasks_replaces_a_service_in_batches_that_keep_its_minimum_healthy_percent(
-    make_fleet, emulator, binary, inbox, queue
+    make_fleet, start, inbox, queue
 ):
     fleet = make_fleet(instances=2, services=["web"])  # desired 2
     fleet.ecs.update_service(
@@ -800,11 +767,9 @@ def test_stop_tasks_replaces_a_service_in_batches_that_keep_its_minimum_healthy_
     old = _running_of(fleet, "web")
     # The notice's lastUpdatedTime has whole seconds: let it fall after the tasks started.
     time.sleep(1.1)
-    sqs = emulator.client("sqs")
-    env = retirement_env(emulator, inbox, queue, RETIREMENT_REPLACE="stop-tasks", RETIREMENT_POLL_SECONDS="1")
-    with LambdaProcess(binary, env=env) as fn:
-        sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(ecs_retirement_event([f"{fleet.cluster_name} | web"])))
-        assert all(b.ok for b in pump(sqs, queue, fn, max_batches=1))
+    with start(RETIREMENT_REPLACE="stop-tasks", RETIREMENT_POLL_SECONDS="1") as fn:
+        fn.send(ecs_retirement_event([f"{fleet.cluster_name} | web"]))
+        assert all(b.ok for b in fn.check(1))
         # One of two stopped: 50 % of 2 keeps one running. No new deployment.
         assert len(old & _running_of(fleet, "web")) == 1
         assert deployment_ids(fleet.ecs, fleet.cluster_name, "web") == before
@@ -814,19 +779,19 @@ def test_stop_tasks_replaces_a_service_in_batches_that_keep_its_minimum_healthy_
 
         # Its replacement has not started yet: the next look waits.
         time.sleep(1.5)
-        assert all(b.ok for b in pump(sqs, queue, fn, max_batches=1, wait=1))
+        assert all(b.ok for b in fn.check(1, wait=1))
         assert len(old & _running_of(fleet, "web")) == 1
         assert inbox.read() == []
 
         # The scheduler started the replacement: the last retiring task goes.
         fl.start_service_tasks(fleet, "web", fleet.instances[1], 1)
         time.sleep(1.5)
-        assert all(b.ok for b in pump(sqs, queue, fn, max_batches=1, wait=1))
+        assert all(b.ok for b in fn.check(1, wait=1))
     assert not old & _running_of(fleet, "web")
     assert only(inbox.read(), "stop-tasks").outcome == "done"
     assert HANDLED_TAG in service_tags(fleet.ecs, fleet.cluster_name, "web")
     assert deployment_ids(fleet.ecs, fleet.cluster_name, "web") == before
-    assert delayed_messages(emulator, queue) == 0
+    assert queue.delayed() == 0
 
 
 def test_stop_tasks_that_would_break_minimum_healthy_percent_warns_with_the_steps(make_fleet, run, inbox):

@@ -190,7 +190,7 @@ def lambda_keeps(line: dict[str, Any], application_level: str) -> bool:
 
 
 def run_quiet_event(emulator: Any, env: dict[str, str]) -> list[dict[str, Any]]:
-    from harness.guardduty_responder_helpers import fixture
+    from harness.events import fixture
 
     binary = find_function_binary("task-retirement")
     if binary is None:

@@ -1,82 +1,97 @@
-//! The imperative shell: carries out a plan through the AWS adapters and reports every
-//! action with its real outcome. In dry run, nothing that changes state is called.
+//! The imperative shell: the adapter between ami-rollout's plan and the shared executor.
+//! Each step says whether it changes AWS and what a dry run does instead; `run` carries
+//! out one step through the AWS adapters and says what happened.
 
-use shared::aws::autoscaling::rollout::{LaunchTemplateRef, RefreshStart};
-use shared::notify::{Notice, Outcome, Subject};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use shared::aws::autoscaling::{LaunchTemplateRef, RefreshStart};
+use shared::exec::{action, DryRun, Executor, OnFailure, PlanStep, Ran};
+use shared::notify::{Outcome, Subject};
 use shared::{Error, Result};
 
-use crate::decide::{halted_value, starting_value, Plan, RollMode, Step, REFRESH_TAG};
+use crate::decide::{Plan, Step};
+use crate::notices;
+use crate::tags::{halted_value, starting_value, REFRESH_TAG, REPORTED_TAG};
+use crate::templates::RollMode;
 use crate::Deps;
 
-/// Runs every step, even after one fails (one broken group must not hold up the
-/// fleet); the first error then fails the event so it is retried.
-pub async fn execute(deps: &Deps, subject: &Subject, plan: Plan) -> Result<()> {
-    tracing::info!(
-        event_id = %subject.event_id,
-        kind = %subject.kind,
-        dry_run = deps.reporter.dry_run(),
-        steps = plan.len(),
-        plan = %serde_json::to_string(&plan).unwrap_or_default(),
-        "decided"
-    );
-    let mut first_error = None;
-    for step in plan {
-        let action = step.action();
-        // Remember a report only once it went out: a retry then reports again.
-        if matches!(step, Step::MarkReported { .. }) && first_error.is_some() {
-            continue;
-        }
-        let subject = match &step {
-            Step::Roll { group, cluster, .. } | Step::Halt { group, cluster, .. } => Subject {
-                group: Some(group.clone()),
-                cluster: Some(cluster.clone()),
-                ..subject.clone()
-            },
-            Step::Report { group, cluster, .. } => Subject {
-                group: group.clone(),
-                cluster: cluster.clone(),
-                ..subject.clone()
-            },
-            Step::MarkReported { group, .. } => Subject {
-                group: Some(group.clone()),
-                ..subject.clone()
-            },
-        };
-        if let Err(e) = run(deps, &subject, step).await {
-            deps.reporter.failure(&subject, action, &e).await;
-            first_error.get_or_insert(e);
+impl PlanStep for Step {
+    fn action(&self) -> &'static str {
+        match self {
+            Step::Roll { .. } => action::ROLLOUT,
+            Step::Report(r) => r.action,
+            Step::MarkReported { .. } => action::MARK_REPORTED,
+            Step::Halt { .. } => action::WINDOW_HALT,
         }
     }
-    first_error.map_or(Ok(()), Err)
+
+    fn mutates(&self) -> bool {
+        !matches!(self, Step::Report(_))
+    }
+
+    /// A rollout or a halt says what it would do; the bookkeeping tag is only logged.
+    fn dry_run(self) -> DryRun<Self> {
+        match self {
+            Step::Roll { notice, .. } | Step::Halt { notice, .. } => DryRun::Planned(Some(notice)),
+            _ => DryRun::Planned(None),
+        }
+    }
+
+    /// One broken group must not hold up the fleet: the rest of the plan runs, and the
+    /// first error then fails the event so it is retried.
+    fn on_failure(&self) -> OnFailure {
+        OnFailure::Continue
+    }
+
+    fn about(&self, event: &Subject) -> Subject {
+        let (group, cluster) = match self {
+            Step::Roll { group, cluster, .. } | Step::Halt { group, cluster, .. } => {
+                (Some(group.clone()), Some(cluster.clone()))
+            }
+            Step::Report(r) => return event.narrowed(&r.about),
+            Step::MarkReported { group, .. } => (Some(group.clone()), None),
+        };
+        Subject {
+            group,
+            cluster,
+            ..event.clone()
+        }
+    }
 }
 
-async fn run(deps: &Deps, subject: &Subject, step: Step) -> Result<()> {
-    let action = step.action();
-    // Dry run: a step that would change a group says what it would do, and does nothing.
-    let step = match step {
-        Step::Roll { notice, .. } | Step::Halt { notice, .. } if deps.reporter.dry_run() => {
-            deps.reporter
-                .report(subject, action, Outcome::Planned, notice)
-                .await;
-            return Ok(());
-        }
-        other => other,
-    };
+/// Runs the plan, each failure reported as it happens.
+pub async fn execute(deps: &Deps, subject: &Subject, plan: Plan) -> Result<()> {
+    let failed = AtomicBool::new(false);
+    Executor::new(&deps.reporter, deps.config.common.dry_run)
+        .reporting_failures()
+        .execute(subject, plan, |about, step| {
+            let failed = &failed;
+            async move {
+                // Remember a report only once it went out: a retry then reports again.
+                if matches!(step, Step::MarkReported { .. }) && failed.load(Ordering::Relaxed) {
+                    return Ok(Ran::quiet(Outcome::Skipped));
+                }
+                let ran = run(deps, &about, step).await;
+                if ran.is_err() {
+                    failed.store(true, Ordering::Relaxed);
+                }
+                ran
+            }
+        })
+        .await
+        .into_result()
+}
+
+/// Carries out one step.
+pub async fn run(deps: &Deps, _about: &Subject, step: Step) -> Result<Ran> {
     match step {
-        Step::Report {
-            outcome, notice, ..
-        } => {
-            deps.reporter.report(subject, action, outcome, notice).await;
-            Ok(())
-        }
+        Step::Report(report) => Ok(report.ran()),
         // Bookkeeping only: logged, never notified.
         Step::MarkReported { group, refresh_id } => {
-            if deps.reporter.dry_run() {
-                return Ok(());
-            }
             deps.asg
-                .tag_group(&group, crate::decide::REPORTED_TAG, &refresh_id)
-                .await
+                .tag_group(&group, REPORTED_TAG, &refresh_id)
+                .await?;
+            Ok(Ran::quiet(Outcome::Done))
         }
         Step::Halt {
             group,
@@ -85,32 +100,16 @@ async fn run(deps: &Deps, subject: &Subject, step: Step) -> Result<()> {
             ..
         } => {
             if !deps.asg.cancel_instance_refresh(&group).await? {
-                let notice = Notice {
-                    title: format!("{group}'s refresh had already ended"),
-                    description: format!(
-                        "{} Auto Scaling answered that no refresh is in progress any more (it ended since the guard looked), so there was nothing to halt.",
-                        notice.description
-                    ),
-                    ..notice
-                };
-                deps.reporter
-                    .report(subject, action, Outcome::AlreadyDone, notice)
-                    .await;
-                return Ok(());
+                return Ok(Ran::told(
+                    Outcome::AlreadyDone,
+                    notices::halt_already_ended(&group, notice),
+                ));
             }
             deps.asg
                 .tag_group(&group, REFRESH_TAG, &halted_value(&refresh_id))
                 .await
-                .map_err(|e| {
-                    already_done(
-                        e,
-                        &format!("refresh {refresh_id} was cancelled, but is not marked halted, so the next window will not resume it"),
-                    )
-                })?;
-            deps.reporter
-                .report(subject, action, Outcome::Done, notice)
-                .await;
-            Ok(())
+                .map_err(|e| already_done(e, &notices::cancelled_not_marked(&refresh_id)))?;
+            Ok(Ran::told(Outcome::Done, notice))
         }
         Step::Roll {
             group,
@@ -164,9 +163,10 @@ async fn run(deps: &Deps, subject: &Subject, step: Step) -> Result<()> {
                     },
                 });
                 notice = notice.detail("launch_template_version", created.version);
-                done_before = Some(format!(
-                    "launch template version {} of {} with {image_id} was created",
-                    created.version, created.template_id
+                done_before = Some(notices::version_created(
+                    created.version,
+                    &created.template_id,
+                    image_id,
                 ));
             }
             let started = match deps.asg.start_instance_refresh(&group, &request).await {
@@ -179,32 +179,26 @@ async fn run(deps: &Deps, subject: &Subject, step: Step) -> Result<()> {
                     });
                 }
             };
-            if started == RefreshStart::AlreadyInProgress {
-                restore_mark(deps, &group, previous_mark.as_deref()).await;
-            }
-            let (outcome, notice) = match started {
+            match started {
                 RefreshStart::Started { refresh_id } => {
                     // The window guard halts only ami-rollout's own refreshes. If the id
                     // can't be written, the "starting" mark still tells it this one.
                     if let Err(e) = deps.asg.tag_group(&group, REFRESH_TAG, &refresh_id).await {
                         tracing::warn!(group = %group, refresh_id = %refresh_id, error = %e, "refresh started; its id could not be written on the group (the starting mark identifies it)");
                     }
-                    (Outcome::Done, notice.detail("refresh_id", refresh_id))
+                    Ok(Ran::told(
+                        Outcome::Done,
+                        notice.detail("refresh_id", refresh_id),
+                    ))
                 }
-                RefreshStart::AlreadyInProgress => (
-                    Outcome::AlreadyDone,
-                    Notice {
-                        title: format!("{group} is already being refreshed"),
-                        description: format!(
-                            "{} Auto Scaling answered that a refresh is already in progress (started since this check looked), so no new one was started.",
-                            notice.description
-                        ),
-                        ..notice
-                    },
-                ),
-            };
-            deps.reporter.report(subject, action, outcome, notice).await;
-            Ok(())
+                RefreshStart::AlreadyInProgress => {
+                    restore_mark(deps, &group, previous_mark.as_deref()).await;
+                    Ok(Ran::told(
+                        Outcome::AlreadyDone,
+                        notices::refresh_already_running(&group, notice),
+                    ))
+                }
+            }
         }
     }
 }

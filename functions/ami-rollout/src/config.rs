@@ -1,6 +1,6 @@
 //! ami-rollout's knobs, read once at cold start.
 
-use shared::aws::autoscaling::rollout::RefreshSettings;
+use shared::aws::autoscaling::RefreshSettings;
 use shared::config::{err, Common, ConfigError, Env};
 use shared::window::MaintenanceWindow;
 

@@ -10,7 +10,7 @@
 //! and "Retrieving Amazon ECS-optimized Windows AMI metadata"
 //! (<https://docs.aws.amazon.com/AmazonECS/latest/developerguide/retrieve-ecs-optimized_windows_AMI.html>).
 
-use shared::aws::ec2::images::Image;
+use shared::aws::ec2::Image;
 
 /// The ECS-optimized image family an AMI belongs to, from its name (`None`: not an
 /// ECS-optimized AMI AWS publishes, e.g. a team's own image).

@@ -8,8 +8,9 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::json;
-use shared::aws::ec2::evidence::Interface;
-use shared::aws::ecs::{ContainerInstance, TaskEvidence};
+use shared::aws::autoscaling::LifecycleState;
+use shared::aws::ec2::Interface;
+use shared::aws::ecs::{ContainerInstance, ContainerInstanceStatus, TaskEvidence, TaskStatus};
 use shared::events::guardduty::{Finding, Level};
 use shared::exec::action::{
     DETACH_HOST, DRAIN_HOST, ISOLATE_NETWORK, PROTECT_HOST, SNAPSHOT_HOST, STOP_TASK, TAG_HOST,
@@ -184,7 +185,7 @@ pub struct HostGroup {
     /// The group's `ecs-autopilot:cluster` tag.
     pub cluster_tag: Option<String>,
     /// The instance's lifecycle state in the group (InService, Terminating:Wait, ...).
-    pub lifecycle_state: Option<String>,
+    pub lifecycle_state: Option<LifecycleState>,
 }
 
 /// What the decision needs to know beyond the finding.
@@ -304,7 +305,7 @@ pub fn respond(threat: &Threat, seen: &Observed, config: &Config, now: DateTime<
     let task = &evidence.task;
     let host_steps = quarantine(threat, seen, config);
 
-    if !task.is_running() || task.desired_status == "STOPPED" {
+    if !task.is_running() || task.desired_status == TaskStatus::Stopped {
         let why = format!(
             "The task was already stopped ({}).",
             escape(
@@ -656,7 +657,7 @@ fn quarantine_host(threat: &Threat, host: Option<&Host>, config: &Config) -> Vec
             "The task's container instance is no longer registered, so its host is unknown.",
         )];
     };
-    let draining = host.container_instance.status == "DRAINING";
+    let draining = host.container_instance.status == ContainerInstanceStatus::Draining;
     if let (true, None, Some(marked)) = (draining, &host.group, &host.quarantined_for) {
         return vec![note(
             "quarantine-host",
@@ -717,13 +718,20 @@ fn quarantine_host(threat: &Threat, host: Option<&Host>, config: &Config) -> Vec
                 g.name, threat.cluster
             ),
         )),
-        Some(g) if !matches!(g.lifecycle_state.as_deref(), Some("InService" | "Standby")) => {
+        Some(g)
+            if !matches!(
+                g.lifecycle_state,
+                Some(LifecycleState::InService | LifecycleState::Standby)
+            ) =>
+        {
             steps.push(note(
                 "detach-host",
                 Outcome::Warning,
                 &format!(
                     "The instance is {} in group {}; only InService or Standby instances can be detached. If it is terminating, snapshot its volumes now or the evidence goes with it.",
-                    g.lifecycle_state.as_deref().unwrap_or("in an unknown state"),
+                    g.lifecycle_state
+                        .as_ref()
+                        .map_or("in an unknown state", LifecycleState::as_str),
                     g.name
                 ),
             ))

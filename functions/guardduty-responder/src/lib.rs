@@ -53,6 +53,8 @@ impl Deps {
     }
 }
 
+shared::function!(Deps, config::Config, Deps::new, handle);
+
 pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
     match parse::intent(&event)? {
         Intent::Ignore(reason) => {

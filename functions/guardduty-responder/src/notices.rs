@@ -109,7 +109,7 @@ pub(crate) fn task_text(e: &TaskEvidence, host: Option<&Host>) -> String {
         "\n\n**Evidence (ECS):** task definition {}, started by {}, last status {}, containers: {}.",
         escape(&t.task_definition_arn, FIELD_MAX),
         escape(t.started_by.as_deref().unwrap_or("?"), FIELD_MAX),
-        escape(&t.last_status, 20),
+        escape(t.last_status.as_str(), 20),
         if containers.is_empty() { "none".to_string() } else { containers.join("; ") },
     );
     if let Some(h) = host {

@@ -2,7 +2,7 @@
 //! Scaling, EC2), returning what it saw ([`Observed`], [`Host`]). No decision here: the
 //! configuration only says which reads are needed at all.
 
-use shared::aws::ec2::evidence::HostNetwork;
+use shared::aws::ec2::HostNetwork;
 use shared::aws::ecs::ContainerInstance;
 use shared::notify::Subject;
 use shared::Result;
@@ -72,7 +72,7 @@ pub async fn task(deps: &Deps, threat: &Threat, subject: &mut Subject) -> Result
         return Ok(seen);
     };
     if let (true, Some(service)) = (
-        task.is_running() && task.desired_status != "STOPPED",
+        task.is_running() && task.desired_status != shared::aws::ecs::TaskStatus::Stopped,
         task.service(),
     ) {
         seen.service_running = deps

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use shared::aws::autoscaling::{Group, HookResult};
-use shared::aws::ecs::{ContainerInstance, Task};
+use shared::aws::ecs::{ContainerInstance, ContainerInstanceStatus, Task, TaskStatus};
 use shared::events::autoscaling::{LifecycleAction, Transition};
 use shared::events::ec2::InstanceWarning;
 use shared::exec::action::{COMPLETE_LIFECYCLE, DRAIN_HOST, REACTIVATE, RECHECK, STOP_TASK};
@@ -651,7 +651,7 @@ pub fn terminate(
             container_instance: ci.arn.clone(),
             deadline,
         };
-        if ci.status == "DRAINING" {
+        if ci.status == ContainerInstanceStatus::Draining {
             plan.push(Move::Tell {
                 action: DRAIN_HOST,
                 outcome: Outcome::AlreadyDone,
@@ -749,7 +749,7 @@ pub fn terminate(
     {
         for t in blocking
             .iter()
-            .filter(|t| t.service().is_none() && t.desired_status != "STOPPED")
+            .filter(|t| t.service().is_none() && t.desired_status != TaskStatus::Stopped)
         {
             progress.standalone_stopped += 1;
             plan.push(Move::StopTask {
@@ -857,13 +857,15 @@ pub fn launch(
     config: &Config,
     now: DateTime<Utc>,
 ) -> Plan {
-    if let Some(c) = ci.filter(|c| c.status == "DRAINING" && c.agent_connected) {
+    if let Some(c) =
+        ci.filter(|c| c.status == ContainerInstanceStatus::Draining && c.agent_connected)
+    {
         let mut plan = vec![Move::Reactivate {
             cluster: cluster.to_string(),
             container_instance_arn: c.arn.clone(),
         }];
         let active = ContainerInstance {
-            status: "ACTIVE".into(),
+            status: ContainerInstanceStatus::Active,
             ..c.clone()
         };
         plan.extend(launch(
@@ -878,23 +880,25 @@ pub fn launch(
     }
     let elapsed = seconds_since(progress.started_at, now);
     match ci {
-        Some(ci) if ci.status == "ACTIVE" && ci.agent_connected => vec![Move::Complete {
-            result: HookResult::Continue,
-            why: Why::Admitted {
-                instance_id: action.instance_id.clone(),
-                cluster: cluster.to_string(),
-                elapsed,
-                container_instance: ci.arn.clone(),
-                ami_id: ci.ami_id.clone(),
-            },
-        }],
+        Some(ci) if ci.status == ContainerInstanceStatus::Active && ci.agent_connected => {
+            vec![Move::Complete {
+                result: HookResult::Continue,
+                why: Why::Admitted {
+                    instance_id: action.instance_id.clone(),
+                    cluster: cluster.to_string(),
+                    elapsed,
+                    container_instance: ci.arn.clone(),
+                    ami_id: ci.ami_id.clone(),
+                },
+            }]
+        }
         _ if elapsed >= config.launch_timeout_seconds => vec![Move::Complete {
             result: HookResult::Abandon,
             why: Why::NeverJoined {
                 instance_id: action.instance_id.clone(),
                 group: action.group.clone(),
                 cluster: cluster.to_string(),
-                registered: ci.map(|c| (c.status.clone(), c.agent_connected)),
+                registered: ci.map(|c| (c.status.to_string(), c.agent_connected)),
                 waited: elapsed,
                 timeout: config.launch_timeout_seconds,
             },
@@ -980,7 +984,7 @@ pub fn spot(
         tasks,
         container_instance: ci.arn.clone(),
     };
-    if ci.status == "DRAINING" {
+    if ci.status == ContainerInstanceStatus::Draining {
         return vec![Move::Tell {
             action: DRAIN_HOST,
             outcome: Outcome::AlreadyDone,

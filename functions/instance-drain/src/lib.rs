@@ -57,6 +57,8 @@ impl Deps {
     }
 }
 
+shared::function!(Deps, config::Config, Deps::new, handle);
+
 pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
     let intent = parse::intent(&event)?;
     let mut subject = Subject {

@@ -1,16 +1,6 @@
 //! Composition root: configuration and AWS clients once per cold start, then the loop.
 
-use instance_drain::config::Config;
-use instance_drain::{handle, Deps};
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::runtime::run(
-        Config::from_env,
-        |config| &config.common,
-        Deps::new,
-        shared::runtime::untranslated,
-        |deps, event| async move { handle(&deps, event).await },
-    )
-    .await
+    shared::runtime::run::<instance_drain::Deps>().await
 }

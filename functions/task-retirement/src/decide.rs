@@ -10,7 +10,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use shared::aws::autoscaling::Group;
-use shared::aws::ecs::{ContainerImage, ServiceDescription, Task};
+use shared::aws::ecs::{ContainerImage, ServiceDescription, Task, TaskStatus};
 use shared::aws::sqs::MAX_DELAY_SECONDS;
 use shared::notify::{escape, Notice, Outcome};
 use shared::window::MaintenanceWindow;
@@ -725,7 +725,7 @@ fn stop_tasks(
     let cutoff = r.last_updated.or(deferral.first_deferred_at).unwrap_or(now);
     let running: Vec<&Task> = tasks
         .iter()
-        .filter(|t| t.is_running() && t.desired_status == "RUNNING")
+        .filter(|t| t.is_running() && t.desired_status == TaskStatus::Running)
         .collect();
     let retiring: Vec<&Task> = running
         .iter()
@@ -738,7 +738,7 @@ fn stop_tasks(
     let floor = (desired * min_percent).div_ceil(100);
     let healthy = running
         .iter()
-        .filter(|t| t.last_status == "RUNNING")
+        .filter(|t| t.last_status == TaskStatus::Running)
         .count();
     let room = healthy.saturating_sub(floor);
     let label = format!("service `{}` (cluster `{cluster}`)", service.name);
@@ -1369,8 +1369,7 @@ fn classify_instance(
         .iter()
         .find(|i| i.instance_id == instance_id);
     let going = member.is_none_or(|m| {
-        m.health_status.eq_ignore_ascii_case("Unhealthy")
-            || m.lifecycle_state.starts_with("Terminat")
+        m.health_status.eq_ignore_ascii_case("Unhealthy") || m.lifecycle_state.is_terminating()
     });
     if going {
         let state = member
@@ -1418,8 +1417,8 @@ fn classify_instance(
 /// terminating (draining in `Terminating:Wait`) or launching as a replacement.
 fn in_replacement(i: &shared::aws::autoscaling::GroupInstance) -> bool {
     i.health_status.eq_ignore_ascii_case("Unhealthy")
-        || i.lifecycle_state.starts_with("Terminat")
-        || i.lifecycle_state.starts_with("Pending")
+        || i.lifecycle_state.is_terminating()
+        || i.lifecycle_state.is_pending()
 }
 
 fn act_now(r: &Retirement, action: Action, why: Why, reason: &str) -> Step {
@@ -2356,7 +2355,7 @@ mod tests {
         for (k, (state, health)) in others.iter().enumerate() {
             g.instances.push(GroupInstance {
                 instance_id: format!("i-busy{k}"),
-                lifecycle_state: state.to_string(),
+                lifecycle_state: (*state).into(),
                 health_status: health.to_string(),
             });
         }

@@ -50,6 +50,8 @@ impl Deps {
     }
 }
 
+shared::function!(Deps, config::Config, Deps::new, handle);
+
 pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
     let intent = parse::intent(&event, deps.config.drain_on_rebalance)?;
     let subject = Subject {

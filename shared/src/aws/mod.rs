@@ -1,5 +1,53 @@
 //! Thin adapters over the AWS SDK clients: each turns SDK shapes into the small domain
 //! types the functions decide on, and SDK errors into [`crate::Error`]. No decisions here.
+//! One module per service, one file per resource of it; SDK-mock tests sit at the end of
+//! the file of the adapter they pin.
+
+/// A state AWS reports as a string, as a small enum: the values AWS documents today are
+/// variants, anything it adds later is kept as `Other` with AWS's spelling. Displayed and
+/// serialized exactly as AWS spells it, so logs and plans read as they did with strings.
+macro_rules! aws_state {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)*
+            /// A value AWS added after this code was written (or none: empty).
+            Other(String),
+        }
+
+        impl $name {
+            /// As AWS spells it.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $($name::$variant => $text,)*
+                    $name::Other(other) => other,
+                }
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(text: &str) -> Self {
+                match text {
+                    $($text => $name::$variant,)*
+                    other => $name::Other(other.to_string()),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    };
+}
 
 pub mod autoscaling;
 pub mod ec2;
@@ -10,6 +58,7 @@ pub mod sns;
 pub mod sqs;
 pub mod ssm;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -62,8 +111,15 @@ pub(crate) fn batches<T: Clone>(items: &[T], size: usize) -> impl Iterator<Item 
     items.chunks(size).map(<[T]>::to_vec)
 }
 
-#[cfg(test)]
-mod tests;
+/// The one reading of a resource's tags (any service's `(key, value)` pairs) as a map:
+/// a tag without a key is left out, one without a value reads as empty.
+pub(crate) fn tag_map<'a>(
+    tags: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>,
+) -> BTreeMap<String, String> {
+    tags.into_iter()
+        .filter_map(|(key, value)| Some((key?.to_string(), value.unwrap_or_default().to_string())))
+        .collect()
+}
 
 /// The adapters a composition root builds. The fleet's adapters (ECS, Auto Scaling, EC2,
 /// SSM) use the configuration of the account and Region being acted on; the hub's own
@@ -158,5 +214,33 @@ impl Aws {
             &common.notify_topic_arn,
         );
         crate::notify::Reporter::new(topic, common.function, common.dry_run)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_without_a_key_are_left_out_and_missing_values_read_as_empty() {
+        let tags = tag_map([
+            (Some("team"), Some("web")),
+            (None, Some("orphan")),
+            (Some("flag"), None),
+        ]);
+        assert_eq!(
+            tags,
+            BTreeMap::from([
+                ("flag".into(), String::new()),
+                ("team".into(), "web".into())
+            ])
+        );
+    }
+
+    #[test]
+    fn partitions_follow_the_region_prefix() {
+        assert_eq!(partition_of("eu-west-1"), "aws");
+        assert_eq!(partition_of("cn-north-1"), "aws-cn");
+        assert_eq!(partition_of("us-gov-west-1"), "aws-us-gov");
     }
 }
