@@ -772,6 +772,11 @@ def mid(stats: dict[str, float]) -> str:
     return f"{stats['median']} / {stats['p90']}"
 
 
+def note_from(template: str, comparison: dict[str, Any] | None) -> str:
+    """A table's note filled in from a comparison, or none when there is nothing to compare."""
+    return template.format(**comparison) if comparison else ""
+
+
 def report(results: dict[str, Any]) -> str:
     meta = results["meta"]
     lines = [f"# ecs-autopilot benchmarks ({meta['mode']} run, {meta['binaries']} binaries)", "",
@@ -779,8 +784,9 @@ def report(results: dict[str, Any]) -> str:
     cold = results.get("cold_start")
     if cold:
         cmp_ = results.get("baseline_comparison")
-        note = (f"Python baseline vs instance-drain: init **{cmp_['init_ratio']}×** slower, init + first event "
-                f"**{cmp_['init_plus_first_event_ratio']}×** slower ({cold[BASELINE]['init_ms']['n']} spawns each).") if cmp_ else ""
+        note = note_from("Python baseline vs instance-drain: init **{init_ratio}×** slower, init + first event "
+                         "**{init_plus_first_event_ratio}×** slower ({spawns} spawns each).",
+                         cmp_ and {**cmp_, "spawns": cold[BASELINE]["init_ms"]["n"]})
         lines += table("Cold start (spawn → first poll = init; → first response = init + first event)",
                        ["Function", "Event", "Init median / p90 (ms)", "× limit", "Init + first event median / p90 (ms)"],
                        [[f"**{name}** (limit)" if name == LIMIT else name, c["event"], mid(c["init_ms"]), c.get("init_vs_limit", ""),
@@ -813,9 +819,8 @@ def report(results: dict[str, Any]) -> str:
                          f"{m['peak_rss_kb'] / 1024:.1f}", m["events_per_second"]] for name, m in memory.items()])
     fleet = results.get("fleet")
     if fleet:
-        growth = fleet.get("growth")
-        note = (f"From {growth['from']} to {growth['to']}: {growth['instances']}× the instances, "
-                f"{growth['calls']}× the calls, {growth['seconds']}× the time.") if growth else ""
+        note = note_from("From {from} to {to}: {instances}× the instances, {calls}× the calls, {seconds}× the time.",
+                         fleet.get("growth"))
         lines += table("Fleet scale: ami-rollout scheduled check, every group drifted, budget 1",
                        ["Groups × instances", "Wall time (s)", "of which AWS (s)", "AWS calls", "Peak RSS (MB)", "Calls by operation"],
                        [[f"{r['groups']} × {r['instances_per_group']}", r["seconds"], r["aws_seconds"], r["calls"],

@@ -16,7 +16,7 @@ use ami_rollout::observe::Observed;
 use ami_rollout::tags::is_paused;
 use ami_rollout::Deps;
 use guardduty_responder::decide::{QUARANTINE_TAG, QUARANTINE_TYPE_TAG};
-use task_retirement::decide::SCHEDULED_TAG;
+use task_retirement::markers::SCHEDULED_TAG;
 
 /// The whole answer of `status --json` (documented in docs/cli.md).
 #[derive(Debug, Clone, Serialize)]

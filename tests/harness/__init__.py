@@ -8,8 +8,9 @@
 * fleet/:       seed and drive a simulated ECS-on-EC2 cluster in the emulator (a package:
                 clients, model, seeding, scheduler, lifecycle, images)
 * aws_proxy:    the recording proxy: every AWS call a function makes (and counts), faults
-* emulator:     start/stop tests/emulator/launcher.py in a subprocess; find a built binary
-* runtime_api:  Lambda Runtime API emulator + LambdaProcess (runs a function binary)
+* emulator:     start/stop tests/emulator/launcher.py (the emulator package's entry point) in a
+                subprocess; find a built binary
+* runtime_api:  Lambda Runtime API emulator + LambdaProcess (runs a function binary); LocalServer
 * sqs_pump:     Lambda's SQS event source mapping (receive, invoke, delete / retry)
 * delivery:     FunctionQueue (queue + DLQ) and async invocation, both ending in a Delivery
 * notifications: Inbox (an SNS topic with an SQS queue subscribed) and Notification

@@ -50,11 +50,10 @@ import urllib.parse
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
 from .events import ACCOUNT as DEFAULT_ACCOUNT
-from .runtime_api import read_body
+from .runtime_api import LocalServer, QuietHandler, read_body
 
 FAULT_KINDS = ("throttle", "500", "503", "kms-disabled", "timeout", "reset", "lost-response")
 READ_ONLY_PREFIXES = ("Describe", "List", "Get", "Receive")
@@ -168,7 +167,7 @@ def _error_response(kind: str, service: str, protocol: str) -> tuple[int, str, b
 _ACCESS_KEY_ID = re.compile(rb"<AccessKeyId>([^<]+)</AccessKeyId>")
 
 
-class AwsProxy:
+class AwsProxy(LocalServer):
     def __init__(self, upstream: str, host: str = "127.0.0.1", port: int = 0,
                  default_account: str = DEFAULT_ACCOUNT) -> None:
         parsed = urllib.parse.urlsplit(upstream)
@@ -182,12 +181,7 @@ class AwsProxy:
         self._lock = threading.Lock()
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                pass
-
+        class Handler(QuietHandler):
             def _handle(self) -> None:
                 body = read_body(self)
                 service = _service(self.headers)
@@ -243,22 +237,11 @@ class AwsProxy:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle  # noqa: N815
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
-        self.host, self.port = self._server.server_address[:2]
+        self._serve(host, port, Handler, "aws-proxy")
         self.url = f"http://{self.host}:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="aws-proxy", daemon=True)
         self._local = threading.local()
 
-    # -- lifecycle ---------------------------------------------------------
-
-    def start(self) -> "AwsProxy":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    # -- lifecycle (start, stop: LocalServer) --------------------------------
 
     def __enter__(self) -> "AwsProxy":
         return self.start()

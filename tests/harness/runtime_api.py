@@ -13,7 +13,8 @@ The emulator implements the parts of the Runtime API that a `lambda_runtime`
 * ``POST /2018-06-01/runtime/invocation/{request_id}/error``
 * ``POST /2018-06-01/runtime/init/error``
 
-One event at a time, like one Lambda execution environment.
+One event at a time, like one Lambda execution environment. ``LocalServer`` and
+``QuietHandler`` are also what the AWS proxy (aws_proxy.py) serves with.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any, Callable, Self
 
 from .events import ACCOUNT as DEFAULT_ACCOUNT
 
@@ -59,7 +60,34 @@ class Invocation:
     finished_at: float | None = None
 
 
-class RuntimeAPI:
+class LocalServer:
+    """A ThreadingHTTPServer on a daemon thread: what the harness's local servers share."""
+
+    def _serve(self, host: str, port: int, handler: type[BaseHTTPRequestHandler], name: str) -> None:
+        self._server = ThreadingHTTPServer((host, port), handler)
+        self._server.daemon_threads = True
+        self.host, self.port = self._server.server_address[:2]
+        self._thread = threading.Thread(target=self._server.serve_forever, name=name, daemon=True)
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """The request handler of the harness's local servers: HTTP/1.1 keep-alive, no request log."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass
+
+
+class RuntimeAPI(LocalServer):
     """HTTP server on 127.0.0.1 (random free port by default)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -74,12 +102,7 @@ class RuntimeAPI:
         self.init_error_event = threading.Event()
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                pass
-
+        class Handler(QuietHandler):
             def _body(self) -> bytes:
                 return read_body(self)
 
@@ -154,20 +177,12 @@ class RuntimeAPI:
                         return
                 self._send(404, {"errorMessage": "not found", "errorType": "NotFound"})
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
-        self.host, self.port = self._server.server_address[:2]
+        self._serve(host, port, Handler, "runtime-api")
         self.address = f"{self.host}:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="runtime-api", daemon=True)
-
-    def start(self) -> "RuntimeAPI":
-        self._thread.start()
-        return self
 
     def stop(self) -> None:
         self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
+        super().stop()
 
     def enqueue(self, payload: Any, *, function_arn: str, timeout: float) -> Invocation:
         raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()

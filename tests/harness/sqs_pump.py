@@ -182,19 +182,16 @@ def pump(
     max_batches: int = 10,
     wait: int = 0,
     *,
-    batch_size: int = 10,
-    invoke_timeout: float | None = None,
-    report_batch_item_failures: bool = True,
-    reset_visibility: bool = True,
     stop_when_empty: bool = True,
+    **options: Any,
 ) -> list[BatchResult]:
-    """Run up to ``max_batches`` rounds; stops at the first empty receive
-    (``stop_when_empty``). ``wait`` is ReceiveMessage's WaitTimeSeconds, so a
+    """Run up to ``max_batches`` rounds of ``pump_once`` (``options``: its batch_size,
+    invoke_timeout, report_batch_item_failures, reset_visibility); stops at the first empty
+    receive (``stop_when_empty``). ``wait`` is ReceiveMessage's WaitTimeSeconds, so a
     delayed message (DelaySeconds) can be waited for with ``wait`` > delay."""
     batches: list[BatchResult] = []
     for _ in range(max_batches):
-        batch = pump_once(sqs, queue_url, lambda_process, batch_size=batch_size, wait=wait, invoke_timeout=invoke_timeout,
-                          report_batch_item_failures=report_batch_item_failures, reset_visibility=reset_visibility)
+        batch = pump_once(sqs, queue_url, lambda_process, wait=wait, **options)
         if batch is None:
             if stop_when_empty:
                 break

@@ -605,28 +605,22 @@ def test_a_literal_arm64_override_follows_the_per_architecture_tag(make_fleet, e
 # --------------------------------------------------------------------------
 
 
-def test_an_image_of_another_architecture_is_never_rolled_to(make_fleet, emulator, region, run, inbox):
-    old, arm = ami("old"), ami("arm")
-    fl.register_image(emulator.url, arm, region, architecture="arm64")
-    param = team_parameter(emulator, region, arm)
-    fleet = make_fleet(region=region, instances=2, ami=old, services=(), hooks=False,
+@pytest.mark.parametrize("label, image, instances, why", [
+    ("arm", {"architecture": "arm64"}, 2, "architecture `arm64`"),
+    ("br", {"name": "bottlerocket-aws-ecs-2-x86_64-v1.20.3-5d9ac849"}, 1, "family"),
+], ids=["another_architecture", "another_ecs_family"])
+def test_an_image_the_group_cannot_run_is_never_rolled_to(make_fleet, emulator, region, run, inbox, label, image,
+                                                          instances, why):
+    old, new = ami("old"), ami(label)
+    fl.register_image(emulator.url, new, region, **image)
+    param = team_parameter(emulator, region, new)
+    fleet = make_fleet(region=region, instances=instances, ami=old, services=(), hooks=False,
                        extra_group_tags={PARAMETER_TAG: param})
     assert run(parameter_event(region, param)).ok
     assert refreshes(emulator, region, fleet.asg_name) == []
     assert len(template_versions(fleet)) == 1
     note = only(of_group(inbox.read(), fleet), "rollout")
-    assert note.outcome == "skipped" and "architecture `arm64`" in note.description
-
-
-def test_an_image_of_another_ecs_family_is_never_rolled_to(make_fleet, emulator, region, run, inbox):
-    old, bottlerocket = ami("old"), ami("br")
-    fl.register_image(emulator.url, bottlerocket, region, name="bottlerocket-aws-ecs-2-x86_64-v1.20.3-5d9ac849")
-    param = team_parameter(emulator, region, bottlerocket)
-    fleet = make_fleet(region=region, instances=1, ami=old, services=(), hooks=False,
-                       extra_group_tags={PARAMETER_TAG: param})
-    assert run(parameter_event(region, param)).ok
-    assert refreshes(emulator, region, fleet.asg_name) == []
-    assert "family" in only(of_group(inbox.read(), fleet), "rollout").description
+    assert note.outcome == "skipped" and why in note.description
 
 
 def test_an_image_that_cannot_be_described_is_not_rolled_to(make_fleet, emulator, region, run, inbox):

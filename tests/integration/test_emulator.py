@@ -25,6 +25,14 @@ def client_error(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, 
     return resp["Error"]["Code"], resp["Error"]["Message"], resp["ResponseMetadata"]["HTTPStatusCode"]
 
 
+def complete(asg, fleet, result="CONTINUE", hook=None, **target):
+    """CompleteLifecycleAction on the fleet's group (its terminate hook unless told) for
+    `target` (InstanceId and/or LifecycleActionToken)."""
+    return asg.complete_lifecycle_action(AutoScalingGroupName=fleet.asg_name,
+                                         LifecycleHookName=hook or fleet.terminate_hook,
+                                         LifecycleActionResult=result, **target)
+
+
 # --------------------------------------------------------------------------
 # lifecycle actions
 # --------------------------------------------------------------------------
@@ -52,12 +60,7 @@ def test_terminate_lifecycle_action_complete_once(emulator, make_fleet):
     assert states[victim] == "Terminating:Wait"
     assert fleet.group()["DesiredCapacity"] == 2
 
-    asg.complete_lifecycle_action(
-        AutoScalingGroupName=fleet.asg_name,
-        LifecycleHookName=fleet.terminate_hook,
-        LifecycleActionToken=detail["LifecycleActionToken"],
-        LifecycleActionResult="CONTINUE",
-    )
+    complete(asg, fleet, LifecycleActionToken=detail["LifecycleActionToken"])
     group = fleet.group()
     assert victim not in [i["InstanceId"] for i in group["Instances"]]
     assert len(group["Instances"]) == 2  # no replacement
@@ -72,21 +75,11 @@ def test_terminate_lifecycle_action_complete_once(emulator, make_fleet):
     assert stopped[0]["stoppedReason"] == f"Host EC2 (instance {victim}) terminated."
 
     with pytest.raises(ClientError) as e:
-        asg.complete_lifecycle_action(
-            AutoScalingGroupName=fleet.asg_name,
-            LifecycleHookName=fleet.terminate_hook,
-            InstanceId=victim,
-            LifecycleActionResult="CONTINUE",
-        )
+        complete(asg, fleet, InstanceId=victim)
     assert client_error(e) == ("ValidationError", f"No active Lifecycle Action found with instance ID {victim}", 400)
 
     with pytest.raises(ClientError) as e:
-        asg.complete_lifecycle_action(
-            AutoScalingGroupName=fleet.asg_name,
-            LifecycleHookName=fleet.terminate_hook,
-            LifecycleActionToken=detail["LifecycleActionToken"],
-            LifecycleActionResult="CONTINUE",
-        )
+        complete(asg, fleet, LifecycleActionToken=detail["LifecycleActionToken"])
     assert client_error(e) == (
         "ValidationError",
         f"No active Lifecycle Action found with token {detail['LifecycleActionToken']}",
@@ -129,22 +122,12 @@ def test_complete_without_any_action(emulator, make_fleet):
     asg = emulator.client("autoscaling")
     iid = fleet.instances[0].ec2_instance_id
     with pytest.raises(ClientError) as e:
-        asg.complete_lifecycle_action(
-            AutoScalingGroupName=fleet.asg_name,
-            LifecycleHookName=fleet.terminate_hook,
-            InstanceId=iid,
-            LifecycleActionResult="CONTINUE",
-        )
+        complete(asg, fleet, InstanceId=iid)
     assert client_error(e) == ("ValidationError", f"No active Lifecycle Action found with instance ID {iid}", 400)
     # the action must match group + hook too
     fl.fire_lifecycle(emulator.url, fleet, iid)
     with pytest.raises(ClientError):
-        asg.complete_lifecycle_action(
-            AutoScalingGroupName=fleet.asg_name,
-            LifecycleHookName=fleet.launch_hook,
-            InstanceId=iid,
-            LifecycleActionResult="CONTINUE",
-        )
+        complete(asg, fleet, hook=fleet.launch_hook, InstanceId=iid)
 
 
 def test_launch_lifecycle_continue_and_abandon(emulator, make_fleet):
@@ -157,24 +140,14 @@ def test_launch_lifecycle_continue_and_abandon(emulator, make_fleet):
     new_id = event["detail"]["EC2InstanceId"]
     states = {i["InstanceId"]: i["LifecycleState"] for i in fleet.group()["Instances"]}
     assert states[new_id] == "Pending:Wait"
-    asg.complete_lifecycle_action(
-        AutoScalingGroupName=fleet.asg_name,
-        LifecycleHookName=fleet.launch_hook,
-        LifecycleActionToken=event["detail"]["LifecycleActionToken"],
-        LifecycleActionResult="CONTINUE",
-    )
+    complete(asg, fleet, hook=fleet.launch_hook, LifecycleActionToken=event["detail"]["LifecycleActionToken"])
     states = {i["InstanceId"]: i["LifecycleState"] for i in fleet.group()["Instances"]}
     assert states[new_id] == "InService"
     assert fleet.group()["DesiredCapacity"] == 3
 
     event = fl.fire_lifecycle(emulator.url, fleet, transition="launch")
     other = event["detail"]["EC2InstanceId"]
-    asg.complete_lifecycle_action(
-        AutoScalingGroupName=fleet.asg_name,
-        LifecycleHookName=fleet.launch_hook,
-        InstanceId=other,
-        LifecycleActionResult="ABANDON",
-    )
+    complete(asg, fleet, "ABANDON", hook=fleet.launch_hook, InstanceId=other)
     assert other not in fleet.group_instance_ids()
     assert fleet.group()["DesiredCapacity"] == 3
 
@@ -731,10 +704,9 @@ def test_every_control_endpoint_is_documented_in_the_readme():
     import re
 
     emulator_dir = Path(__file__).resolve().parents[1] / "emulator"
-    source = (emulator_dir / "launcher.py").read_text()
+    source = "\n".join(p.read_text() for p in sorted(emulator_dir.glob("*.py")))
     readme = (emulator_dir / "README.md").read_text()
-    routes = set(re.findall(r'route == "([a-z/-]+)" and method == "(GET|POST)"', source))
-    routes |= {(r, m) for m, r in re.findall(r'\("(GET|POST)", "([a-z/-]+)"\): control_', source)}
+    routes = {(r, m) for m, r in re.findall(r'\("(GET|POST)", "([a-z/-]+)"\): ', source)}
     assert {r for r, _ in routes} >= {"health", "lifecycle-actions", "clock", "container-instance", "instance-status"}
     undocumented = sorted(f"{m} /_autopilot/{r}" for r, m in routes
                           if not re.search(rf"### `{m} /_autopilot/{re.escape(r)}[`?]", readme))

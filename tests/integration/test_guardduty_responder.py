@@ -51,6 +51,11 @@ def one(inbox):
     return notes[0]
 
 
+def outcomes_of(note) -> dict[str, str]:
+    """Each step of the summary notification: its outcome."""
+    return {a["action"]: a["outcome"] for a in note.details["actions"]}
+
+
 def running(fleet, task_arn) -> bool:
     return task_of(fleet, task_arn)["lastStatus"] == "RUNNING"
 
@@ -80,8 +85,7 @@ def test_high_finding_stops_the_task_and_quarantines_its_host(run, fleet, inbox)
     assert note.action == "contain" and note.outcome == "done"
     assert "[HIGH]" in note.subject
     assert note.title.startswith("High Execution:Runtime/ReverseShell in")
-    outcomes = {a["action"]: a["outcome"] for a in note.details["actions"]}
-    assert outcomes == {
+    assert outcomes_of(note) == {
         "isolate-network": "skipped",
         "snapshot-host": "done",
         "stop-task": "done",
@@ -188,8 +192,7 @@ def test_fargate_task_is_stopped_and_no_host_is_touched(run, fleet, inbox):
         assert container_instance_status(fleet, inst) == "ACTIVE"
         assert group_of(fleet, inst.ec2_instance_id) == fleet.asg_name
     note = one(inbox)
-    outcomes = {a["action"]: a["outcome"] for a in note.details["actions"]}
-    assert outcomes == {
+    assert outcomes_of(note) == {
         "isolate-network": "skipped",
         "snapshot-host": "skipped",
         "stop-task": "done",
@@ -263,7 +266,7 @@ def test_dry_run_changes_nothing_and_notifies_the_plan(run, fleet, inbox):
     assert note.outcome == "planned" and "[dry run]" in note.subject
     # Every change is only planned; the one step not configured here (isolation, no
     # QUARANTINE_SECURITY_GROUP) says it was skipped.
-    outcomes = {a["action"]: a["outcome"] for a in note.details["actions"]}
+    outcomes = outcomes_of(note)
     assert outcomes.pop("isolate-network", "skipped") == "skipped"
     assert set(outcomes.values()) == {"planned"}, outcomes
 
@@ -346,8 +349,7 @@ def test_a_fargate_task_is_isolated_then_stopped_without_snapshots(run, fleet, i
     for inst in fleet.instances:
         assert container_instance_status(fleet, inst) == "ACTIVE"
     note = one(inbox)
-    outcomes = {a["action"]: a["outcome"] for a in note.details["actions"]}
-    assert outcomes == {"isolate-network": "done", "snapshot-host": "skipped", "stop-task": "done", "quarantine-host": "skipped"}
+    assert outcomes_of(note) == {"isolate-network": "done", "snapshot-host": "skipped", "stop-task": "done", "quarantine-host": "skipped"}
     assert order_of(note).index("isolate-network") < order_of(note).index("stop-task")
     assert note.details["evidence_taken"]["isolated_network_interfaces"] == [eni]
 
@@ -464,8 +466,7 @@ def test_a_redelivered_host_finding_changes_nothing_and_says_already_contained(r
     assert (note.action, note.outcome) == ("contain", "already_done")
     assert "already contained" in note.title and "[HIGH]" not in note.subject
     assert finding_id in note.description
-    outcomes = {a["action"]: a["outcome"] for a in note.details["actions"]}
-    assert outcomes == {"isolate-network": "already_done", "snapshot-host": "already_done",
+    assert outcomes_of(note) == {"isolate-network": "already_done", "snapshot-host": "already_done",
                         "quarantine-host": "already_done"}
     taken = note.details["evidence_taken"]
     assert sorted(taken["snapshots"]) == snaps, "the evidence kept by the first delivery is named again"

@@ -12,6 +12,7 @@ from harness.functions import FunctionUnderTest
 from harness.fleet import (
     fire_lifecycle,
     play_scheduler,
+    put_lifecycle_hook,
     register_new_instances,
     stop_tasks,
     tasks_on,
@@ -41,6 +42,17 @@ def by_action(notes):
 def metrics(fn, function="instance-drain"):
     """The (action, outcome) of every CloudWatch metric line the function wrote."""
     return [(j["action"], j["outcome"]) for j in fn.json_logs() if "_aws" in j and j.get("function") == function]
+
+
+def fired(h, fleet, *args, at=None, **kwargs):
+    """Fires a lifecycle action, sends its event (dated `at`, when given) to the function
+    and lets it run once."""
+    event = fire_lifecycle(fleet.endpoint, fleet, *args, **kwargs)
+    if at is not None:
+        event["time"] = at
+    h.send(event)
+    h.check()
+    return event
 
 
 def test_a_terminating_instance_is_drained_then_released_after_its_tasks_move(drain, make_fleet):
@@ -95,9 +107,7 @@ def test_standalone_tasks_are_stopped_after_the_grace_so_the_drain_can_finish(dr
     standalone = [t["taskArn"] for t in tasks_on(fleet, victim) if not t.get("group", "").startswith("service:")]
     assert standalone, "the fleet seeds a standalone task on the first instance"
     h = drain(STANDALONE_TASK_GRACE_SECONDS="0")
-    event = fire_lifecycle(fleet.endpoint, fleet, victim)
-    h.send(event)
-    h.check()
+    event = fired(h, fleet, victim)
     stopped = fleet.ecs.describe_tasks(cluster=fleet.cluster_name, tasks=standalone)["tasks"]
     assert all(t["lastStatus"] == "STOPPED" for t in stopped)
     assert "standalone" in stopped[0]["stoppedReason"]
@@ -122,10 +132,7 @@ def test_standalone_tasks_are_waited_for_when_configured(drain, make_fleet):
 def test_past_the_drain_deadline_the_instance_is_released_with_a_warning(drain, make_fleet):
     fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1)
     h = drain(DRAIN_TIMEOUT_SECONDS="60")
-    event = fire_lifecycle(fleet.endpoint, fleet, fleet.instances[0])
-    event["time"] = ago(hours=1)
-    h.send(event)
-    h.check()
+    event = fired(h, fleet, fleet.instances[0], at=ago(hours=1))
     action = action_of(fleet, event)
     assert (action["status"], action["result"]) == ("completed", "CONTINUE")
     notes = h.inbox.read()
@@ -151,9 +158,7 @@ def test_an_instance_that_is_no_container_instance_is_released_at_once(drain, ma
 def test_a_launch_is_admitted_only_once_the_instance_joins_its_cluster(drain, make_fleet):
     fleet = make_fleet(instances=1, services=["web"], tasks_per_instance=0)
     h = drain()
-    event = fire_lifecycle(fleet.endpoint, fleet, transition="launch")
-    h.send(event)
-    h.check()
+    event = fired(h, fleet, transition="launch")
     assert action_of(fleet, event)["status"] == "active", "not registered yet: wait"
     assert h.queued() == 1
     register_new_instances(fleet)
@@ -186,33 +191,29 @@ def test_a_spot_interruption_drains_at_once_and_only_once(drain, make_fleet):
     assert by_action(h.inbox.read()) == [("drain-host", "done"), ("drain-host", "already_done")]
 
 
-def test_an_unmanaged_group_is_never_touched(drain, make_fleet):
-    fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1, group_tagged=False)
+@pytest.mark.parametrize("opt_out, action, host, notes", [
+    # An unmanaged group is never touched. Its own hook on a group that never opted in is a
+    # misconfiguration: a warning.
+    ({"group_tagged": False}, {"status": "active"}, "ACTIVE", [("lifecycle", "warning")]),
+    # A cluster not opted in is not drained, but the group is not held up: released without a
+    # drain step (completing the action terminated the host).
+    ({"managed": False}, {"result": "CONTINUE"}, None, [("complete-lifecycle", "warning")]),
+], ids=["an_unmanaged_group_is_never_touched", "a_cluster_not_opted_in_is_not_drained_but_the_group_is_not_held_up"])
+def test_not_opted_in(drain, make_fleet, opt_out, action, host, notes):
+    fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1, **opt_out)
     h = drain()
     event = fire_lifecycle(fleet.endpoint, fleet, fleet.instances[0])
     assert h.fn.invoke(event).ok
-    assert action_of(fleet, event)["status"] == "active"
-    assert ci_status(fleet, fleet.instances[0]) == "ACTIVE"
-    # Its own hook on a group that never opted in is a misconfiguration: a warning.
-    assert by_action(h.inbox.read()) == [("lifecycle", "warning")]
-
-
-def test_a_cluster_not_opted_in_is_not_drained_but_the_group_is_not_held_up(drain, make_fleet):
-    fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1, managed=False)
-    h = drain()
-    event = fire_lifecycle(fleet.endpoint, fleet, fleet.instances[0])
-    assert h.fn.invoke(event).ok
-    assert action_of(fleet, event)["result"] == "CONTINUE"
-    # Released without a drain step (completing the action terminated the host).
-    assert by_action(h.inbox.read()) == [("complete-lifecycle", "warning")]
+    assert {k: action_of(fleet, event)[k] for k in action} == action
+    if host:
+        assert ci_status(fleet, fleet.instances[0]) == host
+    assert by_action(h.inbox.read()) == notes
 
 
 def test_dry_run_decides_and_notifies_changes_nothing_in_ecs_and_never_strands_the_hook(drain, make_fleet):
     fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1)
     # Another tool's hook keeps the host (and its container instance) after ours completes.
-    fleet.autoscaling.put_lifecycle_hook(
-        LifecycleHookName="log-shipper-flush", AutoScalingGroupName=fleet.asg_name,
-        LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING", HeartbeatTimeout=300, DefaultResult="CONTINUE")
+    put_lifecycle_hook(fleet.autoscaling, fleet.asg_name, "log-shipper-flush")
     h = drain(DRY_RUN="true")
     event = fire_lifecycle(fleet.endpoint, fleet, fleet.instances[0])
     fire_lifecycle(fleet.endpoint, fleet, fleet.instances[0], hook="log-shipper-flush")
@@ -268,15 +269,11 @@ def test_a_bad_setting_fails_the_cold_start_naming_the_variable(emulator, functi
 
 def test_an_action_of_another_hook_on_the_group_is_left_entirely_alone(drain, make_fleet):
     fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1)
-    fleet.autoscaling.put_lifecycle_hook(
-        LifecycleHookName="log-shipper-flush", AutoScalingGroupName=fleet.asg_name,
-        LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING", HeartbeatTimeout=300, DefaultResult="CONTINUE")
+    put_lifecycle_hook(fleet.autoscaling, fleet.asg_name, "log-shipper-flush")
     h = drain()
     victim = fleet.instances[0]
     ours = fire_lifecycle(fleet.endpoint, fleet, victim)
-    theirs = fire_lifecycle(fleet.endpoint, fleet, victim, hook="log-shipper-flush")
-    h.send(theirs)
-    h.check()
+    theirs = fired(h, fleet, victim, hook="log-shipper-flush")
     other = action_of(fleet, theirs)
     assert (other["status"], other["heartbeats"]) == ("active", 0)
     assert ci_status(fleet, victim) == "ACTIVE"
@@ -291,9 +288,8 @@ def test_an_action_of_another_hook_on_the_group_is_left_entirely_alone(drain, ma
 
 def test_with_ecs_managed_draining_on_the_group_its_own_hook_is_released_without_a_drain(drain, make_fleet):
     fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1)
-    fleet.autoscaling.put_lifecycle_hook(
-        LifecycleHookName="ecs-managed-draining-termination-hook", AutoScalingGroupName=fleet.asg_name,
-        LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING", HeartbeatTimeout=3600, DefaultResult="CONTINUE")
+    put_lifecycle_hook(fleet.autoscaling, fleet.asg_name, "ecs-managed-draining-termination-hook",
+                       heartbeat_timeout=3600)
     h = drain()
     victim = fleet.instances[0]
     ours = fire_lifecycle(fleet.endpoint, fleet, victim)
@@ -335,10 +331,7 @@ def test_a_long_drain_keeps_its_hook_alive_while_time_passes(drain, make_fleet):
 def test_a_drain_ends_at_the_hooks_global_timeout_with_a_warning(drain, make_fleet):
     fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1, heartbeat_timeout=30)
     h = drain()  # DRAIN_TIMEOUT_SECONDS 7200 > the hook's 3000 s global timeout
-    event = fire_lifecycle(fleet.endpoint, fleet, fleet.instances[0])
-    event["time"] = ago(seconds=2995)
-    h.send(event)
-    h.check()
+    event = fired(h, fleet, fleet.instances[0], at=ago(seconds=2995))
     action = action_of(fleet, event)
     assert (action["status"], action["result"]) == ("completed", "CONTINUE")
     (drained, done) = h.inbox.read()
@@ -352,9 +345,7 @@ def test_a_host_whose_agent_is_disconnected_is_released_at_once_naming_its_tasks
     victim = fleet.instances[0]
     set_agent_connected(fleet, victim, False)
     h = drain()
-    event = fire_lifecycle(fleet.endpoint, fleet, victim)
-    h.send(event)
-    h.check()
+    event = fired(h, fleet, victim)
     assert action_of(fleet, event)["result"] == "CONTINUE"
     assert h.queued() == 0
     notes = h.inbox.read()
@@ -379,9 +370,7 @@ def test_a_quarantined_host_caught_by_a_scale_in_is_held_not_drained(drain, make
     victim = fleet.instances[0]
     fleet.ec2.create_tags(Resources=[victim.ec2_instance_id], Tags=[{"Key": "ecs-autopilot:quarantine", "Value": "f-1"}])
     h = drain()
-    event = fire_lifecycle(fleet.endpoint, fleet, victim)
-    h.send(event)
-    h.check()
+    event = fired(h, fleet, victim)
     assert ci_status(fleet, victim) == "ACTIVE", "a quarantined host is not drained"
     (held,) = h.inbox.read()
     assert (held.context["action"], held.attributes["severity"]) == ("hold", "high")
@@ -426,9 +415,7 @@ def test_an_impaired_host_is_released_on_its_first_look_naming_its_tasks(drain, 
     held = sorted(t["taskArn"] for t in tasks_on(fleet, victim))
     set_status_checks(fleet, victim, system_status="impaired")
     h = drain()
-    event = fire_lifecycle(fleet.endpoint, fleet, victim)
-    h.send(event)
-    h.check()
+    event = fired(h, fleet, victim)
     action = action_of(fleet, event)
     assert (action["status"], action["result"]) == ("completed", "CONTINUE")
     assert h.queued() == 0, "no second look is needed"
@@ -444,9 +431,7 @@ def test_a_stopped_host_is_released_on_its_first_look_naming_its_tasks(drain, ma
     victim = fleet.instances[0]
     fleet.ec2.stop_instances(InstanceIds=[victim.ec2_instance_id])
     h = drain()
-    event = fire_lifecycle(fleet.endpoint, fleet, victim)
-    h.send(event)
-    h.check()
+    event = fired(h, fleet, victim)
     assert action_of(fleet, event)["result"] == "CONTINUE"
     (_, released) = h.inbox.read()
     assert (released.action, released.outcome) == ("complete-lifecycle", "warning")
@@ -458,9 +443,7 @@ def test_a_service_with_no_room_to_replace_is_named_on_the_first_look(drain, mak
     fleet.ecs.update_service(cluster=fleet.cluster_name, service="web",
                              deploymentConfiguration={"maximumPercent": 100, "minimumHealthyPercent": 100})
     h = drain()
-    event = fire_lifecycle(fleet.endpoint, fleet, fleet.instances[0])
-    h.send(event)
-    h.check()
+    event = fired(h, fleet, fleet.instances[0])
     assert action_of(fleet, event)["status"] == "active", "the drain goes on, up to its deadline"
     notes = h.inbox.read()
     assert by_action(notes) == [("drain-host", "done"), ("drain-host", "warning")]
@@ -503,9 +486,7 @@ def test_services_whose_placement_constraints_no_other_host_meets_are_named_on_t
     _constrain(fleet, "batch", service_constraints=[
         {"type": "memberOf", "expression": "attribute:ecs.availability-zone in [eu-west-1a, eu-west-1b]"}])
     h = drain()
-    event = fire_lifecycle(fleet.endpoint, fleet, victim)
-    h.send(event)
-    h.check()
+    event = fired(h, fleet, victim)
     notes = h.inbox.read()
     assert by_action(notes) == [("drain-host", "done"), ("drain-host", "warning")]
     stuck = notes[1]
@@ -521,9 +502,7 @@ def test_services_whose_placement_constraints_no_other_host_meets_are_named_on_t
 def test_a_heartbeat_that_finds_the_action_gone_with_tasks_left_warns_naming_them(drain, make_fleet):
     fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=2)
     # A second terminate hook keeps the instance (and its tasks) once ours has lapsed.
-    fleet.autoscaling.put_lifecycle_hook(
-        LifecycleHookName="log-shipper-flush", AutoScalingGroupName=fleet.asg_name,
-        LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING", HeartbeatTimeout=3600, DefaultResult="CONTINUE")
+    put_lifecycle_hook(fleet.autoscaling, fleet.asg_name, "log-shipper-flush", heartbeat_timeout=3600)
     victim = fleet.instances[0]
     h = drain()
     event = fire_lifecycle(fleet.endpoint, fleet, victim)
@@ -544,9 +523,7 @@ def test_a_scale_in_into_the_warm_pool_drains_and_the_host_comes_back_active(dra
     fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1)
     victim = fleet.instances[0]
     h = drain()
-    into_pool = fire_lifecycle(fleet.endpoint, fleet, victim, origin="AutoScalingGroup", destination="WarmPool")
-    h.send(into_pool)
-    h.check()
+    into_pool = fired(h, fleet, victim, origin="AutoScalingGroup", destination="WarmPool")
     assert ci_status(fleet, victim) == "DRAINING", "drained like a terminate"
     assert action_of(fleet, into_pool)["status"] == "active"
     play_scheduler(fleet, stop_daemons=False)
@@ -578,9 +555,7 @@ def test_dry_run_admits_a_launch_at_once_without_waiting_for_ecs(drain, make_fle
 
 def test_lifecycle_hook_names_chooses_the_hooks_it_owns(drain, make_fleet):
     fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1)
-    fleet.autoscaling.put_lifecycle_hook(
-        LifecycleHookName="team-a-drain", AutoScalingGroupName=fleet.asg_name,
-        LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING", HeartbeatTimeout=300, DefaultResult="CONTINUE")
+    put_lifecycle_hook(fleet.autoscaling, fleet.asg_name, "team-a-drain")
     h = drain(LIFECYCLE_HOOK_NAMES="team-a-*,other-exact")
     victim = fleet.instances[0]
     default_named = fire_lifecycle(fleet.endpoint, fleet, victim)  # ecs-autopilot-drain: not listed
@@ -644,9 +619,7 @@ def test_an_instance_terminated_from_the_warm_pool_is_let_go_without_a_drain(dra
     fleet = make_fleet(instances=2, services=["web"], tasks_per_instance=1)
     victim = fleet.instances[0]
     h = drain()
-    event = fire_lifecycle(fleet.endpoint, fleet, victim, origin="WarmPool", destination="EC2")
-    h.send(event)
-    h.check()
+    event = fired(h, fleet, victim, origin="WarmPool", destination="EC2")
     assert action_of(fleet, event)["result"] == "CONTINUE"
     assert h.queued() == 0
     (note,) = h.inbox.read()

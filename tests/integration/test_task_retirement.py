@@ -284,25 +284,24 @@ def test_a_rebalance_recommendation_replaces_the_instance_only_when_opted_in(ena
 # --------------------------------------------------------------------------
 
 
-def test_inside_the_window_the_service_is_redeployed_now(make_fleet, run, inbox, queue, emulator):
+def retire_web(make_fleet, run, window, **event):
+    """Runs a retirement of one service, web, in the given maintenance window; whether it
+    was redeployed."""
     fleet = make_fleet(instances=1, services=["web"])
     before = deployment_ids(fleet.ecs, fleet.cluster_name, "web")
-    result = run(ecs_retirement_event([f"{fleet.cluster_name}|web"]), MAINTENANCE_WINDOW=ALWAYS_OPEN_WINDOW)
+    result = run(ecs_retirement_event([f"{fleet.cluster_name}|web"], **event), MAINTENANCE_WINDOW=window)
     assert result.ok, result.error
-    assert deployment_ids(fleet.ecs, fleet.cluster_name, "web") != before
+    return deployment_ids(fleet.ecs, fleet.cluster_name, "web") != before
+
+
+def test_inside_the_window_the_service_is_redeployed_now(make_fleet, run, inbox, queue, emulator):
+    assert retire_web(make_fleet, run, ALWAYS_OPEN_WINDOW)
     assert only(inbox.read(), "redeploy-service").details["why_now"]["reason"] == "window_open"
     assert queue.delayed() == 0
 
 
 def test_outside_the_window_the_retirement_is_scheduled_not_done(make_fleet, run, inbox, queue, emulator):
-    fleet = make_fleet(instances=1, services=["web"])
-    before = deployment_ids(fleet.ecs, fleet.cluster_name, "web")
-    result = run(
-        ecs_retirement_event([f"{fleet.cluster_name}|web"], starts_in=timedelta(days=7)),
-        MAINTENANCE_WINDOW=closed_window(hours_from_now=3),
-    )
-    assert result.ok, result.error
-    assert deployment_ids(fleet.ecs, fleet.cluster_name, "web") == before
+    assert not retire_web(make_fleet, run, closed_window(hours_from_now=3), starts_in=timedelta(days=7))
     note = only(inbox.read(), "schedule")
     assert note.outcome == "done"
     assert "web" in note.description
@@ -311,14 +310,7 @@ def test_outside_the_window_the_retirement_is_scheduled_not_done(make_fleet, run
 
 
 def test_a_window_opening_after_the_retirement_is_not_waited_for(make_fleet, run, inbox, queue, emulator):
-    fleet = make_fleet(instances=1, services=["web"])
-    before = deployment_ids(fleet.ecs, fleet.cluster_name, "web")
-    result = run(
-        ecs_retirement_event([f"{fleet.cluster_name}|web"], starts_in=timedelta(hours=1)),
-        MAINTENANCE_WINDOW=closed_window(hours_from_now=3),
-    )
-    assert result.ok, result.error
-    assert deployment_ids(fleet.ecs, fleet.cluster_name, "web") != before
+    assert retire_web(make_fleet, run, closed_window(hours_from_now=3), starts_in=timedelta(hours=1))
     note = only(inbox.read(), "redeploy-service")
     assert note.details["why_now"]["reason"] == "window_too_late"
     assert "next opens at" in note.description

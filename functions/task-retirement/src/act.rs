@@ -1,95 +1,136 @@
-//! The imperative shell: carries out a plan through the AWS adapters and reports every
-//! action with its real outcome. In dry run, nothing that changes the fleet is called.
+//! The imperative shell: task-retirement's steps for the shared executor
+//! ([`shared::exec`]), each carried out through the AWS adapters and reported with its
+//! real outcome. The executor logs the plan, keeps dry run from changing anything and
+//! reports each failure; the first failure ends the plan.
 
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 use shared::aws::autoscaling::HealthOutcome;
 use shared::aws::ecs::DeployOutcome;
 use shared::events::Envelope;
+use shared::exec::{action, About, DryRun, Executor, PlanStep, Ran, Report};
 use shared::notify::{Notice, Outcome, Subject};
 use shared::Result;
 
-use crate::decide::{Mark, Plan, Scope, Step, HANDLED_TAG};
-use crate::Deps;
+use crate::markers::{Mark, HANDLED_TAG};
+use crate::parse::Deferral;
+use crate::{notices, Deps};
 
-pub async fn execute(deps: &Deps, event: &Envelope, subject: &Subject, plan: Plan) -> Result<()> {
-    tracing::info!(
-        event_id = %event.id,
-        kind = %subject.kind,
-        dry_run = deps.reporter.dry_run(),
-        plan = %serde_json::to_string(&plan).unwrap_or_default(),
-        "decided"
-    );
-    for step in plan {
-        let action = step.action();
-        let scoped = scoped(subject, &step);
-        if let Err(e) = run(deps, event, &scoped, step).await {
-            deps.reporter.failure(&scoped, action, &e).await;
-            return Err(e);
+/// One step of a plan, in words (see [`crate::decide::Decision`] for what each does).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    Redeploy {
+        cluster: String,
+        service: String,
+        service_arn: String,
+        marker: String,
+        notice: Notice,
+    },
+    StopTasks {
+        cluster: String,
+        service: String,
+        service_arn: String,
+        tasks: Vec<String>,
+        last: bool,
+        marker: String,
+        notice: Notice,
+    },
+    ReplaceInstance {
+        instance_id: String,
+        group: String,
+        cluster: String,
+        notice: Notice,
+    },
+    Defer {
+        action: &'static str,
+        outcome: Outcome,
+        until: DateTime<Utc>,
+        delay_seconds: u32,
+        deferral: Deferral,
+        notice: Option<Notice>,
+    },
+    Report(Report),
+    /// Leave a mark after what it records was done (a look queued, people told).
+    Mark(Mark),
+}
+
+pub type Plan = Vec<Step>;
+
+impl PlanStep for Step {
+    fn action(&self) -> &'static str {
+        match self {
+            Step::Redeploy { .. } => action::REDEPLOY_SERVICE,
+            Step::ReplaceInstance { .. } => action::REPLACE_INSTANCE,
+            Step::StopTasks { .. } => action::STOP_TASKS,
+            Step::Defer { action, .. } => action,
+            Step::Report(r) => r.action,
+            Step::Mark(_) => action::MARK_REPORTED,
         }
     }
-    Ok(())
-}
 
-/// The event's subject narrowed to what the step is about.
-fn scoped(subject: &Subject, step: &Step) -> Subject {
-    let scope = match step {
-        Step::Redeploy { cluster, .. } => Scope {
-            cluster: Some(cluster.clone()),
-            ..Scope::default()
-        },
-        Step::ReplaceInstance {
-            instance_id,
-            group,
-            cluster,
-            ..
-        } => Scope {
-            cluster: Some(cluster.clone()),
-            group: Some(group.clone()),
-            instance: Some(instance_id.clone()),
-            task: None,
-        },
-        Step::StopTasks { cluster, .. } => Scope {
-            cluster: Some(cluster.clone()),
-            ..Scope::default()
-        },
-        Step::Defer { .. } => Scope::default(),
-        Step::Report { scope, .. } => scope.clone(),
-    };
-    Subject {
-        cluster: scope.cluster,
-        group: scope.group,
-        instance: scope.instance,
-        task: scope.task,
-        ..subject.clone()
+    fn mutates(&self) -> bool {
+        !matches!(self, Step::Report(_))
+    }
+
+    fn dry_run(self) -> DryRun<Self> {
+        match self {
+            Step::Redeploy { notice, .. }
+            | Step::StopTasks { notice, .. }
+            | Step::ReplaceInstance { notice, .. } => DryRun::Planned(Some(notice)),
+            // Sent in dry run too: it changes nothing in the fleet, and the later look
+            // reports what would be done in the window.
+            Step::Defer { .. } => DryRun::Instead(self),
+            Step::Report(_) | Step::Mark(_) => DryRun::Planned(None),
+        }
+    }
+
+    fn about(&self, event: &Subject) -> Subject {
+        let about = match self {
+            Step::Redeploy { cluster, .. } | Step::StopTasks { cluster, .. } => {
+                About::cluster(cluster)
+            }
+            Step::ReplaceInstance {
+                instance_id,
+                group,
+                cluster,
+                ..
+            } => About {
+                cluster: Some(cluster.clone()),
+                group: Some(group.clone()),
+                instance: Some(instance_id.clone()),
+                task: None,
+            },
+            Step::Defer { .. } | Step::Mark(_) => About::default(),
+            Step::Report(r) => r.about.clone(),
+        };
+        event.narrowed(&about)
     }
 }
 
-async fn run(deps: &Deps, event: &Envelope, subject: &Subject, step: Step) -> Result<()> {
-    let dry = deps.reporter.dry_run();
-    let action = step.action();
-    match step {
+/// Carries out the plan; a failed step is reported and fails the event.
+pub async fn execute(deps: &Deps, event: &Envelope, subject: &Subject, plan: Plan) -> Result<()> {
+    Executor::new(&deps.reporter, deps.config.common.dry_run)
+        .reporting_failures()
+        .execute(subject, plan, |_, step| run(deps, event, step))
+        .await
+        .into_result()
+}
+
+async fn run(deps: &Deps, event: &Envelope, step: Step) -> Result<Ran> {
+    Ok(match step {
         Step::Redeploy {
             cluster,
             service,
             service_arn,
             marker,
             notice,
-        } => {
-            let (outcome, notice) = if dry {
-                (Outcome::Planned, notice)
-            } else {
-                match deps.ecs.force_new_deployment(&cluster, &service).await? {
-                    DeployOutcome::ServiceGone => (
-                        Outcome::AlreadyDone,
-                        notice.detail(
-                            "note",
-                            "the service was deleted meanwhile; its tasks are gone",
-                        ),
-                    ),
-                    DeployOutcome::Started => mark(deps, &service_arn, &marker, notice).await,
-                }
-            };
-            deps.reporter.report(subject, action, outcome, notice).await;
-        }
+        } => match deps.ecs.force_new_deployment(&cluster, &service).await? {
+            DeployOutcome::ServiceGone => {
+                Ran::told(Outcome::AlreadyDone, notices::service_deleted(notice))
+            }
+            DeployOutcome::Started => mark(deps, &service_arn, &marker, notice).await,
+        },
         Step::StopTasks {
             cluster,
             service_arn,
@@ -99,79 +140,56 @@ async fn run(deps: &Deps, event: &Envelope, subject: &Subject, step: Step) -> Re
             notice,
             ..
         } => {
-            let (outcome, notice) = if dry {
-                (Outcome::Planned, notice)
+            for task in &tasks {
+                deps.ecs
+                    .stop_task(
+                        &cluster,
+                        task,
+                        "ecs-autopilot task-retirement: replaced ahead of an AWS retirement",
+                    )
+                    .await?;
+            }
+            if last {
+                mark(deps, &service_arn, &marker, notice).await
             } else {
-                for task in &tasks {
-                    deps.ecs
-                        .stop_task(
-                            &cluster,
-                            task,
-                            "ecs-autopilot task-retirement: replaced ahead of an AWS retirement",
-                        )
-                        .await?;
-                }
-                if last {
-                    mark(deps, &service_arn, &marker, notice).await
-                } else {
-                    (Outcome::Done, notice)
-                }
-            };
-            deps.reporter.report(subject, action, outcome, notice).await;
+                Ran::told(Outcome::Done, notice)
+            }
         }
         Step::ReplaceInstance {
             instance_id,
             notice,
             ..
         } => {
-            let outcome = if dry {
-                Outcome::Planned
-            } else {
-                match deps.asg.replace_instance(&instance_id).await? {
-                    HealthOutcome::Marked => Outcome::Done,
-                    HealthOutcome::NotInGroup => Outcome::AlreadyDone,
-                }
+            let outcome = match deps.asg.replace_instance(&instance_id).await? {
+                HealthOutcome::Marked => Outcome::Done,
+                HealthOutcome::NotInGroup => Outcome::AlreadyDone,
             };
-            deps.reporter.report(subject, action, outcome, notice).await;
+            Ran::told(outcome, notice)
         }
         Step::Defer {
+            action,
             outcome,
             until,
             delay_seconds,
             deferral,
             notice,
-            marks,
-            ..
         } => {
-            // Sent in dry run too: it changes nothing in the fleet, and the later look
-            // reports what would be done in the window.
             let mut again = event.clone();
             again.carry = Some(serde_json::to_value(&deferral).expect("a deferral serializes"));
             let body = serde_json::to_string(&again).expect("an event serializes");
             deps.queue.send_later(&body, delay_seconds).await?;
             tracing::info!(event_id = %event.id, %until, delay_seconds, deferrals = deferral.deferrals, budget_waits = deferral.budget_waits, action, "deferred");
-            if let Some(notice) = notice {
-                deps.reporter.report(subject, action, outcome, notice).await;
-            }
-            if !dry {
-                for m in &marks {
-                    leave(deps, m).await;
-                }
+            match notice {
+                Some(notice) => Ran::told(outcome, notice),
+                None => Ran::quiet(outcome),
             }
         }
-        Step::Report {
-            outcome,
-            notice,
-            mark,
-            ..
-        } => {
-            deps.reporter.report(subject, action, outcome, notice).await;
-            if let Some(m) = mark.filter(|_| !dry) {
-                leave(deps, &m).await;
-            }
+        Step::Report(report) => report.ran(),
+        Step::Mark(m) => {
+            leave(deps, &m).await;
+            Ran::quiet(Outcome::Done)
         }
-    }
-    Ok(())
+    })
 }
 
 /// Writes a mark after what it records was done (a look queued, people told). A failure
@@ -194,22 +212,17 @@ async fn put(deps: &Deps, mark: &Mark) -> Result<()> {
 /// Marks a redeployed service so a repeated notice does not deploy it again. The
 /// deployment has started whatever happens here, so a failure to mark is a warning, not a
 /// failed event: retrying the event would only deploy again.
-async fn mark(deps: &Deps, service_arn: &str, marker: &str, notice: Notice) -> (Outcome, Notice) {
+async fn mark(deps: &Deps, service_arn: &str, marker: &str, notice: Notice) -> Ran {
     let handled = Mark::Ecs {
         arn: service_arn.to_string(),
         key: HANDLED_TAG,
         value: marker.to_string(),
     };
     match put(deps, &handled).await {
-        Ok(()) => (Outcome::Done, notice),
+        Ok(()) => Ran::told(Outcome::Done, notice),
         Err(e) => {
             tracing::warn!(error = %e, service_arn, "could not mark the service as handled");
-            (
-                Outcome::Warning,
-                notice
-                    .detail("mark_error", e.to_string())
-                    .next_step(format!("Could not tag the service with {HANDLED_TAG}: a repeated notice will deploy it again. Check ecs:TagResource permissions.")),
-            )
+            Ran::told(Outcome::Warning, notices::unmarked(notice, &e))
         }
     }
 }

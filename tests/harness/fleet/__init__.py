@@ -15,7 +15,7 @@ The package, by seam (everything is importable from ``harness.fleet``):
 
 * ``clients``:   boto3 clients per endpoint/region/account, ``control()`` for the emulator's endpoints
 * ``model``:     ``Fleet`` and ``FleetInstance``, the tags and transitions they use
-* ``seeding``:   ``seed_cluster`` and registering hosts that joined later
+* ``seeding``:   ``seed_cluster``, lifecycle hooks, and registering hosts that joined later
 * ``scheduler``: tasks on hosts, and ``play_scheduler`` (ECS moving tasks off DRAINING hosts)
 * ``lifecycle``: lifecycle actions (``fire_lifecycle``) and instance refreshes
 * ``images``:    launch template versions, describable AMIs, (public) SSM AMI parameters
@@ -34,13 +34,20 @@ from .lifecycle import (
 )
 from .model import CLUSTER_TAG, DEFAULT_AMI, LAUNCHING, MANAGED_TAG, TERMINATING, Fleet, FleetInstance
 from .scheduler import all_tasks, describe_tasks, play_scheduler, service_of, set_draining, stop_tasks, tasks_on
-from .seeding import register_group_instances, register_new_instances, seed_cluster, start_service_tasks
+from .seeding import (
+    put_lifecycle_hook,
+    register_group_instances,
+    register_new_instances,
+    seed_cluster,
+    start_service_tasks,
+)
 
 __all__ = [
     "ACCOUNT", "CLUSTER_TAG", "DEFAULT_AMI", "ECS_AMI_PARAMETER", "LAUNCHING", "MANAGED_TAG", "TERMINATING",
     "ControlError", "Fleet", "FleetInstance", "_image_in", "all_tasks", "client", "control", "create_lifecycle_action",
     "describe_tasks", "expire_lifecycle_action", "fire_lifecycle", "in_account", "instance_refreshes",
-    "lifecycle_actions", "lifecycle_event", "new_ami_version", "play_scheduler", "publish_ecs_ami", "put_ssm_parameter",
+    "lifecycle_actions", "lifecycle_event", "new_ami_version", "play_scheduler", "publish_ecs_ami", "put_lifecycle_hook",
+    "put_ssm_parameter",
     "register_group_instances", "register_image", "register_new_instances", "seed_cluster", "service_of",
     "set_draining", "set_refresh_status", "start_service_tasks", "stop_tasks", "tasks_on", "unique",
 ]

@@ -62,12 +62,9 @@ def fire_lifecycle(
     region: str | None = None,
     group: str | None = None,
     hook: str | None = None,
-    token: str | None = None,
-    decrement: bool = True,
     metadata: str | None = None,
-    origin: str | None = None,
-    destination: str | None = None,
     account: str | None = None,
+    **action: Any,
 ) -> dict[str, Any]:
     """Create a lifecycle action in the emulator and return the EventBridge
     event ("EC2 Instance-terminate Lifecycle Action" / "EC2 Instance-launch
@@ -77,7 +74,8 @@ def fire_lifecycle(
     without ``instance_id`` the emulator launches a new instance in
     ``Pending:Wait`` (its id is in ``event["detail"]["EC2InstanceId"]``).
     Terminate: the instance goes to ``Terminating:Wait`` and (``decrement``)
-    the desired capacity drops by one, as on a scale-in.
+    the desired capacity drops by one, as on a scale-in. ``action``: the rest of
+    ``create_lifecycle_action``'s options (token, decrement, origin, destination).
     """
     trans = _transition(transition)
     if fleet is not None:
@@ -89,20 +87,9 @@ def fire_lifecycle(
         instance_id = instance_id.ec2_instance_id
     if not group or not hook:
         raise ValueError("group and hook are required (or pass a fleet)")
-    action = create_lifecycle_action(
-        endpoint,
-        region=region or "us-east-1",
-        group=group,
-        hook=hook,
-        transition=trans,
-        instance_id=instance_id,
-        token=token,
-        decrement=decrement,
-        origin=origin,
-        destination=destination,
-        account=account or ACCOUNT,
-    )
-    return lifecycle_event(action, metadata=metadata)
+    created = create_lifecycle_action(endpoint, region=region or "us-east-1", group=group, hook=hook, transition=trans,
+                                      instance_id=instance_id, account=account or ACCOUNT, **action)
+    return lifecycle_event(created, metadata=metadata)
 
 
 def lifecycle_actions(endpoint: str, region: str = "us-east-1", **filters: str) -> list[dict[str, Any]]:

@@ -13,6 +13,13 @@ from .images import register_image
 from .model import CLUSTER_TAG, DEFAULT_AMI, LAUNCHING, MANAGED_TAG, TERMINATING, Fleet, FleetInstance
 
 
+def put_lifecycle_hook(asg: Any, group: str, hook: str, transition: str = TERMINATING,
+                       heartbeat_timeout: int = 300, default_result: str = "CONTINUE") -> None:
+    """A lifecycle hook on the group (a terminate hook that lets the instance go, by default)."""
+    asg.put_lifecycle_hook(LifecycleHookName=hook, AutoScalingGroupName=group, LifecycleTransition=transition,
+                           HeartbeatTimeout=heartbeat_timeout, DefaultResult=default_result)
+
+
 def seed_cluster(
     endpoint: str,
     region: str = "us-east-1",
@@ -92,20 +99,8 @@ def seed_cluster(
     if hooks:
         # instance-drain owns hooks named ecs-autopilot-* by default (LIFECYCLE_HOOK_NAMES).
         terminate_hook, launch_hook = f"ecs-autopilot-{name}-terminate", f"ecs-autopilot-{name}-launch"
-        asg.put_lifecycle_hook(
-            LifecycleHookName=terminate_hook,
-            AutoScalingGroupName=group_name,
-            LifecycleTransition=TERMINATING,
-            HeartbeatTimeout=heartbeat_timeout,
-            DefaultResult="CONTINUE",
-        )
-        asg.put_lifecycle_hook(
-            LifecycleHookName=launch_hook,
-            AutoScalingGroupName=group_name,
-            LifecycleTransition=LAUNCHING,
-            HeartbeatTimeout=heartbeat_timeout,
-            DefaultResult="ABANDON",
-        )
+        put_lifecycle_hook(asg, group_name, terminate_hook, heartbeat_timeout=heartbeat_timeout)
+        put_lifecycle_hook(asg, group_name, launch_hook, LAUNCHING, heartbeat_timeout, "ABANDON")
     group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group_name])["AutoScalingGroups"][0]
 
     fleet = Fleet(
