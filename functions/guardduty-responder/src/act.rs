@@ -1,215 +1,61 @@
-//! The imperative shell: carries out a plan through the AWS adapters and reports the
-//! response to a finding as one notification listing every step with its real outcome.
-//! In dry run, nothing that changes state is called.
+//! The imperative shell: guardduty-responder's steps for the shared executor
+//! (`shared::exec`), how each is carried out through the AWS adapters, and the one
+//! notification that reports the response (worded by `notices`). In dry run, nothing
+//! that changes state is called.
 
-use serde::Serialize;
-use shared::events::Envelope;
+use shared::exec::{Executor, OnFailure, PlanStep, Ran};
 use shared::notify::{Outcome, Subject};
 use shared::{Error, Result};
 
 use crate::decide::{Plan, Step, FINDING_TAG, QUARANTINE_TYPE_TAG};
-use crate::Deps;
+use crate::{notices, Deps};
 
-/// What a plan acts on.
-pub struct Target<'a> {
-    pub event: &'a Envelope,
-    pub subject: Subject,
-}
+impl PlanStep for Step {
+    fn action(&self) -> &'static str {
+        Step::action(self)
+    }
 
-/// One step as it turned out.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct StepResult {
-    pub action: &'static str,
-    pub outcome: Outcome,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub target: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub why: Option<String>,
-    /// What the step made (snapshot ids).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub made: Vec<String>,
-}
+    fn mutates(&self) -> bool {
+        self.changes_something()
+    }
 
-/// Runs the plan and reports it; returns the response's overall outcome (what the
-/// notification says), or the error that fails the event.
-pub async fn execute(deps: &Deps, target: &Target<'_>, plan: Plan) -> Result<Outcome> {
-    let dry = deps.reporter.dry_run();
-    tracing::info!(
-        event_id = %target.event.id,
-        kind = %target.subject.kind,
-        dry_run = dry,
-        plan = %serde_json::to_string(&plan).unwrap_or_default(),
-        "decided"
-    );
-    let mut results = vec![];
-    let mut failure = None;
-    for step in &plan.steps {
-        let (outcome, why, made) = match step {
-            Step::Note { outcome, why, .. } => (*outcome, Some(why.clone()), vec![]),
-            _ if dry => (Outcome::Planned, None, vec![]),
-            _ => match run(deps, step).await {
-                Ok((outcome, made)) => (outcome, None, made),
-                // Evidence is worth a lot, but not the stop: a workload left running
-                // because a snapshot or an isolation failed is worse than one stopped
-                // without them.
-                Err(e) if is_evidence(step) => (
-                    Outcome::Warning,
-                    Some(format!("{e}; the containment went on without it")),
-                    vec![],
-                ),
-                Err(e) => {
-                    let why = e.to_string();
-                    failure = Some(e);
-                    (Outcome::Failed, Some(why), vec![])
-                }
-            },
-        };
-        results.push(StepResult {
-            action: step.action(),
-            outcome,
-            target: step.target(),
-            why,
-            made,
-        });
-        if failure.is_some() {
-            break;
+    fn on_failure(&self) -> OnFailure {
+        match self {
+            // Evidence is worth a lot, but not the stop: a workload left running because
+            // a snapshot or an isolation failed is worse than one stopped without them.
+            Step::Isolate { .. } | Step::Snapshot { .. } => OnFailure::Tolerate,
+            _ => OnFailure::Stop,
         }
     }
-    let outcome = overall(&plan, &results);
-    let mut notice = plan.notice;
-    if !results.is_empty() {
-        notice.description.push_str("\n\n**Actions:**");
-        for r in &results {
-            notice.description.push_str(&format!(
-                "\n- {} {}: {}{}",
-                r.action,
-                r.target,
-                r.outcome.as_str(),
-                r.why
-                    .as_deref()
-                    .map(|w| format!(" ({w})"))
-                    .unwrap_or_default()
-            ));
-        }
-    }
-    if let Some(e) = &failure {
-        notice.title = format!("FAILED: {}", notice.title);
-        notice = notice
-            .detail("error", e.to_string())
-            .detail("retryable", e.is_retryable())
-            .next_step("The event will be retried (the steps already done are recognised as done) and, if it keeps failing, dead-lettered: finish the remaining steps by hand.");
-    }
-    let notice = notice
-        .detail(
-            "evidence_taken",
-            evidence_taken(
-                &plan.steps,
-                &results,
-                deps.config.quarantine_security_group.as_deref(),
-            ),
-        )
-        .detail("actions", &results);
-    deps.reporter
-        .report(&target.subject, plan.action, outcome, notice)
+}
+
+/// Runs the plan and reports it in one notification; returns the response's overall
+/// outcome (what the notification says), or the error that fails the event.
+pub async fn execute(deps: &Deps, subject: &Subject, plan: Plan) -> Result<Outcome> {
+    let executed = Executor::new(&deps.reporter, deps.config.common.dry_run)
+        .execute(subject, plan.steps.clone(), |_, step| run(deps, step))
         .await;
+    let action = plan.action;
+    let (outcome, notice) = notices::summary(
+        plan,
+        &executed,
+        deps.config.quarantine_security_group.as_deref(),
+    );
+    deps.reporter.report(subject, action, outcome, notice).await;
     // A notice that could not be sent is logged and counted by the reporter; only a
     // failed step fails the event.
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(outcome),
-    }
+    executed.into_result().map(|()| outcome)
 }
 
-fn is_evidence(step: &Step) -> bool {
-    matches!(step, Step::Isolate { .. } | Step::Snapshot { .. })
+/// Carries out one step; a report is told only in the response's one notification.
+async fn run(deps: &Deps, step: Step) -> Result<Ran> {
+    let (outcome, made) = call(deps, &step).await?;
+    Ok(Ran::quiet(outcome).made(made))
 }
 
-/// The machine-readable record of the evidence this response kept: the task described
-/// before the stop, the snapshots (new or from an earlier delivery) and the isolated
-/// network interfaces.
-fn evidence_taken(
-    steps: &[Step],
-    results: &[StepResult],
-    quarantine_group: Option<&str>,
-) -> serde_json::Value {
-    let ok = |r: &StepResult| {
-        matches!(
-            r.outcome,
-            Outcome::Done | Outcome::AlreadyDone | Outcome::Planned
-        )
-    };
-    let mut snapshots: Vec<String> = vec![];
-    let mut isolated: Vec<String> = vec![];
-    let mut group = None;
-    for (step, r) in steps.iter().zip(results) {
-        match step {
-            Step::Snapshot { .. } if ok(r) => snapshots.extend(r.made.iter().cloned()),
-            Step::Isolate {
-                network_interface_id,
-                security_group,
-            } if ok(r) => {
-                isolated.push(network_interface_id.clone());
-                group = Some(security_group.clone());
-            }
-            // Kept by an earlier delivery: still evidence of this response.
-            Step::Note {
-                action: "snapshot-host",
-                outcome: Outcome::AlreadyDone,
-                refs,
-                ..
-            } => snapshots.extend(refs.iter().cloned()),
-            Step::Note {
-                action: "isolate-network",
-                outcome: Outcome::AlreadyDone,
-                refs,
-                ..
-            } => {
-                isolated.extend(refs.iter().cloned());
-                group = quarantine_group.map(str::to_string);
-            }
-            _ => {}
-        }
-    }
-    let snapshot_outcome = results
-        .iter()
-        .find(|r| r.action == "snapshot-host")
-        .map(|r| r.outcome.as_str());
-    serde_json::json!({
-        "task_described": results.iter().any(|r| r.action == "stop-task"),
-        "snapshots": snapshots,
-        "snapshot_outcome": snapshot_outcome,
-        "isolated_network_interfaces": isolated,
-        "quarantine_security_group": group,
-    })
-}
-
-/// The response's outcome: the worst step, or the plan's own when nothing had to run.
-fn overall(plan: &Plan, results: &[StepResult]) -> Outcome {
-    let acted: Vec<Outcome> = plan
-        .steps
-        .iter()
-        .zip(results)
-        .filter(|(s, _)| s.changes_something())
-        .map(|(_, r)| r.outcome)
-        .collect();
-    if results.iter().any(|r| r.outcome == Outcome::Failed) {
-        Outcome::Failed
-    } else if acted.is_empty() {
-        plan.outcome
-    } else if acted.contains(&Outcome::Planned) {
-        Outcome::Planned
-    } else if results.iter().any(|r| r.outcome == Outcome::Warning) {
-        Outcome::Warning
-    } else if acted.iter().all(|o| *o == Outcome::AlreadyDone) {
-        Outcome::AlreadyDone
-    } else {
-        Outcome::Done
-    }
-}
-
-/// Runs one state-changing step. AWS answers that mean "someone already did this"
+/// Makes one state-changing step's call. AWS answers that mean "someone already did this"
 /// (a task ECS no longer knows, an instance already out of its group) are success.
-async fn run(deps: &Deps, step: &Step) -> Result<(Outcome, Vec<String>)> {
+async fn call(deps: &Deps, step: &Step) -> Result<(Outcome, Vec<String>)> {
     let sent = match step {
         Step::Isolate {
             network_interface_id,
@@ -261,7 +107,7 @@ async fn run(deps: &Deps, step: &Step) -> Result<(Outcome, Vec<String>)> {
             deps.asg.protect_from_scale_in(group, instance_id).await
         }
         Step::Detach { group, instance_id } => deps.asg.detach(group, instance_id).await,
-        Step::Note { outcome, .. } => return Ok((*outcome, vec![])),
+        Step::Report(r) => return Ok((r.outcome, vec![])),
     };
     match sent {
         Ok(()) => Ok((Outcome::Done, vec![])),
@@ -313,11 +159,12 @@ mod tests {
                 true
             })
             .then_output(|| PublishOutput::builder().message_id("m").build());
-        let config = Config::from_env(&Env::from_pairs([(
+        let mut config = Config::from_env(&Env::from_pairs([(
             "NOTIFY_TOPIC_ARN",
             "arn:aws:sns:us-east-1:123456789012:t",
         )]))
         .unwrap();
+        config.common.dry_run = dry_run;
         let deps = Deps {
             config,
             ecs: Ecs::new(mock_client!(aws_sdk_ecs, RuleMode::MatchAny, ecs)),
@@ -337,14 +184,6 @@ mod tests {
             ),
         };
         (deps, published)
-    }
-
-    fn event() -> Envelope {
-        Envelope::parse(
-            serde_json::json!({"id": "ev", "detail-type": "GuardDuty Finding",
-            "source": "aws.guardduty", "time": "2024-06-03T14:21:09Z", "detail": {}}),
-        )
-        .unwrap()
     }
 
     fn plan(steps: Vec<Step>) -> Plan {
@@ -388,10 +227,7 @@ mod tests {
             )
         });
         let (deps, published) = deps(&[&gone], &[], false);
-        let target = Target {
-            event: &event(),
-            subject: Subject::default(),
-        };
+        let target = Subject::default();
         execute(&deps, &target, plan(vec![stop()])).await.unwrap();
         assert_eq!(outcome_of(&published.lock().unwrap()[0]), "already_done");
     }
@@ -407,10 +243,7 @@ mod tests {
             )
         });
         let (deps, published) = deps(&[], &[&out], false);
-        let target = Target {
-            event: &event(),
-            subject: Subject::default(),
-        };
+        let target = Subject::default();
         let step = Step::Detach {
             group: "g".into(),
             instance_id: "i-1".into(),
@@ -430,10 +263,7 @@ mod tests {
             )
         });
         let (deps, published) = deps(&[&throttled], &[], false);
-        let target = Target {
-            event: &event(),
-            subject: Subject::default(),
-        };
+        let target = Subject::default();
         let drain = Step::SetDraining {
             cluster: "prod".into(),
             container_instance_arn: "arn:ci/1".into(),
@@ -454,15 +284,14 @@ mod tests {
     #[tokio::test]
     async fn evidence_an_earlier_delivery_kept_is_named_in_the_record() {
         let (deps, published) = deps(&[], &[], false);
-        let target = Target {
-            event: &event(),
-            subject: Subject::default(),
-        };
-        let kept = |action, refs: &[&str]| Step::Note {
-            action,
-            outcome: Outcome::AlreadyDone,
-            why: "earlier".into(),
-            refs: refs.iter().map(|r| r.to_string()).collect(),
+        let target = Subject::default();
+        let kept = |action, refs: &[&str]| {
+            crate::decide::note_on(
+                action,
+                Outcome::AlreadyDone,
+                "earlier",
+                refs.iter().map(|r| r.to_string()).collect(),
+            )
         };
         let mut plan = plan(vec![
             kept("isolate-network", &["eni-1"]),
@@ -494,10 +323,7 @@ mod tests {
         let stop_rule =
             mock!(aws_sdk_ecs::Client::stop_task).then_output(|| StopTaskOutput::builder().build());
         let (deps, published) = deps(&[&stop_rule], &[], true);
-        let target = Target {
-            event: &event(),
-            subject: Subject::default(),
-        };
+        let target = Subject::default();
         execute(&deps, &target, plan(vec![stop()])).await.unwrap();
         assert_eq!(stop_rule.num_calls(), 0);
         assert_eq!(outcome_of(&published.lock().unwrap()[0]), "planned");

@@ -7,14 +7,19 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::json;
 use shared::aws::autoscaling::LifecycleState;
 use shared::aws::ec2::Interface;
 use shared::aws::ecs::{ContainerInstance, ContainerInstanceStatus, TaskEvidence, TaskStatus};
 use shared::events::guardduty::{Finding, Level};
+use shared::exec::action::{
+    DETACH_HOST, DRAIN_HOST, ISOLATE_NETWORK, PROTECT_HOST, SNAPSHOT_HOST, STOP_TASK, TAG_HOST,
+};
+use shared::exec::{About, Report};
 use shared::notify::{escape, Notice, Outcome, Severity};
 
 use crate::config::Config;
+use crate::notices::{finding_record, finding_text, runtime_record, task_text, title};
 use crate::parse::Threat;
 
 /// Every task this function stops carries this at the start of its stop reason, which is
@@ -30,6 +35,8 @@ pub const FINDING_TAG: &str = "ecs-autopilot:finding";
 
 /// Longest piece of attacker-controlled text we put in front of a person.
 pub(crate) const FIELD_MAX: usize = 200;
+/// The notice detail of a report step that names evidence kept earlier.
+const REFS: &str = "refs";
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
@@ -64,30 +71,25 @@ pub enum Step {
     Protect { group: String, instance_id: String },
     /// Out of the group without terminating; the group launches a replacement.
     Detach { group: String, instance_id: String },
-    /// A step that needs no call: already done, or not possible here (with why).
-    Note {
-        action: &'static str,
-        outcome: Outcome,
-        why: String,
-        /// What it is about, when that is evidence kept earlier (snapshot ids, isolated
-        /// network interfaces): the notification's record lists it with the new.
-        #[serde(skip_serializing_if = "Vec::is_empty")]
-        refs: Vec<String>,
-    },
+    /// A step that needs no call: already done, or not possible here. Its notice says
+    /// why (the description) and, for evidence an earlier delivery kept, what (detail
+    /// `refs`: snapshot ids, isolated network interfaces); the response's one
+    /// notification lists it with the others.
+    Report(Report),
 }
 
 impl Step {
     /// The action name used in notifications and metrics.
     pub fn action(&self) -> &'static str {
         match self {
-            Step::Isolate { .. } => "isolate-network",
-            Step::Snapshot { .. } => "snapshot-host",
-            Step::StopTask { .. } => "stop-task",
-            Step::SetDraining { .. } => "drain-host",
-            Step::TagInstance { .. } => "tag-host",
-            Step::Protect { .. } => "protect-host",
-            Step::Detach { .. } => "detach-host",
-            Step::Note { action, .. } => action,
+            Step::Isolate { .. } => ISOLATE_NETWORK,
+            Step::Snapshot { .. } => SNAPSHOT_HOST,
+            Step::StopTask { .. } => STOP_TASK,
+            Step::SetDraining { .. } => DRAIN_HOST,
+            Step::TagInstance { .. } => TAG_HOST,
+            Step::Protect { .. } => PROTECT_HOST,
+            Step::Detach { .. } => DETACH_HOST,
+            Step::Report(r) => r.action,
         }
     }
 
@@ -108,12 +110,38 @@ impl Step {
             Step::Protect { group, instance_id } | Step::Detach { group, instance_id } => {
                 format!("{instance_id} in {group}")
             }
-            Step::Note { refs, .. } => refs.join(", "),
+            Step::Report(_) => self.refs().join(", "),
         }
     }
 
     pub fn changes_something(&self) -> bool {
-        !matches!(self, Step::Note { .. })
+        !matches!(self, Step::Report(_))
+    }
+
+    /// A report's reason (`None` for a step that acts).
+    pub fn why(&self) -> Option<&str> {
+        match self {
+            Step::Report(r) => Some(&r.notice.description),
+            _ => None,
+        }
+    }
+
+    /// The evidence an earlier delivery kept, which a report is about.
+    pub fn refs(&self) -> Vec<String> {
+        match self {
+            Step::Report(r) => r
+                .notice
+                .details
+                .get(REFS)
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or_default(),
+            _ => vec![],
+        }
+    }
+
+    /// Whether this step's report says `outcome` of `action`.
+    pub fn reports(&self, action: &str, outcome: Outcome) -> bool {
+        matches!(self, Step::Report(r) if r.action == action && r.outcome == outcome)
     }
 }
 
@@ -437,10 +465,10 @@ pub fn respond_host(threat: &Threat, seen: &Observed, config: &Config) -> Plan {
     let done_before = steps.iter().any(|s| {
         matches!(
             s,
-            Step::Note {
+            Step::Report(Report {
                 outcome: Outcome::AlreadyDone,
                 ..
-            }
+            })
         )
     });
     if !steps.iter().any(Step::changes_something) && !done_before {
@@ -694,7 +722,8 @@ fn quarantine_host(threat: &Threat, host: Option<&Host>, config: &Config) -> Vec
             if !matches!(
                 g.lifecycle_state,
                 Some(LifecycleState::InService | LifecycleState::Standby)
-            ) => {
+            ) =>
+        {
             steps.push(note(
                 "detach-host",
                 Outcome::Warning,
@@ -743,7 +772,7 @@ pub fn recent_stops(
         .count()
 }
 
-fn family_of(task_definition_arn: &str) -> &str {
+pub(crate) fn family_of(task_definition_arn: &str) -> &str {
     let name = task_definition_arn
         .rsplit_once('/')
         .map_or(task_definition_arn, |(_, n)| n);
@@ -768,13 +797,22 @@ fn note(action: &'static str, outcome: Outcome, why: &str) -> Step {
 }
 
 /// A note about evidence an earlier delivery kept (`refs`: its ids).
-fn note_on(action: &'static str, outcome: Outcome, why: &str, refs: Vec<String>) -> Step {
-    Step::Note {
+pub(crate) fn note_on(
+    action: &'static str,
+    outcome: Outcome,
+    why: &str,
+    refs: Vec<String>,
+) -> Step {
+    let mut notice = Notice::info(action, why);
+    if !refs.is_empty() {
+        notice = notice.detail(REFS, refs);
+    }
+    Step::Report(Report {
         action,
         outcome,
-        why: why.to_string(),
-        refs,
-    }
+        about: About::default(),
+        notice,
+    })
 }
 
 impl Plan {
@@ -905,166 +943,6 @@ impl Plan {
         self.steps = steps;
         self
     }
-}
-
-/// `High Execution:Runtime/ReverseShell in prod/web: stop task` (who: service, else family).
-fn title(threat: &Threat, task: Option<&TaskEvidence>, verdict: &str) -> String {
-    let f = &threat.finding;
-    let who = task
-        .map(|e| {
-            e.task
-                .service()
-                .unwrap_or_else(|| family_of(&e.task.task_definition_arn))
-                .to_string()
-        })
-        .or_else(|| {
-            let t = f.task()?;
-            t.group
-                .as_deref()
-                .and_then(|g| g.strip_prefix("service:"))
-                .or_else(|| t.family())
-                .map(str::to_string)
-        });
-    let place = match who {
-        Some(w) => format!("{}/{}", threat.cluster, w),
-        None => threat.cluster.clone(),
-    };
-    // The verdict is ours; the rest is escaped like anything else from an event.
-    format!(
-        "{} {} in {}: {verdict}",
-        f.level().as_str(),
-        escape(&f.finding_type, 80),
-        escape(&place, 120)
-    )
-}
-
-fn finding_text(threat: &Threat) -> String {
-    let f = &threat.finding;
-    let mut text = format!(
-        "**GuardDuty {} finding** {} (severity {}, id {}), seen {} time(s), first {} last {}.\n\n{}",
-        f.level().as_str(),
-        escape(&f.finding_type, FIELD_MAX),
-        f.severity,
-        escape(&f.id, FIELD_MAX),
-        f.service.count,
-        escape(f.service.event_first_seen.as_deref().unwrap_or("?"), 40),
-        escape(f.service.event_last_seen.as_deref().unwrap_or("?"), 40),
-        escape(&f.title, 500),
-    );
-    if let Some(t) = f.task() {
-        text.push_str(&format!(
-            "\n\n**Task** {} in cluster {} (group {}, launch type {}).",
-            escape(t.arn.as_deref().unwrap_or("?"), FIELD_MAX),
-            escape(&threat.cluster, FIELD_MAX),
-            escape(t.group.as_deref().unwrap_or("?"), FIELD_MAX),
-            escape(t.launch_type.as_deref().unwrap_or("?"), 20),
-        ));
-    }
-    if let Some(p) = f.process() {
-        text.push_str(&format!(
-            "\n\n**Process** (as reported from inside the container): name {}, path {}, pid {}, user {}, sha256 {}.",
-            escape(p.name.as_deref().unwrap_or("?"), FIELD_MAX),
-            escape(p.executable_path.as_deref().unwrap_or("?"), FIELD_MAX),
-            p.pid.map_or("?".to_string(), |p| p.to_string()),
-            escape(p.user.as_deref().unwrap_or("?"), FIELD_MAX),
-            escape(p.executable_sha256.as_deref().unwrap_or("?"), 64),
-        ));
-    }
-    let context = context_record(f);
-    if !context.is_empty() {
-        let pairs: Vec<String> = context
-            .iter()
-            .map(|(k, v)| format!("{k}: {}", v.as_str().unwrap_or_default()))
-            .collect();
-        text.push_str(&format!("\n\n**Context:** {}", pairs.join("; ")));
-    }
-    text
-}
-
-fn task_text(e: &TaskEvidence, host: Option<&Host>) -> String {
-    let t = &e.task;
-    let containers: Vec<String> = e
-        .containers
-        .iter()
-        .map(|c| {
-            escape(
-                &format!(
-                    "{} {}@{}",
-                    c.name,
-                    c.image.as_deref().unwrap_or("?"),
-                    c.image_digest.as_deref().unwrap_or("no digest")
-                ),
-                FIELD_MAX,
-            )
-        })
-        .collect();
-    let mut text = format!(
-        "\n\n**Evidence (ECS):** task definition {}, started by {}, last status {}, containers: {}.",
-        escape(&t.task_definition_arn, FIELD_MAX),
-        escape(t.started_by.as_deref().unwrap_or("?"), FIELD_MAX),
-        escape(t.last_status.as_str(), 20),
-        if containers.is_empty() { "none".to_string() } else { containers.join("; ") },
-    );
-    if let Some(h) = host {
-        text.push_str(&format!(
-            " Host {} (container instance {}, {}).",
-            h.instance_id, h.container_instance.arn, h.container_instance.status
-        ));
-    }
-    text
-}
-
-pub(crate) fn finding_record(f: &Finding) -> Value {
-    json!({
-        "id": f.id,
-        "type": f.finding_type,
-        "severity": f.severity,
-        "level": f.level().as_str(),
-        "count": f.service.count,
-        "first_seen": f.service.event_first_seen,
-        "last_seen": f.service.event_last_seen,
-        "sample": f.is_sample(),
-        "arn": f.arn,
-        "title": escape(&f.title, 500),
-        "instance": f.instance_id(),
-    })
-}
-
-/// The runtime part, escaped: it was written by whoever controls the container.
-fn runtime_record(f: &Finding) -> Value {
-    let esc = |s: &Option<String>| s.as_deref().map(|s| escape(s, FIELD_MAX));
-    let process = f.process().map(|p| {
-        json!({
-            "name": esc(&p.name),
-            "executable_path": esc(&p.executable_path),
-            "executable_sha256": esc(&p.executable_sha256),
-            "pid": p.pid,
-            "user": esc(&p.user),
-        })
-    });
-    json!({ "process": process, "context": context_record(f) })
-}
-
-fn context_record(f: &Finding) -> Map<String, Value> {
-    let Some(context) = f
-        .service
-        .runtime_details
-        .as_ref()
-        .and_then(|r| r.context.as_ref())
-    else {
-        return Map::new();
-    };
-    context
-        .iter()
-        .take(12)
-        .map(|(k, v)| {
-            let text = match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            (escape(k, 60), Value::String(escape(&text, FIELD_MAX)))
-        })
-        .collect()
 }
 
 #[cfg(test)]

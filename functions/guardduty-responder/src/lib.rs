@@ -5,11 +5,13 @@
 //! down by itself.
 //!
 //! parse (event → threat) → screen (pure) → observe (ECS, Auto Scaling, EC2) → decide
-//! (pure plan) → act.
+//! (pure plan) → act (the shared executor) → one notification (notices).
 
 pub mod act;
 pub mod config;
 pub mod decide;
+pub mod notices;
+pub mod observe;
 pub mod parse;
 pub mod sequence;
 
@@ -21,13 +23,10 @@ use shared::events::Envelope;
 use shared::notify::{Reporter, Subject};
 use shared::Result;
 
-use act::Target;
 use config::Config;
-use decide::{Host, HostGroup, Observed, Plan};
+use decide::{Observed, Plan};
 use parse::{HostThreat, Intent, SequenceThreat, Threat};
 use sequence::Contained;
-use shared::aws::ec2::HostNetwork;
-use shared::aws::ecs::ContainerInstance;
 use shared::events::guardduty::InstanceDetails;
 use shared::notify::Outcome;
 
@@ -88,16 +87,11 @@ async fn respond_task(deps: &Deps, event: &Envelope, threat: &Threat) -> Result<
         "finding"
     );
     let plan = plan(deps, threat, &mut subject).await;
-    finish(deps, event, subject, plan).await
+    finish(deps, subject, plan).await
 }
 
 /// Runs a plan, or reports why none could be made (a failed read).
-async fn finish(
-    deps: &Deps,
-    event: &Envelope,
-    subject: Subject,
-    plan: Result<Plan>,
-) -> Result<Outcome> {
+async fn finish(deps: &Deps, subject: Subject, plan: Result<Plan>) -> Result<Outcome> {
     let plan = match plan {
         Ok(plan) => plan,
         Err(e) => {
@@ -105,8 +99,7 @@ async fn finish(
             return Err(e);
         }
     };
-    let target = Target { event, subject };
-    act::execute(deps, &target, plan).await
+    act::execute(deps, &subject, plan).await
 }
 
 /// A finding about a host itself: find its cluster (named in the finding, else among
@@ -128,57 +121,20 @@ async fn respond_host(deps: &Deps, event: &Envelope, host: &HostThreat) -> Resul
         "host finding"
     );
     let plan = plan_host(deps, host, &mut subject).await;
-    finish(deps, event, subject, plan).await
+    finish(deps, subject, plan).await
 }
 
 async fn plan_host(deps: &Deps, host: &HostThreat, subject: &mut Subject) -> Result<Plan> {
-    let (threat, managed, ci) = locate_host(deps, host).await?;
+    let (threat, managed, ci) = observe::locate_host(deps, host).await?;
     subject.cluster = Some(threat.cluster.clone());
     if let Some(plan) = decide::screen(&threat, managed, &deps.config) {
         return Ok(plan);
     }
     let mut seen = Observed::default();
     if let Some(ci) = ci {
-        seen.host = Some(observe_host(deps, &threat, ci, subject).await?);
+        seen.host = Some(observe::host(deps, &threat, ci, subject).await?);
     }
     Ok(decide::respond_host(&threat, &seen, &deps.config))
-}
-
-/// The host's cluster and container instance, when it is a container instance of a
-/// managed cluster (`None` otherwise). The cluster named in the finding is checked
-/// first; a finding naming none is matched against every managed cluster.
-async fn locate_host(
-    deps: &Deps,
-    host: &HostThreat,
-) -> Result<(Threat, bool, Option<ContainerInstance>)> {
-    let threat = |cluster: String, cluster_ref: String| Threat {
-        finding: host.finding.clone(),
-        cluster,
-        cluster_ref,
-    };
-    if let Some((name, arn)) = &host.cluster {
-        let managed = deps.ecs.is_managed(arn).await?;
-        let ci = match managed {
-            true => {
-                deps.ecs
-                    .find_container_instance(arn, &host.instance_id)
-                    .await?
-            }
-            false => None,
-        };
-        return Ok((threat(name.clone(), arn.clone()), managed, ci));
-    }
-    for cluster in deps.ecs.managed_clusters().await? {
-        if let Some(ci) = deps
-            .ecs
-            .find_container_instance(&cluster, &host.instance_id)
-            .await?
-        {
-            return Ok((threat(cluster.clone(), cluster), true, Some(ci)));
-        }
-    }
-    let none = "(none: not a container instance of a managed cluster)".to_string();
-    Ok((threat(none.clone(), none), false, None))
 }
 
 /// An attack sequence: each task and host it names goes through the same rails as its
@@ -251,120 +207,6 @@ async fn plan(deps: &Deps, threat: &Threat, subject: &mut Subject) -> Result<Pla
     if let Some(plan) = decide::screen(threat, managed, &deps.config) {
         return Ok(plan);
     }
-    let seen = observe(deps, threat, subject).await?;
+    let seen = observe::task(deps, threat, subject).await?;
     Ok(decide::respond(threat, &seen, &deps.config, Utc::now()))
-}
-
-/// Reads the task, and what the rails need: its service's health and stop history, and
-/// its host's container instance and Auto Scaling group.
-async fn observe(deps: &Deps, threat: &Threat, subject: &mut Subject) -> Result<Observed> {
-    let cluster = &threat.cluster_ref;
-    let arns: Vec<String> = threat
-        .finding
-        .task()
-        .and_then(|t| t.arn.clone())
-        .into_iter()
-        .collect();
-    let task = deps
-        .ecs
-        .describe_task_evidence(cluster, &arns)
-        .await?
-        .into_iter()
-        .next();
-    let mut seen = Observed {
-        task,
-        ..Observed::default()
-    };
-    let Some(task) = seen.task.as_ref().map(|e| e.task.clone()) else {
-        return Ok(seen);
-    };
-    if let (true, Some(service)) = (
-        task.is_running() && task.desired_status != shared::aws::ecs::TaskStatus::Stopped,
-        task.service(),
-    ) {
-        seen.service_running = deps
-            .ecs
-            .describe_service(cluster, service)
-            .await?
-            .map(|s| s.running_count);
-        seen.service_stopped = deps.ecs.stopped_tasks_of_service(cluster, service).await?;
-    }
-    let c = &deps.config;
-    let needs_host =
-        c.quarantine_host || c.snapshot_volumes || c.quarantine_security_group.is_some();
-    let Some(ci_arn) = task.container_instance_arn.filter(|_| needs_host) else {
-        return Ok(seen);
-    };
-    let Some(ci) = deps
-        .ecs
-        .describe_container_instances(cluster, vec![ci_arn])
-        .await?
-        .into_iter()
-        .next()
-    else {
-        return Ok(seen);
-    };
-    if let Some(named) = threat
-        .finding
-        .instance_id()
-        .filter(|i| *i != ci.ec2_instance_id)
-    {
-        // ECS placed the task; its answer decides which host is quarantined.
-        tracing::warn!(finding_instance = named, ecs_instance = %ci.ec2_instance_id, "finding names another host than ECS");
-    }
-    seen.host = Some(observe_host(deps, threat, ci, subject).await?);
-    Ok(seen)
-}
-
-/// A host as the rails need it: its group (for the quarantine), its network interfaces
-/// with their groups (for isolation), its quarantine tag and the snapshots already taken
-/// for this finding (what an earlier delivery did). Each read only when the
-/// configuration uses it.
-async fn observe_host(
-    deps: &Deps,
-    threat: &Threat,
-    ci: ContainerInstance,
-    subject: &mut Subject,
-) -> Result<Host> {
-    let c = &deps.config;
-    let instance_id = ci.ec2_instance_id.clone();
-    subject.instance = Some(instance_id.clone());
-    let network = match c.quarantine_security_group.is_some() || c.quarantine_host {
-        true => deps.ec2.host_network(&instance_id).await?,
-        false => HostNetwork::default(),
-    };
-    let snapshots = match c.snapshot_volumes {
-        true => {
-            deps.ec2
-                .snapshots_tagged(decide::FINDING_TAG, &threat.finding.id)
-                .await?
-        }
-        false => vec![],
-    };
-    let mut host = Host {
-        quarantined_for: network.tags.get(decide::QUARANTINE_TAG).cloned(),
-        network_interfaces: network.interfaces,
-        instance_id,
-        container_instance: ci,
-        group: None,
-        snapshots,
-    };
-    if !c.quarantine_host {
-        return Ok(host);
-    }
-    if let Some(name) = deps.asg.group_of_instance(&host.instance_id).await? {
-        let g = deps.asg.group(&name).await?;
-        subject.group = Some(name.clone());
-        host.group = Some(HostGroup {
-            cluster_tag: g.as_ref().and_then(|g| g.cluster()).map(str::to_string),
-            lifecycle_state: g.as_ref().and_then(|g| {
-                g.instances
-                    .iter()
-                    .find(|i| i.instance_id == host.instance_id)
-                    .map(|i| i.lifecycle_state.clone())
-            }),
-            name,
-        });
-    }
-    Ok(host)
 }

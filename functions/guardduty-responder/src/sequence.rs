@@ -12,7 +12,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use shared::notify::{escape, Notice, Outcome, Severity};
 
-use crate::decide::{finding_record, FIELD_MAX};
+use crate::decide::FIELD_MAX;
+use crate::notices::finding_record;
 use crate::parse::SequenceThreat;
 
 /// What became of one resource the sequence names (its own notification has the rest).

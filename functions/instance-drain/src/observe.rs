@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use shared::aws::ecs::{ContainerInstance, Task};
+use shared::aws::ecs::{ContainerInstance, ContainerInstanceStatus, Task};
 use shared::events::ec2::InstanceWarning;
 use shared::notify::Subject;
 use shared::Result;
@@ -131,7 +131,7 @@ async fn host(
         Some(arn) => Some(ContainerInstance {
             arn: arn.clone(),
             ec2_instance_id: instance_id.to_string(),
-            status: shared::aws::ecs::ContainerInstanceStatus::Draining,
+            status: ContainerInstanceStatus::Draining,
             agent_connected: true,
             running_tasks_count: 0,
             ami_id: None,

@@ -130,9 +130,9 @@ fn notes(plan: &Plan) -> Vec<(&'static str, Outcome)> {
     plan.steps
         .iter()
         .filter_map(|s| match s {
-            Step::Note {
+            Step::Report(Report {
                 action, outcome, ..
-            } => Some((*action, *outcome)),
+            }) => Some((*action, *outcome)),
             _ => None,
         })
         .collect()
@@ -391,9 +391,8 @@ fn a_duplicate_finding_names_the_snapshots_taken_earlier_and_takes_none() {
             ("quarantine-host", Outcome::AlreadyDone)
         ]
     );
-    let Step::Note { refs, .. } = &plan.steps[0] else {
-        panic!()
-    };
+    let refs = plan.steps[0].refs();
+    assert!(plan.steps[0].why().is_some());
     assert_eq!(refs, &["snap-1"]);
 }
 
@@ -548,7 +547,7 @@ fn an_instance_already_terminating_is_not_detached_and_the_notice_says_why() {
         actions(&plan),
         ["snapshot-host", "stop-task", "drain-host", "tag-host"]
     );
-    let Some(Step::Note { why, .. }) = plan.steps.last() else {
+    let Some(why) = plan.steps.last().and_then(Step::why) else {
         panic!()
     };
     assert!(why.contains("Terminating:Wait"));
@@ -612,9 +611,8 @@ fn a_redelivered_host_finding_finds_the_host_contained_and_changes_nothing() {
         ]
     );
     // The evidence kept earlier is named, for the notification's record.
-    let Step::Note { refs, .. } = &plan.steps[1] else {
-        panic!()
-    };
+    let refs = plan.steps[1].refs();
+    assert!(plan.steps[1].why().is_some());
     assert_eq!(refs, &["snap-1", "snap-2"]);
 }
 
@@ -731,7 +729,7 @@ fn any_host_finding_shape_stops_no_task_and_touches_only_the_host_ecs_placed() {
                         container_instance_arn,
                         ..
                     } => assert_eq!(container_instance_arn, "arn:ci/1"),
-                    Step::Note { .. } => {}
+                    Step::Report(_) => {}
                 }
             }
         },
