@@ -3,12 +3,31 @@
 //! notification that reports the response (worded by `notices`). In dry run, nothing
 //! that changes state is called.
 
+use serde::Serialize;
 use shared::exec::{Executor, OnFailure, PlanStep, Ran};
-use shared::notify::{Outcome, Subject};
+use shared::notify::{Notice, Outcome, Subject};
 use shared::{Error, Result};
 
-use crate::decide::{Plan, Step, FINDING_TAG, QUARANTINE_TYPE_TAG};
+use crate::decide::{Step, FINDING_TAG, QUARANTINE_TYPE_TAG};
 use crate::{notices, Deps};
+
+/// One response to one finding, worded (`notices::plan`): the decided steps, reported
+/// as one notification listing every step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Response {
+    /// `contain` when the plan acts (or found it already done), `notify` otherwise.
+    pub action: &'static str,
+    pub steps: Vec<Step>,
+    /// The outcome when no step changes anything (skipped, already done).
+    pub outcome: Outcome,
+    pub notice: Notice,
+}
+
+impl Response {
+    pub fn changes_something(&self) -> bool {
+        self.steps.iter().any(Step::changes_something)
+    }
+}
 
 impl PlanStep for Step {
     fn action(&self) -> &'static str {
@@ -29,9 +48,9 @@ impl PlanStep for Step {
     }
 }
 
-/// Runs the plan and reports it in one notification; returns the response's overall
-/// outcome (what the notification says), or the error that fails the event.
-pub async fn execute(deps: &Deps, subject: &Subject, plan: Plan) -> Result<Outcome> {
+/// Runs the response and reports it in one notification; returns its overall outcome
+/// (what the notification says), or the error that fails the event.
+pub async fn execute(deps: &Deps, subject: &Subject, plan: Response) -> Result<Outcome> {
     let executed = Executor::new(&deps.reporter, deps.config.common.dry_run)
         .execute(subject, plan.steps.clone(), |_, step| run(deps, step))
         .await;
@@ -47,7 +66,7 @@ pub async fn execute(deps: &Deps, subject: &Subject, plan: Plan) -> Result<Outco
     executed.into_result().map(|()| outcome)
 }
 
-/// Carries out one step; a report is told only in the response's one notification.
+/// Carries out one step; a note is told only in the response's one notification.
 async fn run(deps: &Deps, step: Step) -> Result<Ran> {
     let (outcome, made) = call(deps, &step).await?;
     Ok(Ran::quiet(outcome).made(made))
@@ -73,9 +92,7 @@ async fn call(deps: &Deps, step: &Step) -> Result<(Outcome, Vec<String>)> {
             finding_id,
             finding_type,
         } => {
-            let description = format!(
-                "ecs-autopilot guardduty-responder: evidence of {instance_id} for GuardDuty finding {finding_id}"
-            );
+            let description = notices::snapshot_description(instance_id, finding_id);
             let ids = deps
                 .ec2
                 .snapshot_instance(
@@ -92,8 +109,12 @@ async fn call(deps: &Deps, step: &Step) -> Result<(Outcome, Vec<String>)> {
         Step::StopTask {
             cluster,
             task_arn,
-            reason,
-        } => deps.ecs.stop_task(cluster, task_arn, reason).await,
+            finding_id,
+            finding_type,
+        } => {
+            let reason = notices::stop_reason(finding_id, finding_type);
+            deps.ecs.stop_task(cluster, task_arn, &reason).await
+        }
         Step::SetDraining {
             cluster,
             container_instance_arn,
@@ -107,7 +128,7 @@ async fn call(deps: &Deps, step: &Step) -> Result<(Outcome, Vec<String>)> {
             deps.asg.protect_from_scale_in(group, instance_id).await
         }
         Step::Detach { group, instance_id } => deps.asg.detach(group, instance_id).await,
-        Step::Report(r) => return Ok((r.outcome, vec![])),
+        Step::Note(n) => return Ok((n.outcome(), vec![])),
     };
     match sent {
         Ok(()) => Ok((Outcome::Done, vec![])),
@@ -136,7 +157,7 @@ fn already_done(step: &Step, e: &Error) -> bool {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::decide::Plan;
+    use crate::decide::Note;
     use aws_sdk_autoscaling::operation::detach_instances::DetachInstancesError;
     use aws_sdk_ecs::operation::stop_task::{StopTaskError, StopTaskOutput};
     use aws_sdk_ecs::types::error::InvalidParameterException;
@@ -144,7 +165,7 @@ mod tests {
     use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
     use shared::aws::{autoscaling::AutoScaling, ec2::Ec2, ecs::Ecs, sns::Topic};
     use shared::config::Env;
-    use shared::notify::{Notice, Reporter};
+    use shared::notify::Reporter;
     use std::sync::{Arc, Mutex};
 
     /// Deps over mocked clients; every published message body lands in the returned list.
@@ -186,8 +207,8 @@ mod tests {
         (deps, published)
     }
 
-    fn plan(steps: Vec<Step>) -> Plan {
-        Plan {
+    fn plan(steps: Vec<Step>) -> Response {
+        Response {
             action: "contain",
             steps,
             outcome: Outcome::Done,
@@ -199,7 +220,8 @@ mod tests {
         Step::StopTask {
             cluster: "prod".into(),
             task_arn: "arn:task/prod/1".into(),
-            reason: "r".into(),
+            finding_id: "f".into(),
+            finding_type: "t".into(),
         }
     }
 
@@ -285,17 +307,13 @@ mod tests {
     async fn evidence_an_earlier_delivery_kept_is_named_in_the_record() {
         let (deps, published) = deps(&[], &[], false);
         let target = Subject::default();
-        let kept = |action, refs: &[&str]| {
-            crate::decide::note_on(
-                action,
-                Outcome::AlreadyDone,
-                "earlier",
-                refs.iter().map(|r| r.to_string()).collect(),
-            )
-        };
         let mut plan = plan(vec![
-            kept("isolate-network", &["eni-1"]),
-            kept("snapshot-host", &["snap-1", "snap-2"]),
+            Step::Note(Note::AlreadyIsolated {
+                network_interface_id: "eni-1".into(),
+            }),
+            Step::Note(Note::AlreadySnapshotted {
+                snapshots: vec!["snap-1".into(), "snap-2".into()],
+            }),
         ]);
         plan.outcome = Outcome::AlreadyDone;
         assert_eq!(
