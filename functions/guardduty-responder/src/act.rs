@@ -3,30 +3,19 @@
 //! notification that reports the response (worded by `notices`). In dry run, nothing
 //! that changes state is called.
 
-use serde::Serialize;
 use shared::exec::{Executor, OnFailure, PlanStep, Ran};
 use shared::notify::{Notice, Outcome, Subject};
 use shared::{Error, Result};
 
-use crate::decide::{Step, FINDING_TAG, QUARANTINE_TYPE_TAG};
+use crate::decide::{Plan, Step, FINDING_TAG, QUARANTINE_TYPE_TAG};
 use crate::{notices, Deps};
 
-/// One response to one finding, worded (`notices::plan`): the decided steps, reported
-/// as one notification listing every step.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One response to one finding: the decided plan with its notice (`notices::plan`),
+/// reported as one notification listing every step.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Response {
-    /// `contain` when the plan acts (or found it already done), `notify` otherwise.
-    pub action: &'static str,
-    pub steps: Vec<Step>,
-    /// The outcome when no step changes anything (skipped, already done).
-    pub outcome: Outcome,
+    pub decided: Plan,
     pub notice: Notice,
-}
-
-impl Response {
-    pub fn changes_something(&self) -> bool {
-        self.steps.iter().any(Step::changes_something)
-    }
 }
 
 impl PlanStep for Step {
@@ -52,9 +41,11 @@ impl PlanStep for Step {
 /// (what the notification says), or the error that fails the event.
 pub async fn execute(deps: &Deps, subject: &Subject, plan: Response) -> Result<Outcome> {
     let executed = Executor::new(&deps.reporter, deps.config.common.dry_run)
-        .execute(subject, plan.steps.clone(), |_, step| run(deps, step))
+        .execute(subject, plan.decided.steps.clone(), |_, step| {
+            run(deps, step)
+        })
         .await;
-    let action = plan.action;
+    let action = plan.decided.action;
     let (outcome, notice) = notices::summary(
         plan,
         &executed,
@@ -157,7 +148,7 @@ fn already_done(step: &Step, e: &Error) -> bool {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::decide::Note;
+    use crate::decide::{Note, Why};
     use aws_sdk_autoscaling::operation::detach_instances::DetachInstancesError;
     use aws_sdk_ecs::operation::stop_task::{StopTaskError, StopTaskOutput};
     use aws_sdk_ecs::types::error::InvalidParameterException;
@@ -209,9 +200,12 @@ mod tests {
 
     fn plan(steps: Vec<Step>) -> Response {
         Response {
-            action: "contain",
-            steps,
-            outcome: Outcome::Done,
+            decided: Plan {
+                action: "contain",
+                steps,
+                outcome: Outcome::Done,
+                why: Why::Threat,
+            },
             notice: Notice::info("t", "d"),
         }
     }
@@ -315,7 +309,7 @@ mod tests {
                 snapshots: vec!["snap-1".into(), "snap-2".into()],
             }),
         ]);
-        plan.outcome = Outcome::AlreadyDone;
+        plan.decided.outcome = Outcome::AlreadyDone;
         assert_eq!(
             execute(&deps, &target, plan).await.unwrap(),
             Outcome::AlreadyDone

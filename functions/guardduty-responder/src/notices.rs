@@ -29,12 +29,9 @@ pub(crate) const FIELD_MAX: usize = 200;
 
 /// A decided plan, worded: the response act carries out and reports.
 pub fn plan(threat: &Threat, seen: &Observed, plan: Plan) -> Response {
-    let notice = notice(threat, seen, &plan);
     Response {
-        action: plan.action,
-        steps: plan.steps,
-        outcome: plan.outcome,
-        notice,
+        notice: notice(threat, seen, &plan),
+        decided: plan,
     }
 }
 
@@ -638,10 +635,14 @@ pub struct ActionRecord {
 /// as `executed` ran them), the evidence kept, and the failure if one ended it; and the
 /// response's overall outcome.
 pub fn summary(
-    plan: Response,
+    response: Response,
     executed: &Executed,
     quarantine_group: Option<&str>,
 ) -> (Outcome, Notice) {
+    let Response {
+        decided: plan,
+        mut notice,
+    } = response;
     let records: Vec<ActionRecord> = plan
         .steps
         .iter()
@@ -665,7 +666,6 @@ pub fn summary(
         })
         .collect();
     let outcome = overall(&plan, &records);
-    let mut notice = plan.notice;
     if !records.is_empty() {
         notice.description.push_str("\n\n**Actions:**");
         for r in &records {
@@ -747,7 +747,7 @@ fn evidence_taken(
 }
 
 /// The response's outcome: the worst step, or the plan's own when nothing had to run.
-fn overall(plan: &Response, records: &[ActionRecord]) -> Outcome {
+fn overall(plan: &Plan, records: &[ActionRecord]) -> Outcome {
     let acted: Vec<Outcome> = plan
         .steps
         .iter()

@@ -122,6 +122,43 @@ pub(crate) fn running() -> Observed {
     }
 }
 
+/// Only a host, as a host finding sees it.
+pub(crate) fn on_host(h: Host) -> Observed {
+    Observed {
+        host: Some(h),
+        ..Observed::default()
+    }
+}
+
+/// Our task as an earlier delivery left it (stopped two minutes ago), on host `h`.
+pub(crate) fn stopped_on(h: Host) -> Observed {
+    Observed {
+        task: Some(stopped_by_us(TASK, 2, Utc::now())),
+        host: Some(h),
+        ..running()
+    }
+}
+
+/// Service web, with as many of our stops in the window as MAX_STOPS_PER_SERVICE allows.
+pub(crate) fn breaker_tripped(now: DateTime<Utc>) -> Observed {
+    Observed {
+        service_stopped: vec![
+            stopped_by_us("t1", 5, now),
+            stopped_by_us("t2", 10, now),
+            stopped_by_us("t3", 29, now),
+        ],
+        ..running()
+    }
+}
+
+/// The host as an earlier delivery left it, isolated in QUARANTINE_SG and snapshotted.
+pub(crate) fn contained_host() -> Host {
+    let mut h = quarantined();
+    h.network_interfaces[0].groups = vec![QUARANTINE_SG.into()];
+    h.snapshots = vec!["snap-1".into(), "snap-2".into()];
+    h
+}
+
 fn actions(plan: &Plan) -> Vec<&'static str> {
     plan.steps
         .iter()
@@ -282,10 +319,7 @@ fn snapshots_already_taken_for_the_finding_are_not_taken_again() {
 #[test]
 fn a_host_finding_quarantines_the_host_and_stops_nothing() {
     let t = threat_from("guardduty-host-new-binary-instance.json", |_| {});
-    let seen = Observed {
-        host: Some(host("ACTIVE", Some(("prod", "InService")))),
-        ..Observed::default()
-    };
+    let seen = on_host(host("ACTIVE", Some(("prod", "InService"))));
     let plan = respond_host(&t, &seen, &config(&[]));
     assert_eq!(
         actions(&plan),
@@ -372,9 +406,7 @@ fn a_finding_without_a_task_is_only_notified() {
 
 #[test]
 fn a_duplicate_finding_for_a_stopped_task_on_a_quarantined_host_is_already_contained() {
-    let mut seen = running();
-    seen.task = Some(stopped_by_us(TASK, 2, Utc::now()));
-    seen.host = Some(quarantined());
+    let seen = stopped_on(quarantined());
     let plan = respond(&high(), &seen, &config(&[]), Utc::now());
     assert!(!plan.changes_something());
     assert_eq!(plan.outcome, Outcome::AlreadyDone);
@@ -388,11 +420,9 @@ fn a_duplicate_finding_for_a_stopped_task_on_a_quarantined_host_is_already_conta
 
 #[test]
 fn a_duplicate_finding_names_the_snapshots_taken_earlier_and_takes_none() {
-    let mut seen = running();
-    seen.task = Some(stopped_by_us(TASK, 2, Utc::now()));
     let mut h = quarantined();
     h.snapshots = vec!["snap-1".into()];
-    seen.host = Some(h);
+    let seen = stopped_on(h);
     let plan = respond(&high(), &seen, &config(&[]), Utc::now());
     assert!(!plan.changes_something());
     assert_eq!(
@@ -477,12 +507,7 @@ fn excluded_services_and_families_are_held_for_a_person() {
 #[test]
 fn the_breaker_trips_after_max_stops_in_the_window() {
     let now = Utc::now();
-    let mut seen = running();
-    seen.service_stopped = vec![
-        stopped_by_us("t1", 5, now),
-        stopped_by_us("t2", 10, now),
-        stopped_by_us("t3", 29, now),
-    ];
+    let seen = breaker_tripped(now);
     let plan = respond(&high(), &seen, &config(&[]), now);
     assert!(plan.steps.is_empty());
     assert_eq!(
@@ -589,13 +614,7 @@ pub(crate) const QUARANTINE_SG: &str = "sg-0123456789abcdef0";
 #[test]
 fn a_redelivered_host_finding_finds_the_host_contained_and_changes_nothing() {
     let c = config(&[("QUARANTINE_SECURITY_GROUP", QUARANTINE_SG)]);
-    let mut h = quarantined();
-    h.network_interfaces[0].groups = vec![QUARANTINE_SG.into()];
-    h.snapshots = vec!["snap-1".into(), "snap-2".into()];
-    let seen = Observed {
-        host: Some(h),
-        ..Observed::default()
-    };
+    let seen = on_host(contained_host());
     let plan = respond_host(&host_threat(), &seen, &c);
     assert!(!plan.changes_something(), "{:?}", plan.steps);
     assert_eq!(plan.outcome, Outcome::AlreadyDone);
@@ -625,10 +644,7 @@ fn an_interface_in_other_groups_too_is_isolated_again() {
     let c = config(&[("QUARANTINE_SECURITY_GROUP", QUARANTINE_SG)]);
     let mut h = quarantined();
     h.network_interfaces[0].groups = vec![QUARANTINE_SG.into(), "sg-0aaaaaaaaaaaaaaa0".into()];
-    let seen = Observed {
-        host: Some(h),
-        ..Observed::default()
-    };
+    let seen = on_host(h);
     let plan = respond_host(&host_threat(), &seen, &c);
     assert_eq!(actions(&plan), ["isolate-network", "snapshot-host"]);
 }
@@ -637,10 +653,7 @@ fn an_interface_in_other_groups_too_is_isolated_again() {
 fn a_host_quarantined_for_an_earlier_finding_keeps_that_finding_on_its_tag() {
     let mut h = host("DRAINING", Some(("prod", "InService")));
     h.quarantined_for = Some("earlier-finding".into());
-    let seen = Observed {
-        host: Some(h),
-        ..Observed::default()
-    };
+    let seen = on_host(h);
     let plan = respond_host(&host_threat(), &seen, &config(&[]));
     assert_eq!(
         actions(&plan),
@@ -655,10 +668,7 @@ fn a_host_quarantined_for_an_earlier_finding_keeps_that_finding_on_its_tag() {
 
 #[test]
 fn a_detached_draining_host_without_the_tag_is_tagged() {
-    let seen = Observed {
-        host: Some(host("DRAINING", None)),
-        ..Observed::default()
-    };
+    let seen = on_host(host("DRAINING", None));
     let plan = respond_host(&host_threat(), &seen, &config(&[]));
     assert_eq!(actions(&plan), ["snapshot-host", "tag-host"]);
 }
@@ -666,10 +676,7 @@ fn a_detached_draining_host_without_the_tag_is_tagged() {
 #[test]
 fn a_host_finding_with_every_step_switched_off_is_only_reported() {
     let c = config(&[("QUARANTINE_HOST", "false"), ("SNAPSHOT_VOLUMES", "false")]);
-    let seen = Observed {
-        host: Some(host("ACTIVE", Some(("prod", "InService")))),
-        ..Observed::default()
-    };
+    let seen = on_host(host("ACTIVE", Some(("prod", "InService"))));
     let plan = respond_host(&host_threat(), &seen, &c);
     assert!(!plan.changes_something());
     assert_eq!(plan.outcome, Outcome::Skipped);
@@ -691,10 +698,7 @@ pub(crate) fn mutated_fixture(
 #[test]
 fn any_host_finding_shape_stops_no_task_and_touches_only_the_host_ecs_placed() {
     let c = config(&[("QUARANTINE_SECURITY_GROUP", QUARANTINE_SG)]);
-    let seen = Observed {
-        host: Some(host("ACTIVE", Some(("prod", "InService")))),
-        ..Observed::default()
-    };
+    let seen = on_host(host("ACTIVE", Some(("prod", "InService"))));
     let ours = "i-0abc123def4567890";
     let planned = std::cell::Cell::new(0);
     shared::events::fuzz::check(

@@ -7,9 +7,10 @@ use shared::events::Envelope;
 use shared::exec::{Executed, StepResult};
 use shared::notify::Subject;
 
+use crate::config::Config;
 use crate::decide::tests::{
-    config, high, host, host_threat, mutated_fixture, quarantined, running, stopped_by_us,
-    threat_from, with_severity, FINDING, QUARANTINE_SG, TASK,
+    breaker_tripped, config, contained_host, high, host, host_threat, mutated_fixture, on_host,
+    quarantined, running, stopped_on, threat_from, with_severity, FINDING, QUARANTINE_SG,
 };
 use crate::decide::{respond, respond_host, screen};
 use crate::parse::{intent, Intent};
@@ -19,10 +20,17 @@ fn worded(threat: &Threat, seen: &Observed, decided: Plan) -> Response {
     plan(threat, seen, decided)
 }
 
+/// A host finding's response to a host seen as `seen`, worded.
+fn worded_host(seen: &Observed, c: &Config) -> Response {
+    let t = host_threat();
+    worded(&t, seen, respond_host(&t, seen, c))
+}
+
 /// The response's notification as if every step went as planned (notes as they say).
 fn summarised(r: Response) -> Notice {
     let executed = Executed {
         results: r
+            .decided
             .steps
             .iter()
             .map(|s| StepResult {
@@ -134,20 +142,14 @@ fn unknown_and_held_tasks_say_why_in_the_title() {
     let c = config(&[("ACTION_EXCLUDE_TASK_FAMILIES", "web")]);
     let r = worded(&t, &running(), respond(&t, &running(), &c, Utc::now()));
     assert!(r.notice.title.contains("family excluded"));
-    let ht = host_threat();
-    let r = worded(&ht, &none, respond_host(&ht, &none, &config(&[])));
+    let r = worded_host(&none, &config(&[]));
     assert!(r.notice.title.contains("not in an opted-in cluster"));
 }
 
 #[test]
 fn the_tripped_breaker_raises_a_critical_and_leaves_the_service_to_a_person() {
     let now = Utc::now();
-    let mut seen = running();
-    seen.service_stopped = vec![
-        stopped_by_us("t1", 5, now),
-        stopped_by_us("t2", 10, now),
-        stopped_by_us("t3", 29, now),
-    ];
+    let seen = breaker_tripped(now);
     let plan = worded(&high(), &seen, respond(&high(), &seen, &config(&[]), now));
     assert_eq!(plan.notice.severity, Severity::Critical);
     assert!(plan.notice.title.contains("crash-loop breaker"));
@@ -183,9 +185,7 @@ fn the_health_floor_says_whether_it_held_the_task_or_was_overridden() {
 
 #[test]
 fn a_redelivery_that_finds_everything_done_is_an_info_already_contained() {
-    let mut seen = running();
-    seen.task = Some(stopped_by_us(TASK, 2, Utc::now()));
-    seen.host = Some(quarantined());
+    let seen = stopped_on(quarantined());
     let plan = worded(
         &high(),
         &seen,
@@ -195,18 +195,8 @@ fn a_redelivery_that_finds_everything_done_is_an_info_already_contained() {
     assert!(plan.notice.title.contains("already contained"));
 
     let c = config(&[("QUARANTINE_SECURITY_GROUP", QUARANTINE_SG)]);
-    let mut h = quarantined();
-    h.network_interfaces[0].groups = vec![QUARANTINE_SG.into()];
-    h.snapshots = vec!["snap-1".into(), "snap-2".into()];
-    let seen = Observed {
-        host: Some(h),
-        ..Observed::default()
-    };
-    let plan = worded(
-        &host_threat(),
-        &seen,
-        respond_host(&host_threat(), &seen, &c),
-    );
+    let seen = on_host(contained_host());
+    let plan = worded_host(&seen, &c);
     assert_eq!(plan.notice.severity, Severity::Info);
     assert!(plan.notice.title.contains("already contained"));
     assert!(plan.notice.description.contains(FINDING));
@@ -223,11 +213,9 @@ fn a_redelivery_that_finds_everything_done_is_an_info_already_contained() {
 
 #[test]
 fn a_duplicate_finding_names_the_snapshots_taken_earlier() {
-    let mut seen = running();
-    seen.task = Some(stopped_by_us(TASK, 2, Utc::now()));
     let mut h = quarantined();
     h.snapshots = vec!["snap-1".into()];
-    seen.host = Some(h);
+    let seen = stopped_on(h);
     let plan = worded(
         &high(),
         &seen,
@@ -263,15 +251,8 @@ fn an_instance_that_cannot_be_detached_says_its_state() {
 fn a_host_quarantined_for_an_earlier_finding_is_named_by_that_finding() {
     let mut h = host("DRAINING", Some(("prod", "InService")));
     h.quarantined_for = Some("earlier-finding".into());
-    let seen = Observed {
-        host: Some(h),
-        ..Observed::default()
-    };
-    let plan = worded(
-        &host_threat(),
-        &seen,
-        respond_host(&host_threat(), &seen, &config(&[])),
-    );
+    let seen = on_host(h);
+    let plan = worded_host(&seen, &config(&[]));
     assert!(plan
         .notice
         .next_steps
@@ -282,15 +263,8 @@ fn a_host_quarantined_for_an_earlier_finding_is_named_by_that_finding() {
 #[test]
 fn a_host_finding_with_every_step_switched_off_says_nothing_was_done() {
     let c = config(&[("QUARANTINE_HOST", "false"), ("SNAPSHOT_VOLUMES", "false")]);
-    let seen = Observed {
-        host: Some(host("ACTIVE", Some(("prod", "InService")))),
-        ..Observed::default()
-    };
-    let plan = worded(
-        &host_threat(),
-        &seen,
-        respond_host(&host_threat(), &seen, &c),
-    );
+    let seen = on_host(host("ACTIVE", Some(("prod", "InService"))));
+    let plan = worded_host(&seen, &c);
     assert!(plan.notice.title.contains("nothing done on the host"));
 }
 
