@@ -144,11 +144,7 @@ pub async fn serve<F: Function>(
 /// missing, or its trust doesn't let the hub in): the event fails, is retried and then
 /// dead-lettered, and nothing in that account is looked at until the role works.
 async fn unreachable_account(reporter: &crate::notify::Reporter, event: &Envelope, e: &Error) {
-    let subject = crate::notify::Subject {
-        event_id: event.id.clone(),
-        kind: "member-account".into(),
-        ..Default::default()
-    };
+    let subject = crate::notify::Subject::of(&event.id, "member-account");
     reporter.failure(&subject, "assume-role", e).await;
 }
 

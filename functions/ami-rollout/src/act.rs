@@ -3,7 +3,7 @@
 //! out one step through the AWS adapters and says what happened.
 
 use shared::aws::autoscaling::{LaunchTemplateRef, RefreshStart};
-use shared::exec::{action, DryRun, Executor, OnFailure, PlanStep, Ran};
+use shared::exec::{action, About, DryRun, Executor, OnFailure, PlanStep, Ran};
 use shared::notify::{Outcome, Subject};
 use shared::{Error, Result};
 
@@ -54,11 +54,11 @@ impl PlanStep for Step {
             Step::Report(r) => return event.narrowed(&r.about),
             Step::MarkReported { group, .. } => (Some(group.clone()), None),
         };
-        Subject {
+        event.narrowed(&About {
             group,
             cluster,
-            ..event.clone()
-        }
+            ..About::default()
+        })
     }
 }
 

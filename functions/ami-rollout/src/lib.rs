@@ -85,11 +85,7 @@ pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
             return fanout::fan_out(deps, queue, &event).await;
         }
     }
-    let subject = Subject {
-        event_id: event.id.clone(),
-        kind: intent.kind().to_string(),
-        ..Subject::default()
-    };
+    let subject = Subject::of(&event.id, intent.kind());
     let observed = match &intent {
         Intent::Ignore(reason) => {
             tracing::info!(event_id = %event.id, reason = %reason, "ignored");

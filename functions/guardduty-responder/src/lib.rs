@@ -20,7 +20,7 @@ use shared::aws::autoscaling::AutoScaling;
 use shared::aws::ec2::Ec2;
 use shared::aws::ecs::Ecs;
 use shared::events::Envelope;
-use shared::notify::{Reporter, Subject};
+use shared::notify::{About, Reporter, Subject};
 use shared::Result;
 
 use config::Config;
@@ -69,13 +69,12 @@ pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
 
 async fn respond_task(deps: &Deps, event: &Envelope, threat: &Threat) -> Result<Outcome> {
     let f = &threat.finding;
-    let mut subject = Subject {
-        event_id: event.id.clone(),
-        kind: "guardduty-finding".into(),
+    let mut subject = Subject::of(&event.id, "guardduty-finding");
+    subject.about = About {
         cluster: Some(threat.cluster.clone()),
         task: f.task().and_then(|t| t.arn.clone()),
         instance: f.instance_id().map(str::to_string),
-        ..Subject::default()
+        group: None,
     };
     tracing::info!(
         event_id = %event.id,
@@ -105,12 +104,11 @@ async fn finish(deps: &Deps, subject: Subject, plan: Result<Plan>) -> Result<Out
 /// A finding about a host itself: find its cluster (named in the finding, else among
 /// the managed clusters), then isolate, snapshot and quarantine it if it is ours.
 async fn respond_host(deps: &Deps, event: &Envelope, host: &HostThreat) -> Result<Outcome> {
-    let mut subject = Subject {
-        event_id: event.id.clone(),
-        kind: "guardduty-host-finding".into(),
+    let mut subject = Subject::of(&event.id, "guardduty-host-finding");
+    subject.about = About {
         cluster: host.cluster.as_ref().map(|(name, _)| name.clone()),
         instance: Some(host.instance_id.clone()),
-        ..Subject::default()
+        ..About::default()
     };
     tracing::info!(
         event_id = %event.id,
@@ -126,7 +124,7 @@ async fn respond_host(deps: &Deps, event: &Envelope, host: &HostThreat) -> Resul
 
 async fn plan_host(deps: &Deps, host: &HostThreat, subject: &mut Subject) -> Result<Plan> {
     let (threat, managed, ci) = observe::locate_host(deps, host).await?;
-    subject.cluster = Some(threat.cluster.clone());
+    subject.about.cluster = Some(threat.cluster.clone());
     if let Some(plan) = decide::screen(&threat, managed, &deps.config) {
         return Ok(plan);
     }
@@ -189,12 +187,8 @@ async fn respond_sequence(deps: &Deps, event: &Envelope, seq: &SequenceThreat) -
         };
         record("host", instance_id, respond_host(deps, event, &host).await);
     }
-    let subject = Subject {
-        event_id: event.id.clone(),
-        kind: "guardduty-attack-sequence".into(),
-        cluster: seq.tasks.first().map(|t| t.cluster.clone()),
-        ..Subject::default()
-    };
+    let mut subject = Subject::of(&event.id, "guardduty-attack-sequence");
+    subject.about.cluster = seq.tasks.first().map(|t| t.cluster.clone());
     let (outcome, notice) = sequence::notice(seq, &contained);
     deps.reporter
         .report(&subject, "attack-sequence", outcome, notice)

@@ -121,7 +121,7 @@ pub async fn host(
 ) -> Result<Host> {
     let c = &deps.config;
     let instance_id = ci.ec2_instance_id.clone();
-    subject.instance = Some(instance_id.clone());
+    subject.about.instance = Some(instance_id.clone());
     let network = match c.quarantine_security_group.is_some() || c.quarantine_host {
         true => deps.ec2.host_network(&instance_id).await?,
         false => HostNetwork::default(),
@@ -147,7 +147,7 @@ pub async fn host(
     }
     if let Some(name) = deps.asg.group_of_instance(&host.instance_id).await? {
         let g = deps.asg.group(&name).await?;
-        subject.group = Some(name.clone());
+        subject.about.group = Some(name.clone());
         host.group = Some(HostGroup {
             cluster_tag: g.as_ref().and_then(|g| g.cluster()).map(str::to_string),
             lifecycle_state: g.as_ref().and_then(|g| {

@@ -9,7 +9,7 @@ use shared::aws::autoscaling::{HookOutcome, HookResult};
 use shared::events::autoscaling::LifecycleAction;
 use shared::events::Envelope;
 use shared::exec::action::{COMPLETE_LIFECYCLE, DRAIN_HOST, REACTIVATE, RECHECK, STOP_TASK};
-use shared::exec::{DryRun, PlanStep, Ran, Report};
+use shared::exec::{About, DryRun, PlanStep, Ran, Report};
 use shared::notify::{Notice, Outcome, Severity, Subject};
 use shared::Result;
 
@@ -91,10 +91,10 @@ impl PlanStep for Step {
 
     fn about(&self, event: &Subject) -> Subject {
         match self {
-            Step::StopTask { task_arn, .. } => Subject {
+            Step::StopTask { task_arn, .. } => event.narrowed(&About {
                 task: Some(task_arn.clone()),
-                ..event.clone()
-            },
+                ..event.about.clone()
+            }),
             _ => event.clone(),
         }
     }

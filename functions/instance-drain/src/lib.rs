@@ -61,11 +61,7 @@ shared::function!(Deps, config::Config, Deps::new, handle);
 
 pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
     let intent = parse::intent(&event)?;
-    let mut subject = Subject {
-        event_id: event.id.clone(),
-        kind: intent.kind().to_string(),
-        ..Subject::default()
-    };
+    let mut subject = Subject::of(&event.id, intent.kind());
     match &intent {
         Intent::Ignore(reason) => {
             tracing::info!(event_id = %event.id, reason = %reason, "ignored");
@@ -84,8 +80,8 @@ pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
                 shared::metrics::emit(FUNCTION, "lifecycle", "foreign-hook");
                 return Ok(());
             }
-            subject.group = Some(action.group.clone());
-            subject.instance = Some(action.instance_id.clone());
+            subject.about.group = Some(action.group.clone());
+            subject.about.instance = Some(action.instance_id.clone());
             // Every look reads the group first, and heartbeats before any other read.
             let group = deps.asg.group(&action.group).await;
             let beat = match decide::heartbeats(&group) {
@@ -94,7 +90,8 @@ pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
             };
             let look = async {
                 let group = group?;
-                subject.cluster = group.as_ref().and_then(|g| g.cluster()).map(str::to_string);
+                subject.about.cluster =
+                    group.as_ref().and_then(|g| g.cluster()).map(str::to_string);
                 let look = Look {
                     action,
                     progress,
@@ -118,7 +115,7 @@ pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
             }
         }
         Intent::SpotInterruption(warning) => {
-            subject.instance = Some(warning.instance_id.clone());
+            subject.about.instance = Some(warning.instance_id.clone());
             let found = match observe::spot(deps, warning, &mut subject).await {
                 Ok(found) => found,
                 Err(e) => {

@@ -238,7 +238,7 @@ pub async fn spot(
 ) -> Result<Option<SpotHost>> {
     let mut clusters = vec![];
     if let Some(group_name) = deps.asg.group_of_instance(&warning.instance_id).await? {
-        subject.group = Some(group_name.clone());
+        subject.about.group = Some(group_name.clone());
         if let Some(c) = deps
             .asg
             .group(&group_name)
@@ -264,7 +264,7 @@ pub async fn spot(
             .find_container_instance(&cluster, &warning.instance_id)
             .await?
         {
-            subject.cluster = Some(cluster.clone());
+            subject.about.cluster = Some(cluster.clone());
             let tasks = deps.ecs.tasks_on(&cluster, &ci.arn).await?.len();
             return Ok(Some(SpotHost {
                 cluster,

@@ -55,11 +55,7 @@ shared::function!(Deps, config::Config, Deps::new, handle);
 
 pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
     let intent = parse::intent(&event, deps.config.drain_on_rebalance)?;
-    let subject = Subject {
-        event_id: event.id.clone(),
-        kind: intent.kind().to_string(),
-        ..Subject::default()
-    };
+    let subject = Subject::of(&event.id, intent.kind());
     let plan = match &intent {
         Intent::OptedOut(reason) => {
             tracing::info!(event_id = %event.id, reason = %reason, "ignored");

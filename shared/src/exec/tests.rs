@@ -92,11 +92,7 @@ fn reporter(sent: Arc<Mutex<Vec<String>>>) -> (Reporter, aws_smithy_mocks::Rule)
 }
 
 fn subject() -> Subject {
-    Subject {
-        event_id: "e".into(),
-        kind: "k".into(),
-        ..Subject::default()
-    }
+    Subject::of("e", "k")
 }
 
 /// Runs `plan`, failing the steps named in `failing`; returns the steps run, the
@@ -175,7 +171,10 @@ async fn outside_dry_run_every_step_runs_in_order() {
     let (ran, _, executed) =
         execute(vec![write("a", "stop"), Step::Hold, tell()], false, &[]).await;
     assert_eq!(ran, vec!["a", "hold", "report"]);
-    assert_eq!(executed.results[2].about.group.as_deref(), Some("web"));
+    assert_eq!(
+        executed.results[2].subject.about.group.as_deref(),
+        Some("web")
+    );
 }
 
 #[tokio::test]
