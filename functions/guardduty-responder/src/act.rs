@@ -32,7 +32,7 @@ impl PlanStep for Step {
 /// Runs the plan and reports it in one notification; returns the response's overall
 /// outcome (what the notification says), or the error that fails the event.
 pub async fn execute(deps: &Deps, subject: &Subject, plan: Plan) -> Result<Outcome> {
-    let executed = Executor::new(&deps.reporter, deps.config.common.dry_run)
+    let executed = Executor::new(&deps.aws.reporter, deps.config.common.dry_run)
         .execute(subject, plan.steps.clone(), |_, step| run(deps, step))
         .await;
     let action = plan.action;
@@ -41,7 +41,10 @@ pub async fn execute(deps: &Deps, subject: &Subject, plan: Plan) -> Result<Outco
         &executed,
         deps.config.quarantine_security_group.as_deref(),
     );
-    deps.reporter.report(subject, action, outcome, notice).await;
+    deps.aws
+        .reporter
+        .report(subject, action, outcome, notice)
+        .await;
     // A notice that could not be sent is logged and counted by the reporter; only a
     // failed step fails the event.
     executed.into_result().map(|()| outcome)
@@ -61,7 +64,8 @@ async fn call(deps: &Deps, step: &Step) -> Result<(Outcome, Vec<String>)> {
             network_interface_id,
             security_group,
         } => {
-            deps.ec2
+            deps.aws
+                .ec2
                 .set_network_interface_groups(
                     network_interface_id,
                     std::slice::from_ref(security_group),
@@ -77,6 +81,7 @@ async fn call(deps: &Deps, step: &Step) -> Result<(Outcome, Vec<String>)> {
                 "ecs-autopilot guardduty-responder: evidence of {instance_id} for GuardDuty finding {finding_id}"
             );
             let ids = deps
+                .aws
                 .ec2
                 .snapshot_instance(
                     instance_id,
@@ -93,20 +98,25 @@ async fn call(deps: &Deps, step: &Step) -> Result<(Outcome, Vec<String>)> {
             cluster,
             task_arn,
             reason,
-        } => deps.ecs.stop_task(cluster, task_arn, reason).await,
+        } => deps.aws.ecs.stop_task(cluster, task_arn, reason).await,
         Step::SetDraining {
             cluster,
             container_instance_arn,
-        } => deps.ecs.set_draining(cluster, container_instance_arn).await,
+        } => {
+            deps.aws
+                .ecs
+                .set_draining(cluster, container_instance_arn)
+                .await
+        }
         Step::TagInstance { instance_id, tags } => {
             let tags: Vec<(&str, &str)> =
                 tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            deps.ec2.tag_instance(instance_id, &tags).await
+            deps.aws.ec2.tag_instance(instance_id, &tags).await
         }
         Step::Protect { group, instance_id } => {
-            deps.asg.protect_from_scale_in(group, instance_id).await
+            deps.aws.asg.protect_from_scale_in(group, instance_id).await
         }
-        Step::Detach { group, instance_id } => deps.asg.detach(group, instance_id).await,
+        Step::Detach { group, instance_id } => deps.aws.asg.detach(group, instance_id).await,
         Step::Report(r) => return Ok((r.outcome, vec![])),
     };
     match sent {
@@ -142,7 +152,7 @@ mod tests {
     use aws_sdk_ecs::types::error::InvalidParameterException;
     use aws_sdk_sns::operation::publish::PublishOutput;
     use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
-    use shared::aws::{autoscaling::AutoScaling, ec2::Ec2, ecs::Ecs, sns::Topic};
+    use shared::aws::{autoscaling::AutoScaling, ec2::Ec2, ecs::Ecs, sns::Topic, Clients};
     use shared::config::Env;
     use shared::notify::{Notice, Reporter};
     use std::sync::{Arc, Mutex};
@@ -165,8 +175,7 @@ mod tests {
         )]))
         .unwrap();
         config.common.dry_run = dry_run;
-        let deps = Deps {
-            config,
+        let aws = Clients {
             ecs: Ecs::new(mock_client!(aws_sdk_ecs, RuleMode::MatchAny, ecs)),
             asg: AutoScaling::new(mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, asg)),
             ec2: Ec2::new(mock_client!(
@@ -182,6 +191,11 @@ mod tests {
                 "guardduty-responder",
                 dry_run,
             ),
+        };
+        let deps = Deps {
+            config,
+            aws,
+            own: (),
         };
         (deps, published)
     }

@@ -16,11 +16,8 @@ pub mod parse;
 pub mod sequence;
 
 use chrono::Utc;
-use shared::aws::autoscaling::AutoScaling;
-use shared::aws::ec2::Ec2;
-use shared::aws::ecs::Ecs;
 use shared::events::Envelope;
-use shared::notify::{About, Reporter, Subject};
+use shared::notify::{About, Subject};
 use shared::Result;
 
 use config::Config;
@@ -30,30 +27,10 @@ use sequence::Contained;
 use shared::events::guardduty::InstanceDetails;
 use shared::notify::Outcome;
 
-/// Everything the handler needs from the world, built once per cold start.
-pub struct Deps {
-    pub config: Config,
-    pub ecs: Ecs,
-    pub asg: AutoScaling,
-    pub ec2: Ec2,
-    pub reporter: Reporter,
-}
+/// What the handler acts through: the adapters every function has, nothing of its own.
+pub type Deps = shared::runtime::Deps<Config>;
 
-impl Deps {
-    /// The adapters of one account and Region (see `shared::tenancy`), with the
-    /// function's settings.
-    pub fn new(aws: &shared::aws::Aws, config: &Config) -> Self {
-        Deps {
-            ecs: aws.ecs(),
-            asg: aws.autoscaling(),
-            ec2: aws.ec2(),
-            reporter: aws.reporter(&config.common),
-            config: config.clone(),
-        }
-    }
-}
-
-shared::function!(Deps, config::Config, Deps::new, handle);
+shared::function!(Config, (), shared::runtime::nothing, handle);
 
 pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
     match parse::intent(&event)? {
@@ -94,7 +71,7 @@ async fn finish(deps: &Deps, subject: Subject, plan: Result<Plan>) -> Result<Out
     let plan = match plan {
         Ok(plan) => plan,
         Err(e) => {
-            deps.reporter.failure(&subject, "observe", &e).await;
+            deps.aws.reporter.failure(&subject, "observe", &e).await;
             return Err(e);
         }
     };
@@ -190,14 +167,15 @@ async fn respond_sequence(deps: &Deps, event: &Envelope, seq: &SequenceThreat) -
     let mut subject = Subject::of(&event.id, "guardduty-attack-sequence");
     subject.about.cluster = seq.tasks.first().map(|t| t.cluster.clone());
     let (outcome, notice) = sequence::notice(seq, &contained);
-    deps.reporter
+    deps.aws
+        .reporter
         .report(&subject, "attack-sequence", outcome, notice)
         .await;
     first_error.map_or(Ok(()), Err)
 }
 
 async fn plan(deps: &Deps, threat: &Threat, subject: &mut Subject) -> Result<Plan> {
-    let managed = deps.ecs.is_managed(&threat.cluster_ref).await?;
+    let managed = deps.aws.ecs.is_managed(&threat.cluster_ref).await?;
     if let Some(plan) = decide::screen(threat, managed, &deps.config) {
         return Ok(plan);
     }

@@ -110,7 +110,7 @@ impl PlanStep for Step {
 
 /// Carries out the plan; a failed step is reported and fails the event.
 pub async fn execute(deps: &Deps, event: &Envelope, subject: &Subject, plan: Plan) -> Result<()> {
-    Executor::new(&deps.reporter, deps.config.common.dry_run)
+    Executor::new(&deps.aws.reporter, deps.config.common.dry_run)
         .reporting_failures()
         .execute(subject, plan, |_, step| run(deps, event, step))
         .await
@@ -125,7 +125,12 @@ async fn run(deps: &Deps, event: &Envelope, step: Step) -> Result<Ran> {
             service_arn,
             marker,
             notice,
-        } => match deps.ecs.force_new_deployment(&cluster, &service).await? {
+        } => match deps
+            .aws
+            .ecs
+            .force_new_deployment(&cluster, &service)
+            .await?
+        {
             DeployOutcome::ServiceGone => {
                 Ran::told(Outcome::AlreadyDone, notices::service_deleted(notice))
             }
@@ -141,7 +146,8 @@ async fn run(deps: &Deps, event: &Envelope, step: Step) -> Result<Ran> {
             ..
         } => {
             for task in &tasks {
-                deps.ecs
+                deps.aws
+                    .ecs
                     .stop_task(
                         &cluster,
                         task,
@@ -160,7 +166,7 @@ async fn run(deps: &Deps, event: &Envelope, step: Step) -> Result<Ran> {
             notice,
             ..
         } => {
-            let outcome = match deps.asg.replace_instance(&instance_id).await? {
+            let outcome = match deps.aws.asg.replace_instance(&instance_id).await? {
                 HealthOutcome::Marked => Outcome::Done,
                 HealthOutcome::NotInGroup => Outcome::AlreadyDone,
             };
@@ -177,7 +183,7 @@ async fn run(deps: &Deps, event: &Envelope, step: Step) -> Result<Ran> {
             let mut again = event.clone();
             again.carry = Some(serde_json::to_value(&deferral).expect("a deferral serializes"));
             let body = serde_json::to_string(&again).expect("an event serializes");
-            deps.queue.send_later(&body, delay_seconds).await?;
+            deps.own.send_later(&body, delay_seconds).await?;
             tracing::info!(event_id = %event.id, %until, delay_seconds, deferrals = deferral.deferrals, budget_waits = deferral.budget_waits, action, "deferred");
             match notice {
                 Some(notice) => Ran::told(outcome, notice),
@@ -204,8 +210,8 @@ async fn leave(deps: &Deps, mark: &Mark) {
 /// Writes the tag a mark stands for.
 async fn put(deps: &Deps, mark: &Mark) -> Result<()> {
     match mark {
-        Mark::Ecs { arn, key, value } => deps.ecs.tag_resource(arn, &[(key, value)]).await,
-        Mark::Group { name, key, value } => deps.asg.tag_group(name, key, value).await,
+        Mark::Ecs { arn, key, value } => deps.aws.ecs.tag_resource(arn, &[(key, value)]).await,
+        Mark::Group { name, key, value } => deps.aws.asg.tag_group(name, key, value).await,
     }
 }
 
