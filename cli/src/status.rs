@@ -116,8 +116,8 @@ pub async fn status(
     region: &str,
     now: DateTime<Utc>,
 ) -> Result<std::result::Result<Status, NothingManaged>> {
-    let managed_clusters = deps.ecs.managed_clusters().await?;
-    let groups = ami_rollout::observe::opted_in_groups(&deps.asg).await?;
+    let managed_clusters = deps.aws.ecs.managed_clusters().await?;
+    let groups = ami_rollout::observe::opted_in_groups(&deps.aws.asg).await?;
     if managed_clusters.is_empty() && groups.is_empty() {
         return Ok(Err(NothingManaged));
     }
@@ -227,6 +227,7 @@ fn markers(value: Option<&String>) -> Vec<String> {
 /// checkpoints its preferences set.
 async fn newest_refresh(deps: &Deps, group: &str) -> Result<Option<Refresh>> {
     let out = deps
+        .aws
         .asg
         .client()
         .describe_instance_refreshes()
@@ -272,6 +273,7 @@ async fn held(deps: &Deps, details: &GroupDetails, now: DateTime<Utc>) -> Result
         return Ok(vec![]);
     }
     let out = deps
+        .aws
         .asg
         .client()
         .describe_scaling_activities()
@@ -317,6 +319,7 @@ async fn quarantined_hosts(deps: &Deps, groups: &[GroupDetails]) -> Result<Vec<Q
         })
         .collect();
     let mut pages = deps
+        .aws
         .ec2
         .client()
         .describe_instances()
@@ -367,6 +370,7 @@ async fn quarantined_hosts(deps: &Deps, groups: &[GroupDetails]) -> Result<Vec<Q
 /// ListServices per 100 services and one DescribeServices (with tags) per 10.
 async fn scheduled_services(deps: &Deps, cluster: &str) -> Result<Vec<Scheduled>> {
     let arns: Vec<String> = deps
+        .aws
         .ecs
         .client()
         .list_services()
@@ -381,6 +385,7 @@ async fn scheduled_services(deps: &Deps, cluster: &str) -> Result<Vec<Scheduled>
     let mut found = vec![];
     for batch in arns.chunks(10) {
         let out = deps
+            .aws
             .ecs
             .client()
             .describe_services()

@@ -17,6 +17,7 @@ use std::future::Future;
 
 use serde::Serialize;
 
+pub use crate::notify::About;
 use crate::notify::{Notice, Outcome, Reporter, Subject};
 use crate::{Error, Result};
 
@@ -136,7 +137,8 @@ impl Ran {
 pub struct StepResult {
     pub action: &'static str,
     pub outcome: Outcome,
-    pub about: Subject,
+    /// The subject narrowed to the step (see [`PlanStep::about`]).
+    pub subject: Subject,
     /// Why it failed (`failed`, or `warning` for a tolerated failure).
     pub error: Option<String>,
     pub made: Vec<String>,
@@ -152,48 +154,6 @@ pub struct Executed {
 impl Executed {
     pub fn into_result(self) -> Result<()> {
         self.failure.map_or(Ok(()), Err)
-    }
-}
-
-/// The "what this is about" of a report: the resources a notification names.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct About {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cluster: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub instance: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub task: Option<String>,
-}
-
-impl About {
-    pub fn cluster(cluster: impl Into<String>) -> Self {
-        About {
-            cluster: Some(cluster.into()),
-            ..About::default()
-        }
-    }
-
-    pub fn group(group: impl Into<String>) -> Self {
-        About {
-            group: Some(group.into()),
-            ..About::default()
-        }
-    }
-}
-
-impl Subject {
-    /// This subject about `about`'s resources instead (the event's id and kind stay).
-    pub fn narrowed(&self, about: &About) -> Subject {
-        Subject {
-            cluster: about.cluster.clone(),
-            group: about.group.clone(),
-            instance: about.instance.clone(),
-            task: about.task.clone(),
-            ..self.clone()
-        }
     }
 }
 
@@ -340,14 +300,14 @@ impl<'a> Executor<'a> {
 fn result(
     action: &'static str,
     outcome: Outcome,
-    about: Subject,
+    subject: Subject,
     error: Option<String>,
     made: Vec<String>,
 ) -> StepResult {
     StepResult {
         action,
         outcome,
-        about,
+        subject,
         error,
         made,
     }

@@ -58,14 +58,9 @@ pub struct Record {
     pub action: String,
     pub outcome: Outcome,
     pub dry_run: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cluster: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub instance: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub task: Option<String>,
+    /// The resources named (flattened: `cluster`, `group`, `instance`, `task`).
+    #[serde(flatten)]
+    pub about: About,
     /// The account and Region acted on (the event's scope, see `tenancy`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
@@ -118,6 +113,7 @@ impl Notification {
     /// The custom-notification body (`version` 1.0, `source` custom).
     pub fn message(&self) -> Value {
         let r = &self.record;
+        let a = &r.about;
         let mut context: BTreeMap<String, String> = BTreeMap::new();
         let record = serde_json::to_value(r).expect("a record serializes");
         if let Value::Object(fields) = record {
@@ -129,16 +125,16 @@ impl Notification {
                 context.insert(k, text);
             }
         }
-        let related: Vec<&String> = [&r.cluster, &r.group, &r.instance, &r.task]
+        let related: Vec<&String> = [&a.cluster, &a.group, &a.instance, &a.task]
             .into_iter()
             .flatten()
             .collect();
-        let thread = r
+        let thread = a
             .instance
             .as_ref()
-            .or(r.group.as_ref())
-            .or(r.task.as_ref())
-            .or(r.cluster.as_ref())
+            .or(a.group.as_ref())
+            .or(a.task.as_ref())
+            .or(a.cluster.as_ref())
             .cloned()
             .unwrap_or_else(|| r.event_id.clone());
         json!({
@@ -174,7 +170,7 @@ impl Notification {
                 "severity",
                 Some(format!("{:?}", self.severity).to_lowercase()),
             ),
-            ("cluster", r.cluster.clone()),
+            ("cluster", r.about.cluster.clone()),
             ("account", r.account.clone()),
             ("region", r.region.clone()),
         ]
@@ -271,10 +267,10 @@ pub fn bounded(mut n: Notification) -> Notification {
     field(&mut r.event_id);
     field(&mut r.kind);
     field(&mut r.action);
-    opt(&mut r.cluster);
-    opt(&mut r.group);
-    opt(&mut r.instance);
-    opt(&mut r.task);
+    let a = &mut r.about;
+    for resource in [&mut a.cluster, &mut a.group, &mut a.instance, &mut a.task] {
+        opt(resource);
+    }
     let details = std::mem::take(&mut r.details);
     r.details = details
         .into_iter()
@@ -307,10 +303,11 @@ mod tests {
                 action: "complete-lifecycle".into(),
                 outcome: Outcome::Warning,
                 dry_run: true,
-                cluster: Some("prod".into()),
-                group: None,
-                instance: Some("i-0abc".into()),
-                task: None,
+                about: About {
+                    cluster: Some("prod".into()),
+                    instance: Some("i-0abc".into()),
+                    ..About::default()
+                },
                 account: Some("111122223333".into()),
                 region: Some("eu-west-1".into()),
                 details: BTreeMap::from([("tasks_moved".into(), json!(3))]),
@@ -346,7 +343,7 @@ mod tests {
     #[test]
     fn attributes_leave_out_empty_values() {
         let mut n = sample();
-        n.record.cluster = None;
+        n.record.about.cluster = None;
         let keys: Vec<_> = n.attributes().into_iter().map(|(k, _)| k).collect();
         assert_eq!(
             keys,
@@ -469,10 +466,12 @@ mod tests {
         let subject = Subject {
             event_id: text.clone(),
             kind: "guardduty-finding".into(),
-            cluster: Some(text.clone()),
-            group: Some(text.clone()),
-            instance: Some(text.clone()),
-            task: Some(text.clone()),
+            about: About {
+                cluster: Some(text.clone()),
+                group: Some(text.clone()),
+                instance: Some(text.clone()),
+                task: Some(text.clone()),
+            },
         };
         // A function escapes event text it formats; the title and details carry it raw
         // here to show the reporter still bounds them.
@@ -527,15 +526,60 @@ mod tests {
     }
 }
 
-/// What a notification is about.
+/// What a notification is about: the event that led here and the resources it names.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Subject {
     pub event_id: String,
     pub kind: String,
+    pub about: About,
+}
+
+impl Subject {
+    /// About `event`, of `kind`, before any resource is known.
+    pub fn of(event_id: impl Into<String>, kind: impl Into<String>) -> Subject {
+        Subject {
+            event_id: event_id.into(),
+            kind: kind.into(),
+            about: About::default(),
+        }
+    }
+
+    /// This subject about `about`'s resources instead (the event's id and kind stay).
+    pub fn narrowed(&self, about: &About) -> Subject {
+        Subject {
+            about: about.clone(),
+            ..self.clone()
+        }
+    }
+}
+
+/// The resources a notification names; one type for every function's reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct About {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub task: Option<String>,
+}
+
+impl About {
+    pub fn cluster(cluster: impl Into<String>) -> Self {
+        About {
+            cluster: Some(cluster.into()),
+            ..About::default()
+        }
+    }
+
+    pub fn group(group: impl Into<String>) -> Self {
+        About {
+            group: Some(group.into()),
+            ..About::default()
+        }
+    }
 }
 
 /// The human part of a decision, written by a function's pure `decide` step; the
@@ -658,10 +702,7 @@ impl Reporter {
                 action: action.to_string(),
                 outcome,
                 dry_run: self.dry_run,
-                cluster: subject.cluster.clone(),
-                group: subject.group.clone(),
-                instance: subject.instance.clone(),
-                task: subject.task.clone(),
+                about: subject.about.clone(),
                 account: scope.account,
                 region: scope.region,
                 details: notice.details,
@@ -681,5 +722,19 @@ impl Reporter {
         .detail("error", error.to_string())
         .detail("retryable", error.is_retryable());
         self.report(subject, action, Outcome::Failed, notice).await;
+    }
+
+    /// Passes `result` on, reporting it first if it failed (as [`Reporter::failure`]):
+    /// `reporter.failing(&subject, "observe", observe(..).await).await?`.
+    pub async fn failing<T>(
+        &self,
+        subject: &Subject,
+        action: &str,
+        result: crate::Result<T>,
+    ) -> crate::Result<T> {
+        if let Err(e) = &result {
+            self.failure(subject, action, e).await;
+        }
+        result
     }
 }

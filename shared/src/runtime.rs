@@ -17,52 +17,77 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
 
+use crate::aws::Clients;
 use crate::error::Error;
 use crate::events::Envelope;
 use crate::tenancy::{Accounts, Scope, Skip};
 
-/// A function as the runtime sees it: how it is configured, how its dependencies are
-/// built, and its handler, which borrows them (as the Lambda runtime's own examples do).
-/// Implemented by each function's `Deps`; its `main` is `run::<Deps>()`.
-pub trait Function: Send + Sync + Sized + 'static {
-    type Config: Send + Sync + 'static;
+/// A function as the runtime sees it, implemented by its configuration: how it is read
+/// from the environment, what the function acts through beside the [`Clients`] every
+/// function has, and its handler, which borrows its [`Deps`] (as the Lambda runtime's own
+/// examples do). `shared::function!` writes the impl; the function's `main` is
+/// `run::<Config>()`.
+pub trait Function: Clone + Send + Sync + Sized + 'static {
+    /// What only this function uses (its own queue, SSM, ...); `()` for nothing.
+    type Own: Send + Sync + 'static;
     /// The function's settings from the environment; a bad value fails the cold start.
-    fn configure(env: &crate::config::Env) -> Result<Self::Config, crate::config::ConfigError>;
+    fn configure(env: &crate::config::Env) -> Result<Self, crate::config::ConfigError>;
     /// The settings every function has.
-    fn common(config: &Self::Config) -> &crate::config::Common;
-    /// The dependencies of one account and Region: the function's own at cold start,
-    /// others on first use in hub mode (see [`crate::tenancy::Fleet`]).
-    fn build(aws: &crate::aws::Aws, config: &Self::Config) -> Self;
+    fn common(&self) -> &crate::config::Common;
+    /// The function's own adapters in one account and Region.
+    fn own(&self, aws: &crate::aws::Aws) -> Self::Own;
     /// Payloads that are neither EventBridge events nor SQS batches, as events (`None`:
     /// not such a payload).
     fn translate(_payload: &Value) -> Option<Result<Vec<Envelope>, Error>> {
         None
     }
     /// One event, admitted by the accounts policy, in its account's scope.
-    fn handle(&self, event: Envelope) -> impl Future<Output = Result<(), Error>> + Send + '_;
+    fn handle(
+        deps: &Deps<Self>,
+        event: Envelope,
+    ) -> impl Future<Output = Result<(), Error>> + Send + '_;
 }
 
-/// Names a function's parts for the runtime: its `Deps` (built by `new` from the
-/// adapters of one account and Region and its configuration), its `Config` (with
-/// `from_env` and a `common` field) and its handler, optionally with a translation of
-/// payloads that are not events:
-/// `shared::function!(Deps, Config, Deps::new, handle);` in the function's `lib.rs`,
-/// then `shared::runtime::run::<Deps>()` is its `main`.
+/// Everything a handler needs from the world in one account and Region: the function's
+/// settings, the adapters every function acts through and its own. Built once per cold
+/// start for the function's own account, and on first use for a member account (see
+/// [`crate::tenancy::Fleet`]).
+pub struct Deps<F: Function> {
+    pub config: F,
+    pub aws: Clients,
+    pub own: F::Own,
+}
+
+impl<F: Function> Deps<F> {
+    pub fn new(aws: &crate::aws::Aws, config: &F) -> Self {
+        Deps {
+            aws: aws.clients(config.common()),
+            own: config.own(aws),
+            config: config.clone(),
+        }
+    }
+}
+
+/// Names a function's parts for the runtime, in the function's `lib.rs`:
+/// `shared::function!(Config, Own, own, handle);` where `Config` has `from_env` and a
+/// `common` field, `own(aws, config) -> Own` builds what only this function uses and
+/// `handle(&Deps<Config>, Envelope)` is its handler; `translate = path` optionally turns
+/// payloads that are not events into events.
 #[macro_export]
 macro_rules! function {
-    ($deps:ty, $config:ty, $new:path, $handle:path $(, translate = $translate:path)?) => {
-        impl $crate::runtime::Function for $deps {
-            type Config = $config;
+    ($config:ty, $own_ty:ty, $own:path, $handle:path $(, translate = $translate:path)?) => {
+        impl $crate::runtime::Function for $config {
+            type Own = $own_ty;
             fn configure(
                 env: &$crate::config::Env,
             ) -> ::std::result::Result<$config, $crate::config::ConfigError> {
                 <$config>::from_env(env)
             }
-            fn common(config: &$config) -> &$crate::config::Common {
-                &config.common
+            fn common(&self) -> &$crate::config::Common {
+                &self.common
             }
-            fn build(aws: &$crate::aws::Aws, config: &$config) -> Self {
-                $new(aws, config)
+            fn own(&self, aws: &$crate::aws::Aws) -> $own_ty {
+                $own(aws, self)
             }
             $(
             fn translate(
@@ -74,14 +99,17 @@ macro_rules! function {
             }
             )?
             fn handle(
-                &self,
+                deps: &$crate::runtime::Deps<$config>,
                 event: $crate::events::Envelope,
             ) -> impl ::std::future::Future<Output = $crate::Result<()>> + Send + '_ {
-                $handle(self, event)
+                $handle(deps, event)
             }
         }
     };
 }
+
+/// For a function that uses nothing beyond [`Clients`].
+pub fn nothing<C>(_aws: &crate::aws::Aws, _config: &C) {}
 
 /// A function's whole `main`: tracing, its configuration (from the process environment;
 /// a bad value fails the cold start, logged), the SDK configuration, then [`serve`].
@@ -97,14 +125,14 @@ pub async fn run<F: Function>() -> Result<(), lambda_runtime::Error> {
 /// [`Function::handle`] on the dependencies of its scope.
 pub async fn serve<F: Function>(
     aws: crate::aws::Aws,
-    config: F::Config,
+    config: F,
 ) -> Result<(), lambda_runtime::Error> {
-    let common = F::common(&config).clone();
+    let common = config.common().clone();
     let fleet = crate::tenancy::Fleet::new(
         aws,
         common.function,
         common.tenancy.clone(),
-        move |aws: &crate::aws::Aws| F::build(aws, &config),
+        move |aws: &crate::aws::Aws| Deps::new(aws, &config),
     );
     crate::coldstart::report("clients");
     // Borrowed by every invocation: the loop runs until the process ends.
@@ -128,7 +156,7 @@ pub async fn serve<F: Function>(
                             return Err(e);
                         }
                     };
-                    deps.handle(event).await
+                    F::handle(&deps, event).await
                 });
             work
         };
@@ -144,11 +172,7 @@ pub async fn serve<F: Function>(
 /// missing, or its trust doesn't let the hub in): the event fails, is retried and then
 /// dead-lettered, and nothing in that account is looked at until the role works.
 async fn unreachable_account(reporter: &crate::notify::Reporter, event: &Envelope, e: &Error) {
-    let subject = crate::notify::Subject {
-        event_id: event.id.clone(),
-        kind: "member-account".into(),
-        ..Default::default()
-    };
+    let subject = crate::notify::Subject::of(&event.id, "member-account");
     reporter.failure(&subject, "assume-role", e).await;
 }
 

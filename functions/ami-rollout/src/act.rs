@@ -3,7 +3,7 @@
 //! out one step through the AWS adapters and says what happened.
 
 use shared::aws::autoscaling::{LaunchTemplateRef, RefreshStart};
-use shared::exec::{action, DryRun, Executor, OnFailure, PlanStep, Ran};
+use shared::exec::{action, About, DryRun, Executor, OnFailure, PlanStep, Ran};
 use shared::notify::{Outcome, Subject};
 use shared::{Error, Result};
 
@@ -54,17 +54,17 @@ impl PlanStep for Step {
             Step::Report(r) => return event.narrowed(&r.about),
             Step::MarkReported { group, .. } => (Some(group.clone()), None),
         };
-        Subject {
+        event.narrowed(&About {
             group,
             cluster,
-            ..event.clone()
-        }
+            ..About::default()
+        })
     }
 }
 
 /// Runs the plan, each failure reported as it happens.
 pub async fn execute(deps: &Deps, subject: &Subject, plan: Plan) -> Result<()> {
-    Executor::new(&deps.reporter, deps.config.common.dry_run)
+    Executor::new(&deps.aws.reporter, deps.config.common.dry_run)
         .reporting_failures()
         .execute(subject, plan, |about, step| async move {
             run(deps, &about, step).await
@@ -79,7 +79,8 @@ pub async fn run(deps: &Deps, _about: &Subject, step: Step) -> Result<Ran> {
         Step::Report(report) => Ok(report.ran()),
         // Bookkeeping only: logged, never notified.
         Step::MarkReported { group, refresh_id } => {
-            deps.asg
+            deps.aws
+                .asg
                 .tag_group(&group, REPORTED_TAG, &refresh_id)
                 .await?;
             Ok(Ran::quiet(Outcome::Done))
@@ -90,13 +91,14 @@ pub async fn run(deps: &Deps, _about: &Subject, step: Step) -> Result<Ran> {
             notice,
             ..
         } => {
-            if !deps.asg.cancel_instance_refresh(&group).await? {
+            if !deps.aws.asg.cancel_instance_refresh(&group).await? {
                 return Ok(Ran::told(
                     Outcome::AlreadyDone,
                     notices::halt_already_ended(&group, notice),
                 ));
             }
-            deps.asg
+            deps.aws
+                .asg
                 .tag_group(&group, REFRESH_TAG, &halted_value(&refresh_id))
                 .await
                 .map_err(|e| already_done(e, &notices::cancelled_not_marked(&refresh_id)))?;
@@ -112,7 +114,8 @@ pub async fn run(deps: &Deps, _about: &Subject, step: Step) -> Result<Ran> {
         } => {
             // Marked first: if this write fails nothing has changed yet, and a refresh
             // that starts but can't be marked with its id is still known as ours.
-            deps.asg
+            deps.aws
+                .asg
                 .tag_group(&group, REFRESH_TAG, &starting_value(chrono::Utc::now()))
                 .await?;
             // What this step changed before a later call fails: the failure says it.
@@ -126,7 +129,7 @@ pub async fn run(deps: &Deps, _about: &Subject, step: Step) -> Result<Ran> {
             } = &mode
             {
                 let created = match deps
-                    .ec2
+                    .aws.ec2
                     .create_version_with_image(
                         template_id,
                         *source_version,
@@ -160,7 +163,7 @@ pub async fn run(deps: &Deps, _about: &Subject, step: Step) -> Result<Ran> {
                     image_id,
                 ));
             }
-            let started = match deps.asg.start_instance_refresh(&group, &request).await {
+            let started = match deps.aws.asg.start_instance_refresh(&group, &request).await {
                 Ok(started) => started,
                 Err(e) => {
                     restore_mark(deps, &group, previous_mark.as_deref()).await;
@@ -174,7 +177,12 @@ pub async fn run(deps: &Deps, _about: &Subject, step: Step) -> Result<Ran> {
                 RefreshStart::Started { refresh_id } => {
                     // The window guard halts only ami-rollout's own refreshes. If the id
                     // can't be written, the "starting" mark still tells it this one.
-                    if let Err(e) = deps.asg.tag_group(&group, REFRESH_TAG, &refresh_id).await {
+                    if let Err(e) = deps
+                        .aws
+                        .asg
+                        .tag_group(&group, REFRESH_TAG, &refresh_id)
+                        .await
+                    {
                         tracing::warn!(group = %group, refresh_id = %refresh_id, error = %e, "refresh started; its id could not be written on the group (the starting mark identifies it)");
                     }
                     Ok(Ran::told(
@@ -199,6 +207,7 @@ pub async fn run(deps: &Deps, _about: &Subject, step: Step) -> Result<Ran> {
 /// refresh, and halt it only if it started after the mark).
 async fn restore_mark(deps: &Deps, group: &str, previous: Option<&str>) {
     if let Err(e) = deps
+        .aws
         .asg
         .tag_group(group, REFRESH_TAG, previous.unwrap_or_default())
         .await

@@ -68,13 +68,13 @@ pub async fn fan_out(deps: &Deps, queue: &Queue, event: &Envelope) -> Result<()>
     let tenancy = &deps.config.common.tenancy;
     let members: Vec<String> = match &tenancy.accounts {
         Accounts::List(ids) => ids.iter().cloned().collect(),
-        Accounts::Org => deps.organizations.active_accounts().await?,
+        Accounts::Org => deps.own.organizations.active_accounts().await?,
         Accounts::Single => vec![],
     };
     let home = shared::tenancy::current()
         .and_then(|s| s.account)
         .unwrap_or_default();
-    let targets = targets(&home, &members, &tenancy.regions, &deps.region);
+    let targets = targets(&home, &members, &tenancy.regions, &deps.own.region);
     let bodies: Vec<String> = targets
         .iter()
         .map(|(account, region)| message(event, account, region))

@@ -22,14 +22,11 @@ pub mod templates;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::Utc;
-use shared::aws::autoscaling::AutoScaling;
 use shared::aws::autoscaling::GroupDetails;
-use shared::aws::ec2::Ec2;
-use shared::aws::ecs::Ecs;
 use shared::aws::ssm::Ssm;
 use shared::events::autoscaling::refresh::RefreshEvent;
 use shared::events::Envelope;
-use shared::notify::{Reporter, Subject};
+use shared::notify::Subject;
 use shared::Result;
 
 use config::Config;
@@ -37,14 +34,12 @@ use decide::{GuardLook, Next, Plan};
 use observe::Observed;
 use parse::Intent;
 
-/// Everything the handler needs from the world, built once per cold start.
-pub struct Deps {
-    pub config: Config,
-    pub ecs: Ecs,
-    pub asg: AutoScaling,
-    pub ec2: Ec2,
+/// What the handler acts through: the adapters every function has, and [`Own`].
+pub type Deps = shared::runtime::Deps<Config>;
+
+/// What only ami-rollout uses.
+pub struct Own {
     pub ssm: Ssm,
-    pub reporter: Reporter,
     /// Hub mode: where the scheduled check fans out to, and the organization's accounts.
     pub fanout: Option<shared::aws::sqs::Queue>,
     pub organizations: shared::aws::organizations::Organizations,
@@ -52,44 +47,34 @@ pub struct Deps {
     pub region: String,
 }
 
-impl Deps {
-    /// The adapters built from one SDK configuration, with the function's settings.
-    pub fn new(aws: &shared::aws::Aws, config: &Config) -> Self {
-        Deps {
-            ecs: aws.ecs(),
-            asg: aws.autoscaling(),
-            ec2: aws.ec2(),
-            ssm: aws.ssm(),
-            reporter: aws.reporter(&config.common),
-            fanout: config.fanout_queue_url.as_deref().map(|url| aws.queue(url)),
-            organizations: aws.organizations(),
-            region: aws.region(),
-            config: config.clone(),
-        }
+fn own(aws: &shared::aws::Aws, config: &Config) -> Own {
+    Own {
+        ssm: aws.ssm(),
+        fanout: config.fanout_queue_url.as_deref().map(|url| aws.queue(url)),
+        organizations: aws.organizations(),
+        region: aws.region(),
     }
 }
 
 // The ECS-optimized AMI release notification arrives SNS-shaped.
 shared::function!(
-    Deps,
-    config::Config,
-    Deps::new,
+    Config,
+    Own,
+    own,
     handle,
     translate = shared::events::ssm::sns_records_to_envelopes
 );
 
 pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
     let intent = parse::intent(&event)?;
-    if let (Intent::CheckAll { .. } | Intent::WindowGuard, Some(queue)) = (&intent, &deps.fanout) {
+    if let (Intent::CheckAll { .. } | Intent::WindowGuard, Some(queue)) =
+        (&intent, &deps.own.fanout)
+    {
         if !fanout::is_fanned(&event) {
             return fanout::fan_out(deps, queue, &event).await;
         }
     }
-    let subject = Subject {
-        event_id: event.id.clone(),
-        kind: intent.kind().to_string(),
-        ..Subject::default()
-    };
+    let subject = Subject::of(&event.id, intent.kind());
     let observed = match &intent {
         Intent::Ignore(reason) => {
             tracing::info!(event_id = %event.id, reason = %reason, "ignored");
@@ -103,13 +88,12 @@ pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
         Intent::RefreshEnded(refresh) => outcome_plan(deps, refresh).await,
         Intent::WindowGuard => guard_plan(deps).await,
     };
-    match observed {
-        Ok(plan) => act::execute(deps, &subject, plan).await,
-        Err(e) => {
-            deps.reporter.failure(&subject, "observe", &e).await;
-            Err(e)
-        }
-    }
+    let plan = deps
+        .aws
+        .reporter
+        .failing(&subject, "observe", observed)
+        .await?;
+    act::execute(deps, &subject, plan).await
 }
 
 /// Observes the groups a check is about (all managed groups, those following
@@ -121,7 +105,7 @@ pub async fn check_plan(
     only: Option<&BTreeSet<String>>,
 ) -> Result<Plan> {
     let now = Utc::now();
-    let managed = observe::opted_in_groups(&deps.asg).await?;
+    let managed = observe::opted_in_groups(&deps.aws.asg).await?;
     let targets = decide::targets(&managed, parameter, only, &deps.config);
     if targets.is_empty() {
         // Every parameter change in the account reaches us; most are not AMIs.
@@ -220,7 +204,7 @@ async fn outcome_plan(deps: &Deps, event: &RefreshEvent) -> Result<Plan> {
         return Ok(vec![]);
     }
     let id = Some(event.refresh_id.clone());
-    let refresh = observe::refresh(&deps.asg, &event.group, id).await?;
+    let refresh = observe::refresh(&deps.aws.asg, &event.group, id).await?;
     let ami_of = observe::amis_running(deps, vec![cluster.to_string()]).await?;
     let mut states = [decide::group_state(
         details,

@@ -2,5 +2,5 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::runtime::run::<ami_rollout::Deps>().await
+    shared::runtime::run::<ami_rollout::config::Config>().await
 }

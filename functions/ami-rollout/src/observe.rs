@@ -115,7 +115,7 @@ pub async fn opted_in_groups(asg: &AutoScaling) -> Result<Vec<GroupDetails>> {
 
 /// Clusters tagged `ecs-autopilot:managed=true`.
 pub async fn managed_clusters(deps: &Deps) -> Result<BTreeSet<String>> {
-    Ok(deps.ecs.managed_clusters().await?.into_iter().collect())
+    Ok(deps.aws.ecs.managed_clusters().await?.into_iter().collect())
 }
 
 /// EC2 instance → the AMI its container instance reports, in `clusters` (one list and
@@ -125,7 +125,7 @@ pub async fn amis_running(
     clusters: Vec<String>,
 ) -> Result<BTreeMap<String, Option<String>>> {
     Ok(concurrently(clusters, |cluster| {
-        let ecs = deps.ecs.clone();
+        let ecs = deps.aws.ecs.clone();
         async move { ecs.container_instances(&cluster).await }
     })
     .await?
@@ -143,7 +143,7 @@ pub async fn lane_versions(
     reads: Vec<(String, LaunchTemplateRef)>,
 ) -> Result<BTreeMap<String, BTreeMap<String, TemplateVersion>>> {
     let read = concurrently(reads, |(group, template)| {
-        let ec2 = deps.ec2.clone();
+        let ec2 = deps.aws.ec2.clone();
         async move {
             let found = launch_templates(&ec2, &template).await?;
             Ok((group, lane_key(&template), found.current))
@@ -165,7 +165,7 @@ pub async fn images(deps: &Deps, ids: Vec<String>) -> Result<BTreeMap<String, Im
     if ids.is_empty() {
         return Ok(BTreeMap::new());
     }
-    deps.ec2.images(&ids).await
+    deps.aws.ec2.images(&ids).await
 }
 
 /// One GetParameters per ten parameters; nothing for none.
@@ -173,7 +173,7 @@ pub async fn parameters(deps: &Deps, names: Vec<String>) -> Result<AmiParameters
     if names.is_empty() {
         return Ok(AmiParameters::default());
     }
-    deps.ssm.ami_parameters(&names).await
+    deps.own.ssm.ami_parameters(&names).await
 }
 
 /// The newest refreshes of each group.
@@ -182,7 +182,7 @@ pub async fn refreshes(
     groups: Vec<String>,
 ) -> Result<Vec<(String, Vec<InstanceRefresh>)>> {
     concurrently(groups, |name| {
-        let asg = deps.asg.clone();
+        let asg = deps.aws.asg.clone();
         async move {
             let refreshes = asg
                 .instance_refreshes(&name, &[], REFRESHES_PER_GROUP)
@@ -199,7 +199,7 @@ pub async fn refresh_of_each(
     reads: Vec<(String, Option<String>)>,
 ) -> Result<Vec<(String, Option<InstanceRefresh>)>> {
     concurrently(reads, |(group, id)| {
-        let asg = deps.asg.clone();
+        let asg = deps.aws.asg.clone();
         async move {
             let refresh = refresh(&asg, &group, id).await?;
             Ok((group, refresh))
@@ -224,15 +224,15 @@ pub async fn refresh(
 
 /// The groups carrying `tag` (the window guard's: ami-rollout's own refresh mark).
 pub async fn groups_tagged(deps: &Deps, tag: &str) -> Result<Vec<GroupDetails>> {
-    deps.asg.groups_tagged(tag).await
+    deps.aws.asg.groups_tagged(tag).await
 }
 
 pub async fn group(deps: &Deps, name: &str) -> Result<Option<GroupDetails>> {
-    deps.asg.group_details(name).await
+    deps.aws.asg.group_details(name).await
 }
 
 pub async fn cluster_managed(deps: &Deps, cluster: &str) -> Result<bool> {
-    deps.ecs.is_managed(cluster).await
+    deps.aws.ecs.is_managed(cluster).await
 }
 
 /// One of a check's follow-up reads, as decide asked for it.
@@ -242,7 +242,7 @@ pub async fn read(deps: &Deps, read: Read) -> Result<Found> {
         Read::Refreshes(groups) => Found::Refreshes(refreshes(deps, groups).await?),
         Read::Templates { group, template } => Found::Templates(
             group,
-            Box::new(launch_templates(&deps.ec2, &template).await?),
+            Box::new(launch_templates(&deps.aws.ec2, &template).await?),
         ),
     })
 }

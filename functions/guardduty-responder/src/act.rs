@@ -40,7 +40,7 @@ impl PlanStep for Step {
 /// Runs the response and reports it in one notification; returns its overall outcome
 /// (what the notification says), or the error that fails the event.
 pub async fn execute(deps: &Deps, subject: &Subject, plan: Response) -> Result<Outcome> {
-    let executed = Executor::new(&deps.reporter, deps.config.common.dry_run)
+    let executed = Executor::new(&deps.aws.reporter, deps.config.common.dry_run)
         .execute(subject, plan.decided.steps.clone(), |_, step| {
             run(deps, step)
         })
@@ -51,7 +51,10 @@ pub async fn execute(deps: &Deps, subject: &Subject, plan: Response) -> Result<O
         &executed,
         deps.config.quarantine_security_group.as_deref(),
     );
-    deps.reporter.report(subject, action, outcome, notice).await;
+    deps.aws
+        .reporter
+        .report(subject, action, outcome, notice)
+        .await;
     // A notice that could not be sent is logged and counted by the reporter; only a
     // failed step fails the event.
     executed.into_result().map(|()| outcome)
@@ -71,7 +74,8 @@ async fn call(deps: &Deps, step: &Step) -> Result<(Outcome, Vec<String>)> {
             network_interface_id,
             security_group,
         } => {
-            deps.ec2
+            deps.aws
+                .ec2
                 .set_network_interface_groups(
                     network_interface_id,
                     std::slice::from_ref(security_group),
@@ -85,6 +89,7 @@ async fn call(deps: &Deps, step: &Step) -> Result<(Outcome, Vec<String>)> {
         } => {
             let description = notices::snapshot_description(instance_id, finding_id);
             let ids = deps
+                .aws
                 .ec2
                 .snapshot_instance(
                     instance_id,
@@ -104,21 +109,26 @@ async fn call(deps: &Deps, step: &Step) -> Result<(Outcome, Vec<String>)> {
             finding_type,
         } => {
             let reason = notices::stop_reason(finding_id, finding_type);
-            deps.ecs.stop_task(cluster, task_arn, &reason).await
+            deps.aws.ecs.stop_task(cluster, task_arn, &reason).await
         }
         Step::SetDraining {
             cluster,
             container_instance_arn,
-        } => deps.ecs.set_draining(cluster, container_instance_arn).await,
+        } => {
+            deps.aws
+                .ecs
+                .set_draining(cluster, container_instance_arn)
+                .await
+        }
         Step::TagInstance { instance_id, tags } => {
             let tags: Vec<(&str, &str)> =
                 tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            deps.ec2.tag_instance(instance_id, &tags).await
+            deps.aws.ec2.tag_instance(instance_id, &tags).await
         }
         Step::Protect { group, instance_id } => {
-            deps.asg.protect_from_scale_in(group, instance_id).await
+            deps.aws.asg.protect_from_scale_in(group, instance_id).await
         }
-        Step::Detach { group, instance_id } => deps.asg.detach(group, instance_id).await,
+        Step::Detach { group, instance_id } => deps.aws.asg.detach(group, instance_id).await,
         Step::Note(n) => return Ok((n.outcome(), vec![])),
     };
     match sent {
@@ -154,7 +164,7 @@ mod tests {
     use aws_sdk_ecs::types::error::InvalidParameterException;
     use aws_sdk_sns::operation::publish::PublishOutput;
     use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
-    use shared::aws::{autoscaling::AutoScaling, ec2::Ec2, ecs::Ecs, sns::Topic};
+    use shared::aws::{autoscaling::AutoScaling, ec2::Ec2, ecs::Ecs, sns::Topic, Clients};
     use shared::config::Env;
     use shared::notify::Reporter;
     use std::sync::{Arc, Mutex};
@@ -177,8 +187,7 @@ mod tests {
         )]))
         .unwrap();
         config.common.dry_run = dry_run;
-        let deps = Deps {
-            config,
+        let aws = Clients {
             ecs: Ecs::new(mock_client!(aws_sdk_ecs, RuleMode::MatchAny, ecs)),
             asg: AutoScaling::new(mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, asg)),
             ec2: Ec2::new(mock_client!(
@@ -194,6 +203,11 @@ mod tests {
                 "guardduty-responder",
                 dry_run,
             ),
+        };
+        let deps = Deps {
+            config,
+            aws,
+            own: (),
         };
         (deps, published)
     }

@@ -17,11 +17,8 @@ pub mod parse;
 pub mod sequence;
 
 use chrono::Utc;
-use shared::aws::autoscaling::AutoScaling;
-use shared::aws::ec2::Ec2;
-use shared::aws::ecs::Ecs;
 use shared::events::Envelope;
-use shared::notify::{Reporter, Subject};
+use shared::notify::{About, Subject};
 use shared::Result;
 
 use act::Response;
@@ -32,30 +29,10 @@ use sequence::Contained;
 use shared::events::guardduty::InstanceDetails;
 use shared::notify::Outcome;
 
-/// Everything the handler needs from the world, built once per cold start.
-pub struct Deps {
-    pub config: Config,
-    pub ecs: Ecs,
-    pub asg: AutoScaling,
-    pub ec2: Ec2,
-    pub reporter: Reporter,
-}
+/// What the handler acts through: the adapters every function has, nothing of its own.
+pub type Deps = shared::runtime::Deps<Config>;
 
-impl Deps {
-    /// The adapters of one account and Region (see `shared::tenancy`), with the
-    /// function's settings.
-    pub fn new(aws: &shared::aws::Aws, config: &Config) -> Self {
-        Deps {
-            ecs: aws.ecs(),
-            asg: aws.autoscaling(),
-            ec2: aws.ec2(),
-            reporter: aws.reporter(&config.common),
-            config: config.clone(),
-        }
-    }
-}
-
-shared::function!(Deps, config::Config, Deps::new, handle);
+shared::function!(Config, (), shared::runtime::nothing, handle);
 
 pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
     match parse::intent(&event)? {
@@ -71,13 +48,12 @@ pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
 
 async fn respond_task(deps: &Deps, event: &Envelope, threat: &Threat) -> Result<Outcome> {
     let f = &threat.finding;
-    let mut subject = Subject {
-        event_id: event.id.clone(),
-        kind: "guardduty-finding".into(),
+    let mut subject = Subject::of(&event.id, "guardduty-finding");
+    subject.about = About {
         cluster: Some(threat.cluster.clone()),
         task: f.task().and_then(|t| t.arn.clone()),
         instance: f.instance_id().map(str::to_string),
-        ..Subject::default()
+        group: None,
     };
     tracing::info!(
         event_id = %event.id,
@@ -94,25 +70,18 @@ async fn respond_task(deps: &Deps, event: &Envelope, threat: &Threat) -> Result<
 
 /// Runs a plan, or reports why none could be made (a failed read).
 async fn finish(deps: &Deps, subject: Subject, plan: Result<Response>) -> Result<Outcome> {
-    let plan = match plan {
-        Ok(plan) => plan,
-        Err(e) => {
-            deps.reporter.failure(&subject, "observe", &e).await;
-            return Err(e);
-        }
-    };
+    let plan = deps.aws.reporter.failing(&subject, "observe", plan).await?;
     act::execute(deps, &subject, plan).await
 }
 
 /// A finding about a host itself: find its cluster (named in the finding, else among
 /// the managed clusters), then isolate, snapshot and quarantine it if it is ours.
 async fn respond_host(deps: &Deps, event: &Envelope, host: &HostThreat) -> Result<Outcome> {
-    let mut subject = Subject {
-        event_id: event.id.clone(),
-        kind: "guardduty-host-finding".into(),
+    let mut subject = Subject::of(&event.id, "guardduty-host-finding");
+    subject.about = About {
         cluster: host.cluster.as_ref().map(|(name, _)| name.clone()),
         instance: Some(host.instance_id.clone()),
-        ..Subject::default()
+        ..About::default()
     };
     tracing::info!(
         event_id = %event.id,
@@ -128,7 +97,7 @@ async fn respond_host(deps: &Deps, event: &Envelope, host: &HostThreat) -> Resul
 
 async fn plan_host(deps: &Deps, host: &HostThreat, subject: &mut Subject) -> Result<Response> {
     let (threat, managed, ci) = observe::locate_host(deps, host).await?;
-    subject.cluster = Some(threat.cluster.clone());
+    subject.about.cluster = Some(threat.cluster.clone());
     if let Some(plan) = decide::screen(&threat, managed, &deps.config) {
         return Ok(notices::plan(&threat, &Observed::default(), plan));
     }
@@ -192,21 +161,18 @@ async fn respond_sequence(deps: &Deps, event: &Envelope, seq: &SequenceThreat) -
         };
         record("host", instance_id, respond_host(deps, event, &host).await);
     }
-    let subject = Subject {
-        event_id: event.id.clone(),
-        kind: "guardduty-attack-sequence".into(),
-        cluster: seq.tasks.first().map(|t| t.cluster.clone()),
-        ..Subject::default()
-    };
+    let mut subject = Subject::of(&event.id, "guardduty-attack-sequence");
+    subject.about.cluster = seq.tasks.first().map(|t| t.cluster.clone());
     let (outcome, notice) = notices::sequence(seq, &contained);
-    deps.reporter
+    deps.aws
+        .reporter
         .report(&subject, "attack-sequence", outcome, notice)
         .await;
     first_error.map_or(Ok(()), Err)
 }
 
 async fn plan(deps: &Deps, threat: &Threat, subject: &mut Subject) -> Result<Response> {
-    let managed = deps.ecs.is_managed(&threat.cluster_ref).await?;
+    let managed = deps.aws.ecs.is_managed(&threat.cluster_ref).await?;
     if let Some(plan) = decide::screen(threat, managed, &deps.config) {
         return Ok(notices::plan(threat, &Observed::default(), plan));
     }

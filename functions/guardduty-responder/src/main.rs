@@ -2,5 +2,5 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::runtime::run::<guardduty_responder::Deps>().await
+    shared::runtime::run::<guardduty_responder::config::Config>().await
 }

@@ -24,10 +24,11 @@ pub async fn locate_host(
         cluster_ref,
     };
     if let Some((name, arn)) = &host.cluster {
-        let managed = deps.ecs.is_managed(arn).await?;
+        let managed = deps.aws.ecs.is_managed(arn).await?;
         let ci = match managed {
             true => {
-                deps.ecs
+                deps.aws
+                    .ecs
                     .find_container_instance(arn, &host.instance_id)
                     .await?
             }
@@ -35,8 +36,9 @@ pub async fn locate_host(
         };
         return Ok((threat(name.clone(), arn.clone()), managed, ci));
     }
-    for cluster in deps.ecs.managed_clusters().await? {
+    for cluster in deps.aws.ecs.managed_clusters().await? {
         if let Some(ci) = deps
+            .aws
             .ecs
             .find_container_instance(&cluster, &host.instance_id)
             .await?
@@ -59,6 +61,7 @@ pub async fn task(deps: &Deps, threat: &Threat, subject: &mut Subject) -> Result
         .into_iter()
         .collect();
     let task = deps
+        .aws
         .ecs
         .describe_task_evidence(cluster, &arns)
         .await?
@@ -76,11 +79,16 @@ pub async fn task(deps: &Deps, threat: &Threat, subject: &mut Subject) -> Result
         task.service(),
     ) {
         seen.service_running = deps
+            .aws
             .ecs
             .describe_service(cluster, service)
             .await?
             .map(|s| s.running_count);
-        seen.service_stopped = deps.ecs.stopped_tasks_of_service(cluster, service).await?;
+        seen.service_stopped = deps
+            .aws
+            .ecs
+            .stopped_tasks_of_service(cluster, service)
+            .await?;
     }
     let c = &deps.config;
     let needs_host =
@@ -89,6 +97,7 @@ pub async fn task(deps: &Deps, threat: &Threat, subject: &mut Subject) -> Result
         return Ok(seen);
     };
     let Some(ci) = deps
+        .aws
         .ecs
         .describe_container_instances(cluster, vec![ci_arn])
         .await?
@@ -121,14 +130,15 @@ pub async fn host(
 ) -> Result<Host> {
     let c = &deps.config;
     let instance_id = ci.ec2_instance_id.clone();
-    subject.instance = Some(instance_id.clone());
+    subject.about.instance = Some(instance_id.clone());
     let network = match c.quarantine_security_group.is_some() || c.quarantine_host {
-        true => deps.ec2.host_network(&instance_id).await?,
+        true => deps.aws.ec2.host_network(&instance_id).await?,
         false => HostNetwork::default(),
     };
     let snapshots = match c.snapshot_volumes {
         true => {
-            deps.ec2
+            deps.aws
+                .ec2
                 .snapshots_tagged(decide::FINDING_TAG, &threat.finding.id)
                 .await?
         }
@@ -145,9 +155,9 @@ pub async fn host(
     if !c.quarantine_host {
         return Ok(host);
     }
-    if let Some(name) = deps.asg.group_of_instance(&host.instance_id).await? {
-        let g = deps.asg.group(&name).await?;
-        subject.group = Some(name.clone());
+    if let Some(name) = deps.aws.asg.group_of_instance(&host.instance_id).await? {
+        let g = deps.aws.asg.group(&name).await?;
+        subject.about.group = Some(name.clone());
         host.group = Some(HostGroup {
             cluster_tag: g.as_ref().and_then(|g| g.cluster()).map(str::to_string),
             lifecycle_state: g.as_ref().and_then(|g| {

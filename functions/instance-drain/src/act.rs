@@ -9,7 +9,7 @@ use shared::aws::autoscaling::{HookOutcome, HookResult};
 use shared::events::autoscaling::LifecycleAction;
 use shared::events::Envelope;
 use shared::exec::action::{COMPLETE_LIFECYCLE, DRAIN_HOST, REACTIVATE, RECHECK, STOP_TASK};
-use shared::exec::{DryRun, PlanStep, Ran, Report};
+use shared::exec::{About, DryRun, PlanStep, Ran, Report};
 use shared::notify::{Notice, Outcome, Severity, Subject};
 use shared::Result;
 
@@ -91,10 +91,10 @@ impl PlanStep for Step {
 
     fn about(&self, event: &Subject) -> Subject {
         match self {
-            Step::StopTask { task_arn, .. } => Subject {
+            Step::StopTask { task_arn, .. } => event.narrowed(&About {
                 task: Some(task_arn.clone()),
-                ..event.clone()
-            },
+                ..event.about.clone()
+            }),
             _ => event.clone(),
         }
     }
@@ -129,7 +129,8 @@ pub async fn run(deps: &Deps, target: &Target<'_>, _about: Subject, step: Step) 
             container_instance_arn,
             notice,
         } => {
-            deps.ecs
+            deps.aws
+                .ecs
                 .set_draining(&cluster, &container_instance_arn)
                 .await?;
             Ran {
@@ -142,7 +143,8 @@ pub async fn run(deps: &Deps, target: &Target<'_>, _about: Subject, step: Step) 
             cluster,
             container_instance_arn,
         } => {
-            deps.ecs
+            deps.aws
+                .ecs
                 .set_active(&cluster, &container_instance_arn)
                 .await?;
             tracing::info!(event_id = %target.event.id, container_instance = %container_instance_arn, dry_run = false, "container instance set ACTIVE");
@@ -154,11 +156,12 @@ pub async fn run(deps: &Deps, target: &Target<'_>, _about: Subject, step: Step) 
             reason,
             notice,
         } => {
-            deps.ecs.stop_task(&cluster, &task_arn, &reason).await?;
+            deps.aws.ecs.stop_task(&cluster, &task_arn, &reason).await?;
             Ran::told(finished(&notice), notice)
         }
         Step::Complete { result, notice } => {
             let outcome = match deps
+                .aws
                 .asg
                 .complete_lifecycle_action(target.lifecycle(), result)
                 .await?
@@ -184,6 +187,7 @@ pub async fn run(deps: &Deps, target: &Target<'_>, _about: Subject, step: Step) 
         }
         Step::Release { notice } => {
             let outcome = deps
+                .aws
                 .asg
                 .complete_lifecycle_action(target.lifecycle(), HookResult::Continue)
                 .await?;
@@ -208,7 +212,7 @@ pub async fn send_back(
     let mut again = event.clone();
     again.carry = Some(serde_json::to_value(progress).expect("progress serializes"));
     let body = serde_json::to_string(&again).expect("an event serializes");
-    deps.queue.send_later(&body, delay_seconds).await
+    deps.own.send_later(&body, delay_seconds).await
 }
 
 /// Runs a plan through the shared executor; the first failure fails the event.
@@ -220,7 +224,7 @@ pub async fn execute(
     plan: Vec<Step>,
 ) -> Result<()> {
     let target = &Target { event, lifecycle };
-    shared::exec::Executor::new(&deps.reporter, deps.config.common.dry_run)
+    shared::exec::Executor::new(&deps.aws.reporter, deps.config.common.dry_run)
         .execute(subject, plan, |about, step| run(deps, target, about, step))
         .await
         .into_result()

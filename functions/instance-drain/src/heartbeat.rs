@@ -24,7 +24,7 @@ pub async fn send(deps: &Deps, action: &LifecycleAction) -> Beat {
     if deps.config.common.dry_run {
         return Beat::Unknown;
     }
-    match deps.asg.record_heartbeat(action).await {
+    match deps.aws.asg.record_heartbeat(action).await {
         Ok(HookOutcome::Done) => Beat::Alive,
         Ok(HookOutcome::NoActiveAction) => Beat::Gone,
         Err(e) => {
@@ -62,7 +62,10 @@ pub async fn retry_soon(
         }
         Err(e) => {
             tracing::error!(event_id = %event.id, error = %e, "could not re-queue the failed look");
-            deps.reporter.failure(subject, "lifecycle", &error).await;
+            deps.aws
+                .reporter
+                .failure(subject, "lifecycle", &error)
+                .await;
             Err(error)
         }
     }

@@ -16,13 +16,10 @@ pub mod parse;
 pub mod placement;
 
 use chrono::Utc;
-use shared::aws::autoscaling::AutoScaling;
-use shared::aws::ec2::Ec2;
-use shared::aws::ecs::Ecs;
 use shared::aws::sqs::Queue;
 use shared::events::Envelope;
 use shared::exec::action::DRAIN_HOST;
-use shared::notify::{Reporter, Subject};
+use shared::notify::Subject;
 use shared::Result;
 
 use config::{Config, FUNCTION};
@@ -32,40 +29,18 @@ use parse::Intent;
 
 pub use heartbeat::{MAX_FAILED_LOOKS, RETRY_DELAY_SECONDS};
 
-/// Everything the handler needs from the world, built once per cold start.
-pub struct Deps {
-    pub config: Config,
-    pub ecs: Ecs,
-    pub asg: AutoScaling,
-    pub ec2: Ec2,
-    pub queue: Queue,
-    pub reporter: Reporter,
+/// What the handler acts through: its own is the drain queue that carries re-checks.
+pub type Deps = shared::runtime::Deps<Config>;
+
+fn own(aws: &shared::aws::Aws, config: &Config) -> Queue {
+    aws.queue(&config.queue_url)
 }
 
-impl Deps {
-    /// The adapters of one account and Region (see `shared::tenancy`), with the
-    /// function's settings.
-    pub fn new(aws: &shared::aws::Aws, config: &Config) -> Self {
-        Deps {
-            ecs: aws.ecs(),
-            asg: aws.autoscaling(),
-            ec2: aws.ec2(),
-            queue: aws.queue(&config.queue_url),
-            reporter: aws.reporter(&config.common),
-            config: config.clone(),
-        }
-    }
-}
-
-shared::function!(Deps, config::Config, Deps::new, handle);
+shared::function!(Config, Queue, own, handle);
 
 pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
     let intent = parse::intent(&event)?;
-    let mut subject = Subject {
-        event_id: event.id.clone(),
-        kind: intent.kind().to_string(),
-        ..Subject::default()
-    };
+    let mut subject = Subject::of(&event.id, intent.kind());
     match &intent {
         Intent::Ignore(reason) => {
             tracing::info!(event_id = %event.id, reason = %reason, "ignored");
@@ -84,17 +59,18 @@ pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
                 shared::metrics::emit(FUNCTION, "lifecycle", "foreign-hook");
                 return Ok(());
             }
-            subject.group = Some(action.group.clone());
-            subject.instance = Some(action.instance_id.clone());
+            subject.about.group = Some(action.group.clone());
+            subject.about.instance = Some(action.instance_id.clone());
             // Every look reads the group first, and heartbeats before any other read.
-            let group = deps.asg.group(&action.group).await;
+            let group = deps.aws.asg.group(&action.group).await;
             let beat = match decide::heartbeats(&group) {
                 true => heartbeat::send(deps, action).await,
                 false => Beat::Unknown,
             };
             let look = async {
                 let group = group?;
-                subject.cluster = group.as_ref().and_then(|g| g.cluster()).map(str::to_string);
+                subject.about.cluster =
+                    group.as_ref().and_then(|g| g.cluster()).map(str::to_string);
                 let look = Look {
                     action,
                     progress,
@@ -111,27 +87,20 @@ pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
                 Err(e) if heartbeat::retries_soon(beat, progress) => {
                     heartbeat::retry_soon(deps, &event, progress, &subject, e).await
                 }
-                Err(e) => {
-                    deps.reporter.failure(&subject, "lifecycle", &e).await;
-                    Err(e)
+                failed => {
+                    let reporter = &deps.aws.reporter;
+                    reporter.failing(&subject, "lifecycle", failed).await
                 }
             }
         }
         Intent::SpotInterruption(warning) => {
-            subject.instance = Some(warning.instance_id.clone());
-            let found = match observe::spot(deps, warning, &mut subject).await {
-                Ok(found) => found,
-                Err(e) => {
-                    deps.reporter.failure(&subject, "observe", &e).await;
-                    return Err(e);
-                }
-            };
+            subject.about.instance = Some(warning.instance_id.clone());
+            let reporter = &deps.aws.reporter;
+            let found = observe::spot(deps, warning, &mut subject).await;
+            let found = reporter.failing(&subject, "observe", found).await?;
             let plan = notices::plan(decide::spot_host(warning, found.as_ref()));
             let done = act::execute(deps, &event, None, &subject, plan).await;
-            if let Err(e) = &done {
-                deps.reporter.failure(&subject, DRAIN_HOST, e).await;
-            }
-            done
+            reporter.failing(&subject, DRAIN_HOST, done).await
         }
     }
 }

@@ -2,5 +2,5 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::runtime::run::<instance_drain::Deps>().await
+    shared::runtime::run::<instance_drain::config::Config>().await
 }

@@ -78,21 +78,22 @@ pub struct HostState {
 pub async fn read(deps: &Deps, read: Read, seen: &mut Seen) -> Result<()> {
     match read {
         Read::Hooks { group } => {
-            seen.hooks = Some(aws::lifecycle_hooks(&deps.asg, &group).await?);
+            seen.hooks = Some(aws::lifecycle_hooks(&deps.aws.asg, &group).await?);
         }
         Read::QuarantineTag { instance_id } => {
-            let facts = aws::host_facts(&deps.ec2, &instance_id, false).await?;
+            let facts = aws::host_facts(&deps.aws.ec2, &instance_id, false).await?;
             seen.quarantine_tag = Some(facts.quarantined);
         }
         Read::HostFacts { instance_id } => {
-            seen.facts = Some(aws::host_facts(&deps.ec2, &instance_id, true).await?);
+            seen.facts = Some(aws::host_facts(&deps.aws.ec2, &instance_id, true).await?);
         }
-        Read::Managed { cluster } => seen.managed = Some(deps.ecs.is_managed(&cluster).await?),
+        Read::Managed { cluster } => seen.managed = Some(deps.aws.ecs.is_managed(&cluster).await?),
         Read::ContainerInstance {
             cluster,
             instance_id,
         } => {
             let ci = deps
+                .aws
                 .ecs
                 .find_container_instance(&cluster, &instance_id)
                 .await?;
@@ -109,6 +110,7 @@ pub async fn read(deps: &Deps, read: Read, seen: &mut Seen) -> Result<()> {
             container_instance_arn,
         } => {
             let described = deps
+                .aws
                 .ecs
                 .describe_container_instances(&cluster, vec![container_instance_arn])
                 .await?;
@@ -137,7 +139,8 @@ async fn host(
             ami_id: None,
         }),
         None => {
-            deps.ecs
+            deps.aws
+                .ecs
                 .find_container_instance(cluster, instance_id)
                 .await?
         }
@@ -151,13 +154,14 @@ async fn host(
     let tasks = match &progress.blocking_tasks {
         // A DRAINING host gets no new tasks: describing those left is enough.
         Some(arns) if progress.container_instance_arn.is_some() => deps
+            .aws
             .ecs
             .describe_tasks(cluster, arns)
             .await?
             .into_iter()
             .filter(|t| t.is_running() && t.container_instance_arn.as_deref() == Some(&ci.arn))
             .collect(),
-        _ => deps.ecs.tasks_on(cluster, &ci.arn).await?,
+        _ => deps.aws.ecs.tasks_on(cluster, &ci.arn).await?,
     };
     let mut daemon_services: BTreeSet<String> = progress.daemon_services.iter().cloned().collect();
     let unknown: Vec<String> = tasks
@@ -173,7 +177,7 @@ async fn host(
     let mut cannot_move = BTreeMap::new();
     let mut constrained = vec![];
     if !unknown.is_empty() {
-        for s in aws::services(&deps.ecs, cluster, &unknown).await? {
+        for s in aws::services(&deps.aws.ecs, cluster, &unknown).await? {
             if s.daemon {
                 daemon_services.insert(s.name);
             } else if s.cannot_move {
@@ -190,13 +194,13 @@ async fn host(
         for mut s in constrained {
             if let Some(td) = &s.task_definition {
                 s.constraints
-                    .extend(aws::task_definition_constraints(&deps.ecs, td).await?);
+                    .extend(aws::task_definition_constraints(&deps.aws.ecs, td).await?);
             }
             if s.constraints.is_empty() {
                 continue;
             }
             if others.is_none() {
-                others = Some(aws::other_hosts(&deps.ecs, cluster, &ci.arn).await?);
+                others = Some(aws::other_hosts(&deps.aws.ecs, cluster, &ci.arn).await?);
             }
             let hosts = others.as_deref().unwrap_or_default();
             match placement::never_placed(&s.constraints, s.desired_count, hosts) {
@@ -237,9 +241,10 @@ pub async fn spot(
     subject: &mut Subject,
 ) -> Result<Option<SpotHost>> {
     let mut clusters = vec![];
-    if let Some(group_name) = deps.asg.group_of_instance(&warning.instance_id).await? {
-        subject.group = Some(group_name.clone());
+    if let Some(group_name) = deps.aws.asg.group_of_instance(&warning.instance_id).await? {
+        subject.about.group = Some(group_name.clone());
         if let Some(c) = deps
+            .aws
             .asg
             .group(&group_name)
             .await?
@@ -253,19 +258,20 @@ pub async fn spot(
     // were chosen by it, so each costs one call (the filtered ListContainerInstances).
     let listed = clusters.is_empty();
     if listed {
-        clusters = deps.ecs.managed_clusters().await?;
+        clusters = deps.aws.ecs.managed_clusters().await?;
     }
     for cluster in clusters {
-        if !listed && !deps.ecs.is_managed(&cluster).await? {
+        if !listed && !deps.aws.ecs.is_managed(&cluster).await? {
             continue;
         }
         if let Some(ci) = deps
+            .aws
             .ecs
             .find_container_instance(&cluster, &warning.instance_id)
             .await?
         {
-            subject.cluster = Some(cluster.clone());
-            let tasks = deps.ecs.tasks_on(&cluster, &ci.arn).await?.len();
+            subject.about.cluster = Some(cluster.clone());
+            let tasks = deps.aws.ecs.tasks_on(&cluster, &ci.arn).await?.len();
             return Ok(Some(SpotHost {
                 cluster,
                 container_instance: ci,

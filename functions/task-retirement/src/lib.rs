@@ -15,51 +15,27 @@ pub mod parse;
 pub mod timing;
 
 use chrono::Utc;
-use shared::aws::autoscaling::AutoScaling;
-use shared::aws::ec2::Ec2;
-use shared::aws::ecs::Ecs;
 use shared::aws::sqs::Queue;
 use shared::events::Envelope;
-use shared::notify::{Reporter, Subject};
+use shared::notify::Subject;
 use shared::Result;
 
 use config::Config;
 use parse::Intent;
 
-/// Everything the handler needs from the world, built once per cold start.
-pub struct Deps {
-    pub config: Config,
-    pub ecs: Ecs,
-    pub asg: AutoScaling,
-    pub ec2: Ec2,
-    pub queue: Queue,
-    pub reporter: Reporter,
+/// What the handler acts through: its own is the retirement queue that holds deferred
+/// events until the maintenance window.
+pub type Deps = shared::runtime::Deps<Config>;
+
+fn own(aws: &shared::aws::Aws, config: &Config) -> Queue {
+    aws.queue(&config.queue_url)
 }
 
-impl Deps {
-    /// The adapters of one account and Region (see `shared::tenancy`), with the
-    /// function's settings.
-    pub fn new(aws: &shared::aws::Aws, config: &Config) -> Self {
-        Deps {
-            ecs: aws.ecs(),
-            asg: aws.autoscaling(),
-            ec2: aws.ec2(),
-            queue: aws.queue(&config.queue_url),
-            reporter: aws.reporter(&config.common),
-            config: config.clone(),
-        }
-    }
-}
-
-shared::function!(Deps, config::Config, Deps::new, handle);
+shared::function!(Config, Queue, own, handle);
 
 pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
     let intent = parse::intent(&event, deps.config.drain_on_rebalance)?;
-    let subject = Subject {
-        event_id: event.id.clone(),
-        kind: intent.kind().to_string(),
-        ..Subject::default()
-    };
+    let subject = Subject::of(&event.id, intent.kind());
     let plan = match &intent {
         Intent::OptedOut(reason) => {
             tracing::info!(event_id = %event.id, reason = %reason, "ignored");
@@ -71,13 +47,9 @@ pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
             retirement,
             deferral,
         } => {
-            let observed = match observe::observe(deps, retirement).await {
-                Ok(observed) => observed,
-                Err(e) => {
-                    deps.reporter.failure(&subject, "observe", &e).await;
-                    return Err(e);
-                }
-            };
+            let observed = observe::observe(deps, retirement).await;
+            let reporter = &deps.aws.reporter;
+            let observed = reporter.failing(&subject, "observe", observed).await?;
             tracing::info!(
                 event_id = %event.id,
                 event_arn = %retirement.event_arn,

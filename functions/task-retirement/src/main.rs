@@ -2,5 +2,5 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::runtime::run::<task_retirement::Deps>().await
+    shared::runtime::run::<task_retirement::config::Config>().await
 }

@@ -103,8 +103,8 @@ pub async fn observe(deps: &Deps, r: &Retirement) -> Result<Vec<Observed>> {
                 }
             }
             Target::Instance { instance_id } => {
-                let found = match deps.asg.group_of_instance(instance_id).await? {
-                    Some(name) => deps.asg.group_with_capacity_rebalance(&name).await?,
+                let found = match deps.aws.asg.group_of_instance(instance_id).await? {
+                    Some(name) => deps.aws.asg.group_with_capacity_rebalance(&name).await?,
                     None => None,
                 };
                 let (group, capacity_rebalance) = match found {
@@ -118,7 +118,7 @@ pub async fn observe(deps: &Deps, r: &Retirement) -> Result<Vec<Observed>> {
                         if !retiring_in.contains_key(&g.name) {
                             let ids: Vec<String> =
                                 g.instances.iter().map(|i| i.instance_id.clone()).collect();
-                            let events = deps.ec2.scheduled_events(&ids).await?;
+                            let events = deps.aws.ec2.scheduled_events(&ids).await?;
                             let hosts = events
                                 .into_iter()
                                 .map(|(instance_id, events)| RetiringHost {
@@ -160,14 +160,14 @@ pub async fn observe(deps: &Deps, r: &Retirement) -> Result<Vec<Observed>> {
     }
     let mut deploying: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for ((cluster, service), via_tasks) in services {
-        if !managed.check(&deps.ecs, &cluster).await? {
+        if !managed.check(&deps.aws.ecs, &cluster).await? {
             observed.push(Observed::Unmanaged {
                 entity: format!("{cluster}|{service}"),
                 cluster: Some(cluster),
             });
             continue;
         }
-        let s = match deps.ecs.describe_service(&cluster, &service).await? {
+        let s = match deps.aws.ecs.describe_service(&cluster, &service).await? {
             Some(s) if s.is_active() => s,
             _ => {
                 observed.push(Observed::ServiceGone { cluster, service });
@@ -176,18 +176,21 @@ pub async fn observe(deps: &Deps, r: &Retirement) -> Result<Vec<Observed>> {
         };
         let reads = decide::service_reads(&s, deps.config.replace);
         let tasks = if reads.tasks {
-            deps.ecs.service_tasks(&cluster, &s.name).await?
+            deps.aws.ecs.service_tasks(&cluster, &s.name).await?
         } else {
             vec![]
         };
         let (busy, images) = if reads.redeploy {
             if !deploying.contains_key(&cluster) {
-                let names = deps.ecs.services_deploying(&cluster).await?;
+                let names = deps.aws.ecs.services_deploying(&cluster).await?;
                 deploying.insert(cluster.clone(), names);
             }
             (
                 deploying[&cluster].clone(),
-                deps.ecs.task_definition_images(&s.task_definition).await?,
+                deps.aws
+                    .ecs
+                    .task_definition_images(&s.task_definition)
+                    .await?,
             )
         } else {
             (vec![], vec![])
@@ -221,7 +224,7 @@ async fn find_service_cluster(
         }
     }
     if candidates.is_empty() {
-        let listed = deps.ecs.managed_clusters().await?;
+        let listed = deps.aws.ecs.managed_clusters().await?;
         managed.0.extend(listed.iter().map(|c| (c.clone(), true)));
         for c in listed {
             if has_service(deps, &c, service).await? {
@@ -234,6 +237,7 @@ async fn find_service_cluster(
 
 async fn has_service(deps: &Deps, cluster: &str, service: &str) -> Result<bool> {
     Ok(deps
+        .aws
         .ecs
         .describe_service(cluster, service)
         .await?
@@ -251,19 +255,20 @@ async fn find_task(
         // The old short ARN does not say its cluster: look in the managed ones, which
         // were listed by their opt-in tag (one DescribeTasks each).
         None => {
-            let listed = deps.ecs.managed_clusters().await?;
+            let listed = deps.aws.ecs.managed_clusters().await?;
             managed.0.extend(listed.iter().map(|c| (c.clone(), true)));
             listed
         }
     };
     for c in clusters {
-        if !managed.check(&deps.ecs, &c).await? {
+        if !managed.check(&deps.aws.ecs, &c).await? {
             return Ok(TaskLead::Found(Box::new(Observed::Unmanaged {
                 cluster: Some(c),
                 entity: arn.to_string(),
             })));
         }
         let Some(mut found) = deps
+            .aws
             .ecs
             .describe_task_evidence(&c, &[arn.to_string()])
             .await?

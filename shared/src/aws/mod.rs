@@ -121,6 +121,14 @@ pub(crate) fn tag_map<'a>(
         .collect()
 }
 
+/// The fleet's adapters every function acts through, and where it reports.
+pub struct Clients {
+    pub ecs: ecs::Ecs,
+    pub asg: autoscaling::AutoScaling,
+    pub ec2: ec2::Ec2,
+    pub reporter: crate::notify::Reporter,
+}
+
 /// The adapters a composition root builds. The fleet's adapters (ECS, Auto Scaling, EC2,
 /// SSM) use the configuration of the account and Region being acted on; the hub's own
 /// resources (the topic, the queues, STS, Organizations) always use the function's own
@@ -205,6 +213,16 @@ impl Aws {
 
     pub fn queue(&self, url: &str) -> sqs::Queue {
         sqs::Queue::new(aws_sdk_sqs::Client::new(&self.own), url)
+    }
+
+    /// The adapters every function acts through, and its reporter.
+    pub fn clients(&self, common: &crate::config::Common) -> Clients {
+        Clients {
+            ecs: self.ecs(),
+            asg: self.autoscaling(),
+            ec2: self.ec2(),
+            reporter: self.reporter(common),
+        }
     }
 
     /// The notification reporter for `common.function`, publishing to its topic.

@@ -29,10 +29,10 @@ impl Topic {
             action = %r.action,
             outcome = r.outcome.as_str(),
             dry_run = r.dry_run,
-            cluster = r.cluster.as_deref().unwrap_or(""),
-            group = r.group.as_deref().unwrap_or(""),
-            instance = r.instance.as_deref().unwrap_or(""),
-            task = r.task.as_deref().unwrap_or(""),
+            cluster = r.about.cluster.as_deref().unwrap_or(""),
+            group = r.about.group.as_deref().unwrap_or(""),
+            instance = r.about.instance.as_deref().unwrap_or(""),
+            task = r.about.task.as_deref().unwrap_or(""),
             details = %serde_json::to_string(&r.details).unwrap_or_default(),
             "{}", n.title
         );

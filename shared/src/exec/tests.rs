@@ -92,11 +92,7 @@ fn reporter(sent: Arc<Mutex<Vec<String>>>) -> (Reporter, aws_smithy_mocks::Rule)
 }
 
 fn subject() -> Subject {
-    Subject {
-        event_id: "e".into(),
-        kind: "k".into(),
-        ..Subject::default()
-    }
+    Subject::of("e", "k")
 }
 
 /// Runs `plan`, failing the steps named in `failing`; returns the steps run, the
@@ -175,7 +171,10 @@ async fn outside_dry_run_every_step_runs_in_order() {
     let (ran, _, executed) =
         execute(vec![write("a", "stop"), Step::Hold, tell()], false, &[]).await;
     assert_eq!(ran, vec!["a", "hold", "report"]);
-    assert_eq!(executed.results[2].about.group.as_deref(), Some("web"));
+    assert_eq!(
+        executed.results[2].subject.about.group.as_deref(),
+        Some("web")
+    );
 }
 
 #[tokio::test]
@@ -267,4 +266,24 @@ async fn a_notification_that_cannot_be_sent_never_fails_the_plan() {
         .await;
     assert_eq!(executed.results.len(), 2);
     assert!(executed.into_result().is_ok());
+}
+
+/// The handlers' "report a failed read, then fail the event" in one call: a success
+/// passes through untold, a failure is reported once and still fails the event.
+#[tokio::test]
+async fn failing_reports_a_failure_and_passes_the_result_on() {
+    let sent = Arc::new(Mutex::new(vec![]));
+    let (reporter, _rule) = reporter(sent.clone());
+    let ok: Result<u8> = Ok(7);
+    assert_eq!(
+        reporter.failing(&subject(), "observe", ok).await.unwrap(),
+        7
+    );
+    assert!(sent.lock().unwrap().is_empty());
+    let failed: Result<u8> = Err(Error::BadEvent("no".into()));
+    assert!(reporter
+        .failing(&subject(), "observe", failed)
+        .await
+        .is_err());
+    assert_eq!(*sent.lock().unwrap(), ["observe failed"]);
 }

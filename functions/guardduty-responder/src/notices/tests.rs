@@ -39,7 +39,7 @@ fn summarised(r: Response) -> Notice {
                     Step::Note(n) => n.outcome(),
                     _ => Outcome::Done,
                 },
-                about: Subject::default(),
+                subject: Subject::default(),
                 error: None,
                 made: vec![],
             })
