@@ -157,14 +157,16 @@ impl Executed {
     }
 }
 
-/// The step that only tells people: the same in every function's plan.
+/// The step that only tells people: the same in every function's plan. What it says is
+/// a worded [`Notice`], or, for a function that words its whole response in one
+/// notification afterwards (guardduty-responder), the typed reason it words it from.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Report {
+pub struct Report<N = Notice> {
     pub action: &'static str,
     pub outcome: Outcome,
     #[serde(skip_serializing_if = "is_nothing")]
     pub about: About,
-    pub notice: Notice,
+    pub notice: N,
 }
 
 fn is_nothing(about: &About) -> bool {

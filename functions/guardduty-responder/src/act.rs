@@ -3,7 +3,7 @@
 //! notification that reports the response (worded by `notices`). In dry run, nothing
 //! that changes state is called.
 
-use shared::exec::{Executor, OnFailure, PlanStep, Ran};
+use shared::exec::{Executor, OnFailure, PlanStep, Ran, Report};
 use shared::notify::{Notice, Outcome, Subject};
 use shared::{Error, Result};
 
@@ -129,7 +129,7 @@ async fn call(deps: &Deps, step: &Step) -> Result<(Outcome, Vec<String>)> {
             deps.aws.asg.protect_from_scale_in(group, instance_id).await
         }
         Step::Detach { group, instance_id } => deps.aws.asg.detach(group, instance_id).await,
-        Step::Note(n) => return Ok((n.outcome(), vec![])),
+        Step::Report(Report { notice: n, .. }) => return Ok((n.outcome(), vec![])),
     };
     match sent {
         Ok(()) => Ok((Outcome::Done, vec![])),
@@ -316,10 +316,10 @@ mod tests {
         let (deps, published) = deps(&[], &[], false);
         let target = Subject::default();
         let mut plan = plan(vec![
-            Step::Note(Note::AlreadyIsolated {
+            Step::note(Note::AlreadyIsolated {
                 network_interface_id: "eni-1".into(),
             }),
-            Step::Note(Note::AlreadySnapshotted {
+            Step::note(Note::AlreadySnapshotted {
                 snapshots: vec!["snap-1".into(), "snap-2".into()],
             }),
         ]);

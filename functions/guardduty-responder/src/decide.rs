@@ -13,6 +13,7 @@ use shared::events::guardduty::{Finding, Level};
 use shared::exec::action::{
     DETACH_HOST, DRAIN_HOST, ISOLATE_NETWORK, PROTECT_HOST, SNAPSHOT_HOST, STOP_TASK, TAG_HOST,
 };
+use shared::exec::{About, Report};
 use shared::notify::Outcome;
 
 use crate::config::Config;
@@ -71,12 +72,22 @@ pub enum Step {
     Protect { group: String, instance_id: String },
     /// Out of the group without terminating; the group launches a replacement.
     Detach { group: String, instance_id: String },
-    /// A step that needs no call: already done, or not possible here, and why. The
-    /// response's one notification lists it with the others.
-    Note(Note),
+    /// A step that only tells people (the shared report step): already done, or not
+    /// possible here, and why. The response's one notification lists it with the others.
+    Report(Report<Note>),
 }
 
 impl Step {
+    /// The report step for `note`, with the action and outcome the note belongs to.
+    pub fn note(note: Note) -> Step {
+        Step::Report(Report {
+            action: note.action(),
+            outcome: note.outcome(),
+            about: About::default(),
+            notice: note,
+        })
+    }
+
     /// The action name used in notifications and metrics.
     pub fn action(&self) -> &'static str {
         match self {
@@ -87,28 +98,35 @@ impl Step {
             Step::TagInstance { .. } => TAG_HOST,
             Step::Protect { .. } => PROTECT_HOST,
             Step::Detach { .. } => DETACH_HOST,
-            Step::Note(n) => n.action(),
+            Step::Report(Report { notice: n, .. }) => n.action(),
         }
     }
 
     pub fn changes_something(&self) -> bool {
-        !matches!(self, Step::Note(_))
+        !matches!(self, Step::Report(_))
     }
 
     /// The evidence an earlier delivery kept, which a note is about.
     pub fn refs(&self) -> Vec<String> {
         match self {
-            Step::Note(Note::AlreadyIsolated {
-                network_interface_id,
+            Step::Report(Report {
+                notice:
+                    Note::AlreadyIsolated {
+                        network_interface_id,
+                    },
+                ..
             }) => vec![network_interface_id.clone()],
-            Step::Note(Note::AlreadySnapshotted { snapshots }) => snapshots.clone(),
+            Step::Report(Report {
+                notice: Note::AlreadySnapshotted { snapshots },
+                ..
+            }) => snapshots.clone(),
             _ => vec![],
         }
     }
 
     /// Whether this step is a note that says `outcome` of `action`.
     pub fn reports(&self, action: &str, outcome: Outcome) -> bool {
-        matches!(self, Step::Note(n) if n.action() == action && n.outcome() == outcome)
+        matches!(self, Step::Report(Report { notice: n, .. }) if n.action() == action && n.outcome() == outcome)
     }
 }
 
@@ -413,7 +431,7 @@ pub fn respond(threat: &Threat, seen: &Observed, config: &Config, now: DateTime<
         }
         // An earlier delivery stopped the task but did not finish the quarantine.
         let mut steps = kept;
-        steps.push(Step::Note(Note::AlreadyStopped {
+        steps.push(Step::note(Note::AlreadyStopped {
             stopped_reason: stopped_reason.clone(),
         }));
         steps.extend(host_steps);
@@ -490,7 +508,7 @@ pub fn respond_host(threat: &Threat, seen: &Observed, config: &Config) -> Plan {
     steps.extend(quarantine_host(threat, Some(host), config));
     let done_before = steps
         .iter()
-        .any(|s| matches!(s, Step::Note(n) if n.outcome() == Outcome::AlreadyDone));
+        .any(|s| matches!(s, Step::Report(Report { notice: n, .. }) if n.outcome() == Outcome::AlreadyDone));
     if !steps.iter().any(Step::changes_something) && !done_before {
         return Plan {
             steps,
@@ -518,7 +536,7 @@ pub fn respond_host(threat: &Threat, seen: &Observed, config: &Config) -> Plan {
 /// include an awsvpc task's own on EC2, unless trunked).
 pub fn isolation(seen: &Observed, config: &Config) -> Vec<Step> {
     let Some(group) = &config.quarantine_security_group else {
-        return vec![Step::Note(Note::IsolationOff)];
+        return vec![Step::note(Note::IsolationOff)];
     };
     let host_interfaces: &[Interface] = seen
         .host
@@ -539,7 +557,7 @@ pub fn isolation(seen: &Observed, config: &Config) -> Vec<Step> {
         host_interfaces.iter().map(|i| i.id.clone()).collect()
     };
     if enis.is_empty() {
-        return vec![Step::Note(Note::NoInterface)];
+        return vec![Step::note(Note::NoInterface)];
     }
     enis.into_iter()
         .map(|eni| {
@@ -547,7 +565,7 @@ pub fn isolation(seen: &Observed, config: &Config) -> Vec<Step> {
                 .iter()
                 .any(|i| i.id == eni && i.groups == std::slice::from_ref(group));
             match isolated {
-                true => Step::Note(Note::AlreadyIsolated {
+                true => Step::note(Note::AlreadyIsolated {
                     network_interface_id: eni,
                 }),
                 false => Step::Isolate {
@@ -562,14 +580,14 @@ pub fn isolation(seen: &Observed, config: &Config) -> Vec<Step> {
 /// EBS snapshots of the host's volumes, once per finding (SNAPSHOT_VOLUMES).
 pub fn snapshot(threat: &Threat, seen: &Observed, config: &Config) -> Step {
     if !config.snapshot_volumes {
-        return Step::Note(Note::SnapshotsOff);
+        return Step::note(Note::SnapshotsOff);
     }
     if is_fargate(seen) {
-        return Step::Note(Note::FargateVolumes);
+        return Step::note(Note::FargateVolumes);
     }
     match &seen.host {
-        None => Step::Note(Note::SnapshotHostUnknown),
-        Some(h) if !h.snapshots.is_empty() => Step::Note(Note::AlreadySnapshotted {
+        None => Step::note(Note::SnapshotHostUnknown),
+        Some(h) if !h.snapshots.is_empty() => Step::note(Note::AlreadySnapshotted {
             snapshots: h.snapshots.clone(),
         }),
         Some(h) => Step::Snapshot {
@@ -601,7 +619,7 @@ pub fn quarantine(threat: &Threat, seen: &Observed, config: &Config) -> Vec<Step
         return vec![];
     }
     if is_fargate(seen) {
-        return vec![Step::Note(Note::FargateHost)];
+        return vec![Step::note(Note::FargateHost)];
     }
     quarantine_host(threat, seen.host.as_ref(), config)
 }
@@ -609,21 +627,21 @@ pub fn quarantine(threat: &Threat, seen: &Observed, config: &Config) -> Vec<Step
 /// The host steps for a known (or vanished) host; see [`quarantine`] for the order.
 fn quarantine_host(threat: &Threat, host: Option<&Host>, config: &Config) -> Vec<Step> {
     if !config.quarantine_host {
-        return vec![Step::Note(Note::QuarantineOff)];
+        return vec![Step::note(Note::QuarantineOff)];
     }
     let Some(host) = host else {
-        return vec![Step::Note(Note::QuarantineHostUnknown)];
+        return vec![Step::note(Note::QuarantineHostUnknown)];
     };
     let draining = host.container_instance.status == ContainerInstanceStatus::Draining;
     if let (true, None, Some(marked)) = (draining, &host.group, &host.quarantined_for) {
-        return vec![Step::Note(Note::AlreadyQuarantined {
+        return vec![Step::note(Note::AlreadyQuarantined {
             instance_id: host.instance_id.clone(),
             marked: marked.clone(),
         })];
     }
     let mut steps = vec![];
     if draining {
-        steps.push(Step::Note(Note::AlreadyDraining));
+        steps.push(Step::note(Note::AlreadyDraining));
     } else {
         steps.push(Step::SetDraining {
             cluster: threat.cluster_ref.clone(),
@@ -633,7 +651,7 @@ fn quarantine_host(threat: &Threat, host: Option<&Host>, config: &Config) -> Vec
     // The first finding that quarantined the host keeps its mark: its snapshots and
     // notices carry that id, and a retry finds its own tag already there.
     match &host.quarantined_for {
-        Some(marked) => steps.push(Step::Note(Note::AlreadyTagged {
+        Some(marked) => steps.push(Step::note(Note::AlreadyTagged {
             marked: marked.clone(),
         })),
         None => steps.push(Step::TagInstance {
@@ -648,9 +666,9 @@ fn quarantine_host(threat: &Threat, host: Option<&Host>, config: &Config) -> Vec
         }),
     }
     match &host.group {
-        None => steps.push(Step::Note(Note::NotInGroup)),
+        None => steps.push(Step::note(Note::NotInGroup)),
         Some(g) if g.cluster_tag.as_deref() != Some(threat.cluster.as_str()) => {
-            steps.push(Step::Note(Note::GroupNotOptedIn {
+            steps.push(Step::note(Note::GroupNotOptedIn {
                 group: g.name.clone(),
                 cluster: threat.cluster.clone(),
             }))
@@ -661,7 +679,7 @@ fn quarantine_host(threat: &Threat, host: Option<&Host>, config: &Config) -> Vec
                 Some(LifecycleState::InService | LifecycleState::Standby)
             ) =>
         {
-            steps.push(Step::Note(Note::NotDetachable {
+            steps.push(Step::note(Note::NotDetachable {
                 group: g.name.clone(),
                 state: g.lifecycle_state.clone(),
             }))

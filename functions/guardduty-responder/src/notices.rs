@@ -13,7 +13,7 @@ use shared::aws::autoscaling::LifecycleState;
 use shared::aws::ecs::TaskEvidence;
 use shared::events::guardduty::{Finding, Level};
 use shared::exec::action::{ISOLATE_NETWORK, SNAPSHOT_HOST, STOP_TASK};
-use shared::exec::Executed;
+use shared::exec::{Executed, Report};
 use shared::notify::{escape, Notice, Outcome, Severity};
 
 use crate::act::Response;
@@ -329,7 +329,7 @@ fn target(step: &Step) -> String {
         Step::Protect { group, instance_id } | Step::Detach { group, instance_id } => {
             format!("{instance_id} in {group}")
         }
-        Step::Note(_) => step.refs().join(", "),
+        Step::Report(_) => step.refs().join(", "),
     }
 }
 
@@ -658,7 +658,7 @@ pub fn summary(
                 }
                 Some(e) => Some(e.clone()),
                 None => match step {
-                    Step::Note(n) => Some(note(n)),
+                    Step::Report(Report { notice: n, .. }) => Some(note(n)),
                     _ => None,
                 },
             },

@@ -171,7 +171,7 @@ fn notes(plan: &Plan) -> Vec<(&'static str, Outcome)> {
     plan.steps
         .iter()
         .filter_map(|s| match s {
-            Step::Note(n) => Some((n.action(), n.outcome())),
+            Step::Report(Report { notice: n, .. }) => Some((n.action(), n.outcome())),
             _ => None,
         })
         .collect()
@@ -250,7 +250,12 @@ fn a_plan_logs_its_notes_with_their_reasons() {
     let logged = serde_json::to_value(&plan.steps).unwrap();
     assert_eq!(
         logged[0],
-        serde_json::json!({"step": "note", "note": "isolation_off"})
+        serde_json::json!({
+            "step": "report",
+            "action": "isolate-network",
+            "outcome": "skipped",
+            "notice": {"note": "isolation_off"}
+        })
     );
     assert_eq!(logged[2]["step"], "stop_task");
 }
@@ -435,7 +440,7 @@ fn a_duplicate_finding_names_the_snapshots_taken_earlier_and_takes_none() {
     let refs = plan.steps[0].refs();
     assert_eq!(
         plan.steps[0],
-        Step::Note(Note::AlreadySnapshotted {
+        Step::note(Note::AlreadySnapshotted {
             snapshots: vec!["snap-1".into()]
         })
     );
@@ -598,7 +603,7 @@ fn an_instance_already_terminating_is_not_detached_and_the_note_says_why() {
     );
     assert_eq!(
         plan.steps.last(),
-        Some(&Step::Note(Note::NotDetachable {
+        Some(&Step::note(Note::NotDetachable {
             group: "prod-asg".into(),
             state: Some(LifecycleState::TerminatingWait)
         }))
@@ -635,7 +640,7 @@ fn a_redelivered_host_finding_finds_the_host_contained_and_changes_nothing() {
     );
     // The evidence kept earlier is named, for the notification's record.
     let refs = plan.steps[1].refs();
-    assert!(matches!(plan.steps[1], Step::Note(_)));
+    assert!(matches!(plan.steps[1], Step::Report(_)));
     assert_eq!(refs, &["snap-1", "snap-2"]);
 }
 
@@ -661,7 +666,7 @@ fn a_host_quarantined_for_an_earlier_finding_keeps_that_finding_on_its_tag() {
         "the snapshots are this finding's; the tag stays the first finding's"
     );
     assert!(notes(&plan).contains(&("tag-host", Outcome::AlreadyDone)));
-    assert!(plan.steps.contains(&Step::Note(Note::AlreadyTagged {
+    assert!(plan.steps.contains(&Step::note(Note::AlreadyTagged {
         marked: "earlier-finding".into()
     })));
 }
@@ -737,7 +742,7 @@ fn any_host_finding_shape_stops_no_task_and_touches_only_the_host_ecs_placed() {
                         container_instance_arn,
                         ..
                     } => assert_eq!(container_instance_arn, "arn:ci/1"),
-                    Step::Note(_) => {}
+                    Step::Report(_) => {}
                 }
             }
         },

@@ -36,7 +36,7 @@ fn summarised(r: Response) -> Notice {
             .map(|s| StepResult {
                 action: s.action(),
                 outcome: match s {
-                    Step::Note(n) => n.outcome(),
+                    Step::Report(Report { notice: n, .. }) => n.outcome(),
                     _ => Outcome::Done,
                 },
                 subject: Subject::default(),
@@ -237,7 +237,7 @@ fn an_instance_that_cannot_be_detached_says_its_state() {
     let mut seen = running();
     seen.host = Some(host("ACTIVE", Some(("prod", "Terminating:Wait"))));
     let plan = respond(&high(), &seen, &config(&[]), Utc::now());
-    let Some(Step::Note(why)) = plan.steps.last() else {
+    let Some(Step::Report(Report { notice: why, .. })) = plan.steps.last() else {
         panic!()
     };
     assert!(note(why).contains("Terminating:Wait"));
