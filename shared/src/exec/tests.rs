@@ -240,11 +240,10 @@ async fn a_tolerated_failure_is_a_warning_and_does_not_fail_the_event() {
 #[tokio::test]
 async fn a_notification_that_cannot_be_sent_never_fails_the_plan() {
     let rule = mock!(Client::publish).then_error(|| {
-        aws_sdk_sns::operation::publish::PublishError::generic(
-            aws_sdk_sns::error::ErrorMetadata::builder()
-                .code("KMSDisabled")
-                .build(),
-        )
+        aws_sdk_sns::operation::publish::PublishError::generic(crate::testing::aws_error(
+            "KMSDisabled",
+            "KMS key is disabled.",
+        ))
     });
     let client = mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&rule]);
     let reporter = Reporter::new(
