@@ -1333,4 +1333,4 @@ pub fn closed() -> Plan {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

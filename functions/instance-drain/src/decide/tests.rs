@@ -1,53 +1,35 @@
 use super::*;
 use crate::notices::notice;
 use chrono::Duration;
-use shared::config::Env;
 use shared::events::autoscaling::Transition;
 use shared::notify::Severity;
+use shared::testing::{self, lifecycle_action as action};
 
 fn config() -> Config {
-    Config::from_env(&Env::from_pairs([
-        ("NOTIFY_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:t"),
+    testing::config([
         ("DRAIN_QUEUE_URL", "http://q"),
         ("DRAIN_TIMEOUT_SECONDS", "3600"),
         ("STANDALONE_TASK_GRACE_SECONDS", "300"),
         ("LAUNCH_TIMEOUT_SECONDS", "600"),
-    ]))
-    .unwrap()
+    ])
 }
 
-fn action(transition: Transition) -> LifecycleAction {
-    LifecycleAction {
-        group: "web-asg".into(),
-        hook: "drain".into(),
-        instance_id: "i-0aaa".into(),
-        token: Some("tok".into()),
-        transition,
-    }
-}
-
+/// The host `i-0aaa`'s container instance, in `status`.
 fn ci(status: &str) -> ContainerInstance {
     ContainerInstance {
-        arn: "arn:ci/1".into(),
-        ec2_instance_id: "i-0aaa".into(),
         status: status.into(),
-        agent_connected: true,
         running_tasks_count: 9,
         ami_id: Some("ami-1".into()),
+        ..testing::container_instance("arn:ci/1", "i-0aaa")
     }
 }
 
 fn task(arn: &str, group: &str, last: &str, desired: &str) -> Task {
     Task {
-        arn: arn.into(),
+        group: group.into(),
         last_status: last.into(),
         desired_status: desired.into(),
-        group: group.into(),
-        started_by: None,
-        started_at: None,
-        task_definition_arn: "td".into(),
-        launch_type: Some("EC2".into()),
-        container_instance_arn: Some("arn:ci/1".into()),
+        ..testing::task(arn)
     }
 }
 
@@ -513,26 +495,13 @@ fn a_spot_stop_says_how_to_reactivate_the_host() {
 }
 
 fn group(cluster: Option<&str>, members: &[&str]) -> Group {
-    Group {
-        name: "web-asg".into(),
-        tags: cluster
-            .map(|c| {
-                (
-                    shared::aws::autoscaling::CLUSTER_TAG.to_string(),
-                    c.to_string(),
-                )
-            })
-            .into_iter()
-            .collect(),
-        instances: members
+    testing::group(
+        "web-asg",
+        cluster,
+        members
             .iter()
-            .map(|i| shared::aws::autoscaling::GroupInstance {
-                instance_id: i.to_string(),
-                lifecycle_state: "Terminating:Wait".into(),
-                health_status: "Healthy".into(),
-            })
-            .collect(),
-    }
+            .map(|i| testing::member(i, "Terminating:Wait", "Healthy")),
+    )
 }
 
 fn look<'a>(

@@ -2,10 +2,8 @@ use super::*;
 use crate::parse::{Source, Target};
 use chrono::TimeZone;
 use serde_json::json;
-use shared::aws::autoscaling::GroupInstance;
-use shared::config::Env;
 use shared::notify::{Notice, Severity};
-use std::collections::BTreeMap;
+use shared::testing;
 
 const ARN: &str = "arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/X";
 
@@ -14,17 +12,16 @@ fn wednesday_noon() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 1, 10, 12, 0, 0).unwrap()
 }
 
-fn config(window: &str) -> Config {
-    Config::from_env(&Env::from_pairs([
-        ("NOTIFY_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:t"),
+pub(crate) fn config(window: &str) -> Config {
+    testing::config([
         ("RETIREMENT_QUEUE_URL", "http://q"),
         ("MAINTENANCE_WINDOW", window),
         ("LEAD_TIME_HOURS", "2"),
-    ]))
-    .unwrap()
+    ])
 }
 
-fn retirement(start: Option<DateTime<Utc>>) -> Retirement {
+/// A retirement of service `prod/web`'s tasks from `start`.
+pub(crate) fn retirement(start: Option<DateTime<Utc>>) -> Retirement {
     Retirement {
         source: Source::EcsTasks,
         event_arn: ARN.into(),
@@ -44,20 +41,11 @@ fn service(tags: &[(&str, &str)]) -> Observed {
     Observed::Service {
         cluster: "prod".into(),
         service: ServiceDescription {
-            arn: "arn:aws:ecs:us-east-1:1:service/prod/web".into(),
-            name: "web".into(),
-            cluster_arn: "arn:aws:ecs:us-east-1:1:cluster/prod".into(),
-            status: "ACTIVE".into(),
-            desired_count: 2,
-            running_count: 2,
             tags: tags
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<BTreeMap<_, _>>(),
-            deployment_controller: "ECS".into(),
-            task_definition: "arn:aws:ecs:us-east-1:1:task-definition/web:1".into(),
-            deploying: false,
-            minimum_healthy_percent: Some(50),
+                .collect(),
+            ..testing::service("prod", "web")
         },
         via_tasks: vec![],
         deploying: vec![],
@@ -66,34 +54,26 @@ fn service(tags: &[(&str, &str)]) -> Observed {
     }
 }
 
+/// A running Fargate task of `group`.
 fn task(group: &str, started_by: Option<&str>) -> Task {
     Task {
-        arn: "arn:aws:ecs:us-east-1:1:task/prod/t1".into(),
-        last_status: "RUNNING".into(),
-        desired_status: "RUNNING".into(),
         group: group.into(),
         started_by: started_by.map(str::to_string),
-        started_at: None,
         task_definition_arn: "td:1".into(),
         launch_type: Some("FARGATE".into()),
         container_instance_arn: None,
+        ..testing::task("arn:aws:ecs:us-east-1:1:task/prod/t1")
     }
 }
 
+/// Group `web-asg` (opted in for `prod` when `tagged`) of host `i-0aaa`.
 fn group(tagged: bool, lifecycle: &str, health: &str) -> Group {
-    Group {
-        name: "web-asg".into(),
-        tags: if tagged {
-            BTreeMap::from([("ecs-autopilot:cluster".into(), "prod".into())])
-        } else {
-            BTreeMap::new()
-        },
-        instances: vec![GroupInstance {
-            instance_id: "i-0aaa".into(),
-            lifecycle_state: lifecycle.into(),
-            health_status: health.into(),
-        }],
-    }
+    let cluster = tagged.then_some("prod");
+    testing::group(
+        "web-asg",
+        cluster,
+        [testing::member("i-0aaa", lifecycle, health)],
+    )
 }
 
 fn instance(group: Option<Group>) -> Observed {
@@ -746,18 +726,11 @@ fn a_closed_notice_is_reported_and_not_acted_on() {
 fn fleet_group(n: usize, others: &[(&str, &str)]) -> Group {
     let mut g = group(true, "InService", "Healthy");
     g.instances = (0..n)
-        .map(|k| GroupInstance {
-            instance_id: format!("i-{k:04}"),
-            lifecycle_state: "InService".into(),
-            health_status: "Healthy".into(),
-        })
+        .map(|k| testing::member(&format!("i-{k:04}"), "InService", "Healthy"))
         .collect();
     for (k, (state, health)) in others.iter().enumerate() {
-        g.instances.push(GroupInstance {
-            instance_id: format!("i-busy{k}"),
-            lifecycle_state: (*state).into(),
-            health_status: health.to_string(),
-        });
+        g.instances
+            .push(testing::member(&format!("i-busy{k}"), state, health));
     }
     g
 }
