@@ -723,4 +723,18 @@ impl Reporter {
         .detail("retryable", error.is_retryable());
         self.report(subject, action, Outcome::Failed, notice).await;
     }
+
+    /// Passes `result` on, reporting it first if it failed (as [`Reporter::failure`]):
+    /// `reporter.failing(&subject, "observe", observe(..).await).await?`.
+    pub async fn failing<T>(
+        &self,
+        subject: &Subject,
+        action: &str,
+        result: crate::Result<T>,
+    ) -> crate::Result<T> {
+        if let Err(e) = &result {
+            self.failure(subject, action, e).await;
+        }
+        result
+    }
 }

@@ -88,13 +88,12 @@ pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
         Intent::RefreshEnded(refresh) => outcome_plan(deps, refresh).await,
         Intent::WindowGuard => guard_plan(deps).await,
     };
-    match observed {
-        Ok(plan) => act::execute(deps, &subject, plan).await,
-        Err(e) => {
-            deps.aws.reporter.failure(&subject, "observe", &e).await;
-            Err(e)
-        }
-    }
+    let plan = deps
+        .aws
+        .reporter
+        .failing(&subject, "observe", observed)
+        .await?;
+    act::execute(deps, &subject, plan).await
 }
 
 /// Observes the groups a check is about (all managed groups, those following

@@ -68,13 +68,7 @@ async fn respond_task(deps: &Deps, event: &Envelope, threat: &Threat) -> Result<
 
 /// Runs a plan, or reports why none could be made (a failed read).
 async fn finish(deps: &Deps, subject: Subject, plan: Result<Plan>) -> Result<Outcome> {
-    let plan = match plan {
-        Ok(plan) => plan,
-        Err(e) => {
-            deps.aws.reporter.failure(&subject, "observe", &e).await;
-            return Err(e);
-        }
-    };
+    let plan = deps.aws.reporter.failing(&subject, "observe", plan).await?;
     act::execute(deps, &subject, plan).await
 }
 

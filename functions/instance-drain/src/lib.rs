@@ -87,27 +87,20 @@ pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
                 Err(e) if heartbeat::retries_soon(beat, progress) => {
                     heartbeat::retry_soon(deps, &event, progress, &subject, e).await
                 }
-                Err(e) => {
-                    deps.aws.reporter.failure(&subject, "lifecycle", &e).await;
-                    Err(e)
+                failed => {
+                    let reporter = &deps.aws.reporter;
+                    reporter.failing(&subject, "lifecycle", failed).await
                 }
             }
         }
         Intent::SpotInterruption(warning) => {
             subject.about.instance = Some(warning.instance_id.clone());
-            let found = match observe::spot(deps, warning, &mut subject).await {
-                Ok(found) => found,
-                Err(e) => {
-                    deps.aws.reporter.failure(&subject, "observe", &e).await;
-                    return Err(e);
-                }
-            };
+            let reporter = &deps.aws.reporter;
+            let found = observe::spot(deps, warning, &mut subject).await;
+            let found = reporter.failing(&subject, "observe", found).await?;
             let plan = notices::plan(decide::spot_host(warning, found.as_ref()));
             let done = act::execute(deps, &event, None, &subject, plan).await;
-            if let Err(e) = &done {
-                deps.aws.reporter.failure(&subject, DRAIN_HOST, e).await;
-            }
-            done
+            reporter.failing(&subject, DRAIN_HOST, done).await
         }
     }
 }

@@ -12,6 +12,7 @@ use shared::exec::{action, About, DryRun, Executor, PlanStep, Ran, Report};
 use shared::notify::{Notice, Outcome, Subject};
 use shared::Result;
 
+use crate::decide::{Redeploy, ReplaceInstance, StopTasks};
 use crate::markers::{Mark, HANDLED_TAG};
 use crate::parse::Deferral;
 use crate::{notices, Deps};
@@ -21,25 +22,18 @@ use crate::{notices, Deps};
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum Step {
     Redeploy {
-        cluster: String,
-        service: String,
-        service_arn: String,
-        marker: String,
+        #[serde(flatten)]
+        target: Redeploy,
         notice: Notice,
     },
     StopTasks {
-        cluster: String,
-        service: String,
-        service_arn: String,
-        tasks: Vec<String>,
-        last: bool,
-        marker: String,
+        #[serde(flatten)]
+        target: StopTasks,
         notice: Notice,
     },
     ReplaceInstance {
-        instance_id: String,
-        group: String,
-        cluster: String,
+        #[serde(flatten)]
+        target: ReplaceInstance,
         notice: Notice,
     },
     Defer {
@@ -87,18 +81,12 @@ impl PlanStep for Step {
 
     fn about(&self, event: &Subject) -> Subject {
         let about = match self {
-            Step::Redeploy { cluster, .. } | Step::StopTasks { cluster, .. } => {
-                About::cluster(cluster)
-            }
-            Step::ReplaceInstance {
-                instance_id,
-                group,
-                cluster,
-                ..
-            } => About {
-                cluster: Some(cluster.clone()),
-                group: Some(group.clone()),
-                instance: Some(instance_id.clone()),
+            Step::Redeploy { target, .. } => About::cluster(&target.cluster),
+            Step::StopTasks { target, .. } => About::cluster(&target.cluster),
+            Step::ReplaceInstance { target: t, .. } => About {
+                cluster: Some(t.cluster.clone()),
+                group: Some(t.group.clone()),
+                instance: Some(t.instance_id.clone()),
                 task: None,
             },
             Step::Defer { .. } | Step::Mark(_) => About::default(),
@@ -120,10 +108,13 @@ pub async fn execute(deps: &Deps, event: &Envelope, subject: &Subject, plan: Pla
 async fn run(deps: &Deps, event: &Envelope, step: Step) -> Result<Ran> {
     Ok(match step {
         Step::Redeploy {
-            cluster,
-            service,
-            service_arn,
-            marker,
+            target:
+                Redeploy {
+                    cluster,
+                    service,
+                    service_arn,
+                    marker,
+                },
             notice,
         } => match deps
             .aws
@@ -137,13 +128,16 @@ async fn run(deps: &Deps, event: &Envelope, step: Step) -> Result<Ran> {
             DeployOutcome::Started => mark(deps, &service_arn, &marker, notice).await,
         },
         Step::StopTasks {
-            cluster,
-            service_arn,
-            tasks,
-            last,
-            marker,
+            target:
+                StopTasks {
+                    cluster,
+                    service_arn,
+                    tasks,
+                    last,
+                    marker,
+                    ..
+                },
             notice,
-            ..
         } => {
             for task in &tasks {
                 deps.aws
@@ -161,12 +155,8 @@ async fn run(deps: &Deps, event: &Envelope, step: Step) -> Result<Ran> {
                 Ran::told(Outcome::Done, notice)
             }
         }
-        Step::ReplaceInstance {
-            instance_id,
-            notice,
-            ..
-        } => {
-            let outcome = match deps.aws.asg.replace_instance(&instance_id).await? {
+        Step::ReplaceInstance { target, notice } => {
+            let outcome = match deps.aws.asg.replace_instance(&target.instance_id).await? {
                 HealthOutcome::Marked => Outcome::Done,
                 HealthOutcome::NotInGroup => Outcome::AlreadyDone,
             };

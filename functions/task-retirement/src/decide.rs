@@ -41,30 +41,23 @@ pub mod acts {
 pub enum Decision {
     /// Force a new deployment so ECS replaces the service's tasks, then mark the service.
     Redeploy {
-        cluster: String,
-        service: String,
-        service_arn: String,
-        marker: String,
+        #[serde(flatten)]
+        target: Redeploy,
         told: Told,
     },
     /// Stop a batch of a service's retiring tasks (`RETIREMENT_REPLACE=stop-tasks`): the
     /// scheduler replaces them within the current deployment, with the same image digests.
     /// The last batch also marks the service handled for the notice.
     StopTasks {
-        cluster: String,
-        service: String,
-        service_arn: String,
-        tasks: Vec<String>,
-        last: bool,
-        marker: String,
+        #[serde(flatten)]
+        target: StopTasks,
         told: Told,
     },
     /// Mark the instance Unhealthy so its group replaces it (drained by instance-drain
     /// through the terminate lifecycle hook).
     ReplaceInstance {
-        instance_id: String,
-        group: String,
-        cluster: String,
+        #[serde(flatten)]
+        target: ReplaceInstance,
         told: Told,
     },
     /// Look again later by sending the event back to our queue; people are told only
@@ -91,6 +84,34 @@ pub enum Decision {
         told: Told,
         mark: Option<Mark>,
     },
+}
+
+/// A service to redeploy, and the marker it gets once the deployment started.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Redeploy {
+    pub cluster: String,
+    pub service: String,
+    pub service_arn: String,
+    pub marker: String,
+}
+
+/// A batch of a service's retiring tasks to stop; the `last` batch marks the service.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StopTasks {
+    pub cluster: String,
+    pub service: String,
+    pub service_arn: String,
+    pub tasks: Vec<String>,
+    pub last: bool,
+    pub marker: String,
+}
+
+/// A host to mark Unhealthy so its group replaces it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReplaceInstance {
+    pub instance_id: String,
+    pub group: String,
+    pub cluster: String,
 }
 
 impl Decision {
@@ -646,9 +667,11 @@ fn head_of_queue(instance_id: &str, group: &str, cluster: &str, why: Why) -> Dec
             cluster: cluster.to_string(),
             now: Now::because(why),
         },
-        instance_id: instance_id.to_string(),
-        group: group.to_string(),
-        cluster: cluster.to_string(),
+        target: ReplaceInstance {
+            instance_id: instance_id.to_string(),
+            group: group.to_string(),
+            cluster: cluster.to_string(),
+        },
     }
 }
 
@@ -747,12 +770,14 @@ fn stop_tasks(
             last,
             now: Now::because(why),
         },
-        cluster,
-        service: service.name.clone(),
-        service_arn: service.arn.clone(),
-        tasks: batch,
-        last,
-        marker: m,
+        target: StopTasks {
+            cluster,
+            service: service.name.clone(),
+            service_arn: service.arn.clone(),
+            tasks: batch,
+            last,
+            marker: m,
+        },
     };
     (vec![step], !last)
 }
@@ -1214,10 +1239,12 @@ fn act_now(r: &Retirement, action: Action, now: Now) -> Decision {
                 images,
                 now,
             },
-            marker: marker(&r.event_arn),
-            service_arn: service.arn,
-            service: service.name,
-            cluster,
+            target: Redeploy {
+                marker: marker(&r.event_arn),
+                service_arn: service.arn,
+                service: service.name,
+                cluster,
+            },
         },
         Action::ReplaceInstance {
             instance_id,
@@ -1231,9 +1258,11 @@ fn act_now(r: &Retirement, action: Action, now: Now) -> Decision {
                 cluster: cluster.clone(),
                 now,
             },
-            instance_id,
-            group,
-            cluster,
+            target: ReplaceInstance {
+                instance_id,
+                group,
+                cluster,
+            },
         },
     }
 }

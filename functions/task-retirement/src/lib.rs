@@ -47,13 +47,9 @@ pub async fn handle(deps: &Deps, event: Envelope) -> Result<()> {
             retirement,
             deferral,
         } => {
-            let observed = match observe::observe(deps, retirement).await {
-                Ok(observed) => observed,
-                Err(e) => {
-                    deps.aws.reporter.failure(&subject, "observe", &e).await;
-                    return Err(e);
-                }
-            };
+            let observed = observe::observe(deps, retirement).await;
+            let reporter = &deps.aws.reporter;
+            let observed = reporter.failing(&subject, "observe", observed).await?;
             tracing::info!(
                 event_id = %event.id,
                 event_arn = %retirement.event_arn,

@@ -22,46 +22,17 @@ pub fn plan(decisions: Vec<Decision>, r: &Retirement, config: &Config) -> Plan {
     let mut plan = vec![];
     for d in decisions {
         match d {
-            Decision::Redeploy {
-                cluster,
-                service,
-                service_arn,
-                marker,
-                told,
-            } => plan.push(Step::Redeploy {
+            Decision::Redeploy { target, told } => plan.push(Step::Redeploy {
                 notice: words(&told),
-                cluster,
-                service,
-                service_arn,
-                marker,
+                target,
             }),
-            Decision::StopTasks {
-                cluster,
-                service,
-                service_arn,
-                tasks,
-                last,
-                marker,
-                told,
-            } => plan.push(Step::StopTasks {
+            Decision::StopTasks { target, told } => plan.push(Step::StopTasks {
                 notice: words(&told),
-                cluster,
-                service,
-                service_arn,
-                tasks,
-                last,
-                marker,
+                target,
             }),
-            Decision::ReplaceInstance {
-                instance_id,
-                group,
-                cluster,
-                told,
-            } => plan.push(Step::ReplaceInstance {
+            Decision::ReplaceInstance { target, told } => plan.push(Step::ReplaceInstance {
                 notice: words(&told),
-                instance_id,
-                group,
-                cluster,
+                target,
             }),
             Decision::Defer {
                 action,

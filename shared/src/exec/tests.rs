@@ -266,3 +266,23 @@ async fn a_notification_that_cannot_be_sent_never_fails_the_plan() {
     assert_eq!(executed.results.len(), 2);
     assert!(executed.into_result().is_ok());
 }
+
+/// The handlers' "report a failed read, then fail the event" in one call: a success
+/// passes through untold, a failure is reported once and still fails the event.
+#[tokio::test]
+async fn failing_reports_a_failure_and_passes_the_result_on() {
+    let sent = Arc::new(Mutex::new(vec![]));
+    let (reporter, _rule) = reporter(sent.clone());
+    let ok: Result<u8> = Ok(7);
+    assert_eq!(
+        reporter.failing(&subject(), "observe", ok).await.unwrap(),
+        7
+    );
+    assert!(sent.lock().unwrap().is_empty());
+    let failed: Result<u8> = Err(Error::BadEvent("no".into()));
+    assert!(reporter
+        .failing(&subject(), "observe", failed)
+        .await
+        .is_err());
+    assert_eq!(*sent.lock().unwrap(), ["observe failed"]);
+}

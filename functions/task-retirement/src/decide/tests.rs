@@ -115,11 +115,14 @@ fn a_managed_service_is_redeployed_and_marked_for_this_event() {
     let (r, c) = (retirement(Some(now + days(7))), config(""));
     let plan = retire(&r, &[service(&[])], &Deferral::default(), &c, now);
     let [Decision::Redeploy {
-        cluster,
-        service,
-        marker: m,
+        target:
+            Redeploy {
+                cluster,
+                service,
+                marker: m,
+                ..
+            },
         told,
-        ..
     }] = &plan[..]
     else {
         panic!("{plan:?}")
@@ -623,9 +626,12 @@ fn an_instance_in_a_managed_group_is_marked_unhealthy() {
         now,
     );
     let [Decision::ReplaceInstance {
-        instance_id,
-        group,
-        cluster,
+        target:
+            ReplaceInstance {
+                instance_id,
+                group,
+                cluster,
+            },
         told,
     }] = &plan[..]
     else {
@@ -939,7 +945,7 @@ fn every_look_picks_the_head_of_the_groups_retirement_queue_so_none_takes_a_seco
         let marked: Vec<&str> = plan
             .iter()
             .filter_map(|s| match s {
-                Decision::ReplaceInstance { instance_id, .. } => Some(instance_id.as_str()),
+                Decision::ReplaceInstance { target, .. } => Some(target.instance_id.as_str()),
                 _ => None,
             })
             .collect();
@@ -1094,7 +1100,11 @@ fn with_stop_tasks_code_deploy_and_external_services_are_stopped_in_batches() {
         let mut r = retirement(Some(now + days(7)));
         r.last_updated = Some(now - Duration::hours(1));
         let plan = retire(&r, &[o], &Deferral::default(), &stop_tasks_config(), now);
-        let Decision::StopTasks { tasks, last, .. } = &plan[0] else {
+        let Decision::StopTasks {
+            target: StopTasks { tasks, last, .. },
+            ..
+        } = &plan[0]
+        else {
             panic!("{controller}: {plan:?}")
         };
         // Desired 2, minimumHealthyPercent 50: one at a time.
@@ -1186,7 +1196,10 @@ fn stop_tasks_stops_only_as_many_retiring_tasks_as_minimum_healthy_percent_allow
         &stop_tasks_config(),
         now,
     );
-    let [Decision::StopTasks { tasks, last, .. }, Decision::Defer {
+    let [Decision::StopTasks {
+        target: StopTasks { tasks, last, .. },
+        ..
+    }, Decision::Defer {
         told: None,
         delay_seconds,
         ..
@@ -1209,7 +1222,10 @@ fn stop_tasks_stops_only_as_many_retiring_tasks_as_minimum_healthy_percent_allow
         now,
     );
     let [Decision::StopTasks {
-        tasks, last: true, ..
+        target: StopTasks {
+            tasks, last: true, ..
+        },
+        ..
     }] = &plan[..]
     else {
         panic!("{plan:?}")
@@ -1223,7 +1239,13 @@ fn stop_tasks_stops_only_as_many_retiring_tasks_as_minimum_healthy_percent_allow
     }
     let plan = retire(&r, &[o], &Deferral::default(), &stop_tasks_config(), now);
     assert!(
-        matches!(&plan[..], [Decision::StopTasks { last: true, .. }]),
+        matches!(
+            &plan[..],
+            [Decision::StopTasks {
+                target: StopTasks { last: true, .. },
+                ..
+            }]
+        ),
         "{plan:?}"
     );
 }

@@ -110,3 +110,30 @@ fn each_mark_becomes_a_step_after_what_it_records() {
         "{steps:?}"
     );
 }
+
+/// The plan is logged as JSON (`decided`): a step's target is flat beside its tag, as it
+/// was before the targets became types of their own.
+#[test]
+fn a_planned_step_logs_its_target_flat() {
+    let plan = plan(
+        vec![Decision::StopTasks {
+            target: crate::decide::StopTasks {
+                cluster: "prod".into(),
+                service: "web".into(),
+                service_arn: "arn:aws:ecs:us-east-1:1:service/prod/web".into(),
+                tasks: vec!["t1".into()],
+                last: true,
+                marker: "m".into(),
+            },
+            told: Told::Unrecognized,
+        }],
+        &retirement(),
+        &config(),
+    );
+    let logged = serde_json::to_value(&plan[0]).unwrap();
+    assert_eq!(logged["step"], "stop_tasks");
+    assert_eq!(logged["cluster"], "prod");
+    assert_eq!(logged["tasks"], serde_json::json!(["t1"]));
+    assert_eq!(logged["last"], true);
+    assert!(logged.get("target").is_none());
+}
