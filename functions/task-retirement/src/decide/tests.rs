@@ -1099,7 +1099,7 @@ fn with_stop_tasks_code_deploy_and_external_services_are_stopped_in_batches() {
         }
         let mut r = retirement(Some(now + days(7)));
         r.last_updated = Some(now - Duration::hours(1));
-        let plan = retire(&r, &[o], &Deferral::default(), &stop_tasks_config(), now);
+        let plan = stop_tasks_look(&r, &o, now);
         let Decision::StopTasks {
             target: StopTasks { tasks, last, .. },
             ..
@@ -1178,24 +1178,46 @@ fn stop_tasks_config() -> Config {
     c
 }
 
-#[test]
-fn stop_tasks_stops_only_as_many_retiring_tasks_as_minimum_healthy_percent_allows() {
-    let now = wednesday_noon();
+/// A notice updated an hour ago about service `web`, which wants `desired` tasks and
+/// keeps `min_healthy` percent of them, running `tasks` started a day ago.
+fn stop_tasks_service(
+    now: DateTime<Utc>,
+    desired: i32,
+    min_healthy: i32,
+    tasks: u32,
+) -> (Retirement, Observed) {
     let mut r = retirement(Some(now + days(7)));
     r.last_updated = Some(now - Duration::hours(1));
     let mut o = service(&[]);
-    if let Observed::Service { service, tasks, .. } = &mut o {
-        service.desired_count = 4;
-        service.minimum_healthy_percent = Some(50);
-        *tasks = (0..4).map(|n| running_task(n, now - days(1))).collect();
+    if let Observed::Service {
+        service,
+        tasks: running,
+        ..
+    } = &mut o
+    {
+        service.desired_count = desired;
+        service.minimum_healthy_percent = Some(min_healthy);
+        *running = (0..tasks).map(|n| running_task(n, now - days(1))).collect();
     }
-    let plan = retire(
-        &r,
-        &[o.clone()],
+    (r, o)
+}
+
+/// A first look at `o` with `RETIREMENT_REPLACE=stop-tasks`.
+fn stop_tasks_look(r: &Retirement, o: &Observed, now: DateTime<Utc>) -> Plan {
+    retire(
+        r,
+        std::slice::from_ref(o),
         &Deferral::default(),
         &stop_tasks_config(),
         now,
-    );
+    )
+}
+
+#[test]
+fn stop_tasks_stops_only_as_many_retiring_tasks_as_minimum_healthy_percent_allows() {
+    let now = wednesday_noon();
+    let (r, mut o) = stop_tasks_service(now, 4, 50, 4);
+    let plan = stop_tasks_look(&r, &o, now);
     let [Decision::StopTasks {
         target: StopTasks { tasks, last, .. },
         ..
@@ -1214,13 +1236,7 @@ fn stop_tasks_stops_only_as_many_retiring_tasks_as_minimum_healthy_percent_allow
         tasks[0].started_at = Some(now);
         tasks[1].started_at = Some(now);
     }
-    let plan = retire(
-        &r,
-        &[o.clone()],
-        &Deferral::default(),
-        &stop_tasks_config(),
-        now,
-    );
+    let plan = stop_tasks_look(&r, &o, now);
     let [Decision::StopTasks {
         target: StopTasks {
             tasks, last: true, ..
@@ -1237,7 +1253,7 @@ fn stop_tasks_stops_only_as_many_retiring_tasks_as_minimum_healthy_percent_allow
         tasks.truncate(3);
         tasks[2].started_at = Some(now - days(1));
     }
-    let plan = retire(&r, &[o], &Deferral::default(), &stop_tasks_config(), now);
+    let plan = stop_tasks_look(&r, &o, now);
     assert!(
         matches!(
             &plan[..],
@@ -1253,21 +1269,8 @@ fn stop_tasks_stops_only_as_many_retiring_tasks_as_minimum_healthy_percent_allow
 #[test]
 fn stop_tasks_never_goes_below_the_floor_and_warns_when_it_cannot_start() {
     let now = wednesday_noon();
-    let mut r = retirement(Some(now + days(7)));
-    r.last_updated = Some(now - Duration::hours(1));
-    let mut o = service(&[]);
-    if let Observed::Service { service, tasks, .. } = &mut o {
-        service.desired_count = 1;
-        service.minimum_healthy_percent = Some(100);
-        *tasks = vec![running_task(0, now - days(1))];
-    }
-    let plan = retire(
-        &r,
-        &[o.clone()],
-        &Deferral::default(),
-        &stop_tasks_config(),
-        now,
-    );
+    let (r, mut o) = stop_tasks_service(now, 1, 100, 1);
+    let plan = stop_tasks_look(&r, &o, now);
     assert_eq!(actions(&plan), ["stop-tasks"]);
     assert_eq!(outcomes(&plan), [Outcome::Warning]);
     // Below the desired count (a replacement starting): wait, stop nothing.
@@ -1275,7 +1278,7 @@ fn stop_tasks_never_goes_below_the_floor_and_warns_when_it_cannot_start() {
         service.desired_count = 2;
         service.minimum_healthy_percent = Some(50);
     }
-    let plan = retire(&r, &[o], &Deferral::default(), &stop_tasks_config(), now);
+    let plan = stop_tasks_look(&r, &o, now);
     assert!(
         matches!(&plan[..], [Decision::Defer { told: None, .. }]),
         "{plan:?}"
