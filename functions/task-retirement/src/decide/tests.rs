@@ -102,6 +102,11 @@ fn days(n: i64) -> Duration {
     Duration::days(n)
 }
 
+/// A first look at a notice (nothing deferred yet): what `retire` plans.
+fn first_look(r: &Retirement, observed: &[Observed], c: &Config, now: DateTime<Utc>) -> Plan {
+    retire(r, observed, &Deferral::default(), c, now)
+}
+
 /// What people are told, in words: for the tests that pin the wording.
 fn words(told: &Told, r: &Retirement, c: &Config) -> Notice {
     crate::notices::notice(told, r, c)
@@ -113,7 +118,7 @@ fn words(told: &Told, r: &Retirement, c: &Config) -> Notice {
 fn a_managed_service_is_redeployed_and_marked_for_this_event() {
     let now = wednesday_noon();
     let (r, c) = (retirement(Some(now + days(7))), config(""));
-    let plan = retire(&r, &[service(&[])], &Deferral::default(), &c, now);
+    let plan = first_look(&r, &[service(&[])], &c, now);
     let [Decision::Redeploy {
         target:
             Redeploy {
@@ -150,10 +155,9 @@ fn a_managed_service_is_redeployed_and_marked_for_this_event() {
 #[test]
 fn a_service_already_marked_for_this_event_is_already_done() {
     let now = wednesday_noon();
-    let plan = retire(
+    let plan = first_look(
         &retirement(Some(now + days(7))),
         &[service(&[(HANDLED_TAG, &marker(ARN))])],
-        &Deferral::default(),
         &config(""),
         now,
     );
@@ -164,10 +168,9 @@ fn a_service_already_marked_for_this_event_is_already_done() {
 #[test]
 fn a_mark_from_another_retirement_does_not_stop_this_one() {
     let now = wednesday_noon();
-    let plan = retire(
+    let plan = first_look(
         &retirement(Some(now + days(7))),
         &[service(&[(HANDLED_TAG, &marker("arn:older-event"))])],
-        &Deferral::default(),
         &config(""),
         now,
     );
@@ -179,7 +182,7 @@ fn outside_the_window_the_retirement_is_scheduled_once_with_a_capped_delay() {
     let now = wednesday_noon();
     let r = retirement(Some(now + days(7)));
     let c = config("Sat 02:00-05:00");
-    let plan = retire(&r, &[service(&[])], &Deferral::default(), &c, now);
+    let plan = first_look(&r, &[service(&[])], &c, now);
     let [Decision::Defer {
         until,
         delay_seconds,
@@ -230,13 +233,7 @@ fn a_repeated_notice_already_scheduled_queues_no_second_look() {
     let r = retirement(Some(now + days(7)));
     let c = config("Sat 02:00-05:00");
     let scheduled = with_marker(Some(&marker("arn:other")), &marker(ARN));
-    let repeat = retire(
-        &r,
-        &[service(&[(SCHEDULED_TAG, &scheduled)])],
-        &Deferral::default(),
-        &c,
-        now,
-    );
+    let repeat = first_look(&r, &[service(&[(SCHEDULED_TAG, &scheduled)])], &c, now);
     let [Decision::Tell {
         action: "schedule",
         outcome: Outcome::Skipped,
@@ -256,10 +253,9 @@ fn a_repeated_notice_already_scheduled_queues_no_second_look() {
     );
 
     // Another notice's marker does not count, and this one is added in front of it.
-    let other = retire(
+    let other = first_look(
         &r,
         &[service(&[(SCHEDULED_TAG, &marker("arn:other"))])],
-        &Deferral::default(),
         &c,
         now,
     );
@@ -291,13 +287,7 @@ fn a_repeated_notice_already_scheduled_queues_no_second_look() {
 
     // A repeat inside the window acts: the queued look then finds it done.
     let open = Utc.with_ymd_and_hms(2024, 1, 13, 3, 0, 0).unwrap();
-    let plan = retire(
-        &r,
-        &[service(&[(SCHEDULED_TAG, &scheduled)])],
-        &Deferral::default(),
-        &c,
-        open,
-    );
+    let plan = first_look(&r, &[service(&[(SCHEDULED_TAG, &scheduled)])], &c, open);
     assert_eq!(actions(&plan), ["redeploy-service"]);
 }
 
@@ -306,10 +296,9 @@ fn a_scheduled_instance_is_marked_on_its_group_and_a_repeat_skips() {
     let now = wednesday_noon();
     let r = retirement(Some(now + days(7)));
     let c = config("Sat 02:00-05:00");
-    let plan = retire(
+    let plan = first_look(
         &r,
         &[instance(Some(group(true, "InService", "Healthy")))],
-        &Deferral::default(),
         &c,
         now,
     );
@@ -326,7 +315,7 @@ fn a_scheduled_instance_is_marked_on_its_group_and_a_repeat_skips() {
     );
     let mut marked = group(true, "InService", "Healthy");
     marked.tags.insert(SCHEDULED_TAG.into(), marker(ARN));
-    let repeat = retire(&r, &[instance(Some(marked))], &Deferral::default(), &c, now);
+    let repeat = first_look(&r, &[instance(Some(marked))], &c, now);
     assert_eq!(outcomes(&repeat), [Outcome::Skipped]);
 }
 
@@ -372,7 +361,7 @@ fn the_last_deferral_waits_only_until_the_window_opens() {
 fn acting_now_because_the_window_is_too_late_says_why() {
     let now = wednesday_noon();
     let (r, c) = (retirement(Some(now + days(1))), config("Sat 02:00-05:00"));
-    let plan = retire(&r, &[service(&[])], &Deferral::default(), &c, now);
+    let plan = first_look(&r, &[service(&[])], &c, now);
     let [Decision::Redeploy { told, .. }] = &plan[..] else {
         panic!("{plan:?}")
     };
@@ -401,13 +390,12 @@ fn acting_now_because_the_window_is_too_late_says_why() {
 #[test]
 fn a_deleted_service_is_already_done() {
     let now = wednesday_noon();
-    let plan = retire(
+    let plan = first_look(
         &retirement(Some(now + days(7))),
         &[Observed::ServiceGone {
             cluster: "prod".into(),
             service: "web".into(),
         }],
-        &Deferral::default(),
         &config(""),
         now,
     );
@@ -420,14 +408,13 @@ fn a_deleted_service_is_already_done() {
 fn a_standalone_task_is_reported_with_who_started_it_and_the_deadline_never_stopped() {
     let now = wednesday_noon();
     let (r, c) = (retirement(Some(now + days(7))), config(""));
-    let plan = retire(
+    let plan = first_look(
         &r,
         &[Observed::Standalone {
             cluster: "prod".into(),
             task: task("family:batch", Some("events-rule/nightly")),
             handled: Some(marker("arn:an-older-notice")),
         }],
-        &Deferral::default(),
         &c,
         now,
     );
@@ -465,14 +452,13 @@ fn a_standalone_task_is_reported_with_who_started_it_and_the_deadline_never_stop
 #[test]
 fn a_standalone_task_already_reported_for_this_notice_is_not_reported_again() {
     let now = wednesday_noon();
-    let plan = retire(
+    let plan = first_look(
         &retirement(Some(now + days(7))),
         &[Observed::Standalone {
             cluster: "prod".into(),
             task: task("family:batch", None),
             handled: Some(marker(ARN)),
         }],
-        &Deferral::default(),
         &config(""),
         now,
     );
@@ -489,7 +475,7 @@ fn a_standalone_task_already_reported_for_this_notice_is_not_reported_again() {
 #[test]
 fn unmanaged_and_finished_tasks_are_only_reported() {
     let now = wednesday_noon();
-    let plan = retire(
+    let plan = first_look(
         &retirement(Some(now + days(7))),
         &[
             Observed::Unmanaged {
@@ -501,7 +487,6 @@ fn unmanaged_and_finished_tasks_are_only_reported() {
                 arn: "t".into(),
             },
         ],
-        &Deferral::default(),
         &config(""),
         now,
     );
@@ -512,14 +497,13 @@ fn unmanaged_and_finished_tasks_are_only_reported() {
 fn a_short_service_arn_in_several_managed_clusters_is_a_warning_not_a_guess() {
     let now = wednesday_noon();
     let (r, c) = (retirement(Some(now + days(7))), config(""));
-    let plan = retire(
+    let plan = first_look(
         &r,
         &[Observed::AmbiguousService {
             service: "web".into(),
             arn: "arn:aws:ecs:us-east-1:1:service/web".into(),
             clusters: vec!["blue".into(), "green".into()],
         }],
-        &Deferral::default(),
         &c,
         now,
     );
@@ -551,7 +535,7 @@ fn notify_only_findings_are_not_repeated_on_deferred_looks() {
     ];
     let c = config("Sat 02:00-05:00");
     let r = retirement(Some(now + days(7)));
-    let first = retire(&r, &observed, &Deferral::default(), &c, now);
+    let first = first_look(&r, &observed, &c, now);
     assert_eq!(actions(&first), ["standalone-task", "schedule"]);
     let deferred = Deferral {
         deferrals: 1,
@@ -590,13 +574,12 @@ fn a_deferred_look_finding_the_work_done_by_a_duplicate_stays_silent() {
 #[test]
 fn nothing_to_replace_means_nothing_to_schedule() {
     let now = wednesday_noon();
-    let plan = retire(
+    let plan = first_look(
         &retirement(Some(now + days(7))),
         &[Observed::TaskGone {
             cluster: None,
             arn: "t".into(),
         }],
-        &Deferral::default(),
         &config("Sat 02:00-05:00"),
         now,
     );
@@ -608,7 +591,7 @@ fn entities_that_are_not_understood_are_reported_once() {
     let now = wednesday_noon();
     let mut r = retirement(Some(now + days(7)));
     r.unrecognized = vec!["UNKNOWN".into()];
-    let plan = retire(&r, &[], &Deferral::default(), &config(""), now);
+    let plan = first_look(&r, &[], &config(""), now);
     assert_eq!(actions(&plan), ["ignore"]);
 }
 
@@ -618,10 +601,9 @@ fn entities_that_are_not_understood_are_reported_once() {
 fn an_instance_in_a_managed_group_is_marked_unhealthy() {
     let now = wednesday_noon();
     let (r, c) = (retirement(Some(now + days(7))), config(""));
-    let plan = retire(
+    let plan = first_look(
         &r,
         &[instance(Some(group(true, "InService", "Healthy")))],
-        &Deferral::default(),
         &c,
         now,
     );
@@ -650,10 +632,9 @@ fn an_instance_in_a_managed_group_is_marked_unhealthy() {
 fn instances_outside_managed_groups_are_only_reported() {
     let now = wednesday_noon();
     for g in [None, Some(group(false, "InService", "Healthy"))] {
-        let plan = retire(
+        let plan = first_look(
             &retirement(Some(now + days(7))),
             &[instance(g)],
-            &Deferral::default(),
             &config(""),
             now,
         );
@@ -673,10 +654,9 @@ fn an_instance_already_unhealthy_or_terminating_is_already_done() {
             ..group(true, "InService", "Healthy")
         },
     ] {
-        let plan = retire(
+        let plan = first_look(
             &retirement(Some(now + days(7))),
             &[instance(Some(g))],
-            &Deferral::default(),
             &config(""),
             now,
         );
@@ -690,10 +670,9 @@ fn a_rebalance_recommendation_replaces_at_once_even_outside_the_window() {
     let mut r = retirement(None);
     r.source = Source::Rebalance;
     let c = config("Sat 02:00-05:00");
-    let plan = retire(
+    let plan = first_look(
         &r,
         &[instance(Some(group(true, "InService", "Healthy")))],
-        &Deferral::default(),
         &c,
         now,
     );
@@ -771,7 +750,7 @@ fn one_host_of_a_group_is_replaced_at_a_time_and_the_rest_wait_in_the_queue() {
         .iter()
         .map(|i| host(i, &g))
         .collect();
-    let plan = retire(&r, &observed, &Deferral::default(), &config(""), now);
+    let plan = first_look(&r, &observed, &config(""), now);
     assert_eq!(actions(&plan), ["replace-instance", "wait-budget"]);
     let Decision::Defer {
         delay_seconds,
@@ -814,19 +793,13 @@ fn hosts_already_in_replacement_count_against_the_budget_whoever_started_them() 
         ("Pending:Wait", "Healthy"),
     ] {
         let g = fleet_group(2, &[busy]);
-        let plan = retire(
-            &r,
-            &[host("i-0000", &g)],
-            &Deferral::default(),
-            &config(""),
-            now,
-        );
+        let plan = first_look(&r, &[host("i-0000", &g)], &config(""), now);
         assert_eq!(actions(&plan), ["wait-budget"], "{busy:?}");
     }
     let mut c = config("");
     c.max_replacements_per_group = 2;
     let g = fleet_group(2, &[("InService", "Unhealthy")]);
-    let plan = retire(&r, &[host("i-0000", &g)], &Deferral::default(), &c, now);
+    let plan = first_look(&r, &[host("i-0000", &g)], &c, now);
     assert_eq!(actions(&plan), ["replace-instance"]);
 }
 
@@ -835,13 +808,7 @@ fn at_the_latest_safe_start_a_waiting_host_goes_regardless_of_the_budget() {
     let now = wednesday_noon();
     let g = fleet_group(2, &[("Terminating:Wait", "Unhealthy")]);
     let r = ec2_retirement(Some(now + Duration::hours(1)), &["i-0000"]);
-    let plan = retire(
-        &r,
-        &[host("i-0000", &g)],
-        &Deferral::default(),
-        &config(""),
-        now,
-    );
+    let plan = first_look(&r, &[host("i-0000", &g)], &config(""), now);
     let [Decision::ReplaceInstance { told, .. }] = &plan[..] else {
         panic!("{plan:?}")
     };
@@ -875,7 +842,7 @@ fn a_budget_that_cannot_make_the_deadline_is_a_warning_with_the_numbers() {
     let ids = ["i-0000", "i-0001", "i-0002"];
     let r = ec2_retirement(Some(now + Duration::hours(5)), &ids);
     let observed: Vec<Observed> = ids.iter().map(|i| host(i, &g)).collect();
-    let plan = retire(&r, &observed, &Deferral::default(), &config(""), now);
+    let plan = first_look(&r, &observed, &config(""), now);
     assert_eq!(actions(&plan), ["budget-forecast", "wait-budget"]);
     let Decision::Tell {
         told,
@@ -914,7 +881,7 @@ fn a_budget_that_cannot_make_the_deadline_is_a_warning_with_the_numbers() {
     let mut tagged = g.clone();
     tagged.tags.insert(FORECAST_TAG.into(), value.clone());
     let observed: Vec<Observed> = ids.iter().map(|i| host(i, &tagged)).collect();
-    let plan = retire(&r, &observed, &Deferral::default(), &config(""), now);
+    let plan = first_look(&r, &observed, &config(""), now);
     assert_eq!(actions(&plan), ["wait-budget"]);
 }
 
@@ -937,7 +904,7 @@ fn every_look_picks_the_head_of_the_groups_retirement_queue_so_none_takes_a_seco
             capacity_rebalance: false,
             others_retiring: scheduled.clone(),
         };
-        retire(&r, &[o], &Deferral::default(), &config(""), now)
+        first_look(&r, &[o], &config(""), now)
     };
     // Looks for different hosts, at the same moment: each marks only the head.
     for id in ["i-0000", "i-0001", "i-0002"] {
@@ -978,9 +945,9 @@ fn the_forecast_counts_hosts_other_notices_name_and_is_sent_when_first_seen() {
         others_retiring: others(n),
     };
     let c = config("Mon-Sun 03:00-06:00");
-    let plan = retire(&r, &[seen(8)], &Deferral::default(), &c, now);
+    let plan = first_look(&r, &[seen(8)], &c, now);
     assert_eq!(actions(&plan), ["schedule"]);
-    let plan = retire(&r, &[seen(10)], &Deferral::default(), &c, now);
+    let plan = first_look(&r, &[seen(10)], &c, now);
     assert_eq!(actions(&plan), ["budget-forecast", "schedule"]);
     let Decision::Tell { told, .. } = &plan[0] else {
         panic!()
@@ -1006,11 +973,11 @@ fn redeploys_wait_while_the_cluster_has_as_many_deployments_in_progress_as_allow
         *deploying = vec!["api".into(), "web".into(), "jobs".into()];
     }
     // web itself does not count: api and jobs fill the default budget of 2.
-    let plan = retire(&r, &[busy.clone()], &Deferral::default(), &config(""), now);
+    let plan = first_look(&r, &[busy.clone()], &config(""), now);
     assert_eq!(actions(&plan), ["wait-budget"]);
     let mut c = config("");
     c.max_redeploys_per_cluster = 3;
-    let plan = retire(&r, &[busy], &Deferral::default(), &c, now);
+    let plan = first_look(&r, &[busy], &c, now);
     assert_eq!(actions(&plan), ["redeploy-service"]);
 }
 
@@ -1026,24 +993,12 @@ fn a_rebalance_recommendation_in_a_group_with_capacity_rebalancing_is_left_to_au
         capacity_rebalance: true,
         others_retiring: vec![],
     };
-    let plan = retire(
-        &r,
-        std::slice::from_ref(&o),
-        &Deferral::default(),
-        &config(""),
-        wednesday_noon(),
-    );
+    let plan = first_look(&r, std::slice::from_ref(&o), &config(""), wednesday_noon());
     assert_eq!(actions(&plan), ["replace-instance"]);
     assert_eq!(outcomes(&plan), [Outcome::Skipped]);
     // A scheduled retirement is still acted on: Capacity Rebalancing does not cover it.
     let r = ec2_retirement(Some(wednesday_noon() + days(7)), &["i-0aaa"]);
-    let plan = retire(
-        &r,
-        &[o],
-        &Deferral::default(),
-        &config(""),
-        wednesday_noon(),
-    );
+    let plan = first_look(&r, &[o], &config(""), wednesday_noon());
     assert!(
         matches!(&plan[..], [Decision::ReplaceInstance { .. }]),
         "{plan:?}"
@@ -1057,10 +1012,9 @@ fn code_deploy_and_external_services_are_not_force_deployed_but_warned_with_step
         if let Observed::Service { service, .. } = &mut o {
             service.deployment_controller = controller.into();
         }
-        let plan = retire(
+        let plan = first_look(
             &retirement(Some(wednesday_noon() + days(7))),
             &[o],
-            &Deferral::default(),
             &config(""),
             wednesday_noon(),
         );
@@ -1127,10 +1081,9 @@ fn a_redeploy_notice_says_which_images_may_be_newer() {
             },
         ];
     }
-    let plan = retire(
+    let plan = first_look(
         &retirement(Some(wednesday_noon() + days(7))),
         &[o],
-        &Deferral::default(),
         &config(""),
         wednesday_noon(),
     );
@@ -1149,10 +1102,9 @@ fn a_redeploy_notice_says_which_images_may_be_newer() {
         notice.details["mutable_images"].as_array().unwrap().len(),
         1
     );
-    let plan = retire(
+    let plan = first_look(
         &retirement(Some(wednesday_noon() + days(7))),
         &[service(&[])],
-        &Deferral::default(),
         &config(""),
         wednesday_noon(),
     );
@@ -1204,13 +1156,7 @@ fn stop_tasks_service(
 
 /// A first look at `o` with `RETIREMENT_REPLACE=stop-tasks`.
 fn stop_tasks_look(r: &Retirement, o: &Observed, now: DateTime<Utc>) -> Plan {
-    retire(
-        r,
-        std::slice::from_ref(o),
-        &Deferral::default(),
-        &stop_tasks_config(),
-        now,
-    )
+    first_look(r, std::slice::from_ref(o), &stop_tasks_config(), now)
 }
 
 #[test]
