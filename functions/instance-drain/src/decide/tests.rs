@@ -54,6 +54,11 @@ fn started(ago_seconds: i64, checks: u32) -> (Progress, DateTime<Utc>) {
     (p, now)
 }
 
+/// A look at the terminating host `i-0aaa` under the default settings.
+fn look_terminating(p: &Progress, h: &HostState, now: DateTime<Utc>) -> Plan {
+    terminate(&action(Transition::Terminating), p, h, &config(), now)
+}
+
 fn kinds(plan: &Plan) -> Vec<&'static str> {
     plan.iter().map(Move::action).collect()
 }
@@ -62,7 +67,7 @@ fn kinds(plan: &Plan) -> Vec<&'static str> {
 fn first_look_at_a_busy_host_drains_heartbeats_and_checks_again() {
     let (p, now) = started(5, 0);
     let h = host(vec![task("t1", "service:web", "RUNNING", "RUNNING")], &[]);
-    let plan = terminate(&action(Transition::Terminating), &p, &h, &config(), now);
+    let plan = look_terminating(&p, &h, now);
     assert_eq!(kinds(&plan), ["drain-host", "recheck"]);
     let Move::Recheck {
         progress,
@@ -81,22 +86,10 @@ fn first_look_at_a_busy_host_drains_heartbeats_and_checks_again() {
 fn a_task_being_stopped_still_blocks_until_it_is_stopped() {
     let (p, now) = started(60, 3);
     let stopping = task("t1", "service:web", "RUNNING", "STOPPED");
-    let plan = terminate(
-        &action(Transition::Terminating),
-        &p,
-        &host(vec![stopping], &[]),
-        &config(),
-        now,
-    );
+    let plan = look_terminating(&p, &host(vec![stopping], &[]), now);
     assert_eq!(kinds(&plan), ["recheck"]);
     let gone = task("t1", "service:web", "STOPPED", "STOPPED");
-    let plan = terminate(
-        &action(Transition::Terminating),
-        &p,
-        &host(vec![gone], &[]),
-        &config(),
-        now,
-    );
+    let plan = look_terminating(&p, &host(vec![gone], &[]), now);
     assert_eq!(kinds(&plan), ["complete-lifecycle"]);
 }
 
@@ -107,7 +100,7 @@ fn daemon_tasks_do_not_block_a_drain() {
         vec![task("d1", "service:log-agent", "RUNNING", "RUNNING")],
         &["log-agent"],
     );
-    let plan = terminate(&action(Transition::Terminating), &p, &h, &config(), now);
+    let plan = look_terminating(&p, &h, now);
     let Move::Complete { result, why } = &plan[0] else {
         panic!("{plan:?}")
     };
@@ -118,13 +111,7 @@ fn daemon_tasks_do_not_block_a_drain() {
 #[test]
 fn an_empty_host_is_drained_and_released_on_first_look() {
     let (p, now) = started(1, 0);
-    let plan = terminate(
-        &action(Transition::Terminating),
-        &p,
-        &host(vec![], &[]),
-        &config(),
-        now,
-    );
+    let plan = look_terminating(&p, &host(vec![], &[]), now);
     assert_eq!(kinds(&plan), ["drain-host", "complete-lifecycle"]);
 }
 
@@ -133,7 +120,7 @@ fn a_host_already_draining_is_not_set_again() {
     let (p, now) = started(1, 0);
     let mut h = host(vec![task("t1", "service:web", "RUNNING", "RUNNING")], &[]);
     h.container_instance = Some(ci("DRAINING"));
-    let plan = terminate(&action(Transition::Terminating), &p, &h, &config(), now);
+    let plan = look_terminating(&p, &h, now);
     assert!(matches!(
         &plan[0],
         Move::Tell {
@@ -148,7 +135,7 @@ fn no_container_instance_releases_at_once() {
     let (p, now) = started(1, 0);
     let mut h = host(vec![], &[]);
     h.container_instance = None;
-    let plan = terminate(&action(Transition::Terminating), &p, &h, &config(), now);
+    let plan = look_terminating(&p, &h, now);
     assert!(matches!(
         &plan[..],
         [Move::Complete {
@@ -162,7 +149,7 @@ fn no_container_instance_releases_at_once() {
 fn past_the_deadline_the_instance_goes_with_a_warning() {
     let (p, now) = started(3600, 100);
     let h = host(vec![task("t1", "service:web", "RUNNING", "RUNNING")], &[]);
-    let plan = terminate(&action(Transition::Terminating), &p, &h, &config(), now);
+    let plan = look_terminating(&p, &h, now);
     let [Move::Complete { result, why }] = &plan[..] else {
         panic!("{plan:?}")
     };
@@ -176,27 +163,12 @@ fn standalone_tasks_are_stopped_only_after_the_grace_and_only_once() {
     let standalone = task("s1", "family:batch", "RUNNING", "RUNNING");
     let (p, now) = started(299, 5);
     let h = host(vec![standalone.clone()], &[]);
-    assert_eq!(
-        kinds(&terminate(
-            &action(Transition::Terminating),
-            &p,
-            &h,
-            &config(),
-            now
-        )),
-        ["recheck"]
-    );
+    assert_eq!(kinds(&look_terminating(&p, &h, now)), ["recheck"]);
     let (p, now) = started(301, 6);
-    let plan = terminate(&action(Transition::Terminating), &p, &h, &config(), now);
+    let plan = look_terminating(&p, &h, now);
     assert_eq!(kinds(&plan), ["stop-task", "recheck"]);
     let stopping = task("s1", "family:batch", "RUNNING", "STOPPED");
-    let plan = terminate(
-        &action(Transition::Terminating),
-        &p,
-        &host(vec![stopping], &[]),
-        &config(),
-        now,
-    );
+    let plan = look_terminating(&p, &host(vec![stopping], &[]), now);
     assert_eq!(kinds(&plan), ["recheck"]);
 }
 
@@ -296,7 +268,7 @@ fn a_recheck_carries_the_tasks_still_blocking_and_what_each_service_is() {
         ],
         &["log-agent"],
     );
-    let plan = terminate(&action(Transition::Terminating), &p, &h, &config(), now);
+    let plan = look_terminating(&p, &h, now);
     let Some(Move::Recheck { progress, .. }) = plan.last() else {
         panic!("{plan:?}")
     };
@@ -345,10 +317,10 @@ fn carried_progress_is_trusted_only_for_the_groups_own_cluster_after_a_first_loo
 fn only_draining_and_stopping_tasks_count_as_ecs_writes() {
     let (p, now) = started(5, 0);
     let busy = host(vec![task("t1", "service:web", "RUNNING", "RUNNING")], &[]);
-    let first = terminate(&action(Transition::Terminating), &p, &busy, &config(), now);
+    let first = look_terminating(&p, &busy, now);
     assert!(writes_to_ecs(&first));
     let (p, now) = started(60, 2);
-    let again = terminate(&action(Transition::Terminating), &p, &busy, &config(), now);
+    let again = look_terminating(&p, &busy, now);
     assert!(!writes_to_ecs(&again));
     let released = not_opted_in(&action(Transition::Terminating), "prod");
     assert!(!writes_to_ecs(&released));
@@ -398,7 +370,7 @@ fn a_host_with_a_disconnected_agent_is_released_on_the_first_look_naming_its_tas
     let (p, now) = started(5, 0);
     let mut h = host(vec![task("t1", "service:web", "RUNNING", "RUNNING")], &[]);
     h.container_instance.as_mut().unwrap().agent_connected = false;
-    let plan = terminate(&action(Transition::Terminating), &p, &h, &config(), now);
+    let plan = look_terminating(&p, &h, now);
     assert_eq!(kinds(&plan), ["drain-host", "complete-lifecycle"]);
     let Move::Complete { why, result } = &plan[1] else {
         panic!()
@@ -408,13 +380,7 @@ fn a_host_with_a_disconnected_agent_is_released_on_the_first_look_naming_its_tas
     assert_eq!(notice(why).details["tasks_left"], serde_json::json!(["t1"]));
     let mut stopped = host(vec![task("t1", "service:web", "RUNNING", "RUNNING")], &[]);
     stopped.facts.state = "stopped".into();
-    let plan = terminate(
-        &action(Transition::Terminating),
-        &p,
-        &stopped,
-        &config(),
-        now,
-    );
+    let plan = look_terminating(&p, &stopped, now);
     assert_eq!(kinds(&plan), ["drain-host", "complete-lifecycle"]);
 }
 
@@ -424,7 +390,7 @@ fn a_service_that_can_never_leave_is_named_on_the_first_look() {
     let mut h = host(vec![task("t1", "service:web", "RUNNING", "RUNNING")], &[]);
     h.cannot_move
         .insert("web".into(), "maximumPercent 100".into());
-    let plan = terminate(&action(Transition::Terminating), &p, &h, &config(), now);
+    let plan = look_terminating(&p, &h, now);
     assert_eq!(kinds(&plan), ["drain-host", "drain-host", "recheck"]);
     let Move::Tell { why, outcome, .. } = &plan[1] else {
         panic!()
