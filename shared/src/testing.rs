@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 use crate::aws::autoscaling::{
     Group, GroupDetails, GroupInstance, LaunchSource, LaunchTemplateRef, CLUSTER_TAG,
 };
+use crate::aws::ec2::Image;
 use crate::aws::ecs::{ContainerInstance, ServiceDescription, Task};
 use crate::config::{ConfigError, Env};
 use crate::events::autoscaling::{LifecycleAction, Transition};
@@ -156,6 +157,20 @@ pub fn service(cluster: &str, name: &str) -> ServiceDescription {
         task_definition: arn("task-definition", &format!("{name}:1")),
         deploying: false,
         minimum_healthy_percent: Some(50),
+    }
+}
+
+/// An Amazon-owned Linux HVM image `name` for `arch` (`x86_64`, `arm64`).
+pub fn image(id: &str, name: &str, arch: &str) -> Image {
+    Image {
+        image_id: id.into(),
+        architecture: arch.into(),
+        platform: String::new(),
+        platform_details: "Linux/UNIX".into(),
+        virtualization_type: "hvm".into(),
+        name: name.into(),
+        description: String::new(),
+        owner_alias: "amazon".into(),
     }
 }
 

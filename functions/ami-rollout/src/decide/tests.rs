@@ -112,17 +112,10 @@ fn observed(groups: Vec<GroupState>) -> Observed {
     }
 }
 
+/// An ECS-optimized Amazon Linux 2023 image.
 fn al2023(id: &str, arch: &str) -> Image {
-    Image {
-        image_id: id.into(),
-        architecture: arch.into(),
-        platform: String::new(),
-        platform_details: "Linux/UNIX".into(),
-        virtualization_type: "hvm".into(),
-        name: format!("al2023-ami-ecs-hvm-2023.0.{id}-kernel-6.1-{arch}"),
-        description: String::new(),
-        owner_alias: "amazon".into(),
-    }
+    let name = format!("al2023-ami-ecs-hvm-2023.0.{id}-kernel-6.1-{arch}");
+    testing::image(id, &name, arch)
 }
 
 fn refresh(group: &str, status: &str, started_minutes_ago: i64) -> InstanceRefresh {
