@@ -25,6 +25,7 @@ use crate::aws::ecs::{ContainerInstance, ServiceDescription, Task};
 use crate::config::{ConfigError, Env};
 use crate::events::autoscaling::{LifecycleAction, Transition};
 use crate::events::Envelope;
+use crate::notify::Reporter;
 use crate::runtime::Function;
 
 pub const ACCOUNT: &str = "123456789012";
@@ -104,6 +105,12 @@ pub fn lifecycle_action(transition: Transition) -> LifecycleAction {
         token: Some("tok".into()),
         transition,
     }
+}
+
+/// A reporter of `function` that publishes to [`TOPIC`] through `sns` (a mock client, or
+/// one that never gets to send), not in dry run.
+pub fn reporter(sns: aws_sdk_sns::Client, function: &'static str) -> Reporter {
+    Reporter::new(crate::aws::sns::Topic::new(sns, TOPIC.1), function, false)
 }
 
 // --- AWS answers ------------------------------------------------------------------

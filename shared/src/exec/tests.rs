@@ -87,8 +87,7 @@ fn reporter(sent: Arc<Mutex<Vec<String>>>) -> (Reporter, aws_smithy_mocks::Rule)
         })
         .then_output(|| PublishOutput::builder().build());
     let client = mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&rule]);
-    let topic = crate::aws::sns::Topic::new(client, "arn:aws:sns:us-east-1:1:t");
-    (Reporter::new(topic, "test", false), rule)
+    (crate::testing::reporter(client, "test"), rule)
 }
 
 fn subject() -> Subject {
@@ -246,11 +245,7 @@ async fn a_notification_that_cannot_be_sent_never_fails_the_plan() {
         ))
     });
     let client = mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&rule]);
-    let reporter = Reporter::new(
-        crate::aws::sns::Topic::new(client, "arn:aws:sns:us-east-1:1:t"),
-        "test",
-        false,
-    );
+    let reporter = crate::testing::reporter(client, "test");
     let executed = Executor::new(&reporter, false)
         .execute(
             &subject(),
