@@ -1,12 +1,12 @@
 //! What the crates' tests build their inputs from, so each test module does not keep its
 //! own copy: a function's configuration from a few variables, the sample events in
-//! `tests/fixtures/`, events, AWS error metadata, and the tasks, groups, container
-//! instances and services the adapters return, with defaults a test overrides by struct
-//! update. Compiled for `shared`'s own tests and, through the `testing` feature, for the
+//! `tests/fixtures/`, events, AWS error metadata, a reporter, and the tasks, groups,
+//! container instances, services and images the adapters return, with defaults a test
+//! overrides by struct update; and the property-test strategies ([`strategies`]). Compiled for `shared`'s own tests and, through the `testing` feature, for the
 //! other crates' tests (their `[dev-dependencies]`); never into a function binary.
 //!
 //! The defaults describe one small fleet: account [`ACCOUNT`] in [`REGION`], cluster
-//! [`CLUSTER`], service `web`, host `i-0aaa` on container instance `arn:ci/1`.
+//! `prod`, service `web`, group `web-asg`, host `i-0aaa` on container instance `arn:ci/1`.
 
 pub mod strategies;
 
@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use aws_sdk_ecs::error::ErrorMetadata;
-use chrono::{DateTime, Utc};
+use chrono::{TimeZone, Utc};
 use serde_json::{Map, Value};
 
 use crate::aws::autoscaling::{
@@ -30,7 +30,6 @@ use crate::runtime::Function;
 
 pub const ACCOUNT: &str = "123456789012";
 pub const REGION: &str = "us-east-1";
-pub const CLUSTER: &str = "prod";
 
 /// The one variable every function requires, set to a topic in the test account.
 pub const TOPIC: (&str, &str) = ("NOTIFY_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:t");
@@ -73,14 +72,8 @@ pub fn envelope(name: &str) -> Envelope {
     Envelope::parse(fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-/// The moment the built events happened: 2026-11-30 00:00 UTC.
-pub fn event_time() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-30T00:00:00Z")
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-/// An event `e-1` of `detail_type` from `source` in the test account and Region.
+/// An event `e-1` of `detail_type` from `source` in the test account and Region, at
+/// 2026-11-30 00:00 UTC.
 pub fn event(detail_type: &str, source: &str, detail: Value) -> Envelope {
     Envelope {
         id: "e-1".into(),
@@ -88,7 +81,7 @@ pub fn event(detail_type: &str, source: &str, detail: Value) -> Envelope {
         source: source.into(),
         account: ACCOUNT.into(),
         region: REGION.into(),
-        time: event_time(),
+        time: Utc.with_ymd_and_hms(2026, 11, 30, 0, 0, 0).unwrap(),
         resources: vec![],
         detail,
         carry: None,
