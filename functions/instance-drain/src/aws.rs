@@ -214,7 +214,10 @@ pub async fn other_hosts(ecs: &Ecs, cluster: &str, except_arn: &str) -> Result<V
         hosts.extend(
             out.container_instances()
                 .iter()
-                .filter(|ci| ci.agent_connected() && ci.status() == Some("ACTIVE"))
+                .filter(|ci| {
+                    ci.agent_connected()
+                        && ci.status() == Some(ContainerInstanceStatus::Active.as_str())
+                })
                 .map(|ci| Candidate {
                     ec2_instance_id: ci.ec2_instance_id().unwrap_or_default().to_string(),
                     attributes: ci

@@ -3,7 +3,6 @@
 //! real outcome. The executor logs the plan, keeps dry run from changing anything and
 //! reports each failure; the first failure ends the plan.
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::aws::autoscaling::HealthOutcome;
 use shared::aws::ecs::DeployOutcome;
@@ -12,9 +11,8 @@ use shared::exec::{action, About, DryRun, Executor, PlanStep, Ran, Report};
 use shared::notify::{Notice, Outcome, Subject};
 use shared::Result;
 
-use crate::decide::{Redeploy, ReplaceInstance, StopTasks};
+use crate::decide::{LookAgain, Redeploy, ReplaceInstance, StopTasks};
 use crate::markers::{Mark, HANDLED_TAG};
-use crate::parse::Deferral;
 use crate::{notices, Deps};
 
 /// One step of a plan, in words (see [`crate::decide::Decision`] for what each does).
@@ -37,11 +35,8 @@ pub enum Step {
         notice: Notice,
     },
     Defer {
-        action: &'static str,
-        outcome: Outcome,
-        until: DateTime<Utc>,
-        delay_seconds: u32,
-        deferral: Deferral,
+        #[serde(flatten)]
+        look: LookAgain,
         notice: Option<Notice>,
     },
     Report(Report),
@@ -57,7 +52,7 @@ impl PlanStep for Step {
             Step::Redeploy { .. } => action::REDEPLOY_SERVICE,
             Step::ReplaceInstance { .. } => action::REPLACE_INSTANCE,
             Step::StopTasks { .. } => action::STOP_TASKS,
-            Step::Defer { action, .. } => action,
+            Step::Defer { look, .. } => look.action,
             Step::Report(r) => r.action,
             Step::Mark(_) => action::MARK_REPORTED,
         }
@@ -163,11 +158,14 @@ async fn run(deps: &Deps, event: &Envelope, step: Step) -> Result<Ran> {
             Ran::told(outcome, notice)
         }
         Step::Defer {
-            action,
-            outcome,
-            until,
-            delay_seconds,
-            deferral,
+            look:
+                LookAgain {
+                    action,
+                    outcome,
+                    until,
+                    delay_seconds,
+                    deferral,
+                },
             notice,
         } => {
             let mut again = event.clone();

@@ -64,14 +64,8 @@ pub enum Decision {
     /// the first time the retirement is put off, and then what it will replace is marked
     /// (once the look is queued) so a repeated notice does not queue another.
     Defer {
-        /// [`acts::SCHEDULE`] (waiting for the window), [`acts::WAIT_BUDGET`] (for the
-        /// disruption budget) or [`action::STOP_TASKS`] (for the next batch).
-        action: &'static str,
-        /// The outcome people are told with.
-        outcome: Outcome,
-        until: DateTime<Utc>,
-        delay_seconds: u32,
-        deferral: Deferral,
+        #[serde(flatten)]
+        look: LookAgain,
         told: Option<Told>,
         marks: Vec<Mark>,
     },
@@ -84,6 +78,20 @@ pub enum Decision {
         told: Told,
         mark: Option<Mark>,
     },
+}
+
+/// When to look at the notice again: the event goes back to our queue with a delay and
+/// its deferral carried.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LookAgain {
+    /// [`acts::SCHEDULE`] (waiting for the window), [`acts::WAIT_BUDGET`] (for the
+    /// disruption budget) or [`action::STOP_TASKS`] (for the next batch).
+    pub action: &'static str,
+    /// The outcome people are told with.
+    pub outcome: Outcome,
+    pub until: DateTime<Utc>,
+    pub delay_seconds: u32,
+    pub deferral: Deferral,
 }
 
 /// A service to redeploy, and the marker it gets once the deployment started.
@@ -121,7 +129,8 @@ impl Decision {
             Decision::Redeploy { .. } => action::REDEPLOY_SERVICE,
             Decision::ReplaceInstance { .. } => action::REPLACE_INSTANCE,
             Decision::StopTasks { .. } => action::STOP_TASKS,
-            Decision::Defer { action, .. } | Decision::Tell { action, .. } => action,
+            Decision::Defer { look, .. } => look.action,
+            Decision::Tell { action, .. } => action,
         }
     }
 }
@@ -461,14 +470,16 @@ pub fn retire(
                 .num_seconds()
                 .clamp(1, i64::from(MAX_DELAY_SECONDS));
             plan.push(Decision::Defer {
-                action: acts::SCHEDULE,
-                outcome: Outcome::Done,
-                until,
-                delay_seconds: delay as u32,
-                deferral: Deferral {
-                    deferrals: deferral.deferrals + 1,
-                    first_deferred_at: deferral.first_deferred_at.or(Some(now)),
-                    budget_waits: deferral.budget_waits,
+                look: LookAgain {
+                    action: acts::SCHEDULE,
+                    outcome: Outcome::Done,
+                    until,
+                    delay_seconds: delay as u32,
+                    deferral: Deferral {
+                        deferrals: deferral.deferrals + 1,
+                        first_deferred_at: deferral.first_deferred_at.or(Some(now)),
+                        budget_waits: deferral.budget_waits,
+                    },
                 },
                 told: first_look.then_some(Told::Scheduled { until, resources }),
                 marks: if first_look {
@@ -611,18 +622,20 @@ fn within_budget(
     let told =
         (budget_wait && deferral.budget_waits == 0).then(|| waits_for_budget(&waiting, forecasts));
     plan.push(Decision::Defer {
-        action: if budget_wait {
-            acts::WAIT_BUDGET
-        } else {
-            action::STOP_TASKS
-        },
-        outcome: Outcome::Done,
-        until: now + Duration::seconds(i64::from(delay)),
-        delay_seconds: delay,
-        deferral: Deferral {
-            deferrals: deferral.deferrals + 1,
-            first_deferred_at: deferral.first_deferred_at.or(Some(now)),
-            budget_waits: deferral.budget_waits + u32::from(budget_wait),
+        look: LookAgain {
+            action: if budget_wait {
+                acts::WAIT_BUDGET
+            } else {
+                action::STOP_TASKS
+            },
+            outcome: Outcome::Done,
+            until: now + Duration::seconds(i64::from(delay)),
+            delay_seconds: delay,
+            deferral: Deferral {
+                deferrals: deferral.deferrals + 1,
+                first_deferred_at: deferral.first_deferred_at.or(Some(now)),
+                budget_waits: deferral.budget_waits + u32::from(budget_wait),
+            },
         },
         told,
         marks: vec![],

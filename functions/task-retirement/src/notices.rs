@@ -34,21 +34,9 @@ pub fn plan(decisions: Vec<Decision>, r: &Retirement, config: &Config) -> Plan {
                 notice: words(&told),
                 target,
             }),
-            Decision::Defer {
-                action,
-                outcome,
-                until,
-                delay_seconds,
-                deferral,
-                told,
-                marks,
-            } => {
+            Decision::Defer { look, told, marks } => {
                 plan.push(Step::Defer {
-                    action,
-                    outcome,
-                    until,
-                    delay_seconds,
-                    deferral,
+                    look,
                     notice: told.as_ref().map(words),
                 });
                 plan.extend(marks.into_iter().map(Step::Mark));

@@ -184,12 +184,15 @@ fn outside_the_window_the_retirement_is_scheduled_once_with_a_capped_delay() {
     let c = config("Sat 02:00-05:00");
     let plan = first_look(&r, &[service(&[])], &c, now);
     let [Decision::Defer {
-        until,
-        delay_seconds,
-        deferral,
+        look:
+            LookAgain {
+                until,
+                delay_seconds,
+                deferral,
+                ..
+            },
         told: Some(told),
         marks,
-        ..
     }] = &plan[..]
     else {
         panic!("{plan:?}")
@@ -215,9 +218,10 @@ fn outside_the_window_the_retirement_is_scheduled_once_with_a_capped_delay() {
     let plan = retire(&r, &[service(&[])], deferral, &c, later);
     let [Decision::Defer {
         told: None,
-        deferral: again,
+        look: LookAgain {
+            deferral: again, ..
+        },
         marks,
-        ..
     }] = &plan[..]
     else {
         panic!("{plan:?}")
@@ -338,7 +342,10 @@ fn the_last_deferral_waits_only_until_the_window_opens() {
     assert!(matches!(
         &plan[..],
         [Decision::Defer {
-            delay_seconds: 125,
+            look: LookAgain {
+                delay_seconds: 125,
+                ..
+            },
             ..
         }]
     ));
@@ -753,12 +760,15 @@ fn one_host_of_a_group_is_replaced_at_a_time_and_the_rest_wait_in_the_queue() {
     let plan = first_look(&r, &observed, &config(""), now);
     assert_eq!(actions(&plan), ["replace-instance", "wait-budget"]);
     let Decision::Defer {
-        delay_seconds,
-        deferral,
+        look:
+            LookAgain {
+                delay_seconds,
+                deferral,
+                outcome,
+                ..
+            },
         told: Some(told),
-        outcome,
         marks,
-        ..
     } = &plan[1]
     else {
         panic!("{plan:?}")
@@ -1169,7 +1179,7 @@ fn stop_tasks_stops_only_as_many_retiring_tasks_as_minimum_healthy_percent_allow
         ..
     }, Decision::Defer {
         told: None,
-        delay_seconds,
+        look: LookAgain { delay_seconds, .. },
         ..
     }] = &plan[..]
     else {
