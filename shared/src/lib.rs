@@ -12,6 +12,9 @@ pub mod metrics;
 pub mod notify;
 pub mod runtime;
 pub mod tenancy;
+/// Test support for every crate's tests (feature `testing`).
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use error::{Error, Result};
 pub mod window;

@@ -357,11 +357,7 @@ mod tests {
                 .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
                 .build(),
         );
-        Reporter::new(
-            crate::aws::sns::Topic::new(sns, "arn:aws:sns:us-east-1:1:t"),
-            "guardduty-responder",
-            false,
-        )
+        crate::testing::reporter(sns, "guardduty-responder")
     }
 
     #[tokio::test]
@@ -461,8 +457,7 @@ mod tests {
                 .region(aws_sdk_sns::config::Region::new("us-east-1"))
                 .build(),
         );
-        let topic = crate::aws::sns::Topic::new(client, "arn:aws:sns:us-east-1:1:t");
-        let reporter = Reporter::new(topic, "guardduty-responder", false);
+        let reporter = crate::testing::reporter(client, "guardduty-responder");
         let subject = Subject {
             event_id: text.clone(),
             kind: "guardduty-finding".into(),

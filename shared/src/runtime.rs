@@ -581,10 +581,11 @@ mod tests {
     }
 
     fn stamped(account: &str, region: &str) -> Envelope {
-        let mut e = Envelope::parse(event("e")).unwrap();
-        e.account = account.into();
-        e.region = region.into();
-        e
+        Envelope {
+            account: account.into(),
+            region: region.into(),
+            ..crate::testing::event("T", "s", json!({}))
+        }
     }
 
     #[tokio::test]

@@ -200,12 +200,8 @@ fn checkpoints(env: &Env) -> Result<Vec<i32>, ConfigError> {
 mod tests {
     use super::*;
 
-    const TOPIC: (&str, &str) = ("NOTIFY_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:t");
-
-    fn with(pairs: &[(&'static str, &'static str)]) -> Result<Config, ConfigError> {
-        let mut all = vec![TOPIC];
-        all.extend_from_slice(pairs);
-        Config::from_env(&Env::from_pairs(all))
+    fn with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        shared::testing::configure(pairs.iter().copied())
     }
 
     #[test]
@@ -284,8 +280,7 @@ mod tests {
         let c = with(&[("CHECKPOINT_PERCENTAGES", "20, 50")]).unwrap();
         assert_eq!(c.refresh.checkpoint_percentages, [20, 50, 100]);
         for bad in ["50,20", "0,50", "half", "20,20"] {
-            let e = Config::from_env(&Env::from_pairs([TOPIC, ("CHECKPOINT_PERCENTAGES", bad)]))
-                .unwrap_err();
+            let e = with(&[("CHECKPOINT_PERCENTAGES", bad)]).unwrap_err();
             assert_eq!(e.var, "CHECKPOINT_PERCENTAGES", "{bad}");
         }
     }

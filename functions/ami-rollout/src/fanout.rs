@@ -111,12 +111,11 @@ mod tests {
 
     #[test]
     fn a_message_is_the_event_stamped_with_its_target_and_marked_fanned() {
-        let event = Envelope::parse(json!({
-            "id": "s-1", "detail-type": "Scheduled Event", "source": "aws.events",
-            "account": "111122223333", "region": "us-east-1",
-            "time": "2026-11-30T00:00:00Z", "detail": {"check": "window"}
-        }))
-        .unwrap();
+        let event = Envelope {
+            id: "s-1".into(),
+            account: "111122223333".into(),
+            ..shared::testing::event("Scheduled Event", "aws.events", json!({"check": "window"}))
+        };
         assert!(!is_fanned(&event));
         let back = Envelope::parse_str(&message(&event, "222233334444", "eu-west-1")).unwrap();
         assert!(is_fanned(&back));

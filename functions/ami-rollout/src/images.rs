@@ -116,19 +116,7 @@ pub fn incompatibility(current: &Image, target: &Image) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    pub fn image(id: &str, name: &str, arch: &str) -> Image {
-        Image {
-            image_id: id.into(),
-            architecture: arch.into(),
-            platform: String::new(),
-            platform_details: "Linux/UNIX".into(),
-            virtualization_type: "hvm".into(),
-            name: name.into(),
-            description: String::new(),
-            owner_alias: "amazon".into(),
-        }
-    }
+    use shared::testing::image;
 
     #[test]
     fn each_ecs_optimized_family_maps_to_the_parameter_aws_publishes_for_its_architecture() {

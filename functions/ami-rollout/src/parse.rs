@@ -99,11 +99,7 @@ pub fn intent(event: &Envelope) -> Result<Intent, Error> {
 mod tests {
     use super::*;
     use shared::events::autoscaling::refresh::Phase;
-
-    fn fixture(name: &str) -> Envelope {
-        let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-        Envelope::parse_str(&std::fs::read_to_string(&path).expect(&path)).unwrap()
-    }
+    use shared::testing::envelope as fixture;
 
     #[test]
     fn the_window_guards_schedule_is_its_own_intent() {
@@ -125,14 +121,7 @@ mod tests {
 
     #[test]
     fn an_ami_release_notification_checks_every_group_and_names_the_release() {
-        let payload: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(format!(
-                "{}/../../tests/fixtures/ami-ecs-optimized-sns.json",
-                env!("CARGO_MANIFEST_DIR")
-            ))
-            .unwrap(),
-        )
-        .unwrap();
+        let payload = shared::testing::fixture("ami-ecs-optimized-sns.json");
         let e = shared::events::ssm::sns_records_to_envelopes(&payload)
             .unwrap()
             .unwrap()
@@ -177,15 +166,15 @@ mod tests {
 
     #[test]
     fn any_payload_is_an_intent_or_a_bad_event_never_a_panic() {
-        use shared::events::fuzz;
-        fuzz::check("ami-rollout parse::intent", fuzz::payloads(), |v| {
+        use shared::testing::strategies;
+        strategies::check("ami-rollout parse::intent", strategies::payloads(), |v| {
             let envelopes = match shared::events::ssm::sns_records_to_envelopes(&v) {
                 Some(Ok(envelopes)) => envelopes,
                 Some(Err(_)) => vec![],
                 None => Envelope::parse(v).into_iter().collect(),
             };
             for e in envelopes {
-                fuzz::assert_ok_or_bad_event("intent", &intent(&e));
+                strategies::assert_ok_or_bad_event("intent", &intent(&e));
             }
         });
     }

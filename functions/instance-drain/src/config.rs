@@ -106,18 +106,21 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::testing;
 
-    const BASE: [(&str, &str); 2] = [
-        ("NOTIFY_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:t"),
-        (
-            "DRAIN_QUEUE_URL",
-            "https://sqs.us-east-1.amazonaws.com/123456789012/q",
-        ),
-    ];
+    const QUEUE: (&str, &str) = (
+        "DRAIN_QUEUE_URL",
+        "https://sqs.us-east-1.amazonaws.com/123456789012/q",
+    );
+
+    /// The settings from the topic, the queue and `extra`.
+    fn with(extra: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        testing::configure([QUEUE].iter().chain(extra).copied())
+    }
 
     #[test]
     fn defaults_apply_when_only_resources_are_set() {
-        let c = Config::from_env(&Env::from_pairs(BASE)).unwrap();
+        let c = with(&[]).unwrap();
         assert_eq!(c.poll_seconds, 30);
         assert_eq!(c.drain_timeout_seconds, 7200);
         assert_eq!(c.launch_timeout_seconds, 600);
@@ -127,33 +130,29 @@ mod tests {
 
     #[test]
     fn the_queue_url_is_required() {
-        let e = Config::from_env(&Env::from_pairs([BASE[0]])).unwrap_err();
+        let e = testing::configure::<Config>([]).unwrap_err();
         assert_eq!(e.var, "DRAIN_QUEUE_URL");
     }
 
     #[test]
     fn a_poll_longer_than_sqs_allows_is_rejected() {
-        let mut pairs = BASE.to_vec();
-        pairs.push(("DRAIN_POLL_SECONDS", "901"));
         assert_eq!(
-            Config::from_env(&Env::from_pairs(pairs)).unwrap_err().var,
+            with(&[("DRAIN_POLL_SECONDS", "901")]).unwrap_err().var,
             "DRAIN_POLL_SECONDS"
         );
     }
 
     #[test]
     fn a_zero_poll_is_refused_at_cold_start() {
-        let mut pairs = BASE.to_vec();
-        pairs.push(("DRAIN_POLL_SECONDS", "0"));
         assert_eq!(
-            Config::from_env(&Env::from_pairs(pairs)).unwrap_err().var,
+            with(&[("DRAIN_POLL_SECONDS", "0")]).unwrap_err().var,
             "DRAIN_POLL_SECONDS"
         );
     }
 
     #[test]
     fn hook_names_default_to_the_ecs_autopilot_prefix() {
-        let c = Config::from_env(&Env::from_pairs(BASE)).unwrap();
+        let c = with(&[]).unwrap();
         assert!(c.hooks.owns("ecs-autopilot-drain"));
         assert!(!c.hooks.owns("ecs-managed-draining-termination-hook"));
         assert!(!c.hooks.owns("log-shipper-flush"));
@@ -169,20 +168,18 @@ mod tests {
         let five: Vec<String> = ["a", "b", "c", "d", "e"].map(String::from).to_vec();
         assert!(HookNames::parse(&five[..4]).is_ok());
         assert!(HookNames::parse(&five).is_err());
-        let mut pairs = BASE.to_vec();
-        pairs.push(("LIFECYCLE_HOOK_NAMES", "x*y"));
         assert_eq!(
-            Config::from_env(&Env::from_pairs(pairs)).unwrap_err().var,
+            with(&[("LIFECYCLE_HOOK_NAMES", "x*y")]).unwrap_err().var,
             "LIFECYCLE_HOOK_NAMES"
         );
     }
 
     #[test]
     fn a_drain_timeout_beyond_the_hooks_48_hours_is_rejected() {
-        let mut pairs = BASE.to_vec();
-        pairs.push(("DRAIN_TIMEOUT_SECONDS", "200000"));
         assert_eq!(
-            Config::from_env(&Env::from_pairs(pairs)).unwrap_err().var,
+            with(&[("DRAIN_TIMEOUT_SECONDS", "200000")])
+                .unwrap_err()
+                .var,
             "DRAIN_TIMEOUT_SECONDS"
         );
     }

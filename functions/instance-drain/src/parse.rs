@@ -156,11 +156,7 @@ pub fn intent(event: &Envelope) -> Result<Intent, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture(name: &str) -> Envelope {
-        let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-        Envelope::parse_str(&std::fs::read_to_string(&path).expect(&path)).unwrap()
-    }
+    use shared::testing::envelope as fixture;
 
     #[test]
     fn a_fresh_terminate_event_starts_its_clock_at_the_event_time() {
@@ -239,11 +235,15 @@ mod tests {
 
     #[test]
     fn any_payload_is_an_intent_or_a_bad_event_never_a_panic() {
-        use shared::events::fuzz;
-        fuzz::check("instance-drain parse::intent", fuzz::payloads(), |v| {
-            if let Ok(e) = Envelope::parse(v) {
-                fuzz::assert_ok_or_bad_event("intent", &intent(&e));
-            }
-        });
+        use shared::testing::strategies;
+        strategies::check(
+            "instance-drain parse::intent",
+            strategies::payloads(),
+            |v| {
+                if let Ok(e) = Envelope::parse(v) {
+                    strategies::assert_ok_or_bad_event("intent", &intent(&e));
+                }
+            },
+        );
     }
 }

@@ -76,24 +76,21 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::testing;
 
-    const BASE: [(&str, &str); 2] = [
-        ("NOTIFY_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:t"),
-        (
-            "RETIREMENT_QUEUE_URL",
-            "https://sqs.us-east-1.amazonaws.com/123456789012/q",
-        ),
-    ];
+    const QUEUE: (&str, &str) = (
+        "RETIREMENT_QUEUE_URL",
+        "https://sqs.us-east-1.amazonaws.com/123456789012/q",
+    );
 
-    fn with(extra: (&'static str, &'static str)) -> Result<Config, ConfigError> {
-        let mut pairs = BASE.to_vec();
-        pairs.push(extra);
-        Config::from_env(&Env::from_pairs(pairs))
+    /// The settings from the topic, the queue and `extra`.
+    fn with(extra: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        testing::configure([QUEUE].iter().chain(extra).copied())
     }
 
     #[test]
     fn defaults_are_always_open_two_hours_lead_and_no_rebalance() {
-        let c = Config::from_env(&Env::from_pairs(BASE)).unwrap();
+        let c = with(&[]).unwrap();
         assert!(c.window.is_always());
         assert_eq!(c.lead_time_hours, 2);
         assert!(!c.drain_on_rebalance);
@@ -102,15 +99,15 @@ mod tests {
 
     #[test]
     fn the_queue_url_is_required() {
-        let e = Config::from_env(&Env::from_pairs([BASE[0]])).unwrap_err();
+        let e = testing::configure::<Config>([]).unwrap_err();
         assert_eq!(e.var, "RETIREMENT_QUEUE_URL");
     }
 
     #[test]
     fn a_malformed_window_fails_naming_the_variable() {
-        let e = with(("MAINTENANCE_WINDOW", "weekends at night")).unwrap_err();
+        let e = with(&[("MAINTENANCE_WINDOW", "weekends at night")]).unwrap_err();
         assert_eq!(e.var, "MAINTENANCE_WINDOW");
-        assert!(with(("MAINTENANCE_WINDOW", "Sat,Sun 01:00-05:00"))
+        assert!(with(&[("MAINTENANCE_WINDOW", "Sat,Sun 01:00-05:00")])
             .unwrap()
             .window
             .to_string()
@@ -119,14 +116,16 @@ mod tests {
 
     #[test]
     fn the_budget_defaults_to_one_host_per_group_and_two_redeploys_per_cluster() {
-        let c = Config::from_env(&Env::from_pairs(BASE)).unwrap();
+        let c = with(&[]).unwrap();
         assert_eq!(c.max_replacements_per_group, 1);
         assert_eq!(c.max_redeploys_per_cluster, 2);
         assert_eq!(c.replace, Replace::Redeploy);
         assert_eq!(c.poll_seconds, 300);
         assert_eq!((c.host_replacement_minutes, c.redeploy_minutes), (120, 30));
         assert_eq!(
-            with(("RETIREMENT_REPLACE", "stop-tasks")).unwrap().replace,
+            with(&[("RETIREMENT_REPLACE", "stop-tasks")])
+                .unwrap()
+                .replace,
             Replace::StopTasks
         );
         for (var, value) in [
@@ -137,18 +136,20 @@ mod tests {
             ("HOST_REPLACEMENT_MINUTES", "0"),
             ("REDEPLOY_MINUTES", "3000"),
         ] {
-            assert_eq!(with((var, value)).unwrap_err().var, var);
+            assert_eq!(with(&[(var, value)]).unwrap_err().var, var);
         }
     }
 
     #[test]
     fn bad_lead_time_and_rebalance_values_are_rejected() {
         assert_eq!(
-            with(("LEAD_TIME_HOURS", "400")).unwrap_err().var,
+            with(&[("LEAD_TIME_HOURS", "400")]).unwrap_err().var,
             "LEAD_TIME_HOURS"
         );
         assert_eq!(
-            with(("DRAIN_ON_REBALANCE", "sometimes")).unwrap_err().var,
+            with(&[("DRAIN_ON_REBALANCE", "sometimes")])
+                .unwrap_err()
+                .var,
             "DRAIN_ON_REBALANCE"
         );
     }

@@ -1375,4 +1375,4 @@ pub fn closed() -> Plan {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -389,11 +389,7 @@ fn carried(event: &Envelope) -> Result<Deferral, Error> {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    fn fixture(name: &str) -> Envelope {
-        let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-        Envelope::parse_str(&std::fs::read_to_string(&path).expect(&path)).unwrap()
-    }
+    use shared::testing::envelope as fixture;
 
     fn service(cluster: &str, service: &str) -> Target {
         Target::Service {
@@ -624,12 +620,16 @@ mod tests {
 
     #[test]
     fn any_payload_is_an_intent_or_a_bad_event_never_a_panic() {
-        use shared::events::fuzz;
-        fuzz::check("task-retirement parse::intent", fuzz::payloads(), |v| {
-            if let Ok(e) = Envelope::parse(v) {
-                fuzz::assert_ok_or_bad_event("intent", &intent(&e, false));
-                fuzz::assert_ok_or_bad_event("intent (rebalance)", &intent(&e, true));
-            }
-        });
+        use shared::testing::strategies;
+        strategies::check(
+            "task-retirement parse::intent",
+            strategies::payloads(),
+            |v| {
+                if let Ok(e) = Envelope::parse(v) {
+                    strategies::assert_ok_or_bad_event("intent", &intent(&e, false));
+                    strategies::assert_ok_or_bad_event("intent (rebalance)", &intent(&e, true));
+                }
+            },
+        );
     }
 }

@@ -168,10 +168,7 @@ mod tests {
     async fn throttling_is_retryable() {
         let rule = mock!(aws_sdk_ssm::Client::get_parameters).then_error(|| {
             aws_sdk_ssm::operation::get_parameters::GetParametersError::generic(
-                aws_sdk_ssm::error::ErrorMetadata::builder()
-                    .code("ThrottlingException")
-                    .message("Rate exceeded")
-                    .build(),
+                crate::testing::aws_error("ThrottlingException", "Rate exceeded"),
             )
         });
         let client = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&rule]);

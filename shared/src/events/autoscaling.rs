@@ -136,7 +136,7 @@ pub fn sample_event(action: &LifecycleAction, id: &str, time: DateTime<Utc>) -> 
 mod tests {
     use super::*;
 
-    use crate::events::fixture;
+    use crate::testing::fixture;
 
     #[test]
     fn terminate_fixture_parses_into_a_terminating_action() {
@@ -305,7 +305,7 @@ pub mod refresh {
         use super::*;
         use serde_json::json;
 
-        use crate::events::fixture;
+        use crate::testing::fixture;
 
         #[test]
         fn refresh_outcome_fixtures_parse() {

@@ -46,11 +46,7 @@ mod tests {
 
     #[test]
     fn spot_fixture_parses() {
-        let path = format!(
-            "{}/../tests/fixtures/ec2-spot-interruption.json",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let e = Envelope::parse_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let e = crate::testing::envelope("ec2-spot-interruption.json");
         let w = InstanceWarning::from_envelope(&e).unwrap();
         assert_eq!(w.instance_id, "i-1234567890abcdef0");
         assert_eq!(w.action, "terminate");

@@ -439,10 +439,7 @@ impl EcsTaskDetails {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture(name: &str) -> Envelope {
-        Envelope::parse(crate::events::fixture(name)).unwrap()
-    }
+    use crate::testing::envelope as fixture;
 
     #[test]
     fn ec2_reverse_shell_finding_names_task_host_and_process() {

@@ -180,12 +180,10 @@ mod tests {
     use serde_json::json;
 
     fn envelope(detail: Value, resources: Vec<&str>) -> Envelope {
-        Envelope::parse(json!({
-            "version": "0", "id": "e1", "detail-type": "AWS Health Event", "source": "aws.health",
-            "account": "123456789012", "time": "2023-08-09T23:18:51Z", "region": "us-east-1",
-            "resources": resources, "detail": detail
-        }))
-        .unwrap()
+        Envelope {
+            resources: resources.into_iter().map(str::to_string).collect(),
+            ..crate::testing::event("AWS Health Event", "aws.health", detail)
+        }
     }
 
     fn detail() -> Value {

@@ -142,7 +142,7 @@ fn sns_record_to_envelope(record: &Value) -> Result<Envelope, Error> {
 mod tests {
     use super::*;
 
-    use crate::events::fixture;
+    use crate::testing::fixture;
 
     #[test]
     fn parameter_change_fixture_parses() {

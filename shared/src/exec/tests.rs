@@ -87,8 +87,7 @@ fn reporter(sent: Arc<Mutex<Vec<String>>>) -> (Reporter, aws_smithy_mocks::Rule)
         })
         .then_output(|| PublishOutput::builder().build());
     let client = mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&rule]);
-    let topic = crate::aws::sns::Topic::new(client, "arn:aws:sns:us-east-1:1:t");
-    (Reporter::new(topic, "test", false), rule)
+    (crate::testing::reporter(client, "test"), rule)
 }
 
 fn subject() -> Subject {
@@ -240,18 +239,13 @@ async fn a_tolerated_failure_is_a_warning_and_does_not_fail_the_event() {
 #[tokio::test]
 async fn a_notification_that_cannot_be_sent_never_fails_the_plan() {
     let rule = mock!(Client::publish).then_error(|| {
-        aws_sdk_sns::operation::publish::PublishError::generic(
-            aws_sdk_sns::error::ErrorMetadata::builder()
-                .code("KMSDisabled")
-                .build(),
-        )
+        aws_sdk_sns::operation::publish::PublishError::generic(crate::testing::aws_error(
+            "KMSDisabled",
+            "KMS key is disabled.",
+        ))
     });
     let client = mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&rule]);
-    let reporter = Reporter::new(
-        crate::aws::sns::Topic::new(client, "arn:aws:sns:us-east-1:1:t"),
-        "test",
-        false,
-    );
+    let reporter = crate::testing::reporter(client, "test");
     let executed = Executor::new(&reporter, false)
         .execute(
             &subject(),

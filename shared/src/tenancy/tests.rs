@@ -1,23 +1,26 @@
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_sts::error::ErrorMetadata;
 use aws_sdk_sts::operation::assume_role::{AssumeRoleError, AssumeRoleOutput};
 use aws_sdk_sts::Client;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use serde_json::json;
 
 use super::*;
+use crate::testing::{self, aws_error};
 
 const HUB: &str = "111122223333";
 const MEMBER: &str = "222233334444";
 
 fn event(account: &str, region: &str) -> Envelope {
-    Envelope::parse(json!({
-        "id": "e-1", "detail-type": "EC2 Instance-terminate Lifecycle Action",
-        "source": "aws.autoscaling", "account": account, "region": region,
-        "time": "2026-11-30T00:00:00Z", "detail": {}
-    }))
-    .unwrap()
+    Envelope {
+        account: account.into(),
+        region: region.into(),
+        ..testing::event(
+            "EC2 Instance-terminate Lifecycle Action",
+            "aws.autoscaling",
+            json!({}),
+        )
+    }
 }
 
 fn finding(event_account: &str, detail_account: &str, detail_region: &str) -> Envelope {
@@ -208,12 +211,10 @@ async fn credentials_about_to_expire_are_renewed() {
 #[tokio::test]
 async fn a_missing_role_fails_clearly_and_is_not_cached() {
     let denied = mock!(Client::assume_role).then_error(|| {
-        AssumeRoleError::generic(
-            ErrorMetadata::builder()
-                .code("AccessDenied")
-                .message("not authorized to perform: sts:AssumeRole")
-                .build(),
-        )
+        AssumeRoleError::generic(aws_error(
+            "AccessDenied",
+            "not authorized to perform: sts:AssumeRole",
+        ))
     });
     let granted = mock!(Client::assume_role).then_output(|| assumed(Duration::from_secs(3600)));
     let m = member(mock_client!(

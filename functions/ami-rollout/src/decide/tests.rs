@@ -3,10 +3,9 @@ use crate::drift::{can_roll, roll_order, rollable};
 use crate::tags::{halted_value, starting_value, ROLLOUT_TAG};
 use crate::templates::Lane;
 use chrono::Duration;
-use shared::aws::autoscaling::{Group, GroupInstance};
-use shared::config::Env;
 use shared::events::autoscaling::refresh::Phase;
 use shared::notify::Severity;
+use shared::testing;
 use shared::window::MaintenanceWindow;
 
 const OLD: &str = "ami-0000000000000old";
@@ -15,11 +14,7 @@ const PARAM: &str = "/team/ami";
 const OTHER: &str = "ami-0000000000other";
 
 fn config() -> Config {
-    Config::from_env(&Env::from_pairs([
-        ("NOTIFY_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:t"),
-        ("DEFAULT_AMI_PARAMETER", PARAM),
-    ]))
-    .unwrap()
+    testing::config([("DEFAULT_AMI_PARAMETER", PARAM)])
 }
 
 fn now() -> DateTime<Utc> {
@@ -43,28 +38,12 @@ fn group(name: &str, amis: &[Option<&str>]) -> GroupState {
         .enumerate()
         .map(|(n, a)| (format!("i-{name}{n}"), a.map(str::to_string)))
         .collect();
+    let members = running
+        .keys()
+        .map(|i| testing::member(i, "InService", "Healthy"));
     GroupState {
-        details: GroupDetails {
-            group: Group {
-                name: name.into(),
-                tags: BTreeMap::from([("ecs-autopilot:cluster".into(), "prod".into())]),
-                instances: running
-                    .keys()
-                    .map(|i| GroupInstance {
-                        instance_id: i.clone(),
-                        lifecycle_state: "InService".into(),
-                        health_status: "Healthy".into(),
-                    })
-                    .collect(),
-            },
-            launch: LaunchSource::LaunchTemplate {
-                template: template("1"),
-            },
-            desired_capacity: amis.len() as i32,
-            protected: BTreeSet::new(),
-            overrides: vec![],
-            instance_types: BTreeMap::new(),
-        },
+        // Launch template `lt-1` version 1: template("1").
+        details: testing::details(testing::group(name, Some("prod"), members)),
         cluster: "prod".into(),
         cluster_managed: true,
         parameter: PARAM.into(),
@@ -133,17 +112,10 @@ fn observed(groups: Vec<GroupState>) -> Observed {
     }
 }
 
+/// An ECS-optimized Amazon Linux 2023 image.
 fn al2023(id: &str, arch: &str) -> Image {
-    Image {
-        image_id: id.into(),
-        architecture: arch.into(),
-        platform: String::new(),
-        platform_details: "Linux/UNIX".into(),
-        virtualization_type: "hvm".into(),
-        name: format!("al2023-ami-ecs-hvm-2023.0.{id}-kernel-6.1-{arch}"),
-        description: String::new(),
-        owner_alias: "amazon".into(),
-    }
+    let name = format!("al2023-ami-ecs-hvm-2023.0.{id}-kernel-6.1-{arch}");
+    testing::image(id, &name, arch)
 }
 
 fn refresh(group: &str, status: &str, started_minutes_ago: i64) -> InstanceRefresh {

@@ -1,53 +1,35 @@
 use super::*;
 use crate::notices::notice;
 use chrono::Duration;
-use shared::config::Env;
 use shared::events::autoscaling::Transition;
 use shared::notify::Severity;
+use shared::testing::{self, lifecycle_action as action};
 
 fn config() -> Config {
-    Config::from_env(&Env::from_pairs([
-        ("NOTIFY_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:t"),
+    testing::config([
         ("DRAIN_QUEUE_URL", "http://q"),
         ("DRAIN_TIMEOUT_SECONDS", "3600"),
         ("STANDALONE_TASK_GRACE_SECONDS", "300"),
         ("LAUNCH_TIMEOUT_SECONDS", "600"),
-    ]))
-    .unwrap()
+    ])
 }
 
-fn action(transition: Transition) -> LifecycleAction {
-    LifecycleAction {
-        group: "web-asg".into(),
-        hook: "drain".into(),
-        instance_id: "i-0aaa".into(),
-        token: Some("tok".into()),
-        transition,
-    }
-}
-
+/// The host `i-0aaa`'s container instance, in `status`.
 fn ci(status: &str) -> ContainerInstance {
     ContainerInstance {
-        arn: "arn:ci/1".into(),
-        ec2_instance_id: "i-0aaa".into(),
         status: status.into(),
-        agent_connected: true,
         running_tasks_count: 9,
         ami_id: Some("ami-1".into()),
+        ..testing::container_instance("arn:ci/1", "i-0aaa")
     }
 }
 
 fn task(arn: &str, group: &str, last: &str, desired: &str) -> Task {
     Task {
-        arn: arn.into(),
+        group: group.into(),
         last_status: last.into(),
         desired_status: desired.into(),
-        group: group.into(),
-        started_by: None,
-        started_at: None,
-        task_definition_arn: "td".into(),
-        launch_type: Some("EC2".into()),
-        container_instance_arn: Some("arn:ci/1".into()),
+        ..testing::task(arn)
     }
 }
 
@@ -72,6 +54,11 @@ fn started(ago_seconds: i64, checks: u32) -> (Progress, DateTime<Utc>) {
     (p, now)
 }
 
+/// A look at the terminating host `i-0aaa` under the default settings.
+fn look_terminating(p: &Progress, h: &HostState, now: DateTime<Utc>) -> Plan {
+    terminate(&action(Transition::Terminating), p, h, &config(), now)
+}
+
 fn kinds(plan: &Plan) -> Vec<&'static str> {
     plan.iter().map(Move::action).collect()
 }
@@ -80,7 +67,7 @@ fn kinds(plan: &Plan) -> Vec<&'static str> {
 fn first_look_at_a_busy_host_drains_heartbeats_and_checks_again() {
     let (p, now) = started(5, 0);
     let h = host(vec![task("t1", "service:web", "RUNNING", "RUNNING")], &[]);
-    let plan = terminate(&action(Transition::Terminating), &p, &h, &config(), now);
+    let plan = look_terminating(&p, &h, now);
     assert_eq!(kinds(&plan), ["drain-host", "recheck"]);
     let Move::Recheck {
         progress,
@@ -99,22 +86,10 @@ fn first_look_at_a_busy_host_drains_heartbeats_and_checks_again() {
 fn a_task_being_stopped_still_blocks_until_it_is_stopped() {
     let (p, now) = started(60, 3);
     let stopping = task("t1", "service:web", "RUNNING", "STOPPED");
-    let plan = terminate(
-        &action(Transition::Terminating),
-        &p,
-        &host(vec![stopping], &[]),
-        &config(),
-        now,
-    );
+    let plan = look_terminating(&p, &host(vec![stopping], &[]), now);
     assert_eq!(kinds(&plan), ["recheck"]);
     let gone = task("t1", "service:web", "STOPPED", "STOPPED");
-    let plan = terminate(
-        &action(Transition::Terminating),
-        &p,
-        &host(vec![gone], &[]),
-        &config(),
-        now,
-    );
+    let plan = look_terminating(&p, &host(vec![gone], &[]), now);
     assert_eq!(kinds(&plan), ["complete-lifecycle"]);
 }
 
@@ -125,7 +100,7 @@ fn daemon_tasks_do_not_block_a_drain() {
         vec![task("d1", "service:log-agent", "RUNNING", "RUNNING")],
         &["log-agent"],
     );
-    let plan = terminate(&action(Transition::Terminating), &p, &h, &config(), now);
+    let plan = look_terminating(&p, &h, now);
     let Move::Complete { result, why } = &plan[0] else {
         panic!("{plan:?}")
     };
@@ -136,13 +111,7 @@ fn daemon_tasks_do_not_block_a_drain() {
 #[test]
 fn an_empty_host_is_drained_and_released_on_first_look() {
     let (p, now) = started(1, 0);
-    let plan = terminate(
-        &action(Transition::Terminating),
-        &p,
-        &host(vec![], &[]),
-        &config(),
-        now,
-    );
+    let plan = look_terminating(&p, &host(vec![], &[]), now);
     assert_eq!(kinds(&plan), ["drain-host", "complete-lifecycle"]);
 }
 
@@ -151,7 +120,7 @@ fn a_host_already_draining_is_not_set_again() {
     let (p, now) = started(1, 0);
     let mut h = host(vec![task("t1", "service:web", "RUNNING", "RUNNING")], &[]);
     h.container_instance = Some(ci("DRAINING"));
-    let plan = terminate(&action(Transition::Terminating), &p, &h, &config(), now);
+    let plan = look_terminating(&p, &h, now);
     assert!(matches!(
         &plan[0],
         Move::Tell {
@@ -166,7 +135,7 @@ fn no_container_instance_releases_at_once() {
     let (p, now) = started(1, 0);
     let mut h = host(vec![], &[]);
     h.container_instance = None;
-    let plan = terminate(&action(Transition::Terminating), &p, &h, &config(), now);
+    let plan = look_terminating(&p, &h, now);
     assert!(matches!(
         &plan[..],
         [Move::Complete {
@@ -180,7 +149,7 @@ fn no_container_instance_releases_at_once() {
 fn past_the_deadline_the_instance_goes_with_a_warning() {
     let (p, now) = started(3600, 100);
     let h = host(vec![task("t1", "service:web", "RUNNING", "RUNNING")], &[]);
-    let plan = terminate(&action(Transition::Terminating), &p, &h, &config(), now);
+    let plan = look_terminating(&p, &h, now);
     let [Move::Complete { result, why }] = &plan[..] else {
         panic!("{plan:?}")
     };
@@ -194,27 +163,12 @@ fn standalone_tasks_are_stopped_only_after_the_grace_and_only_once() {
     let standalone = task("s1", "family:batch", "RUNNING", "RUNNING");
     let (p, now) = started(299, 5);
     let h = host(vec![standalone.clone()], &[]);
-    assert_eq!(
-        kinds(&terminate(
-            &action(Transition::Terminating),
-            &p,
-            &h,
-            &config(),
-            now
-        )),
-        ["recheck"]
-    );
+    assert_eq!(kinds(&look_terminating(&p, &h, now)), ["recheck"]);
     let (p, now) = started(301, 6);
-    let plan = terminate(&action(Transition::Terminating), &p, &h, &config(), now);
+    let plan = look_terminating(&p, &h, now);
     assert_eq!(kinds(&plan), ["stop-task", "recheck"]);
     let stopping = task("s1", "family:batch", "RUNNING", "STOPPED");
-    let plan = terminate(
-        &action(Transition::Terminating),
-        &p,
-        &host(vec![stopping], &[]),
-        &config(),
-        now,
-    );
+    let plan = look_terminating(&p, &host(vec![stopping], &[]), now);
     assert_eq!(kinds(&plan), ["recheck"]);
 }
 
@@ -314,7 +268,7 @@ fn a_recheck_carries_the_tasks_still_blocking_and_what_each_service_is() {
         ],
         &["log-agent"],
     );
-    let plan = terminate(&action(Transition::Terminating), &p, &h, &config(), now);
+    let plan = look_terminating(&p, &h, now);
     let Some(Move::Recheck { progress, .. }) = plan.last() else {
         panic!("{plan:?}")
     };
@@ -363,10 +317,10 @@ fn carried_progress_is_trusted_only_for_the_groups_own_cluster_after_a_first_loo
 fn only_draining_and_stopping_tasks_count_as_ecs_writes() {
     let (p, now) = started(5, 0);
     let busy = host(vec![task("t1", "service:web", "RUNNING", "RUNNING")], &[]);
-    let first = terminate(&action(Transition::Terminating), &p, &busy, &config(), now);
+    let first = look_terminating(&p, &busy, now);
     assert!(writes_to_ecs(&first));
     let (p, now) = started(60, 2);
-    let again = terminate(&action(Transition::Terminating), &p, &busy, &config(), now);
+    let again = look_terminating(&p, &busy, now);
     assert!(!writes_to_ecs(&again));
     let released = not_opted_in(&action(Transition::Terminating), "prod");
     assert!(!writes_to_ecs(&released));
@@ -416,7 +370,7 @@ fn a_host_with_a_disconnected_agent_is_released_on_the_first_look_naming_its_tas
     let (p, now) = started(5, 0);
     let mut h = host(vec![task("t1", "service:web", "RUNNING", "RUNNING")], &[]);
     h.container_instance.as_mut().unwrap().agent_connected = false;
-    let plan = terminate(&action(Transition::Terminating), &p, &h, &config(), now);
+    let plan = look_terminating(&p, &h, now);
     assert_eq!(kinds(&plan), ["drain-host", "complete-lifecycle"]);
     let Move::Complete { why, result } = &plan[1] else {
         panic!()
@@ -426,13 +380,7 @@ fn a_host_with_a_disconnected_agent_is_released_on_the_first_look_naming_its_tas
     assert_eq!(notice(why).details["tasks_left"], serde_json::json!(["t1"]));
     let mut stopped = host(vec![task("t1", "service:web", "RUNNING", "RUNNING")], &[]);
     stopped.facts.state = "stopped".into();
-    let plan = terminate(
-        &action(Transition::Terminating),
-        &p,
-        &stopped,
-        &config(),
-        now,
-    );
+    let plan = look_terminating(&p, &stopped, now);
     assert_eq!(kinds(&plan), ["drain-host", "complete-lifecycle"]);
 }
 
@@ -442,7 +390,7 @@ fn a_service_that_can_never_leave_is_named_on_the_first_look() {
     let mut h = host(vec![task("t1", "service:web", "RUNNING", "RUNNING")], &[]);
     h.cannot_move
         .insert("web".into(), "maximumPercent 100".into());
-    let plan = terminate(&action(Transition::Terminating), &p, &h, &config(), now);
+    let plan = look_terminating(&p, &h, now);
     assert_eq!(kinds(&plan), ["drain-host", "drain-host", "recheck"]);
     let Move::Tell { why, outcome, .. } = &plan[1] else {
         panic!()
@@ -513,26 +461,13 @@ fn a_spot_stop_says_how_to_reactivate_the_host() {
 }
 
 fn group(cluster: Option<&str>, members: &[&str]) -> Group {
-    Group {
-        name: "web-asg".into(),
-        tags: cluster
-            .map(|c| {
-                (
-                    shared::aws::autoscaling::CLUSTER_TAG.to_string(),
-                    c.to_string(),
-                )
-            })
-            .into_iter()
-            .collect(),
-        instances: members
+    testing::group(
+        "web-asg",
+        cluster,
+        members
             .iter()
-            .map(|i| shared::aws::autoscaling::GroupInstance {
-                instance_id: i.to_string(),
-                lifecycle_state: "Terminating:Wait".into(),
-                health_status: "Healthy".into(),
-            })
-            .collect(),
-    }
+            .map(|i| testing::member(i, "Terminating:Wait", "Healthy")),
+    )
 }
 
 fn look<'a>(

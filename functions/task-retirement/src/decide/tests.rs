@@ -2,10 +2,8 @@ use super::*;
 use crate::parse::{Source, Target};
 use chrono::TimeZone;
 use serde_json::json;
-use shared::aws::autoscaling::GroupInstance;
-use shared::config::Env;
 use shared::notify::{Notice, Severity};
-use std::collections::BTreeMap;
+use shared::testing;
 
 const ARN: &str = "arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/X";
 
@@ -14,17 +12,16 @@ fn wednesday_noon() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 1, 10, 12, 0, 0).unwrap()
 }
 
-fn config(window: &str) -> Config {
-    Config::from_env(&Env::from_pairs([
-        ("NOTIFY_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:t"),
+pub(crate) fn config(window: &str) -> Config {
+    testing::config([
         ("RETIREMENT_QUEUE_URL", "http://q"),
         ("MAINTENANCE_WINDOW", window),
         ("LEAD_TIME_HOURS", "2"),
-    ]))
-    .unwrap()
+    ])
 }
 
-fn retirement(start: Option<DateTime<Utc>>) -> Retirement {
+/// A retirement of service `prod/web`'s tasks from `start`.
+pub(crate) fn retirement(start: Option<DateTime<Utc>>) -> Retirement {
     Retirement {
         source: Source::EcsTasks,
         event_arn: ARN.into(),
@@ -44,20 +41,11 @@ fn service(tags: &[(&str, &str)]) -> Observed {
     Observed::Service {
         cluster: "prod".into(),
         service: ServiceDescription {
-            arn: "arn:aws:ecs:us-east-1:1:service/prod/web".into(),
-            name: "web".into(),
-            cluster_arn: "arn:aws:ecs:us-east-1:1:cluster/prod".into(),
-            status: "ACTIVE".into(),
-            desired_count: 2,
-            running_count: 2,
             tags: tags
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<BTreeMap<_, _>>(),
-            deployment_controller: "ECS".into(),
-            task_definition: "arn:aws:ecs:us-east-1:1:task-definition/web:1".into(),
-            deploying: false,
-            minimum_healthy_percent: Some(50),
+                .collect(),
+            ..testing::service("prod", "web")
         },
         via_tasks: vec![],
         deploying: vec![],
@@ -66,34 +54,26 @@ fn service(tags: &[(&str, &str)]) -> Observed {
     }
 }
 
+/// A running Fargate task of `group`.
 fn task(group: &str, started_by: Option<&str>) -> Task {
     Task {
-        arn: "arn:aws:ecs:us-east-1:1:task/prod/t1".into(),
-        last_status: "RUNNING".into(),
-        desired_status: "RUNNING".into(),
         group: group.into(),
         started_by: started_by.map(str::to_string),
-        started_at: None,
         task_definition_arn: "td:1".into(),
         launch_type: Some("FARGATE".into()),
         container_instance_arn: None,
+        ..testing::task("arn:aws:ecs:us-east-1:1:task/prod/t1")
     }
 }
 
+/// Group `web-asg` (opted in for `prod` when `tagged`) of host `i-0aaa`.
 fn group(tagged: bool, lifecycle: &str, health: &str) -> Group {
-    Group {
-        name: "web-asg".into(),
-        tags: if tagged {
-            BTreeMap::from([("ecs-autopilot:cluster".into(), "prod".into())])
-        } else {
-            BTreeMap::new()
-        },
-        instances: vec![GroupInstance {
-            instance_id: "i-0aaa".into(),
-            lifecycle_state: lifecycle.into(),
-            health_status: health.into(),
-        }],
-    }
+    let cluster = tagged.then_some("prod");
+    testing::group(
+        "web-asg",
+        cluster,
+        [testing::member("i-0aaa", lifecycle, health)],
+    )
 }
 
 fn instance(group: Option<Group>) -> Observed {
@@ -122,6 +102,11 @@ fn days(n: i64) -> Duration {
     Duration::days(n)
 }
 
+/// A first look at a notice (nothing deferred yet): what `retire` plans.
+fn first_look(r: &Retirement, observed: &[Observed], c: &Config, now: DateTime<Utc>) -> Plan {
+    retire(r, observed, &Deferral::default(), c, now)
+}
+
 /// What people are told, in words: for the tests that pin the wording.
 fn words(told: &Told, r: &Retirement, c: &Config) -> Notice {
     crate::notices::notice(told, r, c)
@@ -133,7 +118,7 @@ fn words(told: &Told, r: &Retirement, c: &Config) -> Notice {
 fn a_managed_service_is_redeployed_and_marked_for_this_event() {
     let now = wednesday_noon();
     let (r, c) = (retirement(Some(now + days(7))), config(""));
-    let plan = retire(&r, &[service(&[])], &Deferral::default(), &c, now);
+    let plan = first_look(&r, &[service(&[])], &c, now);
     let [Decision::Redeploy {
         target:
             Redeploy {
@@ -170,10 +155,9 @@ fn a_managed_service_is_redeployed_and_marked_for_this_event() {
 #[test]
 fn a_service_already_marked_for_this_event_is_already_done() {
     let now = wednesday_noon();
-    let plan = retire(
+    let plan = first_look(
         &retirement(Some(now + days(7))),
         &[service(&[(HANDLED_TAG, &marker(ARN))])],
-        &Deferral::default(),
         &config(""),
         now,
     );
@@ -184,10 +168,9 @@ fn a_service_already_marked_for_this_event_is_already_done() {
 #[test]
 fn a_mark_from_another_retirement_does_not_stop_this_one() {
     let now = wednesday_noon();
-    let plan = retire(
+    let plan = first_look(
         &retirement(Some(now + days(7))),
         &[service(&[(HANDLED_TAG, &marker("arn:older-event"))])],
-        &Deferral::default(),
         &config(""),
         now,
     );
@@ -199,7 +182,7 @@ fn outside_the_window_the_retirement_is_scheduled_once_with_a_capped_delay() {
     let now = wednesday_noon();
     let r = retirement(Some(now + days(7)));
     let c = config("Sat 02:00-05:00");
-    let plan = retire(&r, &[service(&[])], &Deferral::default(), &c, now);
+    let plan = first_look(&r, &[service(&[])], &c, now);
     let [Decision::Defer {
         look:
             LookAgain {
@@ -254,13 +237,7 @@ fn a_repeated_notice_already_scheduled_queues_no_second_look() {
     let r = retirement(Some(now + days(7)));
     let c = config("Sat 02:00-05:00");
     let scheduled = with_marker(Some(&marker("arn:other")), &marker(ARN));
-    let repeat = retire(
-        &r,
-        &[service(&[(SCHEDULED_TAG, &scheduled)])],
-        &Deferral::default(),
-        &c,
-        now,
-    );
+    let repeat = first_look(&r, &[service(&[(SCHEDULED_TAG, &scheduled)])], &c, now);
     let [Decision::Tell {
         action: "schedule",
         outcome: Outcome::Skipped,
@@ -280,10 +257,9 @@ fn a_repeated_notice_already_scheduled_queues_no_second_look() {
     );
 
     // Another notice's marker does not count, and this one is added in front of it.
-    let other = retire(
+    let other = first_look(
         &r,
         &[service(&[(SCHEDULED_TAG, &marker("arn:other"))])],
-        &Deferral::default(),
         &c,
         now,
     );
@@ -315,13 +291,7 @@ fn a_repeated_notice_already_scheduled_queues_no_second_look() {
 
     // A repeat inside the window acts: the queued look then finds it done.
     let open = Utc.with_ymd_and_hms(2024, 1, 13, 3, 0, 0).unwrap();
-    let plan = retire(
-        &r,
-        &[service(&[(SCHEDULED_TAG, &scheduled)])],
-        &Deferral::default(),
-        &c,
-        open,
-    );
+    let plan = first_look(&r, &[service(&[(SCHEDULED_TAG, &scheduled)])], &c, open);
     assert_eq!(actions(&plan), ["redeploy-service"]);
 }
 
@@ -330,10 +300,9 @@ fn a_scheduled_instance_is_marked_on_its_group_and_a_repeat_skips() {
     let now = wednesday_noon();
     let r = retirement(Some(now + days(7)));
     let c = config("Sat 02:00-05:00");
-    let plan = retire(
+    let plan = first_look(
         &r,
         &[instance(Some(group(true, "InService", "Healthy")))],
-        &Deferral::default(),
         &c,
         now,
     );
@@ -350,7 +319,7 @@ fn a_scheduled_instance_is_marked_on_its_group_and_a_repeat_skips() {
     );
     let mut marked = group(true, "InService", "Healthy");
     marked.tags.insert(SCHEDULED_TAG.into(), marker(ARN));
-    let repeat = retire(&r, &[instance(Some(marked))], &Deferral::default(), &c, now);
+    let repeat = first_look(&r, &[instance(Some(marked))], &c, now);
     assert_eq!(outcomes(&repeat), [Outcome::Skipped]);
 }
 
@@ -399,7 +368,7 @@ fn the_last_deferral_waits_only_until_the_window_opens() {
 fn acting_now_because_the_window_is_too_late_says_why() {
     let now = wednesday_noon();
     let (r, c) = (retirement(Some(now + days(1))), config("Sat 02:00-05:00"));
-    let plan = retire(&r, &[service(&[])], &Deferral::default(), &c, now);
+    let plan = first_look(&r, &[service(&[])], &c, now);
     let [Decision::Redeploy { told, .. }] = &plan[..] else {
         panic!("{plan:?}")
     };
@@ -428,13 +397,12 @@ fn acting_now_because_the_window_is_too_late_says_why() {
 #[test]
 fn a_deleted_service_is_already_done() {
     let now = wednesday_noon();
-    let plan = retire(
+    let plan = first_look(
         &retirement(Some(now + days(7))),
         &[Observed::ServiceGone {
             cluster: "prod".into(),
             service: "web".into(),
         }],
-        &Deferral::default(),
         &config(""),
         now,
     );
@@ -447,14 +415,13 @@ fn a_deleted_service_is_already_done() {
 fn a_standalone_task_is_reported_with_who_started_it_and_the_deadline_never_stopped() {
     let now = wednesday_noon();
     let (r, c) = (retirement(Some(now + days(7))), config(""));
-    let plan = retire(
+    let plan = first_look(
         &r,
         &[Observed::Standalone {
             cluster: "prod".into(),
             task: task("family:batch", Some("events-rule/nightly")),
             handled: Some(marker("arn:an-older-notice")),
         }],
-        &Deferral::default(),
         &c,
         now,
     );
@@ -492,14 +459,13 @@ fn a_standalone_task_is_reported_with_who_started_it_and_the_deadline_never_stop
 #[test]
 fn a_standalone_task_already_reported_for_this_notice_is_not_reported_again() {
     let now = wednesday_noon();
-    let plan = retire(
+    let plan = first_look(
         &retirement(Some(now + days(7))),
         &[Observed::Standalone {
             cluster: "prod".into(),
             task: task("family:batch", None),
             handled: Some(marker(ARN)),
         }],
-        &Deferral::default(),
         &config(""),
         now,
     );
@@ -516,7 +482,7 @@ fn a_standalone_task_already_reported_for_this_notice_is_not_reported_again() {
 #[test]
 fn unmanaged_and_finished_tasks_are_only_reported() {
     let now = wednesday_noon();
-    let plan = retire(
+    let plan = first_look(
         &retirement(Some(now + days(7))),
         &[
             Observed::Unmanaged {
@@ -528,7 +494,6 @@ fn unmanaged_and_finished_tasks_are_only_reported() {
                 arn: "t".into(),
             },
         ],
-        &Deferral::default(),
         &config(""),
         now,
     );
@@ -539,14 +504,13 @@ fn unmanaged_and_finished_tasks_are_only_reported() {
 fn a_short_service_arn_in_several_managed_clusters_is_a_warning_not_a_guess() {
     let now = wednesday_noon();
     let (r, c) = (retirement(Some(now + days(7))), config(""));
-    let plan = retire(
+    let plan = first_look(
         &r,
         &[Observed::AmbiguousService {
             service: "web".into(),
             arn: "arn:aws:ecs:us-east-1:1:service/web".into(),
             clusters: vec!["blue".into(), "green".into()],
         }],
-        &Deferral::default(),
         &c,
         now,
     );
@@ -578,7 +542,7 @@ fn notify_only_findings_are_not_repeated_on_deferred_looks() {
     ];
     let c = config("Sat 02:00-05:00");
     let r = retirement(Some(now + days(7)));
-    let first = retire(&r, &observed, &Deferral::default(), &c, now);
+    let first = first_look(&r, &observed, &c, now);
     assert_eq!(actions(&first), ["standalone-task", "schedule"]);
     let deferred = Deferral {
         deferrals: 1,
@@ -617,13 +581,12 @@ fn a_deferred_look_finding_the_work_done_by_a_duplicate_stays_silent() {
 #[test]
 fn nothing_to_replace_means_nothing_to_schedule() {
     let now = wednesday_noon();
-    let plan = retire(
+    let plan = first_look(
         &retirement(Some(now + days(7))),
         &[Observed::TaskGone {
             cluster: None,
             arn: "t".into(),
         }],
-        &Deferral::default(),
         &config("Sat 02:00-05:00"),
         now,
     );
@@ -635,7 +598,7 @@ fn entities_that_are_not_understood_are_reported_once() {
     let now = wednesday_noon();
     let mut r = retirement(Some(now + days(7)));
     r.unrecognized = vec!["UNKNOWN".into()];
-    let plan = retire(&r, &[], &Deferral::default(), &config(""), now);
+    let plan = first_look(&r, &[], &config(""), now);
     assert_eq!(actions(&plan), ["ignore"]);
 }
 
@@ -645,10 +608,9 @@ fn entities_that_are_not_understood_are_reported_once() {
 fn an_instance_in_a_managed_group_is_marked_unhealthy() {
     let now = wednesday_noon();
     let (r, c) = (retirement(Some(now + days(7))), config(""));
-    let plan = retire(
+    let plan = first_look(
         &r,
         &[instance(Some(group(true, "InService", "Healthy")))],
-        &Deferral::default(),
         &c,
         now,
     );
@@ -677,10 +639,9 @@ fn an_instance_in_a_managed_group_is_marked_unhealthy() {
 fn instances_outside_managed_groups_are_only_reported() {
     let now = wednesday_noon();
     for g in [None, Some(group(false, "InService", "Healthy"))] {
-        let plan = retire(
+        let plan = first_look(
             &retirement(Some(now + days(7))),
             &[instance(g)],
-            &Deferral::default(),
             &config(""),
             now,
         );
@@ -700,10 +661,9 @@ fn an_instance_already_unhealthy_or_terminating_is_already_done() {
             ..group(true, "InService", "Healthy")
         },
     ] {
-        let plan = retire(
+        let plan = first_look(
             &retirement(Some(now + days(7))),
             &[instance(Some(g))],
-            &Deferral::default(),
             &config(""),
             now,
         );
@@ -717,10 +677,9 @@ fn a_rebalance_recommendation_replaces_at_once_even_outside_the_window() {
     let mut r = retirement(None);
     r.source = Source::Rebalance;
     let c = config("Sat 02:00-05:00");
-    let plan = retire(
+    let plan = first_look(
         &r,
         &[instance(Some(group(true, "InService", "Healthy")))],
-        &Deferral::default(),
         &c,
         now,
     );
@@ -759,18 +718,11 @@ fn a_closed_notice_is_reported_and_not_acted_on() {
 fn fleet_group(n: usize, others: &[(&str, &str)]) -> Group {
     let mut g = group(true, "InService", "Healthy");
     g.instances = (0..n)
-        .map(|k| GroupInstance {
-            instance_id: format!("i-{k:04}"),
-            lifecycle_state: "InService".into(),
-            health_status: "Healthy".into(),
-        })
+        .map(|k| testing::member(&format!("i-{k:04}"), "InService", "Healthy"))
         .collect();
     for (k, (state, health)) in others.iter().enumerate() {
-        g.instances.push(GroupInstance {
-            instance_id: format!("i-busy{k}"),
-            lifecycle_state: (*state).into(),
-            health_status: health.to_string(),
-        });
+        g.instances
+            .push(testing::member(&format!("i-busy{k}"), state, health));
     }
     g
 }
@@ -805,7 +757,7 @@ fn one_host_of_a_group_is_replaced_at_a_time_and_the_rest_wait_in_the_queue() {
         .iter()
         .map(|i| host(i, &g))
         .collect();
-    let plan = retire(&r, &observed, &Deferral::default(), &config(""), now);
+    let plan = first_look(&r, &observed, &config(""), now);
     assert_eq!(actions(&plan), ["replace-instance", "wait-budget"]);
     let Decision::Defer {
         look:
@@ -851,19 +803,13 @@ fn hosts_already_in_replacement_count_against_the_budget_whoever_started_them() 
         ("Pending:Wait", "Healthy"),
     ] {
         let g = fleet_group(2, &[busy]);
-        let plan = retire(
-            &r,
-            &[host("i-0000", &g)],
-            &Deferral::default(),
-            &config(""),
-            now,
-        );
+        let plan = first_look(&r, &[host("i-0000", &g)], &config(""), now);
         assert_eq!(actions(&plan), ["wait-budget"], "{busy:?}");
     }
     let mut c = config("");
     c.max_replacements_per_group = 2;
     let g = fleet_group(2, &[("InService", "Unhealthy")]);
-    let plan = retire(&r, &[host("i-0000", &g)], &Deferral::default(), &c, now);
+    let plan = first_look(&r, &[host("i-0000", &g)], &c, now);
     assert_eq!(actions(&plan), ["replace-instance"]);
 }
 
@@ -872,13 +818,7 @@ fn at_the_latest_safe_start_a_waiting_host_goes_regardless_of_the_budget() {
     let now = wednesday_noon();
     let g = fleet_group(2, &[("Terminating:Wait", "Unhealthy")]);
     let r = ec2_retirement(Some(now + Duration::hours(1)), &["i-0000"]);
-    let plan = retire(
-        &r,
-        &[host("i-0000", &g)],
-        &Deferral::default(),
-        &config(""),
-        now,
-    );
+    let plan = first_look(&r, &[host("i-0000", &g)], &config(""), now);
     let [Decision::ReplaceInstance { told, .. }] = &plan[..] else {
         panic!("{plan:?}")
     };
@@ -912,7 +852,7 @@ fn a_budget_that_cannot_make_the_deadline_is_a_warning_with_the_numbers() {
     let ids = ["i-0000", "i-0001", "i-0002"];
     let r = ec2_retirement(Some(now + Duration::hours(5)), &ids);
     let observed: Vec<Observed> = ids.iter().map(|i| host(i, &g)).collect();
-    let plan = retire(&r, &observed, &Deferral::default(), &config(""), now);
+    let plan = first_look(&r, &observed, &config(""), now);
     assert_eq!(actions(&plan), ["budget-forecast", "wait-budget"]);
     let Decision::Tell {
         told,
@@ -951,7 +891,7 @@ fn a_budget_that_cannot_make_the_deadline_is_a_warning_with_the_numbers() {
     let mut tagged = g.clone();
     tagged.tags.insert(FORECAST_TAG.into(), value.clone());
     let observed: Vec<Observed> = ids.iter().map(|i| host(i, &tagged)).collect();
-    let plan = retire(&r, &observed, &Deferral::default(), &config(""), now);
+    let plan = first_look(&r, &observed, &config(""), now);
     assert_eq!(actions(&plan), ["wait-budget"]);
 }
 
@@ -974,7 +914,7 @@ fn every_look_picks_the_head_of_the_groups_retirement_queue_so_none_takes_a_seco
             capacity_rebalance: false,
             others_retiring: scheduled.clone(),
         };
-        retire(&r, &[o], &Deferral::default(), &config(""), now)
+        first_look(&r, &[o], &config(""), now)
     };
     // Looks for different hosts, at the same moment: each marks only the head.
     for id in ["i-0000", "i-0001", "i-0002"] {
@@ -1015,9 +955,9 @@ fn the_forecast_counts_hosts_other_notices_name_and_is_sent_when_first_seen() {
         others_retiring: others(n),
     };
     let c = config("Mon-Sun 03:00-06:00");
-    let plan = retire(&r, &[seen(8)], &Deferral::default(), &c, now);
+    let plan = first_look(&r, &[seen(8)], &c, now);
     assert_eq!(actions(&plan), ["schedule"]);
-    let plan = retire(&r, &[seen(10)], &Deferral::default(), &c, now);
+    let plan = first_look(&r, &[seen(10)], &c, now);
     assert_eq!(actions(&plan), ["budget-forecast", "schedule"]);
     let Decision::Tell { told, .. } = &plan[0] else {
         panic!()
@@ -1043,11 +983,11 @@ fn redeploys_wait_while_the_cluster_has_as_many_deployments_in_progress_as_allow
         *deploying = vec!["api".into(), "web".into(), "jobs".into()];
     }
     // web itself does not count: api and jobs fill the default budget of 2.
-    let plan = retire(&r, &[busy.clone()], &Deferral::default(), &config(""), now);
+    let plan = first_look(&r, &[busy.clone()], &config(""), now);
     assert_eq!(actions(&plan), ["wait-budget"]);
     let mut c = config("");
     c.max_redeploys_per_cluster = 3;
-    let plan = retire(&r, &[busy], &Deferral::default(), &c, now);
+    let plan = first_look(&r, &[busy], &c, now);
     assert_eq!(actions(&plan), ["redeploy-service"]);
 }
 
@@ -1063,24 +1003,12 @@ fn a_rebalance_recommendation_in_a_group_with_capacity_rebalancing_is_left_to_au
         capacity_rebalance: true,
         others_retiring: vec![],
     };
-    let plan = retire(
-        &r,
-        std::slice::from_ref(&o),
-        &Deferral::default(),
-        &config(""),
-        wednesday_noon(),
-    );
+    let plan = first_look(&r, std::slice::from_ref(&o), &config(""), wednesday_noon());
     assert_eq!(actions(&plan), ["replace-instance"]);
     assert_eq!(outcomes(&plan), [Outcome::Skipped]);
     // A scheduled retirement is still acted on: Capacity Rebalancing does not cover it.
     let r = ec2_retirement(Some(wednesday_noon() + days(7)), &["i-0aaa"]);
-    let plan = retire(
-        &r,
-        &[o],
-        &Deferral::default(),
-        &config(""),
-        wednesday_noon(),
-    );
+    let plan = first_look(&r, &[o], &config(""), wednesday_noon());
     assert!(
         matches!(&plan[..], [Decision::ReplaceInstance { .. }]),
         "{plan:?}"
@@ -1094,10 +1022,9 @@ fn code_deploy_and_external_services_are_not_force_deployed_but_warned_with_step
         if let Observed::Service { service, .. } = &mut o {
             service.deployment_controller = controller.into();
         }
-        let plan = retire(
+        let plan = first_look(
             &retirement(Some(wednesday_noon() + days(7))),
             &[o],
-            &Deferral::default(),
             &config(""),
             wednesday_noon(),
         );
@@ -1136,7 +1063,7 @@ fn with_stop_tasks_code_deploy_and_external_services_are_stopped_in_batches() {
         }
         let mut r = retirement(Some(now + days(7)));
         r.last_updated = Some(now - Duration::hours(1));
-        let plan = retire(&r, &[o], &Deferral::default(), &stop_tasks_config(), now);
+        let plan = stop_tasks_look(&r, &o, now);
         let Decision::StopTasks {
             target: StopTasks { tasks, last, .. },
             ..
@@ -1164,10 +1091,9 @@ fn a_redeploy_notice_says_which_images_may_be_newer() {
             },
         ];
     }
-    let plan = retire(
+    let plan = first_look(
         &retirement(Some(wednesday_noon() + days(7))),
         &[o],
-        &Deferral::default(),
         &config(""),
         wednesday_noon(),
     );
@@ -1186,10 +1112,9 @@ fn a_redeploy_notice_says_which_images_may_be_newer() {
         notice.details["mutable_images"].as_array().unwrap().len(),
         1
     );
-    let plan = retire(
+    let plan = first_look(
         &retirement(Some(wednesday_noon() + days(7))),
         &[service(&[])],
-        &Deferral::default(),
         &config(""),
         wednesday_noon(),
     );
@@ -1215,24 +1140,40 @@ fn stop_tasks_config() -> Config {
     c
 }
 
-#[test]
-fn stop_tasks_stops_only_as_many_retiring_tasks_as_minimum_healthy_percent_allows() {
-    let now = wednesday_noon();
+/// A notice updated an hour ago about service `web`, which wants `desired` tasks and
+/// keeps `min_healthy` percent of them, running `tasks` started a day ago.
+fn stop_tasks_service(
+    now: DateTime<Utc>,
+    desired: i32,
+    min_healthy: i32,
+    tasks: u32,
+) -> (Retirement, Observed) {
     let mut r = retirement(Some(now + days(7)));
     r.last_updated = Some(now - Duration::hours(1));
     let mut o = service(&[]);
-    if let Observed::Service { service, tasks, .. } = &mut o {
-        service.desired_count = 4;
-        service.minimum_healthy_percent = Some(50);
-        *tasks = (0..4).map(|n| running_task(n, now - days(1))).collect();
+    if let Observed::Service {
+        service,
+        tasks: running,
+        ..
+    } = &mut o
+    {
+        service.desired_count = desired;
+        service.minimum_healthy_percent = Some(min_healthy);
+        *running = (0..tasks).map(|n| running_task(n, now - days(1))).collect();
     }
-    let plan = retire(
-        &r,
-        &[o.clone()],
-        &Deferral::default(),
-        &stop_tasks_config(),
-        now,
-    );
+    (r, o)
+}
+
+/// A first look at `o` with `RETIREMENT_REPLACE=stop-tasks`.
+fn stop_tasks_look(r: &Retirement, o: &Observed, now: DateTime<Utc>) -> Plan {
+    first_look(r, std::slice::from_ref(o), &stop_tasks_config(), now)
+}
+
+#[test]
+fn stop_tasks_stops_only_as_many_retiring_tasks_as_minimum_healthy_percent_allows() {
+    let now = wednesday_noon();
+    let (r, mut o) = stop_tasks_service(now, 4, 50, 4);
+    let plan = stop_tasks_look(&r, &o, now);
     let [Decision::StopTasks {
         target: StopTasks { tasks, last, .. },
         ..
@@ -1251,13 +1192,7 @@ fn stop_tasks_stops_only_as_many_retiring_tasks_as_minimum_healthy_percent_allow
         tasks[0].started_at = Some(now);
         tasks[1].started_at = Some(now);
     }
-    let plan = retire(
-        &r,
-        &[o.clone()],
-        &Deferral::default(),
-        &stop_tasks_config(),
-        now,
-    );
+    let plan = stop_tasks_look(&r, &o, now);
     let [Decision::StopTasks {
         target: StopTasks {
             tasks, last: true, ..
@@ -1274,7 +1209,7 @@ fn stop_tasks_stops_only_as_many_retiring_tasks_as_minimum_healthy_percent_allow
         tasks.truncate(3);
         tasks[2].started_at = Some(now - days(1));
     }
-    let plan = retire(&r, &[o], &Deferral::default(), &stop_tasks_config(), now);
+    let plan = stop_tasks_look(&r, &o, now);
     assert!(
         matches!(
             &plan[..],
@@ -1290,21 +1225,8 @@ fn stop_tasks_stops_only_as_many_retiring_tasks_as_minimum_healthy_percent_allow
 #[test]
 fn stop_tasks_never_goes_below_the_floor_and_warns_when_it_cannot_start() {
     let now = wednesday_noon();
-    let mut r = retirement(Some(now + days(7)));
-    r.last_updated = Some(now - Duration::hours(1));
-    let mut o = service(&[]);
-    if let Observed::Service { service, tasks, .. } = &mut o {
-        service.desired_count = 1;
-        service.minimum_healthy_percent = Some(100);
-        *tasks = vec![running_task(0, now - days(1))];
-    }
-    let plan = retire(
-        &r,
-        &[o.clone()],
-        &Deferral::default(),
-        &stop_tasks_config(),
-        now,
-    );
+    let (r, mut o) = stop_tasks_service(now, 1, 100, 1);
+    let plan = stop_tasks_look(&r, &o, now);
     assert_eq!(actions(&plan), ["stop-tasks"]);
     assert_eq!(outcomes(&plan), [Outcome::Warning]);
     // Below the desired count (a replacement starting): wait, stop nothing.
@@ -1312,7 +1234,7 @@ fn stop_tasks_never_goes_below_the_floor_and_warns_when_it_cannot_start() {
         service.desired_count = 2;
         service.minimum_healthy_percent = Some(50);
     }
-    let plan = retire(&r, &[o], &Deferral::default(), &stop_tasks_config(), now);
+    let plan = stop_tasks_look(&r, &o, now);
     assert!(
         matches!(&plan[..], [Decision::Defer { told: None, .. }]),
         "{plan:?}"

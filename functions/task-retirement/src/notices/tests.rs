@@ -1,34 +1,15 @@
 use super::*;
+use crate::decide::tests as decide;
 use crate::decide::{FullBudget, InstanceState};
-use crate::parse::{Source, Target};
-use shared::config::Env;
-
-const ARN: &str = "arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/X";
 
 fn config() -> Config {
-    Config::from_env(&Env::from_pairs([
-        ("NOTIFY_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:t"),
-        ("RETIREMENT_QUEUE_URL", "http://q"),
-        ("MAINTENANCE_WINDOW", "Sat 02:00-05:00"),
-        ("LEAD_TIME_HOURS", "2"),
-    ]))
-    .unwrap()
+    decide::config("Sat 02:00-05:00")
 }
 
+/// Starting Wednesday 2024-01-17 12:00 UTC.
 fn retirement() -> Retirement {
-    Retirement {
-        source: Source::EcsTasks,
-        event_arn: ARN.into(),
-        code: "AWS_ECS_TASK_PATCHING_RETIREMENT".into(),
-        start_time: Some(chrono::TimeZone::with_ymd_and_hms(&Utc, 2024, 1, 17, 12, 0, 0).unwrap()),
-        last_updated: None,
-        description: None,
-        targets: vec![Target::Service {
-            cluster: "prod".into(),
-            service: "web".into(),
-        }],
-        unrecognized: vec![],
-    }
+    let start = chrono::TimeZone::with_ymd_and_hms(&Utc, 2024, 1, 17, 12, 0, 0).unwrap();
+    decide::retirement(Some(start))
 }
 
 #[test]

@@ -47,17 +47,14 @@ impl AutoScaling {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_autoscaling::error::ErrorMetadata;
+    use crate::testing::aws_error;
     use aws_sdk_autoscaling::operation::set_instance_health::SetInstanceHealthError;
     use aws_sdk_autoscaling::Client;
     use aws_smithy_mocks::{mock, mock_client};
 
     fn failing(code: &'static str, message: &'static str) -> aws_smithy_mocks::Rule {
-        mock!(Client::set_instance_health).then_error(move || {
-            SetInstanceHealthError::generic(
-                ErrorMetadata::builder().code(code).message(message).build(),
-            )
-        })
+        mock!(Client::set_instance_health)
+            .then_error(move || SetInstanceHealthError::generic(aws_error(code, message)))
     }
 
     #[tokio::test]

@@ -146,7 +146,7 @@ fn no_active_action_is_done(sent: Result<()>) -> Result<HookOutcome> {
 mod tests {
     use super::*;
     use crate::events::autoscaling::Transition;
-    use aws_sdk_autoscaling::error::ErrorMetadata;
+    use crate::testing::{self, aws_error};
     use aws_sdk_autoscaling::operation::complete_lifecycle_action::{
         CompleteLifecycleActionError, CompleteLifecycleActionOutput,
     };
@@ -154,18 +154,13 @@ mod tests {
     use aws_sdk_autoscaling::Client;
     use aws_smithy_mocks::{mock, mock_client};
 
+    /// Without a token: the calls name the instance instead.
     fn action() -> LifecycleAction {
         LifecycleAction {
             group: "web".into(),
-            hook: "drain".into(),
-            instance_id: "i-0aaa".into(),
             token: None,
-            transition: Transition::Terminating,
+            ..testing::lifecycle_action(Transition::Terminating)
         }
-    }
-
-    fn error(code: &str, message: &str) -> ErrorMetadata {
-        ErrorMetadata::builder().code(code).message(message).build()
     }
 
     #[test]
@@ -195,7 +190,7 @@ mod tests {
     #[tokio::test]
     async fn a_second_completion_is_treated_as_done() {
         let rule = mock!(Client::complete_lifecycle_action).then_error(|| {
-            CompleteLifecycleActionError::generic(error(
+            CompleteLifecycleActionError::generic(aws_error(
                 "ValidationError",
                 "No active Lifecycle Action found with instance ID i-0aaa",
             ))
@@ -229,7 +224,10 @@ mod tests {
     #[tokio::test]
     async fn other_validation_errors_fail_and_are_not_retryable() {
         let rule = mock!(Client::record_lifecycle_action_heartbeat).then_error(|| {
-            RecordLifecycleActionHeartbeatError::generic(error("ValidationError", "bad hook name"))
+            RecordLifecycleActionHeartbeatError::generic(aws_error(
+                "ValidationError",
+                "bad hook name",
+            ))
         });
         let asg = AutoScaling::new(mock_client!(aws_sdk_autoscaling, [&rule]));
         let err = asg.record_heartbeat(&action()).await.unwrap_err();
@@ -240,7 +238,7 @@ mod tests {
     #[tokio::test]
     async fn throttling_that_outlasts_the_retries_fails_as_retryable() {
         let rule = mock!(Client::record_lifecycle_action_heartbeat).then_error(|| {
-            RecordLifecycleActionHeartbeatError::generic(error("Throttling", "Rate exceeded"))
+            RecordLifecycleActionHeartbeatError::generic(aws_error("Throttling", "Rate exceeded"))
         });
         let asg = AutoScaling::new(mock_client!(aws_sdk_autoscaling, [&rule]));
         let err = asg.record_heartbeat(&action()).await.unwrap_err();

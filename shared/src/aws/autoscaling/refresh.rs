@@ -217,7 +217,7 @@ impl AutoScaling {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_autoscaling::error::ErrorMetadata;
+    use crate::testing::aws_error;
     use aws_sdk_autoscaling::operation::start_instance_refresh::StartInstanceRefreshError;
     use aws_sdk_autoscaling::Client;
     use aws_smithy_mocks::{mock, mock_client};
@@ -238,11 +238,8 @@ mod tests {
     }
 
     fn refresh_error(code: &'static str) -> aws_smithy_mocks::Rule {
-        mock!(Client::start_instance_refresh).then_error(move || {
-            StartInstanceRefreshError::generic(
-                ErrorMetadata::builder().code(code).message("m").build(),
-            )
-        })
+        mock!(Client::start_instance_refresh)
+            .then_error(move || StartInstanceRefreshError::generic(aws_error(code, "m")))
     }
 
     #[test]

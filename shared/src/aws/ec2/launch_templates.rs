@@ -148,6 +148,7 @@ impl Ec2 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::aws_error;
     use aws_sdk_ec2::operation::create_launch_template_version::CreateLaunchTemplateVersionError;
     use aws_sdk_ec2::Client;
     use aws_smithy_mocks::{mock, mock_client};
@@ -184,12 +185,10 @@ mod tests {
     #[tokio::test]
     async fn a_throttled_version_create_is_retryable() {
         let rule = mock!(Client::create_launch_template_version).then_error(|| {
-            CreateLaunchTemplateVersionError::generic(
-                aws_sdk_ec2::error::ErrorMetadata::builder()
-                    .code("RequestLimitExceeded")
-                    .message("Request limit exceeded.")
-                    .build(),
-            )
+            CreateLaunchTemplateVersionError::generic(aws_error(
+                "RequestLimitExceeded",
+                "Request limit exceeded.",
+            ))
         });
         let ec2 = Ec2::new(mock_client!(aws_sdk_ec2, [&rule]));
         let e = ec2

@@ -195,16 +195,11 @@ impl Ecs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_ecs::error::ErrorMetadata;
+    use crate::testing::aws_error;
     use aws_sdk_ecs::operation::update_service::UpdateServiceError;
     use aws_sdk_ecs::types::error::{ServerException, ServiceNotActiveException};
     use aws_sdk_ecs::Client;
     use aws_smithy_mocks::{mock, mock_client};
-
-    /// The code AWS puts on the wire; a modeled error built in a test has none otherwise.
-    fn meta(code: &str) -> ErrorMetadata {
-        ErrorMetadata::builder().code(code).build()
-    }
 
     #[tokio::test]
     async fn forcing_a_deployment_of_a_deleted_service_is_not_an_error() {
@@ -212,7 +207,10 @@ mod tests {
             UpdateServiceError::ServiceNotActiveException(
                 ServiceNotActiveException::builder()
                     .message("Service was not ACTIVE.")
-                    .meta(meta("ServiceNotActiveException"))
+                    .meta(aws_error(
+                        "ServiceNotActiveException",
+                        "Service was not ACTIVE.",
+                    ))
                     .build(),
             )
         });
@@ -229,7 +227,7 @@ mod tests {
             UpdateServiceError::ServerException(
                 ServerException::builder()
                     .message("boom")
-                    .meta(meta("ServerException"))
+                    .meta(aws_error("ServerException", "boom"))
                     .build(),
             )
         });

@@ -289,6 +289,7 @@ impl Ecs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::aws_error;
     use aws_sdk_ecs::operation::describe_tasks::{DescribeTasksError, DescribeTasksOutput};
     use aws_sdk_ecs::operation::list_tasks::ListTasksOutput;
     use aws_sdk_ecs::types::{Container, NetworkBinding, Tag, TransportProtocol};
@@ -380,12 +381,7 @@ mod tests {
     #[tokio::test]
     async fn throttled_describe_tasks_is_retryable() {
         let throttled = mock!(Client::describe_tasks).then_error(|| {
-            DescribeTasksError::generic(
-                aws_sdk_ecs::error::ErrorMetadata::builder()
-                    .code("ThrottlingException")
-                    .message("Rate exceeded")
-                    .build(),
-            )
+            DescribeTasksError::generic(aws_error("ThrottlingException", "Rate exceeded"))
         });
         let ecs = Ecs::new(mock_client!(aws_sdk_ecs, [&throttled]));
         let e = ecs

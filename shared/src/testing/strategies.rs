@@ -2,9 +2,7 @@
 //! fixtures in `tests/fixtures/` with fields dropped, retyped, blown up or set to values
 //! no enum knows. A parser fed any of them must answer `Ok` or [`Error::BadEvent`]: never
 //! panic, never an AWS or config error. Used by `shared`'s tests and each function's
-//! `parse` tests (feature `fuzz`).
-
-use std::path::PathBuf;
+//! `parse` tests (through [`crate::testing`]).
 
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -244,7 +242,7 @@ pub fn mutated(value: Value) -> impl Strategy<Value = Value> {
 
 /// Every fixture in `tests/fixtures/`, by file name.
 pub fn fixtures() -> Vec<(String, Value)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
+    let dir = super::fixtures_dir();
     let mut out: Vec<(String, Value)> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
