@@ -165,7 +165,6 @@ mod tests {
     use aws_sdk_sns::operation::publish::PublishOutput;
     use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
     use shared::aws::{autoscaling::AutoScaling, ec2::Ec2, ecs::Ecs, sns::Topic, Clients};
-    use shared::config::Env;
     use shared::notify::Reporter;
     use std::sync::{Arc, Mutex};
 
@@ -181,11 +180,7 @@ mod tests {
                 true
             })
             .then_output(|| PublishOutput::builder().message_id("m").build());
-        let mut config = Config::from_env(&Env::from_pairs([(
-            "NOTIFY_TOPIC_ARN",
-            "arn:aws:sns:us-east-1:123456789012:t",
-        )]))
-        .unwrap();
+        let mut config: Config = shared::testing::config([]);
         config.common.dry_run = dry_run;
         let aws = Clients {
             ecs: Ecs::new(mock_client!(aws_sdk_ecs, RuleMode::MatchAny, ecs)),

@@ -208,10 +208,7 @@ fn sequence(finding: Finding) -> Result<Intent, Error> {
 mod tests {
     use super::*;
 
-    pub(crate) fn fixture(name: &str) -> Envelope {
-        let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-        Envelope::parse_str(&std::fs::read_to_string(&path).expect(&path)).unwrap()
-    }
+    pub(crate) use shared::testing::envelope as fixture;
 
     #[test]
     fn an_ecs_runtime_finding_becomes_a_threat_in_its_cluster() {
@@ -342,11 +339,15 @@ mod tests {
 
     #[test]
     fn any_payload_is_an_intent_or_a_bad_event_never_a_panic() {
-        use shared::events::fuzz;
-        fuzz::check("guardduty-responder parse::intent", fuzz::payloads(), |v| {
-            if let Ok(e) = Envelope::parse(v) {
-                fuzz::assert_ok_or_bad_event("intent", &intent(&e));
-            }
-        });
+        use shared::testing::strategies;
+        strategies::check(
+            "guardduty-responder parse::intent",
+            strategies::payloads(),
+            |v| {
+                if let Ok(e) = Envelope::parse(v) {
+                    strategies::assert_ok_or_bad_event("intent", &intent(&e));
+                }
+            },
+        );
     }
 }

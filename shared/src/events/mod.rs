@@ -7,10 +7,6 @@
 
 pub mod autoscaling;
 pub mod ec2;
-/// The old name of [`crate::testing::strategies`], kept until guardduty-responder's tests
-/// (being rewritten elsewhere) use the new one.
-#[cfg(any(test, feature = "testing"))]
-pub use crate::testing::strategies as fuzz;
 pub mod guardduty;
 pub mod health;
 pub mod ssm;

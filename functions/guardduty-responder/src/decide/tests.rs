@@ -3,20 +3,16 @@
 
 use super::*;
 use shared::aws::ecs::Task;
-use shared::config::Env;
 use shared::events::Envelope;
 
 use crate::parse::{intent, Intent};
 
 pub(crate) fn config(extra: &[(&'static str, &'static str)]) -> Config {
-    let mut pairs = vec![("NOTIFY_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:t")];
-    pairs.extend_from_slice(extra);
-    Config::from_env(&Env::from_pairs(pairs)).unwrap()
+    shared::testing::config(extra.iter().copied())
 }
 
 pub(crate) fn threat_from(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> Threat {
-    let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    let mut e = Envelope::parse_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut e = shared::testing::envelope(name);
     edit(&mut e.detail);
     match intent(&e).unwrap() {
         Intent::Respond(t) => *t,
@@ -689,15 +685,15 @@ fn a_host_finding_with_every_step_switched_off_is_only_reported() {
 }
 
 /// The documented fixture `name`, mutated in one to three places, as the decision sees it
-/// when it still parses (shared::events::fuzz strategies).
+/// when it still parses (shared::testing::strategies strategies).
 pub(crate) fn mutated_fixture(
     name: &str,
 ) -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
-    let (_, v) = shared::events::fuzz::fixtures()
+    let (_, v) = shared::testing::strategies::fixtures()
         .into_iter()
         .find(|(n, _)| n == name)
         .unwrap();
-    shared::events::fuzz::mutated(v)
+    shared::testing::strategies::mutated(v)
 }
 
 #[test]
@@ -706,7 +702,7 @@ fn any_host_finding_shape_stops_no_task_and_touches_only_the_host_ecs_placed() {
     let seen = on_host(host("ACTIVE", Some(("prod", "InService"))));
     let ours = "i-0abc123def4567890";
     let planned = std::cell::Cell::new(0);
-    shared::events::fuzz::check(
+    shared::testing::strategies::check(
         "respond_host over mutated host findings",
         mutated_fixture("guardduty-host-new-binary-instance.json"),
         |v| {

@@ -372,7 +372,7 @@ fn any_attack_sequence_shape_gets_one_notice_listing_every_resource_it_names() {
         Outcome::Failed,
     ];
     let noticed = std::cell::Cell::new(0);
-    shared::events::fuzz::check(
+    shared::testing::strategies::check(
         "notices::sequence over mutated attack sequences",
         mutated_fixture("guardduty-attack-sequence-ecs.json"),
         |v| {
