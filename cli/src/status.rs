@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 
 use aws_sdk_autoscaling::types::ScalingActivityStatusCode;
 use aws_sdk_ec2::types::Filter;
-use aws_sdk_ecs::types::ServiceField;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::aws::autoscaling::{GroupDetails, LifecycleState, RefreshStatus};
@@ -369,49 +368,17 @@ async fn quarantined_hosts(deps: &Deps, groups: &[GroupDetails]) -> Result<Vec<Q
 /// Services of a managed cluster carrying task-retirement's scheduled tag: one
 /// ListServices per 100 services and one DescribeServices (with tags) per 10.
 async fn scheduled_services(deps: &Deps, cluster: &str) -> Result<Vec<Scheduled>> {
-    let arns: Vec<String> = deps
-        .aws
-        .ecs
-        .client()
-        .list_services()
-        .cluster(cluster)
-        .max_results(100)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<std::result::Result<_, _>>()
-        .await
-        .map_err(|e| aws("ecs", "ListServices", e))?;
-    let mut found = vec![];
-    for batch in arns.chunks(10) {
-        let out = deps
-            .aws
-            .ecs
-            .client()
-            .describe_services()
-            .cluster(cluster)
-            .set_services(Some(batch.to_vec()))
-            .include(ServiceField::Tags)
-            .send()
-            .await
-            .map_err(|e| aws("ecs", "DescribeServices", e))?;
-        for s in out.services() {
-            let value = s
-                .tags()
-                .iter()
-                .find(|t| t.key() == Some(SCHEDULED_TAG))
-                .and_then(|t| t.value())
-                .map(str::to_string);
-            let markers = markers(value.as_ref());
-            if !markers.is_empty() {
-                found.push(Scheduled {
-                    kind: "service",
-                    name: s.service_name().unwrap_or_default().to_string(),
-                    cluster: cluster.to_string(),
-                    markers,
-                });
-            }
-        }
-    }
-    Ok(found)
+    let tagged = deps.aws.ecs.services_tagged(cluster, SCHEDULED_TAG).await?;
+    Ok(tagged
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let markers = markers(Some(&value));
+            (!markers.is_empty()).then(|| Scheduled {
+                kind: "service",
+                name,
+                cluster: cluster.to_string(),
+                markers,
+            })
+        })
+        .collect())
 }

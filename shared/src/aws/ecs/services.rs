@@ -1,5 +1,6 @@
 //! Services: reading one (status, tags, deployment state), finding the DAEMON ones and
-//! those still deploying, replacing a service's tasks with a forced deployment.
+//! those still deploying or carrying a tag, replacing a service's tasks with a forced
+//! deployment.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -106,7 +107,7 @@ impl Ecs {
     ) -> Result<BTreeSet<String>> {
         let mut daemons = BTreeSet::new();
         daemons.extend(
-            self.described_services(cluster, services)
+            self.described_services(cluster, services, false)
                 .await?
                 .iter()
                 .filter(|s| s.scheduling_strategy() == Some(&SchedulingStrategy::Daemon))
@@ -118,18 +119,8 @@ impl Ecs {
     /// Names of the cluster's services with a deployment still rolling out (ListServices,
     /// then DescribeServices 10 at a time).
     pub async fn services_deploying(&self, cluster: &str) -> Result<Vec<String>> {
-        let arns: Vec<String> = self
-            .client
-            .list_services()
-            .cluster(cluster)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<std::result::Result<_, _>>()
-            .await
-            .map_err(|e| aws("ecs", "ListServices", e))?;
         Ok(self
-            .described_services(cluster, &arns)
+            .every_service(cluster, false)
             .await?
             .iter()
             .filter(|s| s.status() == Some("ACTIVE") && deploying(s))
@@ -137,11 +128,50 @@ impl Ecs {
             .collect())
     }
 
-    /// DescribeServices, 10 services (its limit) per call.
+    /// Each service of the cluster that carries tag `key`, by name, with the tag's value
+    /// (ListServices, then DescribeServices with tags 10 at a time).
+    pub async fn services_tagged(&self, cluster: &str, key: &str) -> Result<Vec<(String, String)>> {
+        Ok(self
+            .every_service(cluster, true)
+            .await?
+            .iter()
+            .filter_map(|s| {
+                let value = s.tags().iter().find(|t| t.key() == Some(key))?.value()?;
+                Some((
+                    s.service_name().unwrap_or_default().to_string(),
+                    value.to_string(),
+                ))
+            })
+            .collect())
+    }
+
+    /// Every service of the cluster described, with its tags if `tags`: one ListServices
+    /// per 100 services, then [`Ecs::described_services`].
+    async fn every_service(
+        &self,
+        cluster: &str,
+        tags: bool,
+    ) -> Result<Vec<aws_sdk_ecs::types::Service>> {
+        let arns: Vec<String> = self
+            .client
+            .list_services()
+            .cluster(cluster)
+            .max_results(100)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<std::result::Result<_, _>>()
+            .await
+            .map_err(|e| aws("ecs", "ListServices", e))?;
+        self.described_services(cluster, &arns, tags).await
+    }
+
+    /// DescribeServices, 10 services (its limit) per call, with their tags if `tags`.
     async fn described_services(
         &self,
         cluster: &str,
         services: &[String],
+        tags: bool,
     ) -> Result<Vec<aws_sdk_ecs::types::Service>> {
         let mut found = vec![];
         for batch in batches(services, 10) {
@@ -150,6 +180,7 @@ impl Ecs {
                 .describe_services()
                 .cluster(cluster)
                 .set_services(Some(batch))
+                .set_include(tags.then(|| vec![ServiceField::Tags]))
                 .send()
                 .await
                 .map_err(|e| aws("ecs", "DescribeServices", e))?;
