@@ -267,4 +267,46 @@ mod tests {
         assert!(e.is_retryable(), "{e}");
         assert_eq!(e.aws_code(), Some("ServerException"));
     }
+
+    /// Only services carrying the tag, with its value; the describe asks for tags (a
+    /// describe without them would find none).
+    #[tokio::test]
+    async fn services_tagged_describes_with_tags_and_keeps_those_carrying_the_key() {
+        use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
+        use aws_sdk_ecs::operation::list_services::ListServicesOutput;
+        use aws_sdk_ecs::types::{Service, Tag};
+        let list = mock!(Client::list_services)
+            .match_requests(|r| r.max_results() == Some(100))
+            .then_output(|| {
+                ListServicesOutput::builder()
+                    .service_arns("arn:web")
+                    .service_arns("arn:api")
+                    .build()
+            });
+        let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+        let describe = mock!(Client::describe_services)
+            .match_requests(|r| r.include() == [ServiceField::Tags])
+            .then_output(move || {
+                DescribeServicesOutput::builder()
+                    .services(
+                        Service::builder()
+                            .service_name("web")
+                            .tags(tag("owner", "x"))
+                            .tags(tag("scheduled", "m1 m2"))
+                            .build(),
+                    )
+                    .services(
+                        Service::builder()
+                            .service_name("api")
+                            .tags(tag("owner", "y"))
+                            .build(),
+                    )
+                    .build()
+            });
+        let ecs = Ecs::new(mock_client!(aws_sdk_ecs, [&list, &describe]));
+        assert_eq!(
+            ecs.services_tagged("prod", "scheduled").await.unwrap(),
+            [("web".to_string(), "m1 m2".to_string())]
+        );
+    }
 }
