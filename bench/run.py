@@ -17,7 +17,9 @@ Sections (--only cold,warm,memory,size,fleet,fanout):
   AUTOPILOT_INIT_TIMING=1 show where init goes (shared/src/coldstart.rs).
 * warm: every event kind of every function through a counting proxy: latency, AWS calls
   per event by operation, and the process's own CPU per event (user + system, read from
-  /proc around each event, so the proxy's and the emulator's work never counts).
+  /proc around each event, so the proxy's and the emulator's work never counts). The
+  limit row is the bare runtime's CPU per event, measured the same way; each kind also
+  shows its CPU per AWS call above it.
 * memory: peak RSS (VmHWM) after --memory-events cheap, real events.
 * size: the zipped arm64 `bootstrap` that `cargo lambda build --release --arm64` makes.
 * fleet: ami-rollout's scheduled check over GROUPSxINSTANCES fleets.
@@ -484,8 +486,43 @@ def cpu_budget_ms(calls_per_event: float) -> float:
     return TARGETS["cpu_ms_per_event"] + TARGETS["cpu_ms_per_call"] * calls_per_event
 
 
-def bench_warm(bed: Bed, subjects: dict[str, Subject], n: int) -> dict[str, Any]:
+LIMIT_EVENT = "any event (answers {})"
+
+
+def bench_limit_event(bed: Bed, limit: Subject, n: int) -> dict[str, Any]:
+    """The per-event CPU floor: the bare runtime answering n events, measured like the
+    functions' (CpuMeter around each invoke). Its event is two HTTP/1.1 exchanges with the
+    Runtime API (the response to one event, the poll for the next) and no AWS call, so
+    half of it is what one local HTTP exchange costs this machine in this runtime."""
+    with limit.process(bed.emulator, {}) as fn:
+        assert fn.proc is not None
+        samples = []
+        for i in range(n + 1):  # the first is a warm-up
+            with CpuMeter(fn.proc.pid) as cpu:
+                result = invoke_ok(fn, {"event": i})
+            samples.append((result.duration_ms, cpu))
+        samples = samples[1:]
+    cpu_ms = [c.ms for _, c in samples]
+    out = {
+        "latency_ms": summary([d for d, _ in samples]),
+        "cpu_ms": summary(cpu_ms),
+        "cpu_ms_mean": round(statistics.fmean(cpu_ms), 3),
+        "stat_cpu_ms_mean": round(statistics.fmean(c.stat_ms for _, c in samples), 2),
+        "calls_per_event": 0,
+        "calls": {},
+    }
+    log(f"warm {LIMIT} (limit): CPU {out['cpu_ms']['median']} ms per event")
+    return out
+
+
+def bench_warm(bed: Bed, subjects: dict[str, Subject], n: int, limit: Subject | None = None) -> dict[str, Any]:
+    """Every event kind of every function in one warm process each. With the limit, its
+    per-event CPU comes first, and each kind also gets its CPU per AWS call above it."""
     out: dict[str, Any] = {}
+    floor = None
+    if limit is not None:
+        out[LIMIT] = {LIMIT_EVENT: bench_limit_event(bed, limit, n)}
+        floor = out[LIMIT][LIMIT_EVENT]["cpu_ms"]["median"]
     for name, subject in subjects.items():
         env = function_env(bed, name)
         kinds = KINDS[name](bed, n + 1, env)  # the first event of each kind is a warm-up
@@ -519,6 +556,9 @@ def bench_warm(bed: Bed, subjects: dict[str, Subject], n: int) -> dict[str, Any]
                     "calls_per_event": calls_per_event,
                     "calls": {op: round(c / len(samples), 2) for op, c in sorted(per_op.items())},
                 }
+                if floor is not None and calls_per_event:
+                    above = (out[name][kind]["cpu_ms"]["median"] - floor) / calls_per_event
+                    out[name][kind]["cpu_ms_per_call_above_limit"] = round(above, 2)
                 log(f"warm {name} / {kind}: {out[name][kind]['latency_ms']['median']} ms, {calls_per_event} calls, "
                     f"CPU {out[name][kind]['cpu_ms']['median']} ms")
     return out
@@ -799,15 +839,24 @@ def report(results: dict[str, Any]) -> str:
                            [[name, *(p[k] for k in phases)] for name, p in timed.items()])
     warm = results.get("warm")
     if warm:
+        floor = (warm.get(LIMIT) or {}).get(LIMIT_EVENT)
+        note = ("CPU: user + system time of the function's process around each event (per-thread schedstat clocks; "
+                "/proc/<pid>/stat's tick-rounded total agrees, see stat_cpu_ms_mean in the JSON). "
+                "Budget: 1 ms + 0.2 ms per AWS call.")
+        if floor:
+            note += (f" The limit row is the bare runtime answering events: {floor['cpu_ms']['median']} ms per event for its "
+                     "two HTTP exchanges with the Runtime API and nothing else. Per call above the limit: "
+                     "(CPU per event − the limit's) / AWS calls.")
         lines += table("Warm events (through the counting proxy)",
                        ["Function", "Event kind", "Latency median / p90 (ms)", "AWS round trips (ms)",
-                        "CPU / event median / p90 (ms)", "CPU budget (ms)", "AWS calls / event", "Calls"],
-                       [[name, kind, mid(w["latency_ms"]), w["aws_ms"]["median"], mid(w["cpu_ms"]), w["cpu_budget_ms"],
+                        "CPU / event median / p90 (ms)", "CPU budget (ms)", "CPU per call above the limit (ms)",
+                        "AWS calls / event", "Calls"],
+                       [[f"**{name}** (limit)" if name == LIMIT else name, kind, mid(w["latency_ms"]),
+                         w["aws_ms"]["median"] if "aws_ms" in w else "", mid(w["cpu_ms"]), w.get("cpu_budget_ms", ""),
+                         w.get("cpu_ms_per_call_above_limit", ""),
                          f"{w['calls_per_event']:g}", ", ".join(f"{op.split(':')[1]} {n:g}" for op, n in w["calls"].items())]
                         for name, kinds in warm.items() for kind, w in kinds.items()],
-                       "CPU: user + system time of the function's process around each event (per-thread schedstat clocks; "
-                       "/proc/<pid>/stat's tick-rounded total agrees, see stat_cpu_ms_mean in the JSON). "
-                       "Budget: 1 ms + 0.2 ms per AWS call.")
+                       note)
     size = results.get("size")
     if size:
         lines += table("Artifact size", ["Function", "Artifact", "Zipped (MB)", "Unzipped (MB)"],
@@ -906,7 +955,7 @@ def main(argv: list[str] | None = None) -> int:
         steps: list[tuple[str, str, Callable[[], Any]]] = [
             ("cold", "cold_start", lambda: bench_cold(bed, subjects, limit, args.spawns)),
             ("size", "size", lambda: bench_size(subjects)),
-            ("warm", "warm", lambda: bench_warm(bed, subjects, args.events)),
+            ("warm", "warm", lambda: bench_warm(bed, subjects, args.events, limit)),
             ("fleet", "fleet", lambda: bench_fleet(bed, subjects, parse_sizes(args.fleet))),
             ("fanout", "fanout", lambda: bench_fanout(bed, subjects, parse_sizes(args.fanout))),
             ("memory", "memory", lambda: bench_memory(bed, subjects, args.memory_events, args.memory_seconds)),

@@ -44,9 +44,16 @@ def test_the_bench_smoke_run_fills_every_section(tmp_path, function_binary):
     assert results["baseline_comparison"]["init_ratio"] > 1, "a Rust binary starts faster than Python importing boto3"
 
     warm = results["warm"]
-    assert set(warm) == {*FUNCTIONS, BASELINE}
+    assert set(warm) == {*FUNCTIONS, BASELINE, LIMIT}
     assert len(warm["instance-drain"]) == 5 and len(warm["ami-rollout"]) == 3
-    for kinds in warm.values():
+    (floor,) = warm[LIMIT].values()  # the per-event CPU floor: the bare runtime answering events
+    assert floor["calls_per_event"] == 0 and 0 < floor["cpu_ms"]["min"] <= floor["cpu_ms"]["median"]
+    assert "| **bare-runtime** (limit) | any event (answers {}) |" in run.stdout
+    for name in [*FUNCTIONS, BASELINE]:
+        for w in warm[name].values():
+            above = (w["cpu_ms"]["median"] - floor["cpu_ms"]["median"]) / w["calls_per_event"]
+            assert w["cpu_ms_per_call_above_limit"] == round(above, 2)
+    for kinds in (warm[name] for name in [*FUNCTIONS, BASELINE]):
         for w in kinds.values():
             assert w["latency_ms"]["median"] > 0 and w["calls_per_event"] >= 1
             assert 0 < w["cpu_ms"]["min"] <= w["cpu_ms"]["median"], "the process's own CPU, read around each event"
