@@ -17,7 +17,7 @@ ARM_TARGET := aarch64-unknown-linux-gnu
 # Offline by default for the template checks: dummy credentials, fixed region.
 AWS_CHECK_ENV := AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x SAM_CLI_TELEMETRY=0
 
-.PHONY: help setup build test unit integration lint fmt package sam-build deploy demo bench clean member-template
+.PHONY: help setup build test-build test unit integration lint fmt package sam-build deploy demo bench clean member-template
 
 help:
 	@echo "make demo    - run the whole suite against a simulated cluster and show what it did"
@@ -52,19 +52,24 @@ build:
 unit:
 	cargo test --workspace
 
+test-build:
+	cargo build --workspace --all-targets
+
 integration: setup build
 	$(VENV)/bin/python -m pytest tests/integration -q $(PYTEST_PARALLEL)
 
 # One cargo invocation for tests and binaries: the SDK crates are compiled once with the
-# dev-only features unified, instead of once for tests and again for the binaries.
-# The integration suite runs in PYTEST_WORKERS processes, each with its own emulator, a
-# file per worker in file order (the replay file's IAM check runs after every scenario of
-# its file). The slowest tests are printed at the end so a regression shows.
+# dev-only features unified, instead of once for tests and again for the binaries. The
+# test venv installs (mostly downloads) meanwhile.
+# The integration suite runs in PYTEST_WORKERS processes, each with its own emulator. Each
+# test is a unit of work, the longest first, except test_replay.py, whose tests stay in
+# one worker in file order (its IAM check runs after every scenario of the file); see
+# tests/conftest.py. The slowest tests are printed at the end so a regression shows.
 PYTEST_WORKERS ?= 3
-PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile --durations=15
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=15
 
-test: setup
-	cargo build --workspace --all-targets
+test:
+	$(MAKE) --no-print-directory -j2 setup test-build
 	cargo test --workspace
 	$(VENV)/bin/python -m pytest tests/integration -q $(PYTEST_PARALLEL)
 

@@ -80,3 +80,54 @@ def start_function(emulator: EmulatorProcess) -> Iterator[Callable[..., Function
     yield start
     for fx in started:
         fx.stop()
+
+
+# --------------------------------------------------------------------------
+# scheduling on parallel workers (make test: pytest-xdist -n 3 --dist loadgroup
+# --no-loadscope-reorder)
+# --------------------------------------------------------------------------
+
+# Files whose tests run in one worker, in file order: test_replay.py's least-privilege check
+# needs every scenario's calls in its process, made before it.
+ONE_WORKER = {"test_replay.py"}
+
+# The longest work first (from `--durations` of make test runs), so no worker starts a
+# minutes-long test while the others are finishing. Anything not named here follows in
+# collection order. A stale list only costs time: it never skips or changes a test.
+LONGEST_FIRST = [
+    "test_bench_smoke.py::",
+    "test_faults.py::test_every_call_of_the_path_survives_transient_faults_and_dead_letters_persistent_ones[guardduty",
+    "test_faults.py::test_every_call_of_the_path_survives_transient_faults_and_dead_letters_persistent_ones[ami-rollout",
+    "test_faults.py::test_every_call_of_the_path_survives_transient_faults_and_dead_letters_persistent_ones[",
+    "test_replay.py::",
+    "test_secrets.py::",
+]
+
+
+def _rank(item: pytest.Item) -> int:
+    nodeid = item.nodeid.split("/")[-1]
+    return next((i for i, prefix in enumerate(LONGEST_FIRST) if nodeid.startswith(prefix)), len(LONGEST_FIRST))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The longest units of work are handed out first. Sorting is stable, so a file's tests
+    keep their order."""
+    items.sort(key=_rank)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """--dist loadgroup's scheduler with the groups this suite needs: each test is its own
+    unit of work, except the files of ONE_WORKER, one unit each. (pytest-xdist 3.8 reads
+    `xdist_group` marks into a node id that pytest 9 no longer uses, so its own grouping
+    silently does nothing here.) Other --dist modes are xdist's."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OneWorkerFiles(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if Path(path).name in ONE_WORKER else nodeid
+
+    return OneWorkerFiles(config, log)

@@ -38,7 +38,8 @@ REFRESH_PHASES.setdefault("started", "EC2 Auto Scaling Instance Refresh Started"
 REFRESH_PHASES.setdefault("checkpoint", "EC2 Auto Scaling Instance Refresh Checkpoint Reached")
 
 # The least-privilege check at the end needs every scenario's calls in one process, run
-# before it: `make test` runs pytest-xdist with --dist loadfile (a file per worker, in order).
+# before it: under `make test` this file is one unit of work, run by one worker in file
+# order (tests/conftest.py, ONE_WORKER).
 
 # service:Operation of every AWS call each function made, for the IAM check at the end.
 CALLED: dict[str, set[str]] = {}
