@@ -61,11 +61,10 @@ integration: setup build
 # One cargo invocation for tests and binaries: the SDK crates are compiled once with the
 # dev-only features unified, instead of once for tests and again for the binaries. The
 # test venv installs (mostly downloads) meanwhile.
-# The integration suite runs in PYTEST_WORKERS processes, each with its own emulator (4 on the
-# 2-core machine: 533 s on 3, 425 s on 4, 429 s on 5). Each
-# test is a unit of work, the longest first, except test_replay.py, whose tests stay in
-# one worker in file order (its IAM check runs after every scenario of the file); see
-# tests/conftest.py. The slowest tests are printed at the end so a regression shows.
+# The integration suite runs in PYTEST_WORKERS processes, each with its own emulator (4 on
+# the 2-core machine: 533 s on 3, 425 s on 4, 429 s on 5). Each test is a unit of work, the
+# longest first, except test_replay.py, whose tests stay in one worker in file order (its
+# IAM check runs after every scenario of the file); see tests/conftest.py. The slowest tests are printed at the end so a regression shows.
 PYTEST_WORKERS ?= 4
 PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=15
 

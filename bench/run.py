@@ -489,6 +489,16 @@ def cpu_budget_ms(calls_per_event: float) -> float:
 LIMIT_EVENT = "any event (answers {})"
 
 
+def cpu_summary(meters: list[CpuMeter]) -> dict[str, Any]:
+    """The CPU fields of a warm row, from the meters of its events (the warm-up left out)."""
+    cpu_ms = [m.ms for m in meters]
+    return {
+        "cpu_ms": summary(cpu_ms),
+        "cpu_ms_mean": round(statistics.fmean(cpu_ms), 3),
+        "stat_cpu_ms_mean": round(statistics.fmean(m.stat_ms for m in meters), 2),
+    }
+
+
 def bench_limit_event(bed: Bed, limit: Subject, n: int) -> dict[str, Any]:
     """The per-event CPU floor: the bare runtime answering n events, measured like the
     functions' (CpuMeter around each invoke). Its event is two HTTP/1.1 exchanges with the
@@ -502,12 +512,9 @@ def bench_limit_event(bed: Bed, limit: Subject, n: int) -> dict[str, Any]:
                 result = invoke_ok(fn, {"event": i})
             samples.append((result.duration_ms, cpu))
         samples = samples[1:]
-    cpu_ms = [c.ms for _, c in samples]
     out = {
         "latency_ms": summary([d for d, _ in samples]),
-        "cpu_ms": summary(cpu_ms),
-        "cpu_ms_mean": round(statistics.fmean(cpu_ms), 3),
-        "stat_cpu_ms_mean": round(statistics.fmean(c.stat_ms for _, c in samples), 2),
+        **cpu_summary([c for _, c in samples]),
         "calls_per_event": 0,
         "calls": {},
     }
@@ -544,14 +551,11 @@ def bench_warm(bed: Bed, subjects: dict[str, Subject], n: int, limit: Subject | 
                 for _, _, ops, _ in samples:
                     per_op.update(ops)
                 calls_per_event = round(sum(per_op.values()) / len(samples), 2)
-                cpu_ms = [s[3].ms for s in samples]
                 out[name][kind] = {
                     "latency_ms": summary([s[0] for s in samples]),
                     "aws_ms": summary([s[1] for s in samples]),
                     "wall_minus_aws_ms": summary([max(0.0, s[0] - s[1]) for s in samples]),
-                    "cpu_ms": summary(cpu_ms),
-                    "cpu_ms_mean": round(statistics.fmean(cpu_ms), 3),
-                    "stat_cpu_ms_mean": round(statistics.fmean(s[3].stat_ms for s in samples), 2),
+                    **cpu_summary([s[3] for s in samples]),
                     "cpu_budget_ms": round(cpu_budget_ms(calls_per_event), 2),
                     "calls_per_event": calls_per_event,
                     "calls": {op: round(c / len(samples), 2) for op, c in sorted(per_op.items())},

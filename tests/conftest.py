@@ -83,7 +83,7 @@ def start_function(emulator: EmulatorProcess) -> Iterator[Callable[..., Function
 
 
 # --------------------------------------------------------------------------
-# scheduling on parallel workers (make test: pytest-xdist -n 3 --dist loadgroup
+# scheduling on parallel workers (make test: pytest-xdist --dist loadgroup
 # --no-loadscope-reorder)
 # --------------------------------------------------------------------------
 
